@@ -1,0 +1,5 @@
+"""Allow ``python -m kquant``."""
+
+from kquant.cli import main
+
+main()

@@ -1,0 +1,254 @@
+"""The ``kquant`` command line: a thin layer over the library.
+
+Exit codes (documented in the README):
+
+- 0: success
+- 1: the work failed (unreadable or corrupt input, image over the pixel limit,
+  output exists, output folder missing or unwritable)
+- 2: misuse (bad option value, missing input, output equal to the input, an output
+  format that cannot hold the result)
+- 130: interrupted (Ctrl-C); no partial output is left
+
+Only click is imported at start-up; numpy, Pillow and scikit-learn are imported
+when a command runs, so ``kquant --help`` and ``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kquant import __version__
+from kquant.defaults import (
+    DEFAULT_COLORS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_SAMPLE,
+    INITS,
+    MAX_COLORS,
+    METHODS,
+)
+
+#: Extra advice the CLI adds to a library error, by error class name.
+_HINTS = {
+    "OutputExistsError": "use --force to replace it",
+    "ImageTooLargeError": "raise the limit with --max-pixels",
+}
+
+
+class SampleSize(click.ParamType):
+    """A positive pixel count, or ``all``."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.lower() == "all"):
+            return None
+        try:
+            n = int(str(value).replace("_", ""))
+        except ValueError:
+            self.fail(f"{value!r} is not a pixel count or 'all'", param, ctx)
+        if n < 1:
+            self.fail(f"{n} is not a positive pixel count", param, ctx)
+        return n
+
+
+class PixelLimit(click.ParamType):
+    """A pixel count, or 0 / ``none`` for no limit."""
+
+    name = "N|none"
+
+    def convert(self, value, param, ctx):
+        if value is None or str(value).lower() in ("none", "0"):
+            return None
+        try:
+            n = int(str(value).replace("_", ""))
+        except ValueError:
+            self.fail(f"{value!r} is not a pixel count or 'none'", param, ctx)
+        if n < 0:
+            self.fail(f"{n} is negative", param, ctx)
+        return n
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="kquant")
+def cli() -> None:
+    """Reduce an image to k colors with k-means, and report exactly what it cost.
+
+    \b
+    Examples:
+      kquant compress photo.jpg -k 64
+      kquant compress logo.png -k 16 -o logo-small.png --json
+    """
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("input", type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "-k",
+    "--colors",
+    "k",
+    type=click.IntRange(1, MAX_COLORS),
+    default=DEFAULT_COLORS,
+    show_default=True,
+    help="Number of colors (visible colors; transparent pixels share one extra entry).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Output file; its suffix picks the format: .png .gif .webp .jpg .tif .bmp. "
+    "[default: INPUT's folder, <stem>-k<K>.png]",
+)
+@click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="kmeans",
+    show_default=True,
+    help="kmeans: scikit-learn KMeans. minibatch: MiniBatchKMeans, for huge inputs. "
+    "random: k random pixels as the palette (baseline).",
+)
+@click.option(
+    "--sample",
+    type=SampleSize(),
+    default=str(DEFAULT_SAMPLE),
+    show_default=True,
+    help="Pixels to fit the palette on, drawn at random with --seed; 'all' for every "
+    "pixel. The default is within about 1% of 'all' in MSE and much faster on big images.",
+)
+@click.option(
+    "--init",
+    type=click.Choice(INITS),
+    default="k-means++",
+    show_default=True,
+    help="Initialisation of kmeans/minibatch.",
+)
+@click.option(
+    "--n-init",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="k-means runs with different seeds; the best is kept.",
+)
+@click.option(
+    "--max-iter",
+    type=click.IntRange(1),
+    default=300,
+    show_default=True,
+    help="Maximum k-means iterations per run.",
+)
+@click.option(
+    "--tol",
+    type=click.FloatRange(0),
+    default=1e-4,
+    show_default=True,
+    help="k-means convergence tolerance (scikit-learn's relative tol).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for sampling and initialisation; same seed, same bytes.",
+)
+@click.option(
+    "--max-pixels",
+    type=PixelLimit(),
+    default=str(DEFAULT_MAX_PIXELS),
+    show_default=True,
+    help="Refuse larger images (decompression-bomb guard, Pillow's limit); 'none' for no limit.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr; errors only.")
+def compress(
+    input: Path,
+    k: int,
+    output: Path | None,
+    force: bool,
+    method: str,
+    sample: int | None,
+    init: str,
+    n_init: int,
+    max_iter: int,
+    tol: float,
+    seed: int,
+    max_pixels: int | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Quantize INPUT to at most K colors and write it, with a report.
+
+    The palette is fitted with k-means on a sample of the pixels; every pixel then
+    takes its exact nearest palette color. PNG, GIF, TIFF and BMP are written as
+    indexed images holding exactly the palette. A summary (colors, MSE, PSNR, max
+    error, bytes, seconds) goes to stderr; --json prints the same as JSON on stdout.
+
+    Existing files are never replaced without --force; the output is written to a
+    temporary file and renamed, so an interrupted run leaves nothing half-written.
+
+    \b
+    Examples:
+      kquant compress photo.jpg -k 64                 # writes photo-k64.png
+      kquant compress photo.jpg -k 16 -o small.gif
+      kquant compress scan.tif -k 8 --method random   # the baseline, to compare
+      kquant compress photo.jpg --json | jq .psnr
+    """
+    from kquant.compress import compress_file
+    from kquant.errors import KquantError, UsageError
+    from kquant.report import format_report
+
+    if input.is_dir():
+        raise click.BadParameter(f"{input}: is a directory, not an image file", param_hint="INPUT")
+    if not input.exists():
+        raise click.BadParameter(f"{input}: no such file", param_hint="INPUT")
+    try:
+        report = compress_file(
+            input,
+            output,
+            k=k,
+            method=method,  # type: ignore[arg-type]
+            sample=sample,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed,
+            max_pixels=max_pixels,
+            overwrite=force,
+        )
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        hint = _HINTS.get(type(exc).__name__)
+        raise click.ClickException(f"{exc} ({hint})" if hint else str(exc)) from None
+    if not quiet:
+        click.echo(format_report(report), err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and print any error as one line on stderr."""
+    try:
+        code = cli.main(args=argv, prog_name="kquant", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"kquant: error: {exc.format_message()}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"kquant: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("kquant: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `| head`): stop quietly.
+        sys.stderr.close()
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

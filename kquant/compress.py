@@ -1,0 +1,217 @@
+"""File to file: load, quantize, save, and report what was done.
+
+:func:`compress_file` is what ``kquant compress`` runs for each input; it is plain
+library code (no click), so scripts can call it too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kquant.codebook import Method
+from kquant.colors import color_histogram
+from kquant.defaults import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE, INDEXED_LIMIT, MAX_COLORS
+from kquant.errors import ImageReadError, UsageError
+from kquant.images import (
+    check_writable,
+    format_for,
+    load_image,
+    save_quantized,
+)
+from kquant.metrics import image_distortion
+from kquant.quantizer import quantize
+
+__all__ = ["Report", "compress_file", "default_output"]
+
+#: Alpha at or above this is opaque, below it transparent, in formats with 1-bit alpha.
+GIF_ALPHA_THRESHOLD = 128
+
+
+@dataclass
+class Report:
+    """What :func:`compress_file` did to one image; the keys of ``--json``.
+
+    See the README for the meaning of each field.
+    """
+
+    input: str
+    output: str
+    format: str
+    method: str
+    k: int
+    seed: int
+    sample: int
+    width: int
+    height: int
+    frames: int
+    grayscale: bool
+    alpha: bool
+    colors_in: int
+    colors_out: int
+    mse: float
+    psnr: float | None
+    max_error: int
+    bytes_in: int
+    bytes_out: int
+    seconds: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_output(input_path: str | os.PathLike[str], k: int) -> Path:
+    """``<folder>/<stem>-k<K>.png`` beside the input."""
+    p = Path(input_path)
+    return p.with_name(f"{p.stem}-k{k}.png")
+
+
+def compress_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str] | None = None,
+    *,
+    k: int = 256,
+    method: Method = "kmeans",
+    sample: int | None = DEFAULT_SAMPLE,
+    init: str = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    seed: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    overwrite: bool = False,
+) -> Report:
+    """Quantize one image file into another.
+
+    Every check that needs no decoding (output format, output equal to input,
+    output folder, existing output) runs before the image is read, so a mistake
+    costs nothing. The output is written atomically (see
+    :func:`kquant.images.save_quantized`).
+
+    Parameters
+    ----------
+    input_path : path-like
+    output_path : path-like or None
+        Default: :func:`default_output`. The suffix picks the format.
+    k, method, sample, init, n_init, max_iter, tol, seed
+        See :func:`kquant.quantizer.quantize`.
+    max_pixels : int or None
+        Decompression-bomb limit, see :func:`kquant.images.load_image`.
+    overwrite : bool
+        Replace an existing output (the input included).
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    kquant.errors.KquantError
+        With a one-line message naming the file and the problem.
+    """
+    t_start = time.perf_counter()
+    input_path = Path(input_path)
+    output = Path(output_path) if output_path is not None else default_output(input_path, k)
+    fmt = format_for(output)
+    if not 1 <= k <= MAX_COLORS:
+        raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k}")
+    if fmt == "GIF" and k > INDEXED_LIMIT:
+        raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
+    if not input_path.exists():
+        raise ImageReadError(f"{input_path}: no such file")
+    if output.exists() and os.path.samefile(input_path, output) and not overwrite:
+        raise UsageError(f"{output}: output is the input file (use --force to replace it)")
+    check_writable(output, overwrite=overwrite)
+
+    image = load_image(input_path, max_pixels=max_pixels)
+    pixels = image.pixels
+    notes: list[str] = []
+    if image.frames > 1:
+        notes.append(f"only the first of {image.frames} frames was quantized")
+    if pixels.shape[2] == 4 and fmt == "JPEG":
+        raise UsageError(
+            f"{output}: JPEG cannot store the transparency of {input_path}; "
+            "write .png, .webp, .gif or .tif"
+        )
+    if (
+        pixels.shape[2] == 4
+        and fmt == "GIF"
+        and np.any((pixels[..., 3] > 0) & (pixels[..., 3] < 255))
+    ):
+        pixels = pixels.copy()
+        pixels[..., 3] = np.where(pixels[..., 3] >= GIF_ALPHA_THRESHOLD, 255, 0)
+        notes.append(
+            f"GIF has 1-bit transparency: alpha below {GIF_ALPHA_THRESHOLD} made transparent"
+        )
+    t_loaded = time.perf_counter()
+
+    result = quantize(
+        pixels,
+        k,
+        method=method,
+        sample=sample,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+    )
+    if result.fit_pixels == 0:
+        notes.append(f"image has {result.colors_in} distinct colors, at most k: reproduced exactly")
+    elif result.colors_out < k:
+        notes.append(f"palette has {result.colors_out} colors, fewer than the {k} asked")
+
+    t_save = time.perf_counter()
+    bytes_out = save_quantized(
+        output,
+        result.palette,
+        result.indices,
+        transparent_index=result.transparent_index,
+        icc_profile=image.icc_profile,
+        overwrite=overwrite,
+    )
+    t_saved = time.perf_counter()
+
+    distortion, colors_out = result.distortion, result.colors_out
+    if fmt == "JPEG":  # lossy: measure the file as written, not the palette image
+        written = load_image(output, max_pixels=None).pixels
+        distortion = image_distortion(pixels, written)
+        colors_out = color_histogram(written.reshape(-1, 3)).n_colors
+        notes.append("JPEG is lossy: error and colors measured on the decoded file")
+    t_end = time.perf_counter()
+
+    return Report(
+        input=str(input_path),
+        output=str(output),
+        format=fmt,
+        method=method,
+        k=k,
+        seed=seed,
+        sample=result.fit_pixels,
+        width=image.width,
+        height=image.height,
+        frames=image.frames,
+        grayscale=image.grayscale,
+        alpha=result.has_alpha,
+        colors_in=result.colors_in,
+        colors_out=colors_out,
+        mse=distortion.mse,
+        psnr=distortion.psnr,
+        max_error=distortion.max_error,
+        bytes_in=image.bytes,
+        bytes_out=bytes_out,
+        seconds={
+            "load": t_loaded - t_start,
+            "fit": result.seconds["fit"],
+            "map": result.seconds["map"],
+            "save": t_saved - t_save,
+            "total": t_end - t_start,
+        },
+        notes=notes,
+    )

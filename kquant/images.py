@@ -1,0 +1,431 @@
+"""Reading images into arrays and writing quantized images, with Pillow.
+
+Reading (:func:`load_image`) applies the EXIF orientation, takes the first frame of
+an animation, and converts every Pillow mode to 8-bit RGB or RGBA:
+
+- ``1``, ``L``, ``P`` with a gray palette, 16-bit ``I;16*``, ``I`` and ``F`` become
+  gray RGB (R = G = B), flagged ``grayscale``. 16-bit data is scaled (v / 257,
+  rounded), not clipped as Pillow's own ``convert("L")`` does; ``I`` and ``F`` are
+  taken as 16-bit when their maximum exceeds 255, and ``F`` as 0-1 when its maximum
+  is at most 1.
+- ``LA``, ``PA``, ``RGBA``, ``P`` with transparency become RGBA; an alpha channel
+  that is 255 everywhere is dropped.
+- ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` become RGB through Pillow.
+
+Writing (:func:`save_quantized`) picks the format from the suffix. PNG, GIF, TIFF
+and BMP hold the palette itself (mode ``P``) when it fits in 256 entries; WebP is
+written lossless; JPEG is lossy, so its distortion must be measured on the file
+(the caller does). The file is written to a temporary name in the output folder and
+then moved into place, so an interrupted run never leaves a partial file, and an
+existing file is replaced only when asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from kquant.defaults import DEFAULT_MAX_PIXELS
+from kquant.errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    ImageWriteError,
+    OutputExistsError,
+    UsageError,
+)
+
+__all__ = [
+    "FORMATS",
+    "LoadedImage",
+    "format_for",
+    "load_image",
+    "pixels_from_pil",
+    "save_quantized",
+]
+
+
+#: Output suffix -> Pillow format name.
+FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".gif": "GIF",
+    ".webp": "WEBP",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+
+#: Formats that keep the palette and can be written as mode P.
+_INDEXED = {"PNG", "GIF", "TIFF", "BMP"}
+#: Formats that cannot store transparency.
+_NO_ALPHA = {"JPEG"}
+#: Formats whose palette holds at most 256 entries, with no RGB fallback.
+_PALETTE_ONLY = {"GIF"}
+
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image read from a file, as 8-bit pixels.
+
+    Attributes
+    ----------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+        RGB, or RGBA when the image has some alpha below 255.
+    path : Path
+    format : str or None
+        Pillow's name of the file format (``"JPEG"``, ``"PNG"``, ...).
+    mode : str
+        Pillow mode of the file (``"RGB"``, ``"P"``, ``"I;16"``, ...).
+    grayscale : bool
+        The source had no color channels.
+    frames : int
+        Frames in the file; only the first is read.
+    icc_profile : bytes or None
+        Embedded ICC profile, carried over to outputs that can hold it.
+    bytes : int
+        Size of the file.
+    """
+
+    pixels: np.ndarray
+    path: Path
+    format: str | None
+    mode: str
+    grayscale: bool
+    frames: int
+    icc_profile: bytes | None
+    bytes: int
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] == 4
+
+
+def format_for(path: str | os.PathLike[str]) -> str:
+    """Pillow format name for an output path, from its suffix.
+
+    Raises
+    ------
+    UsageError
+        For a suffix kquant does not write.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        known = ", ".join(sorted({s for s in FORMATS if s not in (".jpeg", ".tiff")}))
+        raise UsageError(
+            f"{path}: cannot tell the output format from suffix {suffix or '(none)'!r}; "
+            f"use one of {known}"
+        )
+    return FORMATS[suffix]
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels: int | None):
+    """Let Pillow open images up to ``max_pixels`` (we check the size ourselves)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(max_pixels, 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> LoadedImage:
+    """Read an image file into 8-bit RGB(A) pixels.
+
+    Parameters
+    ----------
+    path : path-like
+    max_pixels : int or None
+        Refuse images with more pixels than this (decompression-bomb guard), before
+        decoding them. None for no limit.
+
+    Returns
+    -------
+    LoadedImage
+
+    Raises
+    ------
+    ImageReadError
+        Missing, unreadable, empty, truncated, or not an image.
+    ImageTooLargeError
+        More pixels than ``max_pixels``.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
+    if size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    try:
+        with _pixel_limit(max_pixels), Image.open(path) as im:
+            width, height = im.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageTooLargeError(
+                    f"{path}: image is {width}x{height} = {width * height:,} pixels, "
+                    f"above the limit of {max_pixels:,} (decompression-bomb guard)",
+                    pixels=width * height,
+                    limit=max_pixels,
+                )
+            fmt, mode = im.format, im.mode
+            frames = int(getattr(im, "n_frames", 1))
+            icc = im.info.get("icc_profile") or None
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            pixels, grayscale = pixels_from_pil(im)
+    except ImageTooLargeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: cannot read: permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(f"{path}: truncated or corrupt image data ({exc})") from None
+    return LoadedImage(
+        pixels=pixels,
+        path=path,
+        format=fmt,
+        mode=mode,
+        grayscale=grayscale,
+        frames=frames,
+        icc_profile=icc,
+        bytes=size,
+    )
+
+
+def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
+    """Convert a Pillow image of any mode to 8-bit RGB or RGBA pixels.
+
+    Returns
+    -------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+    grayscale : bool
+        The source had no color channels.
+    """
+    mode = im.mode
+    if mode == "P":
+        has_alpha = "transparency" in im.info or (im.palette and im.palette.mode == "RGBA")
+        rgb = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+        gray = bool(
+            np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+        )
+        return _drop_opaque_alpha(rgb), gray
+    if mode == "PA":
+        return _drop_opaque_alpha(np.asarray(im.convert("RGBA"))), False
+    if mode in _GRAY_MODES:
+        alpha = np.asarray(im.getchannel("A")) if mode in ("LA", "La") else None
+        if mode == "La":
+            im = im.convert("LA")
+        gray = _gray_to_uint8(im if alpha is None else im.getchannel("L"))
+        channels = [gray, gray, gray] if alpha is None else [gray, gray, gray, alpha]
+        return _drop_opaque_alpha(np.stack(channels, axis=2)), True
+    if mode in ("RGBA", "RGBa"):
+        return _drop_opaque_alpha(np.asarray(im.convert("RGBA"))), False
+    return np.asarray(im.convert("RGB")), False
+
+
+def _gray_to_uint8(im: Image.Image) -> np.ndarray:
+    """(H, W) uint8 from a one-channel image of any bit depth (see module doc)."""
+    if im.mode in ("1", "L"):
+        return np.asarray(im.convert("L"))
+    values = np.asarray(im)
+    if im.mode.startswith("I;16"):
+        scale = 257.0
+    else:
+        vmax = float(values.max()) if values.size else 0.0
+        scale = 257.0 if vmax > 255 else (1.0 / 255.0 if im.mode == "F" and vmax <= 1 else 1.0)
+    return np.clip(np.rint(values.astype(np.float64) / scale), 0, 255).astype(np.uint8)
+
+
+def _drop_opaque_alpha(pixels: np.ndarray) -> np.ndarray:
+    if pixels.shape[2] == 4 and bool((pixels[..., 3] == 255).all()):
+        return np.ascontiguousarray(pixels[..., :3])
+    return np.ascontiguousarray(pixels)
+
+
+def to_pil(palette: np.ndarray, indices: np.ndarray, fmt: str) -> Image.Image:
+    """The Pillow image to write for a palette and an index image.
+
+    Parameters
+    ----------
+    palette : (P, C) uint8 ndarray, C in {3, 4}
+    indices : (H, W) uint8 or uint16 ndarray
+    fmt : str
+        Pillow format name; decides between mode P and RGB(A).
+
+    Raises
+    ------
+    UsageError
+        The format cannot hold this palette (transparency in JPEG, more than 256
+        colors in GIF).
+    """
+    channels = palette.shape[1]
+    if channels == 4 and fmt in _NO_ALPHA:
+        raise UsageError(f"{fmt} cannot store transparency; write .png, .webp, .gif or .tif")
+    if palette.shape[0] > 256 and fmt in _PALETTE_ONLY:
+        raise UsageError(f"{fmt} holds at most 256 colors, not {palette.shape[0]}")
+    indexed = fmt in _INDEXED and palette.shape[0] <= 256
+    if indexed and channels == 4 and fmt in ("TIFF", "BMP"):
+        indexed = False  # Pillow cannot write a palette with alpha to these
+    if not indexed:
+        return Image.fromarray(palette[indices])
+    im = Image.fromarray(indices.astype(np.uint8, copy=False), mode="L")
+    im.putpalette(palette.tobytes(), rawmode="RGBA" if channels == 4 else "RGB")
+    return im
+
+
+def _save_options(fmt: str, im: Image.Image, transparent_index: int | None) -> dict:
+    opts: dict = {}
+    if fmt == "PNG":
+        opts["optimize"] = False
+        opts["compress_level"] = 9
+    elif fmt == "GIF":
+        if transparent_index is not None:
+            opts["transparency"] = transparent_index
+        opts["optimize"] = False
+    elif fmt == "WEBP":
+        opts.update(lossless=True, quality=100, method=4, exact=True)
+    elif fmt == "JPEG":
+        opts.update(quality=95, subsampling=0)
+    elif fmt == "TIFF":
+        opts["compression"] = "tiff_adobe_deflate"
+    return opts
+
+
+def save_quantized(
+    path: str | os.PathLike[str],
+    palette: np.ndarray,
+    indices: np.ndarray,
+    *,
+    transparent_index: int | None = None,
+    icc_profile: bytes | None = None,
+    overwrite: bool = False,
+) -> int:
+    """Write a quantized image atomically.
+
+    The image is encoded into a temporary file in the output folder, then moved into
+    place (replacing an existing file only with ``overwrite``). On any error or
+    interruption the temporary file is removed and nothing else is touched.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file; its suffix picks the format (see :data:`FORMATS`).
+    palette : (P, C) uint8 ndarray
+    indices : (H, W) uint8 or uint16 ndarray
+    transparent_index : int or None
+        Palette row of fully transparent pixels (needed by GIF).
+    icc_profile : bytes or None
+        Written into formats that hold one (PNG, JPEG, WebP, TIFF).
+    overwrite : bool
+
+    Returns
+    -------
+    int
+        Bytes written.
+
+    Raises
+    ------
+    UsageError
+        Unknown suffix, or a format that cannot hold the palette.
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
+    ImageWriteError
+        The folder is missing or not writable, or writing failed.
+    """
+    path = Path(path)
+    fmt = format_for(path)
+    im = to_pil(palette, indices, fmt)
+    opts = _save_options(fmt, im, transparent_index)
+    if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        opts["icc_profile"] = icc_profile
+    check_writable(path, overwrite=overwrite)
+    folder = path.parent
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kquant-tmp", dir=folder)
+    except OSError as exc:
+        raise ImageWriteError(f"{path}: cannot write in {folder}: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            im.save(fh, format=fmt, **opts)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _apply_umask(tmp)
+        nbytes = tmp.stat().st_size
+        _move_into_place(tmp, path, overwrite=overwrite)
+    except OSError as exc:
+        raise ImageWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return nbytes
+
+
+def check_writable(path: Path, *, overwrite: bool) -> None:
+    """Fail early, before any work, if ``path`` cannot be written.
+
+    Raises
+    ------
+    OutputExistsError, ImageWriteError
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        raise ImageWriteError(f"{path}: output folder {folder} does not exist")
+    if path.is_dir():
+        raise ImageWriteError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageWriteError(f"{path}: output folder {folder} is not writable")
+
+
+def _apply_umask(path: Path) -> None:
+    """mkstemp creates files 0600; give the output the usual 0666 & ~umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _move_into_place(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if path appeared meanwhile: never clobber
+    except FileExistsError:
+        raise OutputExistsError(f"{path}: already exists") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if path.exists():
+            raise OutputExistsError(f"{path}: already exists") from None
+        os.replace(tmp, path)

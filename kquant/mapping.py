@@ -1,0 +1,65 @@
+"""Exact nearest-palette-color search in bounded memory.
+
+For each color ``x`` the index of the palette entry ``p`` that minimises the squared
+Euclidean distance ``|x - p|^2`` is found as the argmin of ``|p|^2 - 2 x.p`` (the
+``|x|^2`` term is the same for every ``p``). With uint8 channels every term is an
+integer below 2**18, so the float32 matrix product is exact: the result is the true
+nearest color, not an approximation. Ties go to the lowest palette index, which keeps
+the result deterministic.
+
+The work is done in row blocks so memory stays at about ``_BLOCK_BYTES`` whatever the
+number of colors: no N x k float64 distance matrix is ever formed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["nearest_index"]
+
+_BLOCK_BYTES = 32 * 1024 * 1024
+
+
+def nearest_index(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Index of the nearest palette entry for each color.
+
+    Parameters
+    ----------
+    colors : (M, C) uint8 ndarray
+        The colors to map.
+    palette : (K, C) uint8 ndarray
+        The palette, K >= 1.
+
+    Returns
+    -------
+    index : (M,) int32 ndarray
+        ``index[i]`` is the row of ``palette`` closest to ``colors[i]`` in squared
+        Euclidean distance; ties go to the lowest row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pal = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+    >>> nearest_index(np.array([[10, 20, 30], [200, 200, 90]], np.uint8), pal).tolist()
+    [0, 1]
+    """
+    if palette.ndim != 2 or palette.shape[0] == 0:
+        raise ValueError("palette must be a non-empty (K, C) array")
+    if colors.ndim != 2 or colors.shape[1] != palette.shape[1]:
+        raise ValueError(
+            f"colors {colors.shape} and palette {palette.shape} have different channels"
+        )
+    n, k = colors.shape[0], palette.shape[0]
+    index = np.empty(n, dtype=np.int32)
+    if n == 0:
+        return index
+    pal = palette.astype(np.float32)
+    pal_t2 = (-2.0 * pal).T.copy()  # (C, K), exact: values are even integers
+    pal_sq = (pal * pal).sum(axis=1)  # (K,), exact integers < 2**18
+    block = max(1024, _BLOCK_BYTES // (4 * k))
+    for start in range(0, n, block):
+        x = colors[start : start + block].astype(np.float32)
+        dist = x @ pal_t2
+        dist += pal_sq
+        np.argmin(dist, axis=1, out=index[start : start + block])
+    return index

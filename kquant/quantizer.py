@@ -1,0 +1,256 @@
+"""Quantize an image array: fit a palette, map every pixel to its nearest entry.
+
+Data flow, for an (H, W, C) uint8 image:
+
+1. Visible pixels (alpha > 0, or all pixels without alpha) are counted into a
+   histogram of distinct colors (:mod:`kquant.colors`). Fully transparent pixels
+   are set aside: whatever RGB they hide, they share one transparent palette entry.
+2. If the image has at most ``k`` distinct visible colors, they are the palette and
+   the result is exact. Otherwise a codebook is fitted (:mod:`kquant.codebook`) on
+   the histogram of a seeded random sample of ``sample`` pixels (or of every pixel)
+   and rounded to uint8, so what is measured is what is written.
+3. Each distinct color is mapped to its exact nearest palette entry
+   (:mod:`kquant.mapping`); pixels take the index of their color.
+4. Unused entries are dropped; the palette is ordered with transparent entries
+   first, then by how many pixels use each entry (good for PNG's tRNS and deflate).
+5. The distortion is computed from the histogram (:mod:`kquant.metrics`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kquant.codebook import FitOptions, Method, fit_codebook, round_palette
+from kquant.colors import ColorHistogram, color_histogram
+from kquant.defaults import DEFAULT_SAMPLE, INDEXED_LIMIT, MAX_COLORS
+from kquant.mapping import nearest_index
+from kquant.metrics import Distortion, distortion_from_histogram
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Quantized", "as_pixels", "quantize"]
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """The result of :func:`quantize`.
+
+    Attributes
+    ----------
+    palette : (P, C) uint8 ndarray
+        The colors written, C = 3 (RGB) or 4 (RGBA). With transparency, row
+        ``transparent_index`` is (0, 0, 0, 0).
+    indices : (H, W) ndarray, uint8 when P <= 256 else uint16
+        Palette row of every pixel.
+    transparent_index : int or None
+        The palette row of fully transparent pixels, if any.
+    colors_in : int
+        Distinct visible colors of the input.
+    colors_out : int
+        Distinct visible colors of the output (palette rows used, transparent
+        entry excluded); at most ``k``.
+    distortion : Distortion
+        MSE, PSNR and max error over visible pixels, RGB channels.
+    fit_pixels : int
+        Pixels the codebook was fitted on; 0 when no fit was needed (at most ``k``
+        distinct colors, reproduced exactly).
+    seconds : dict
+        Wall time of the ``fit`` (histogram and codebook) and ``map`` stages.
+    """
+
+    palette: np.ndarray
+    indices: np.ndarray
+    transparent_index: int | None
+    colors_in: int
+    colors_out: int
+    distortion: Distortion
+    fit_pixels: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.palette.shape[1] == 4
+
+    def to_array(self) -> np.ndarray:
+        """The quantized image, (H, W, C) uint8."""
+        return self.palette[self.indices]
+
+
+def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
+    """Bring an image to the layout :func:`quantize` works on.
+
+    Parameters
+    ----------
+    image : ndarray or PIL.Image.Image
+        (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA uint8 array, or a Pillow image
+        of any mode (converted as :func:`kquant.images.load_image` does).
+
+    Returns
+    -------
+    pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
+    """
+    if not isinstance(image, np.ndarray):
+        from kquant.images import pixels_from_pil
+
+        return pixels_from_pil(image)[0]
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+    return image
+
+
+def quantize(
+    image: np.ndarray | Image.Image,
+    k: int = 256,
+    *,
+    method: Method = "kmeans",
+    sample: int | None = DEFAULT_SAMPLE,
+    init: str = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    seed: int = 0,
+) -> Quantized:
+    """Reduce an image to at most ``k`` colors.
+
+    Parameters
+    ----------
+    image : ndarray or PIL.Image.Image
+        See :func:`as_pixels`. With 4 channels, pixels with alpha 0 are transparent:
+        they share one extra palette entry and take none of the ``k`` colors, except
+        that palette and transparent entry together stay within 256 entries when
+        ``k <= 256`` (so ``k=256`` leaves 255 visible colors).
+    k : int
+        Maximum number of visible colors, 1 <= k <= 65536.
+    method : {"kmeans", "minibatch", "random"}
+        See :class:`kquant.codebook.FitOptions`.
+    sample : int or None
+        Pixels to fit the codebook on, drawn at random with ``seed``; None fits on
+        every pixel. Ignored by ``random`` (which draws k pixels).
+    init, n_init, max_iter, tol, seed
+        See :class:`kquant.codebook.FitOptions`.
+
+    Returns
+    -------
+    Quantized
+
+    Raises
+    ------
+    ValueError
+        For a bad argument.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((4, 4, 3), np.uint8); img[:, 2:] = (200, 30, 30)
+    >>> q = quantize(img, k=8)
+    >>> q.colors_out, q.distortion.mse
+    (2, 0.0)
+    """
+    if not 1 <= k <= MAX_COLORS:
+        raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
+    if sample is not None and sample < 1:
+        raise ValueError(f"sample must be a positive number of pixels or None, got {sample}")
+    options = FitOptions(
+        method=method, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed
+    )
+    pixels = as_pixels(image)
+    height, width, channels = pixels.shape
+    flat = pixels.reshape(-1, channels)
+
+    t0 = time.perf_counter()
+    visible = flat[:, 3] > 0 if channels == 4 else None
+    has_transparent = visible is not None and not visible.all()
+    vis_colors = flat[visible] if has_transparent else flat
+    if has_transparent and k <= INDEXED_LIMIT:
+        k = min(k, INDEXED_LIMIT - 1)
+    hist = color_histogram(vis_colors, with_inverse=True)
+
+    if hist.n_colors <= k:
+        palette, fit_pixels = hist.colors, 0
+    else:
+        fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, sample, options)
+        palette = round_palette(fit_codebook(fit_hist, k, options))
+    t1 = time.perf_counter()
+
+    labels = (
+        np.arange(hist.n_colors, dtype=np.int32)
+        if fit_pixels == 0
+        else nearest_index(hist.colors, palette)
+    )
+    palette, labels = _order_palette(palette, labels, hist.counts)
+    distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
+
+    offset = 1 if has_transparent else 0
+    n_entries = palette.shape[0] + offset
+    dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16
+    index = np.zeros(flat.shape[0], dtype=dtype)  # 0 is the transparent entry, if any
+    pixel_labels = (labels + offset).astype(dtype)[hist.inverse]
+    if has_transparent:
+        index[visible] = pixel_labels
+        palette = np.vstack([np.zeros((1, channels), np.uint8), palette])
+    else:
+        index = pixel_labels
+    t2 = time.perf_counter()
+
+    return Quantized(
+        palette=palette,
+        indices=index.reshape(height, width),
+        transparent_index=0 if has_transparent else None,
+        colors_in=hist.n_colors,
+        colors_out=n_entries - offset,
+        distortion=distortion,
+        fit_pixels=fit_pixels,
+        seconds={"fit": t1 - t0, "map": t2 - t1},
+    )
+
+
+def _fit_histogram(
+    vis_colors: np.ndarray,
+    hist: ColorHistogram,
+    k: int,
+    sample: int | None,
+    options: FitOptions,
+) -> tuple[ColorHistogram, int]:
+    """The histogram to fit on, and how many pixels it holds.
+
+    A seeded sample of ``sample`` pixels when that is fewer than all and still has
+    more than ``k`` distinct colors; otherwise the histogram of every pixel.
+    """
+    n = vis_colors.shape[0]
+    if options.method == "random" or sample is None or sample >= n:
+        return hist, n
+    rng = np.random.default_rng(options.seed)
+    rows = np.sort(rng.choice(n, size=sample, replace=False))
+    sub = color_histogram(vis_colors[rows])
+    if sub.n_colors <= k:
+        return hist, n
+    return sub, sample
+
+
+def _order_palette(
+    palette: np.ndarray, labels: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop unused palette rows and order the rest.
+
+    Rows with alpha < 255 come first (PNG's tRNS chunk then stays short), then rows
+    by descending pixel count; ties by color, so the order is deterministic.
+
+    Returns the new palette (P', C) uint8 and labels (M,) int32 pointing into it.
+    """
+    usage = np.bincount(labels, weights=counts, minlength=palette.shape[0])
+    used = np.flatnonzero(usage > 0)
+    opaque = palette[used, 3] == 255 if palette.shape[1] == 4 else np.ones(used.size, bool)
+    channels_rev = [palette[used, c] for c in reversed(range(palette.shape[1]))]
+    order = used[np.lexsort((*channels_rev, -usage[used], opaque))]
+    remap = np.empty(palette.shape[0], dtype=np.int32)
+    remap[order] = np.arange(order.size, dtype=np.int32)
+    return palette[order], remap[labels]
