@@ -75,19 +75,32 @@ class PixelLimit(click.ParamType):
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant compress photo.jpg -k 64
+  kquant compress logo.png -k 16 -o logo-small.png --json
+  kquant compress --help""",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="kquant")
 def cli() -> None:
     """Reduce an image to k colors with k-means, and report exactly what it cost.
 
-    \b
-    Examples:
-      kquant compress photo.jpg -k 64
-      kquant compress logo.png -k 16 -o logo-small.png --json
+    Exit codes: 0 success, 1 failure (bad image, output exists, cannot write),
+    2 misuse (bad option, missing input), 130 interrupted.
     """
 
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant compress photo.jpg -k 64                 # writes photo-k64.png
+  kquant compress photo.jpg -k 16 -o small.gif
+  kquant compress scan.tif -k 8 --method random   # the baseline, to compare
+  kquant compress photo.jpg --json | jq .psnr""",
+)
 @click.argument("input", type=click.Path(path_type=Path, dir_okay=True))
 @click.option(
     "-k",
@@ -191,13 +204,6 @@ def compress(
 
     Existing files are never replaced without --force; the output is written to a
     temporary file and renamed, so an interrupted run leaves nothing half-written.
-
-    \b
-    Examples:
-      kquant compress photo.jpg -k 64                 # writes photo-k64.png
-      kquant compress photo.jpg -k 16 -o small.gif
-      kquant compress scan.tif -k 8 --method random   # the baseline, to compare
-      kquant compress photo.jpg --json | jq .psnr
     """
     from kquant.compress import compress_file
     from kquant.errors import KquantError, UsageError
@@ -233,10 +239,17 @@ def compress(
         click.echo(json.dumps(report.to_dict()))
 
 
+#: Raised by click >= 8.2 for a group run without arguments.
+_NO_ARGS_IS_HELP: type[Exception] | tuple = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and print any error as one line on stderr."""
     try:
         code = cli.main(args=argv, prog_name="kquant", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # bare `kquant`: the help, as click would show it
+        click.echo(exc.format_message(), err=True)
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         click.echo(f"kquant: error: {exc.format_message()}{where}", err=True)

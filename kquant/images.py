@@ -138,10 +138,12 @@ def format_for(path: str | os.PathLike[str]) -> str:
 
 
 @contextlib.contextmanager
-def _pixel_limit(max_pixels: int | None):
-    """Let Pillow open images up to ``max_pixels`` (we check the size ourselves)."""
+def _pillow_limit_off():
+    """Turn off Pillow's own decompression-bomb check while opening: the caller checks
+    the size against its own limit right after ``Image.open``, which reads only the
+    header, and before anything is decoded."""
     saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(max_pixels, 1)
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -185,7 +187,7 @@ def load_image(
     if size == 0:
         raise ImageReadError(f"{path}: empty file")
     try:
-        with _pixel_limit(max_pixels), Image.open(path) as im:
+        with _pillow_limit_off(), Image.open(path) as im:
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageTooLargeError(

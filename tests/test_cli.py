@@ -1,0 +1,318 @@
+"""The command line, through CliRunner and through real subprocesses of ``kquant``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import blocks, kquant_exe, mse_rgb, read_rgba, run_kquant
+from PIL import Image
+from test_images import huge_png
+
+import kquant
+from kquant.cli import cli
+
+REPORT_KEYS = {
+    "input", "output", "method", "k", "seed", "width", "height", "colors_in", "colors_out",
+    "mse", "psnr", "max_error", "bytes_in", "bytes_out", "seconds",
+}  # fmt: skip
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name), cmd
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [(), *[p for p, _ in _commands(cli)]], ids=str)
+def test_every_command_has_help_ending_with_examples(path):
+    code, out, _ = invoke(*path, "--help")
+    assert code == 0
+    assert "Examples:" in out
+    assert out.rstrip().splitlines()[-1].strip().startswith("kquant ")
+
+
+def test_version():
+    code, out, _ = invoke("--version")
+    assert code == 0 and kquant.__version__ in out
+    proc = subprocess.run(
+        [sys.executable, "-m", "kquant", "--version"], capture_output=True, text=True, check=True
+    )
+    assert kquant.__version__ in proc.stdout
+
+
+def test_compress_default_output_and_report(blocks_png):
+    code, out, err = invoke("compress", blocks_png, "-k", "4", "--json")
+    assert code == 0, err
+    expected = blocks_png.with_name("blocks-k4.png")
+    report = json.loads(out)
+    assert report["output"] == str(expected)
+    assert report.keys() >= REPORT_KEYS
+    assert set(report["seconds"]) == {"load", "fit", "map", "save", "total"}
+    assert report["k"] == 4 and report["colors_out"] == 4 and report["method"] == "kmeans"
+    assert report["bytes_out"] == expected.stat().st_size
+    with Image.open(expected) as im:
+        assert im.mode == "P" and len(im.getcolors()) == 4
+    # the report's MSE is the MSE of the written file
+    original = np.asarray(Image.open(blocks_png).convert("RGB"))
+    assert report["mse"] == pytest.approx(mse_rgb(original, read_rgba(expected)), rel=1e-12)
+    assert report["psnr"] == pytest.approx(10 * np.log10(255**2 / report["mse"]))
+    # human summary on stderr, not stdout
+    assert "PSNR" in err and "blocks-k4.png" in err
+
+
+def test_quiet_prints_nothing(blocks_png, tmp_path):
+    code, out, err = invoke("compress", blocks_png, "-k", "4", "-q", "-o", tmp_path / "q.png")
+    assert code == 0 and out == "" and err == ""
+
+
+@pytest.mark.parametrize("method", ["kmeans", "minibatch", "random"])
+def test_methods_and_seed_give_identical_bytes(blocks_png, tmp_path, method):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"{method}{i}.png"
+        code, _, err = invoke("compress", blocks_png, "-k", "3", "--method", method, "-o", out)
+        assert code == 0, err
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+def test_same_command_same_bytes_in_subprocesses(tmp_path):
+    src = tmp_path / "noisy.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (80, 90, 3), dtype=np.uint8)).save(src)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for out in (a, b):
+        proc = run_kquant("compress", src, "-k", "32", "--sample", "3000", "-o", out)
+        assert proc.returncode == 0, proc.stderr
+    assert a.read_bytes() == b.read_bytes()
+    proc = run_kquant("compress", src, "-k", "32", "--sample", "3000", "--seed", "1", "-o",
+                      tmp_path / "c.png")  # fmt: skip
+    assert proc.returncode == 0 and (tmp_path / "c.png").read_bytes() != a.read_bytes()
+
+
+def test_k_above_distinct_colors_is_exact_and_said(tmp_path):
+    src = tmp_path / "flat.png"
+    Image.fromarray(blocks(noise=0)).save(src)
+    code, out, err = invoke("compress", src, "-k", "64", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["colors_out"] == 4 and report["mse"] == 0 and report["psnr"] is None
+    assert any("reproduced exactly" in n for n in report["notes"])
+    assert "lossless" in err and "Warning" not in err
+
+
+def _write_mode(tmp_path: Path, mode: str, suffix: str) -> Path:
+    rgb = Image.fromarray(blocks(48, 40))
+    if mode == "I;16":
+        im = Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 257)
+    elif mode == "RGBA":
+        a = np.full((48, 40), 255, np.uint8)
+        a[:10] = 0
+        im = Image.fromarray(np.dstack([np.asarray(rgb), a]))
+    elif mode == "LA":
+        im = rgb.convert("LA")
+        im.putalpha(Image.fromarray(np.where(np.arange(40) < 8, 0, 255).astype(np.uint8)[None]
+                                    .repeat(48, 0)))  # fmt: skip
+    elif mode == "P":
+        im = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    else:
+        im = rgb.convert(mode)
+    path = tmp_path / f"in-{mode.replace(';', '')}{suffix}"
+    im.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mode", "suffix"),
+    [
+        ("1", ".png"), ("L", ".png"), ("LA", ".png"), ("P", ".png"), ("RGB", ".png"),
+        ("RGBA", ".png"), ("I;16", ".png"), ("CMYK", ".jpg"), ("RGB", ".jpg"), ("L", ".jpg"),
+        ("RGB", ".webp"), ("RGBA", ".webp"), ("P", ".gif"), ("RGB", ".tif"), ("CMYK", ".tif"),
+        ("RGB", ".bmp"),
+    ],
+)  # fmt: skip
+def test_every_input_mode_and_format(tmp_path, mode, suffix):
+    src = _write_mode(tmp_path, mode, suffix)
+    out = tmp_path / "out.png"
+    code, stdout, err = invoke("compress", src, "-k", "6", "-o", out, "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    loaded = kquant.load_image(src)
+    written = read_rgba(out)
+    with Image.open(out) as im:
+        assert im.mode == "P"
+    assert report["colors_out"] <= 6
+    visible = loaded.pixels[..., 3] > 0 if loaded.has_alpha else None
+    assert report["mse"] == pytest.approx(mse_rgb(loaded.pixels, written, visible), rel=1e-12)
+    if loaded.has_alpha:  # transparent pixels stay transparent
+        np.testing.assert_array_equal(written[..., 3] == 0, loaded.pixels[..., 3] == 0)
+    if mode in ("1", "L", "LA", "I;16"):  # gray stays gray
+        assert report["grayscale"]
+        assert np.array_equal(written[..., 0], written[..., 1])
+        assert np.array_equal(written[..., 1], written[..., 2])
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp", ".tif", ".bmp", ".jpg"])
+def test_output_formats_report_what_was_written(blocks_png, tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    code, stdout, err = invoke("compress", blocks_png, "-k", "4", "-o", out, "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    with Image.open(out) as im:
+        assert im.format == kquant.images.format_for(out)
+        assert im.mode == ("RGB" if suffix in (".webp", ".jpg") else "P")
+    original = np.asarray(Image.open(blocks_png).convert("RGB"))
+    assert report["mse"] == pytest.approx(mse_rgb(original, read_rgba(out)), rel=1e-12)
+    if suffix == ".jpg":
+        assert any("lossy" in n for n in report["notes"])
+
+
+def test_gif_input_reports_first_frame(tmp_path):
+    frames = [Image.fromarray(blocks(16, 16, seed=s)) for s in range(3)]
+    src = tmp_path / "anim.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:])
+    code, out, err = invoke("compress", src, "-k", "4", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["frames"] == 3
+    assert any("first of 3 frames" in n for n in report["notes"])
+    assert "first of 3 frames" in err
+
+
+def test_existing_output_is_not_overwritten_without_force(blocks_png, tmp_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    code, _, err = invoke("compress", blocks_png, "-k", "4", "-o", out)
+    assert code == 1 and "already exists" in err and "--force" in err
+    assert out.read_bytes() == b"keep me"
+    code, _, _ = invoke("compress", blocks_png, "-k", "4", "-o", out, "--force")
+    assert code == 0 and out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_output_equal_to_input_is_refused_unless_forced(blocks_png):
+    before = blocks_png.read_bytes()
+    code, _, err = invoke("compress", blocks_png, "-k", "4", "-o", blocks_png)
+    assert code == 2 and "is the input" in err
+    assert blocks_png.read_bytes() == before
+
+
+# ------------------------------------------------ bad input, as a user sees it
+
+
+def _assert_clean_failure(proc, code: int, *needles: str, folder: Path) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("kquant: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    leftovers = [p.name for p in folder.iterdir() if "kquant-tmp" in p.name or "-k" in p.name]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code", "needle"),
+    [
+        ("missing.png", None, 2, "no such file"),
+        ("empty.png", b"", 1, "empty file"),
+        ("text.png", b"just some text\n", 1, "not an image"),
+        ("truncated.jpg", "truncate", 1, "truncated or corrupt"),
+    ],
+)
+def test_bad_input_files(tmp_path, name, content, code, needle):
+    src = tmp_path / name
+    if content == "truncate":
+        Image.fromarray(blocks(64, 64)).save(tmp_path / "full.jpg", quality=90)
+        src.write_bytes((tmp_path / "full.jpg").read_bytes()[:500])
+        (tmp_path / "full.jpg").unlink()
+    elif content is not None:
+        src.write_bytes(content)
+    proc = run_kquant("compress", src, "-k", "4")
+    _assert_clean_failure(proc, code, str(src), needle, folder=tmp_path)
+
+
+def test_directory_as_input(tmp_path):
+    proc = run_kquant("compress", tmp_path, "-k", "4")
+    _assert_clean_failure(proc, 2, str(tmp_path), "is a directory", folder=tmp_path)
+
+
+def test_decompression_bomb(tmp_path):
+    src = huge_png(tmp_path / "bomb.png", 10_000, 9_000)
+    proc = run_kquant("compress", src, "-k", "4")
+    _assert_clean_failure(proc, 1, str(src), "above the limit", "--max-pixels", folder=tmp_path)
+    proc = run_kquant("compress", src, "-k", "4", "--max-pixels", "100000000")
+    _assert_clean_failure(proc, 1, str(src), "truncated or corrupt", folder=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["-k", "0"], "-k"),
+        (["-k", "1000000"], "-k"),
+        (["--sample", "-5"], "--sample"),
+        (["--sample", "lots"], "--sample"),
+        (["-o", "out.xyz"], "suffix"),
+        (["-k", "300", "-o", "out.gif"], "at most 256"),
+    ],
+)
+def test_bad_options_are_usage_errors(blocks_png, tmp_path, args, needle):
+    args = [str(tmp_path / a) if a.startswith("out.") else a for a in args]
+    proc = run_kquant("compress", blocks_png, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocks.png"]
+
+
+def test_alpha_into_jpeg_is_refused(tmp_path):
+    src = tmp_path / "a.png"
+    rgba = np.dstack([blocks(16, 16), np.where(np.eye(16) > 0, 0, 255).astype(np.uint8)])
+    Image.fromarray(rgba).save(src)
+    proc = run_kquant("compress", src, "-k", "4", "-o", tmp_path / "a-out.jpg")
+    assert proc.returncode == 2 and "transparency" in proc.stderr
+    assert not (tmp_path / "a-out.jpg").exists()
+
+
+def test_missing_and_unwritable_output_folder(blocks_png, tmp_path):
+    out = tmp_path / "no" / "such" / "dir" / "x.png"
+    proc = run_kquant("compress", blocks_png, "-k", "4", "-o", out)
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    # a folder nobody may create files in (even root cannot in /sys)
+    proc = run_kquant("compress", blocks_png, "-k", "4", "-o", "/sys/kquant-out.png")
+    assert proc.returncode == 1, proc.stderr
+    assert "/sys/kquant-out.png" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_leaves_no_partial_output(tmp_path):
+    src = tmp_path / "big.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(src)
+    out = tmp_path / "out.png"
+    # a long fit: every one of ~490k distinct colors, 256 clusters, many restarts
+    proc = subprocess.Popen(
+        [kquant_exe(), "compress", str(src), "-k", "256", "--sample", "all", "--n-init", "50",
+         "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["kquant: interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]

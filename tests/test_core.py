@@ -1,0 +1,106 @@
+"""Library: color keys, histogram, exact nearest mapping, metrics, codebooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kquant.codebook import FitOptions, fit_codebook, round_palette
+from kquant.colors import color_histogram, pack, unpack
+from kquant.mapping import nearest_index
+from kquant.metrics import distortion_from_histogram, image_distortion, psnr
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_pack_unpack_round_trip(channels):
+    rng = np.random.default_rng(1)
+    colors = rng.integers(0, 256, size=(500, channels), dtype=np.uint8)
+    keys = pack(colors)
+    assert keys.dtype == np.uint32
+    np.testing.assert_array_equal(unpack(keys, channels), colors)
+    # distinct colors <-> distinct keys
+    assert np.unique(keys).size == np.unique(colors, axis=0).shape[0]
+
+
+def test_histogram_counts_and_inverse():
+    colors = np.array([[1, 2, 3], [9, 9, 9], [1, 2, 3], [0, 0, 0], [1, 2, 3]], np.uint8)
+    hist = color_histogram(colors, with_inverse=True)
+    assert hist.n_colors == 3
+    assert hist.n_pixels == 5
+    np.testing.assert_array_equal(hist.colors[hist.inverse], colors)
+    row = np.flatnonzero((hist.colors == [1, 2, 3]).all(axis=1))[0]
+    assert hist.counts[row] == 3
+
+
+def test_nearest_index_is_exact_against_brute_force():
+    rng = np.random.default_rng(2)
+    colors = rng.integers(0, 256, size=(20_000, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, size=(200, 3), dtype=np.uint8)
+    got = nearest_index(colors, palette)
+    d = ((colors[:, None, :].astype(np.int64) - palette[None, :, :].astype(np.int64)) ** 2).sum(-1)
+    best = d.min(axis=1)
+    # exact: the chosen entry is at the true minimum distance (ties may pick any minimum,
+    # and we pick the lowest index)
+    np.testing.assert_array_equal(d[np.arange(len(colors)), got], best)
+    np.testing.assert_array_equal(got, d.argmin(axis=1))
+
+
+def test_nearest_index_ties_go_to_lowest_row_and_rgba_works():
+    palette = np.array([[10, 0, 0, 255], [0, 10, 0, 255], [5, 5, 0, 255]], np.uint8)
+    colors = np.array([[5, 5, 0, 255], [0, 0, 0, 255]], np.uint8)
+    assert nearest_index(colors, palette).tolist() == [2, 2]
+    assert nearest_index(colors[1:, :3], palette[:2, :3]).tolist() == [0]
+
+
+def test_nearest_index_many_rows_in_blocks():
+    # more rows than one block holds for k=256: exercises the blocking
+    rng = np.random.default_rng(3)
+    palette = rng.integers(0, 256, size=(256, 3), dtype=np.uint8)
+    colors = np.repeat(palette, 200, axis=0)  # 51,200 rows, each exactly a palette entry
+    np.testing.assert_array_equal(nearest_index(colors, palette), np.repeat(np.arange(256), 200))
+
+
+def test_distortion_from_histogram_matches_pixelwise():
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    hist = color_histogram(img.reshape(-1, 3), with_inverse=True)
+    mapped = (hist.colors // 16) * 16
+    fast = distortion_from_histogram(hist.colors, hist.counts, mapped)
+    out = mapped[hist.inverse].reshape(img.shape)
+    slow = image_distortion(img, out)
+    d = img.astype(float) - out.astype(float)
+    assert fast.mse == pytest.approx(np.mean(d * d), rel=1e-12)
+    assert slow.mse == pytest.approx(fast.mse, rel=1e-12)
+    assert fast.max_error == slow.max_error == int(np.abs(d).max())
+    assert fast.psnr == pytest.approx(10 * np.log10(255**2 / fast.mse))
+
+
+def test_psnr_is_none_when_lossless():
+    assert psnr(0.0) is None
+    assert psnr(255.0**2) == pytest.approx(0.0)
+
+
+def test_round_palette_rounds_clips_and_dedupes():
+    centers = np.array([[10.4, 20.6, 300.0], [10.2, 21.4, 260.0], [-3.0, 0.49, 0.5]])
+    got = round_palette(centers)
+    assert got.dtype == np.uint8
+    assert got.tolist() == [[10, 21, 255], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("method", ["kmeans", "minibatch", "random"])
+def test_fit_codebook_shapes(method):
+    rng = np.random.default_rng(5)
+    colors = rng.integers(0, 256, size=(3000, 3), dtype=np.uint8)
+    hist = color_histogram(colors)
+    centers = fit_codebook(hist, 16, FitOptions(method=method, seed=0))
+    assert centers.shape == (16, 3)
+    assert np.all((centers >= 0) & (centers <= 255))
+
+
+def test_fit_options_reject_bad_values():
+    with pytest.raises(ValueError, match="unknown method"):
+        FitOptions(method="octree")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_init"):
+        FitOptions(n_init=0)
+    with pytest.raises(ValueError, match="unknown init"):
+        FitOptions(init="kmeans||")

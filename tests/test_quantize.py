@@ -1,0 +1,178 @@
+"""Library: kquant.quantize on synthetic images with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import BLOCK_COLORS, blocks, mse_rgb
+from PIL import Image
+
+import kquant
+
+
+def _sorted_rows(a: np.ndarray) -> np.ndarray:
+    return a[np.lexsort(a.T[::-1])]
+
+
+@pytest.mark.parametrize("method", ["kmeans", "minibatch"])
+def test_four_blocks_k4_recovers_the_colors(method):
+    q = kquant.quantize(blocks(), k=4, method=method, seed=0)
+    assert q.palette.shape == (4, 3)
+    np.testing.assert_allclose(
+        _sorted_rows(q.palette).astype(float), _sorted_rows(BLOCK_COLORS).astype(float), atol=2
+    )
+    # each quadrant is one index
+    for quadrant in (q.indices[:32, :32], q.indices[:32, 32:], q.indices[32:, :32]):
+        assert np.unique(quadrant).size == 1
+    assert q.distortion.mse == pytest.approx(mse_rgb(blocks(), q.to_array()))
+    assert q.distortion.mse < 15  # noise of +-6 has variance ~14
+
+
+def test_kmeans_beats_random_codebook():
+    rng = np.random.default_rng(0)
+    img = np.clip(
+        blocks(96, 96, noise=0).astype(int) + rng.normal(0, 25, (96, 96, 3)), 0, 255
+    ).astype(np.uint8)
+    km = kquant.quantize(img, k=8, method="kmeans")
+    rnd = kquant.quantize(img, k=8, method="random")
+    assert km.distortion.mse < rnd.distortion.mse
+
+
+def test_result_uses_only_palette_colors_and_at_most_k():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (60, 70, 3), dtype=np.uint8)
+    q = kquant.quantize(img, k=16)
+    assert q.indices.dtype == np.uint8 and q.indices.shape == (60, 70)
+    assert q.palette.shape[0] <= 16 == q.colors_out
+    assert q.indices.max() < q.palette.shape[0]
+    assert q.colors_in == np.unique(img.reshape(-1, 3), axis=0).shape[0]
+
+
+def test_every_pixel_gets_its_exact_nearest_palette_color():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+    q = kquant.quantize(img, k=32, seed=3)
+    d = ((img.reshape(-1, 1, 3).astype(int) - q.palette[None].astype(int)) ** 2).sum(-1)
+    np.testing.assert_array_equal(d.argmin(axis=1), q.indices.reshape(-1))
+
+
+def test_same_seed_same_result_other_seed_differs():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    a = kquant.quantize(img, k=16, seed=7, sample=2000)
+    b = kquant.quantize(img, k=16, seed=7, sample=2000)
+    c = kquant.quantize(img, k=16, seed=8, sample=2000)
+    np.testing.assert_array_equal(a.palette, b.palette)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert not np.array_equal(a.palette, c.palette)
+
+
+def test_k_above_distinct_colors_reproduces_exactly_without_warnings():
+    img = blocks(noise=0)
+    q = kquant.quantize(img, k=64)  # pytest turns any warning into an error
+    assert q.fit_pixels == 0
+    assert q.colors_in == q.colors_out == 4
+    np.testing.assert_array_equal(q.to_array(), img)
+    assert q.distortion.mse == 0 and q.distortion.psnr is None
+
+
+@pytest.mark.parametrize("method", ["kmeans", "minibatch", "random"])
+def test_sample_with_fewer_distinct_colors_than_k_falls_back_to_all(method):
+    # 40 distinct colors, but a 10-pixel sample cannot hold 20 of them
+    img = np.repeat(np.arange(40, dtype=np.uint8)[:, None] * 6, 3, axis=1)[None].repeat(5, 0)
+    q = kquant.quantize(img, k=20, sample=10, method=method)
+    assert q.colors_out <= 20
+    assert q.fit_pixels == 200 or method == "random"
+
+
+def test_sample_all_and_sample_n():
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    assert kquant.quantize(img, k=8, sample=None).fit_pixels == 10_000
+    assert kquant.quantize(img, k=8, sample=3000).fit_pixels == 3000
+    assert kquant.quantize(img, k=8, sample=50_000).fit_pixels == 10_000
+
+
+def test_palette_ordered_by_use():
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[:2] = 200  # 20 pixels
+    img[2:3] = 100  # 10 pixels, black is 70
+    q = kquant.quantize(img, k=3)
+    assert q.palette.tolist() == [[0, 0, 0], [200, 200, 200], [100, 100, 100]]
+
+
+def test_transparent_pixels_take_no_slot_and_stay_transparent():
+    rgb = blocks(noise=0)
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, :8] = 0
+    rgba = np.dstack([rgb, alpha])
+    # hidden colors under alpha 0 must not get palette slots
+    rgba[:, :8, :3] = np.random.default_rng(0).integers(0, 256, (64, 8, 3), dtype=np.uint8)
+    q = kquant.quantize(rgba, k=4)
+    assert q.has_alpha and q.transparent_index == 0
+    assert q.palette[0].tolist() == [0, 0, 0, 0]
+    assert q.colors_out == 4  # the four visible colors, exactly
+    out = q.to_array()
+    np.testing.assert_array_equal(out[..., 3] == 0, alpha == 0)
+    np.testing.assert_array_equal(out[:, 8:], rgba[:, 8:])
+    assert q.distortion.mse == 0
+
+
+def test_k256_with_transparency_fits_in_256_entries():
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rng.random((64, 64)) < 0.2, 0, 255)
+    q = kquant.quantize(rgba, k=256)
+    assert q.palette.shape[0] <= 256 and q.indices.dtype == np.uint8
+    assert q.colors_out <= 255
+
+
+def test_fully_transparent_image():
+    rgba = np.zeros((5, 5, 4), np.uint8)
+    q = kquant.quantize(rgba, k=4)
+    assert q.palette.tolist() == [[0, 0, 0, 0]]
+    assert q.colors_out == 0 and q.distortion.psnr is None
+
+
+def test_gray_input_stays_gray():
+    rng = np.random.default_rng(6)
+    gray = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    q = kquant.quantize(gray, k=8)
+    assert q.palette.shape[1] == 3
+    assert np.all(q.palette[:, 0] == q.palette[:, 1])
+    assert np.all(q.palette[:, 1] == q.palette[:, 2])
+
+
+def test_more_than_256_colors_uses_uint16_indices():
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    q = kquant.quantize(img, k=300, sample=None)
+    assert q.indices.dtype == np.uint16
+    assert 256 < q.colors_out <= 300
+
+
+def test_accepts_pil_images():
+    im = Image.fromarray(blocks()).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    q = kquant.quantize(im, k=4)
+    assert q.palette.shape == (4, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"k": 0}, "k must be between"),
+        ({"k": 70_000}, "k must be between"),
+        ({"sample": 0}, "sample must be"),
+        ({"method": "octree"}, "unknown method"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kquant.quantize(blocks(), **kwargs)
+
+
+def test_bad_arrays_raise_value_error():
+    with pytest.raises(ValueError, match="uint8"):
+        kquant.quantize(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        kquant.quantize(np.zeros((4, 4, 2), np.uint8))
