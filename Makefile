@@ -1,0 +1,39 @@
+# kquant developer tasks. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-test demo test lint format clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python ## Install kquant (editable) into .venv
+	$(PIP) install -e .
+
+install-test: $(BIN)/python ## Install kquant with the test and lint tools into .venv
+	$(PIP) install -e '.[test]'
+
+demo: install ## Install, then quantize sample_images/china.jpg to 64 colors
+	@mkdir -p demo-output
+	$(BIN)/kquant compress sample_images/china.jpg -k 64 -o demo-output/china-k64.png --force
+	@echo "wrote demo-output/china-k64.png; run kquant yourself with: source $(VENV)/bin/activate"
+
+test: install-test ## Install the test tools, then run the test suite
+	$(BIN)/python -m pytest
+
+lint: install-test ## ruff check and format check
+	$(BIN)/ruff check kquant tests
+	$(BIN)/ruff format --check kquant tests
+
+format: install-test ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix kquant tests
+	$(BIN)/ruff format kquant tests
+
+clean: ## Remove the virtualenv, caches and demo output
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info
