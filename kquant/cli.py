@@ -233,6 +233,10 @@ def compress(
     except KquantError as exc:
         hint = _HINTS.get(type(exc).__name__)
         raise click.ClickException(f"{exc} ({hint})" if hint else str(exc)) from None
+    except MemoryError:
+        raise click.ClickException(
+            f"{input}: not enough memory (try --sample with fewer pixels, or a smaller -k)"
+        ) from None
     if not quiet:
         click.echo(format_report(report), err=True)
     if as_json:
