@@ -38,37 +38,24 @@ _HINTS = {
 }
 
 
-class SampleSize(click.ParamType):
-    """A positive pixel count, or ``all``."""
+class CountOrWord(click.ParamType):
+    """A positive whole number (``_`` separators allowed), or a word meaning None
+    (``all`` pixels, ``none`` for no limit)."""
 
-    name = "N|all"
+    def __init__(self, word: str, *, zero_is_word: bool = False) -> None:
+        self.word = word
+        self.name = f"N|{word}"
+        self.none_values = {word, "0"} if zero_is_word else {word}
 
     def convert(self, value, param, ctx):
-        if value is None or (isinstance(value, str) and value.lower() == "all"):
+        if value is None or str(value).lower() in self.none_values:
             return None
         try:
             n = int(str(value).replace("_", ""))
         except ValueError:
-            self.fail(f"{value!r} is not a pixel count or 'all'", param, ctx)
+            self.fail(f"{value!r} is neither a whole number nor {self.word!r}", param, ctx)
         if n < 1:
-            self.fail(f"{n} is not a positive pixel count", param, ctx)
-        return n
-
-
-class PixelLimit(click.ParamType):
-    """A pixel count, or 0 / ``none`` for no limit."""
-
-    name = "N|none"
-
-    def convert(self, value, param, ctx):
-        if value is None or str(value).lower() in ("none", "0"):
-            return None
-        try:
-            n = int(str(value).replace("_", ""))
-        except ValueError:
-            self.fail(f"{value!r} is not a pixel count or 'none'", param, ctx)
-        if n < 0:
-            self.fail(f"{n} is negative", param, ctx)
+            self.fail(f"{n} is not a positive number", param, ctx)
         return n
 
 
@@ -129,7 +116,7 @@ Examples:
 )
 @click.option(
     "--sample",
-    type=SampleSize(),
+    type=CountOrWord("all"),
     default=str(DEFAULT_SAMPLE),
     show_default=True,
     help="Pixels to fit the palette on, drawn at random with --seed; 'all' for every "
@@ -172,7 +159,7 @@ Examples:
 )
 @click.option(
     "--max-pixels",
-    type=PixelLimit(),
+    type=CountOrWord("none", zero_is_word=True),
     default=str(DEFAULT_MAX_PIXELS),
     show_default=True,
     help="Refuse larger images (decompression-bomb guard, Pillow's limit); 'none' for no limit.",
@@ -205,6 +192,7 @@ def compress(
     Existing files are never replaced without --force; the output is written to a
     temporary file and renamed, so an interrupted run leaves nothing half-written.
     """
+    from kquant.codebook import FitOptions
     from kquant.compress import compress_file
     from kquant.errors import KquantError, UsageError
     from kquant.report import format_report
@@ -214,19 +202,17 @@ def compress(
     if not input.exists():
         raise click.BadParameter(f"{input}: no such file", param_hint="INPUT")
     try:
-        report = compress_file(
-            input,
-            output,
-            k=k,
+        options = FitOptions(
             method=method,  # type: ignore[arg-type]
-            sample=sample,
             init=init,
             n_init=n_init,
             max_iter=max_iter,
             tol=tol,
             seed=seed,
-            max_pixels=max_pixels,
-            overwrite=force,
+            sample=sample,
+        )
+        report = compress_file(
+            input, output, k=k, options=options, max_pixels=max_pixels, overwrite=force
         )
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from kquant.colors import ColorHistogram
-from kquant.defaults import INITS, METHODS
+from kquant.defaults import DEFAULT_SAMPLE, INITS, METHODS
 
 __all__ = ["FitOptions", "Method", "fit_codebook", "round_palette"]
 
@@ -42,6 +42,9 @@ class FitOptions:
         scikit-learn's relative convergence tolerance.
     seed : int
         Seed of every random choice; the same seed gives the same palette.
+    sample : int or None
+        Pixels to fit on, drawn at random with ``seed``; None fits on every pixel.
+        Ignored by ``random`` (which draws k pixels).
     """
 
     method: Method = "kmeans"
@@ -50,6 +53,7 @@ class FitOptions:
     max_iter: int = 300
     tol: float = 1e-4
     seed: int = 0
+    sample: int | None = DEFAULT_SAMPLE
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -62,6 +66,10 @@ class FitOptions:
             raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol}")
+        if self.sample is not None and self.sample < 1:
+            raise ValueError(
+                f"sample must be a positive number of pixels or None, got {self.sample}"
+            )
 
 
 def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
@@ -87,29 +95,22 @@ def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarra
         return _random_codebook(hist, k, options.seed)
     x = hist.colors.astype(np.float32)
     weight = hist.counts.astype(np.float32)
+    params = {
+        "n_clusters": k,
+        "init": options.init,
+        "n_init": options.n_init,
+        "max_iter": options.max_iter,
+        "tol": options.tol,
+        "random_state": options.seed,
+    }
     if options.method == "kmeans":
         from sklearn.cluster import KMeans
 
-        model = KMeans(
-            n_clusters=k,
-            init=options.init,
-            n_init=options.n_init,
-            max_iter=options.max_iter,
-            tol=options.tol,
-            random_state=options.seed,
-        )
+        model = KMeans(**params)
     else:
         from sklearn.cluster import MiniBatchKMeans
 
-        model = MiniBatchKMeans(
-            n_clusters=k,
-            init=options.init,
-            n_init=options.n_init,
-            max_iter=options.max_iter,
-            tol=options.tol,
-            batch_size=4096,
-            random_state=options.seed,
-        )
+        model = MiniBatchKMeans(batch_size=4096, **params)
     model.fit(x, sample_weight=weight)
     return model.cluster_centers_.astype(np.float64)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from kquant.codebook import Method
+from kquant.codebook import FitOptions
 from kquant.colors import color_histogram
-from kquant.defaults import DEFAULT_MAX_PIXELS, DEFAULT_SAMPLE, INDEXED_LIMIT, MAX_COLORS
+from kquant.defaults import DEFAULT_COLORS, DEFAULT_MAX_PIXELS, INDEXED_LIMIT, MAX_COLORS
 from kquant.errors import ImageReadError, UsageError
 from kquant.images import (
     check_writable,
@@ -76,14 +76,8 @@ def compress_file(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str] | None = None,
     *,
-    k: int = 256,
-    method: Method = "kmeans",
-    sample: int | None = DEFAULT_SAMPLE,
-    init: str = "k-means++",
-    n_init: int = 1,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-    seed: int = 0,
+    k: int = DEFAULT_COLORS,
+    options: FitOptions | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     overwrite: bool = False,
 ) -> Report:
@@ -99,8 +93,10 @@ def compress_file(
     input_path : path-like
     output_path : path-like or None
         Default: :func:`default_output`. The suffix picks the format.
-    k, method, sample, init, n_init, max_iter, tol, seed
-        See :func:`kquant.quantizer.quantize`.
+    k : int
+        Number of colors, see :func:`kquant.quantizer.quantize`.
+    options : FitOptions or None
+        How to fit the palette; default ``FitOptions()``.
     max_pixels : int or None
         Decompression-bomb limit, see :func:`kquant.images.load_image`.
     overwrite : bool
@@ -151,17 +147,8 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    result = quantize(
-        pixels,
-        k,
-        method=method,
-        sample=sample,
-        init=init,
-        n_init=n_init,
-        max_iter=max_iter,
-        tol=tol,
-        seed=seed,
-    )
+    options = options or FitOptions()
+    result = quantize(pixels, k, options=options)
     if result.fit_pixels == 0:
         notes.append(f"image has {result.colors_in} distinct colors, at most k: reproduced exactly")
     elif result.colors_out < k:
@@ -190,9 +177,9 @@ def compress_file(
         input=str(input_path),
         output=str(output),
         format=fmt,
-        method=method,
+        method=options.method,
         k=k,
-        seed=seed,
+        seed=options.seed,
         sample=result.fit_pixels,
         width=image.width,
         height=image.height,

@@ -18,15 +18,16 @@ Data flow, for an (H, W, C) uint8 image:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kquant.codebook import FitOptions, Method, fit_codebook, round_palette
+from kquant.codebook import FitOptions, fit_codebook, round_palette
 from kquant.colors import ColorHistogram, color_histogram
-from kquant.defaults import DEFAULT_SAMPLE, INDEXED_LIMIT, MAX_COLORS
+from kquant.defaults import DEFAULT_COLORS, INDEXED_LIMIT, MAX_COLORS
 from kquant.mapping import nearest_index
 from kquant.metrics import Distortion, distortion_from_histogram
 
@@ -109,15 +110,10 @@ def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
 
 def quantize(
     image: np.ndarray | Image.Image,
-    k: int = 256,
+    k: int = DEFAULT_COLORS,
     *,
-    method: Method = "kmeans",
-    sample: int | None = DEFAULT_SAMPLE,
-    init: str = "k-means++",
-    n_init: int = 1,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-    seed: int = 0,
+    options: FitOptions | None = None,
+    **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors.
 
@@ -130,13 +126,12 @@ def quantize(
         ``k <= 256`` (so ``k=256`` leaves 255 visible colors).
     k : int
         Maximum number of visible colors, 1 <= k <= 65536.
-    method : {"kmeans", "minibatch", "random"}
-        See :class:`kquant.codebook.FitOptions`.
-    sample : int or None
-        Pixels to fit the codebook on, drawn at random with ``seed``; None fits on
-        every pixel. Ignored by ``random`` (which draws k pixels).
-    init, n_init, max_iter, tol, seed
-        See :class:`kquant.codebook.FitOptions`.
+    options : FitOptions or None
+        How to fit the palette; default ``FitOptions()``.
+    **fit
+        Fields of :class:`kquant.codebook.FitOptions` to set or override:
+        ``method`` ("kmeans", "minibatch", "random"), ``sample`` (pixels to fit on,
+        None for all), ``init``, ``n_init``, ``max_iter``, ``tol``, ``seed``.
 
     Returns
     -------
@@ -157,11 +152,7 @@ def quantize(
     """
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
-    if sample is not None and sample < 1:
-        raise ValueError(f"sample must be a positive number of pixels or None, got {sample}")
-    options = FitOptions(
-        method=method, init=init, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed
-    )
+    options = dataclasses.replace(options or FitOptions(), **fit)
     pixels = as_pixels(image)
     height, width, channels = pixels.shape
     flat = pixels.reshape(-1, channels)
@@ -177,7 +168,7 @@ def quantize(
     if hist.n_colors <= k:
         palette, fit_pixels = hist.colors, 0
     else:
-        fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, sample, options)
+        fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
         palette = round_palette(fit_codebook(fit_hist, k, options))
     t1 = time.perf_counter()
 
@@ -217,15 +208,14 @@ def _fit_histogram(
     vis_colors: np.ndarray,
     hist: ColorHistogram,
     k: int,
-    sample: int | None,
     options: FitOptions,
 ) -> tuple[ColorHistogram, int]:
     """The histogram to fit on, and how many pixels it holds.
 
-    A seeded sample of ``sample`` pixels when that is fewer than all and still has
+    A seeded sample of ``options.sample`` pixels when that is fewer than all and still has
     more than ``k`` distinct colors; otherwise the histogram of every pixel.
     """
-    n = vis_colors.shape[0]
+    n, sample = vis_colors.shape[0], options.sample
     if options.method == "random" or sample is None or sample >= n:
         return hist, n
     rng = np.random.default_rng(options.seed)
