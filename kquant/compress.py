@@ -150,7 +150,10 @@ def compress_file(
     options = options or FitOptions()
     result = quantize(pixels, k, options=options)
     if result.fit_pixels == 0:
-        notes.append(f"image has {result.colors_in} distinct colors, at most k: reproduced exactly")
+        notes.append(
+            f"image has only {result.colors_in} distinct colors, not more than k={k}: "
+            "reproduced exactly"
+        )
     elif result.colors_out < k:
         notes.append(f"palette has {result.colors_out} colors, fewer than the {k} asked")
 
