@@ -10,12 +10,15 @@ code that never fits do not pay for importing it.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from kquant.colors import ColorHistogram
+from kquant.colors import ColorHistogram, binned
 from kquant.defaults import DEFAULT_SAMPLE, INITS, METHODS
 
 __all__ = ["FitOptions", "Method", "fit_codebook", "round_palette"]
@@ -75,6 +78,15 @@ class FitOptions:
 def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
     """Fit ``k`` palette colors to a histogram.
 
+    ``kmeans`` runs coarse to fine: scikit-learn's ``KMeans`` (with ``options``'
+    init, n_init, max_iter and tol) on the histogram binned to a few bits per
+    channel (:func:`kquant.colors.binned`, a few thousand weighted points), then
+    ``KMeans`` warm-started from those centers on finer bins (see
+    :data:`REFINE_LEVELS`). Each level has the same objective as the pixels, up to
+    bins split between clusters, so the coarse levels find the layout cheaply and
+    the fine ones polish it. ``minibatch`` runs ``MiniBatchKMeans`` on the full
+    histogram; ``random`` draws k pixels.
+
     Parameters
     ----------
     hist : ColorHistogram
@@ -93,9 +105,51 @@ def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarra
         raise ValueError(f"k must be in [1, {hist.n_colors - 1}] for this histogram, got {k}")
     if options.method == "random":
         return _random_codebook(hist, k, options.seed)
-    x = hist.colors.astype(np.float32)
-    weight = hist.counts.astype(np.float32)
-    params = {
+    if options.method == "minibatch":
+        from sklearn.cluster import MiniBatchKMeans
+
+        full = binned(hist, 8)
+        model = MiniBatchKMeans(batch_size=4096, **_params(k, options))
+        model.fit(full.means, sample_weight=full.weights)
+        return model.cluster_centers_.astype(np.float64)
+    return _coarse_to_fine(hist, k, options)
+
+
+#: (bits per channel, max Lloyd iterations) of the refinement levels after the first.
+REFINE_LEVELS: tuple[tuple[int, int], ...] = ((7, 10),)
+
+
+def first_level_bits(k: int) -> int:
+    """Bits per channel of the first (coarsest) level for ``k`` colors: bins must be
+    small next to the clusters, which shrink as k grows."""
+    return 5 if k <= 32 else 6
+
+
+def _coarse_to_fine(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    levels = [(first_level_bits(k), options.max_iter), *REFINE_LEVELS]
+    centers = None
+    for bits, max_iter in levels:
+        data = binned(hist, bits)
+        if data.n_points <= k:  # too coarse to hold k clusters: go finer
+            continue
+        if centers is None:
+            model = KMeans(**_params(k, options))
+        else:
+            params = _params(k, options) | {"init": centers, "n_init": 1, "max_iter": max_iter}
+            model = KMeans(**params)
+        model.fit(data.means, sample_weight=data.weights)
+        centers = model.cluster_centers_
+    if centers is None:  # every binned level was too coarse
+        full = binned(hist, 8)
+        centers = KMeans(**_params(k, options)).fit(full.means, sample_weight=full.weights)
+        centers = centers.cluster_centers_
+    return centers.astype(np.float64)
+
+
+def _params(k: int, options: FitOptions) -> dict:
+    return {
         "n_clusters": k,
         "init": options.init,
         "n_init": options.n_init,
@@ -103,16 +157,28 @@ def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarra
         "tol": options.tol,
         "random_state": options.seed,
     }
-    if options.method == "kmeans":
-        from sklearn.cluster import KMeans
 
-        model = KMeans(**params)
-    else:
-        from sklearn.cluster import MiniBatchKMeans
 
-        model = MiniBatchKMeans(batch_size=4096, **params)
-    model.fit(x, sample_weight=weight)
-    return model.cluster_centers_.astype(np.float64)
+_import_thread: threading.Thread | None = None
+
+
+def start_import() -> None:
+    """Start importing scikit-learn in a background thread.
+
+    The import takes about a second, mostly Python work; started before an image is
+    decoded and counted (work that releases the GIL), it overlaps with them. The
+    later ``from sklearn.cluster import KMeans`` waits for it through Python's
+    import lock. Calling this again does nothing.
+    """
+    global _import_thread
+    if _import_thread is None and "sklearn.cluster" not in sys.modules:
+        _import_thread = threading.Thread(target=_import_sklearn, daemon=True)
+        _import_thread.start()
+
+
+def _import_sklearn() -> None:
+    with contextlib.suppress(Exception):  # a failure shows again at the real import
+        import sklearn.cluster  # noqa: F401
 
 
 def _random_codebook(hist: ColorHistogram, k: int, seed: int) -> np.ndarray:

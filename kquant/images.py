@@ -309,7 +309,7 @@ def _save_options(fmt: str, im: Image.Image, transparent_index: int | None) -> d
     opts: dict = {}
     if fmt == "PNG":
         opts["optimize"] = False
-        opts["compress_level"] = 9
+        opts["compress_level"] = 6
     elif fmt == "GIF":
         if transparent_index is not None:
             opts["transparency"] = transparent_index

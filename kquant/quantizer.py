@@ -7,10 +7,11 @@ Data flow, for an (H, W, C) uint8 image:
    are set aside: whatever RGB they hide, they share one transparent palette entry.
 2. If the image has at most ``k`` distinct visible colors, they are the palette and
    the result is exact. Otherwise a codebook is fitted (:mod:`kquant.codebook`) on
-   the histogram of a seeded random sample of ``sample`` pixels (or of every pixel)
-   and rounded to uint8, so what is measured is what is written.
+   the histogram (of every pixel by default, or of a seeded random sample of
+   ``sample`` pixels) and rounded to uint8, so what is measured is what is written.
 3. Each distinct color is mapped to its exact nearest palette entry
-   (:mod:`kquant.mapping`); pixels take the index of their color.
+   (:mod:`kquant.mapping`); pixels take the index of their color through a lookup
+   table (:func:`kquant.colors.lookup`).
 4. Unused entries are dropped; the palette is ordered with transparent entries
    first, then by how many pixels use each entry (good for PNG's tRNS and deflate).
 5. The distortion is computed from the histogram (:mod:`kquant.metrics`).
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kquant.codebook import FitOptions, fit_codebook, round_palette
-from kquant.colors import ColorHistogram, color_histogram
+from kquant.codebook import FitOptions, fit_codebook, round_palette, start_import
+from kquant.colors import ColorHistogram, color_histogram, lookup
 from kquant.defaults import DEFAULT_COLORS, INDEXED_LIMIT, MAX_COLORS
 from kquant.mapping import nearest_index
 from kquant.metrics import Distortion, distortion_from_histogram
@@ -163,7 +164,9 @@ def quantize(
     vis_colors = flat[visible] if has_transparent else flat
     if has_transparent and k <= INDEXED_LIMIT:
         k = min(k, INDEXED_LIMIT - 1)
-    hist = color_histogram(vis_colors, with_inverse=True)
+    if options.method != "random":
+        start_import()
+    hist = color_histogram(vis_colors)
 
     if hist.n_colors <= k:
         palette, fit_pixels = hist.colors, 0
@@ -184,7 +187,7 @@ def quantize(
     n_entries = palette.shape[0] + offset
     dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16
     index = np.zeros(flat.shape[0], dtype=dtype)  # 0 is the transparent entry, if any
-    pixel_labels = (labels + offset).astype(dtype)[hist.inverse]
+    pixel_labels = lookup(hist, vis_colors, (labels + offset).astype(dtype))
     if has_transparent:
         index[visible] = pixel_labels
         palette = np.vstack([np.zeros((1, channels), np.uint8), palette])

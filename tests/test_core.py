@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kquant.codebook import FitOptions, fit_codebook, round_palette
-from kquant.colors import color_histogram, pack, unpack
+from kquant.colors import binned, color_histogram, lookup, pack, unpack
 from kquant.mapping import nearest_index
 from kquant.metrics import distortion_from_histogram, image_distortion, psnr
 
@@ -22,14 +22,41 @@ def test_pack_unpack_round_trip(channels):
     assert np.unique(keys).size == np.unique(colors, axis=0).shape[0]
 
 
-def test_histogram_counts_and_inverse():
+def test_histogram_counts_and_lookup():
     colors = np.array([[1, 2, 3], [9, 9, 9], [1, 2, 3], [0, 0, 0], [1, 2, 3]], np.uint8)
-    hist = color_histogram(colors, with_inverse=True)
+    hist = color_histogram(colors)
     assert hist.n_colors == 3
     assert hist.n_pixels == 5
-    np.testing.assert_array_equal(hist.colors[hist.inverse], colors)
     row = np.flatnonzero((hist.colors == [1, 2, 3]).all(axis=1))[0]
     assert hist.counts[row] == 3
+    rows = lookup(hist, colors, np.arange(hist.n_colors))
+    np.testing.assert_array_equal(hist.colors[rows], colors)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_histogram_and_lookup_on_large_inputs_match_unique(channels):
+    # above the bincount / lookup-table threshold for RGB; RGBA takes the sort path
+    rng = np.random.default_rng(8)
+    colors = rng.integers(0, 40, size=(300_000, channels), dtype=np.uint8) * 6
+    hist = color_histogram(colors)
+    ref, ref_counts = np.unique(colors, axis=0, return_counts=True)
+    order = np.lexsort(hist.colors.T[::-1])
+    np.testing.assert_array_equal(hist.colors[order], ref)
+    np.testing.assert_array_equal(hist.counts[order], ref_counts)
+    rows = lookup(hist, colors, np.arange(hist.n_colors, dtype=np.int32))
+    np.testing.assert_array_equal(hist.colors[rows], colors)
+
+
+def test_binned_histogram_keeps_exact_means_and_weights():
+    colors = np.array([[0, 0, 0], [3, 1, 2], [200, 10, 10], [0, 0, 0]], np.uint8)
+    hist = color_histogram(colors)
+    coarse = binned(hist, 5)  # bins of 8 levels: black and (3, 1, 2) share one
+    assert coarse.n_points == 2
+    order = np.argsort(coarse.weights)
+    np.testing.assert_allclose(coarse.weights[order], [1, 3])
+    np.testing.assert_allclose(coarse.means[order], [[200, 10, 10], [1, 1 / 3, 2 / 3]], rtol=1e-6)
+    full = binned(hist, 8)
+    np.testing.assert_array_equal(full.means, hist.colors.astype(np.float32))
 
 
 def test_nearest_index_is_exact_against_brute_force():
@@ -63,10 +90,10 @@ def test_nearest_index_many_rows_in_blocks():
 def test_distortion_from_histogram_matches_pixelwise():
     rng = np.random.default_rng(4)
     img = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
-    hist = color_histogram(img.reshape(-1, 3), with_inverse=True)
+    hist = color_histogram(img.reshape(-1, 3))
     mapped = (hist.colors // 16) * 16
     fast = distortion_from_histogram(hist.colors, hist.counts, mapped)
-    out = mapped[hist.inverse].reshape(img.shape)
+    out = mapped[lookup(hist, img.reshape(-1, 3), np.arange(hist.n_colors))].reshape(img.shape)
     slow = image_distortion(img, out)
     d = img.astype(float) - out.astype(float)
     assert fast.mse == pytest.approx(np.mean(d * d), rel=1e-12)
