@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test demo test lint format clean
+.PHONY: help install install-test demo test lint format bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,5 +35,11 @@ format: install-test ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix kquant tests
 	$(BIN)/ruff format kquant tests
 
+bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick, classic sklearn (long)
+	@command -v pngquant >/dev/null && [ -x /usr/bin/convert ] && [ -x /usr/bin/time ] || \
+	  { apt-get update -qq && apt-get install -y -qq pngquant imagemagick time; }
+	$(PIP) install -e '.[bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean: ## Remove the virtualenv, caches and demo output
-	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info bench/work/outputs

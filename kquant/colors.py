@@ -188,10 +188,13 @@ class BinnedHistogram:
 
     Attributes
     ----------
-    means : (B, C) float32 ndarray
+    means : (B, C) float64 ndarray
         Mean color of the pixels in each occupied bin, 0-255 scale.
-    weights : (B,) float32 ndarray
+    weights : (B,) float64 ndarray
         Pixels in each bin.
+
+    float64 because scikit-learn's k-means++ computes float32 distances through a
+    float64 upcast, which made the first fit twice as slow.
     """
 
     means: np.ndarray
@@ -217,7 +220,7 @@ def binned(hist: ColorHistogram, bits: int) -> BinnedHistogram:
     """
     weights = hist.counts.astype(np.float64)
     if bits >= 8:
-        return BinnedHistogram(hist.colors.astype(np.float32), weights.astype(np.float32))
+        return BinnedHistogram(hist.colors.astype(np.float64), weights)
     q = (hist.colors >> (8 - bits)).astype(np.int64)
     key = q[:, 0].copy()
     for c in range(1, hist.channels):
@@ -227,4 +230,4 @@ def binned(hist: ColorHistogram, bits: int) -> BinnedHistogram:
     w = np.bincount(bin_of, weights=weights)
     sums = [np.bincount(bin_of, weights=weights * hist.colors[:, c]) for c in range(hist.channels)]
     means = np.stack(sums, axis=1) / w[:, None]
-    return BinnedHistogram(means.astype(np.float32), w.astype(np.float32))
+    return BinnedHistogram(means, w)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kquant.codebook import FitOptions
+from kquant.codebook import FitOptions, start_import
 from kquant.colors import color_histogram
 from kquant.defaults import DEFAULT_COLORS, DEFAULT_MAX_PIXELS, INDEXED_LIMIT, MAX_COLORS
 from kquant.errors import ImageReadError, UsageError
@@ -125,6 +125,9 @@ def compress_file(
         raise UsageError(f"{output}: output is the input file (use --force to replace it)")
     check_writable(output, overwrite=overwrite)
 
+    options = options or FitOptions()
+    if options.method != "random":
+        start_import()  # overlaps scikit-learn's import with decoding
     image = load_image(input_path, max_pixels=max_pixels)
     pixels = image.pixels
     notes: list[str] = []
@@ -147,7 +150,6 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    options = options or FitOptions()
     result = quantize(pixels, k, options=options)
     if result.fit_pixels == 0:
         notes.append(

@@ -200,7 +200,7 @@ def load_image(
             frames = int(getattr(im, "n_frames", 1))
             icc = im.info.get("icc_profile") or None
             im.load()
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # no copy when nothing to do
             pixels, grayscale = pixels_from_pil(im)
     except ImageTooLargeError:
         raise
@@ -252,7 +252,8 @@ def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
         return _drop_opaque_alpha(np.stack(channels, axis=2)), True
     if mode in ("RGBA", "RGBa"):
         return _drop_opaque_alpha(np.asarray(im.convert("RGBA"))), False
-    return np.asarray(im.convert("RGB")), False
+    # convert() copies even when the mode is already RGB: skip it then
+    return np.asarray(im if mode == "RGB" else im.convert("RGB")), False
 
 
 def _gray_to_uint8(im: Image.Image) -> np.ndarray:
