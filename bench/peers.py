@@ -1,14 +1,15 @@
 """Python peers, each run as its own process so its imports count in its time.
 
-Usage: python bench/peers.py TOOL INPUT.png OUTPUT.png K
+Usage: python bench/peers.py TOOL INPUT.png OUTPUT.png K [SAMPLES]
 
 TOOL is one of:
 - ``imagequant``: libimagequant through PyPI ``imagequant``, ``dithering_level=0``;
 - ``pillow-mediancut`` / ``pillow-fastoctree``: ``Image.quantize`` without dither
   (FASTOCTREE also handles RGBA; MEDIANCUT needs RGB, so RGBA is composited);
 - ``classic``: the scikit-learn tutorial recipe: ``KMeans(n_clusters=K,
-  random_state=0)`` on 1000 pixels drawn by ``sklearn.utils.shuffle(random_state=0)``,
-  then ``predict`` on every pixel; written as an indexed PNG.
+  random_state=0)`` on 1000 pixels (or SAMPLES) drawn by
+  ``sklearn.utils.shuffle(random_state=0)``, then ``predict`` on every pixel; written
+  as an indexed PNG.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def pillow(src: str, dst: str, k: int, method: Image.Quantize) -> None:
         im.quantize(colors=k, method=method, dither=Image.Dither.NONE).save(dst)
 
 
-def classic(src: str, dst: str, k: int) -> None:
+def classic(src: str, dst: str, k: int, n_samples: int = 1000) -> None:
     from sklearn.cluster import KMeans
     from sklearn.utils import shuffle
 
@@ -45,7 +46,7 @@ def classic(src: str, dst: str, k: int) -> None:
         rgb = np.asarray(im.convert("RGB"), dtype=np.float64) / 255
     h, w, _ = rgb.shape
     pixels = rgb.reshape(-1, 3)
-    sample = shuffle(pixels, random_state=0, n_samples=min(1000, len(pixels)))
+    sample = shuffle(pixels, random_state=0, n_samples=min(n_samples, len(pixels)))
     model = KMeans(n_clusters=k, random_state=0).fit(sample)
     labels = model.predict(pixels)
     palette = np.clip(np.rint(model.cluster_centers_ * 255), 0, 255).astype(np.uint8)
@@ -63,7 +64,7 @@ def main() -> None:
     elif tool == "pillow-fastoctree":
         pillow(src, dst, k, Image.Quantize.FASTOCTREE)
     elif tool == "classic":
-        classic(src, dst, k)
+        classic(src, dst, k, *map(int, sys.argv[5:6]))
     else:
         sys.exit(f"unknown tool {tool}")
 

@@ -83,7 +83,7 @@ def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarra
     init, n_init, max_iter and tol) on the histogram binned to a few bits per
     channel (:func:`kquant.colors.binned`: the coarsest of 5, 6 or 7 bits with at
     least :data:`MIN_POINTS_PER_CLUSTER` points per cluster), then ``KMeans``
-    warm-started from those centers on 7-bit bins and, for small k, on the full
+    warm-started from those centers on 7-bit bins and, for k <= 256, on the full
     histogram. Each level has the same objective as the pixels, up to bins split
     between clusters, so the coarse level finds the layout cheaply and the fine
     ones polish it. ``minibatch`` runs ``MiniBatchKMeans`` on the full
@@ -127,9 +127,11 @@ MIN_POINTS_PER_CLUSTER = 32
 #: on a 4 MP photo).
 REFINE_7BIT_ITER = (10, 30)
 REFINE_7BIT_WORK = 2560
-#: Lloyd iterations of the final refinement on the full histogram, for small k only.
-FULL_REFINE_ITER = 5
-FULL_REFINE_MAX_K = 64
+#: Lloyd iterations of the final refinement on the full histogram: (k <= 64, k <= 256);
+#: none above 256 colors. At k=256, 3 iterations lowered the median MSE by 0.5% on 8
+#: corpus images for 20% more fit time.
+FULL_REFINE_ITER = (5, 3)
+FULL_REFINE_MAX_K = 256
 
 
 def auto_n_init(k: int) -> int:
@@ -157,7 +159,7 @@ def _coarse_to_fine(hist: ColorHistogram, k: int, options: FitOptions) -> np.nda
     low, high = REFINE_7BIT_ITER
     refinements = [(levels[2], min(high, max(low, REFINE_7BIT_WORK // k)))] if first < 2 else []
     if k <= FULL_REFINE_MAX_K:
-        refinements.append((full, FULL_REFINE_ITER))
+        refinements.append((full, FULL_REFINE_ITER[0] if k <= 64 else FULL_REFINE_ITER[1]))
     for data, max_iter in refinements:
         warm = params | {"init": centers, "n_init": 1, "max_iter": max_iter}
         centers = KMeans(**warm).fit(data.means, sample_weight=data.weights).cluster_centers_
