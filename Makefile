@@ -28,12 +28,12 @@ test: install-test ## Install the test tools, then run the test suite
 	$(BIN)/python -m pytest
 
 lint: install-test ## ruff check and format check
-	$(BIN)/ruff check kquant tests
-	$(BIN)/ruff format --check kquant tests
+	$(BIN)/ruff check kquant tests bench
+	$(BIN)/ruff format --check kquant tests bench
 
 format: install-test ## Apply ruff fixes and formatting
-	$(BIN)/ruff check --fix kquant tests
-	$(BIN)/ruff format kquant tests
+	$(BIN)/ruff check --fix kquant tests bench
+	$(BIN)/ruff format kquant tests bench
 
 bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick, classic sklearn (long)
 	@command -v pngquant >/dev/null && [ -x /usr/bin/convert ] && [ -x /usr/bin/time ] || \

@@ -316,3 +316,14 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["kquant: interrupted"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_help_and_version_import_no_numpy_or_sklearn():
+    code = (
+        "import sys; from click.testing import CliRunner; from kquant.cli import cli; "
+        "r = CliRunner().invoke(cli, ['compress', '--help']); assert r.exit_code == 0; "
+        "r = CliRunner().invoke(cli, ['--version']); assert r.exit_code == 0; "
+        "print(sorted(m for m in ('numpy', 'PIL', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
