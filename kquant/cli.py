@@ -28,6 +28,7 @@ from kquant.defaults import (
     DEFAULT_COLORS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_SAMPLE,
+    DEFAULT_TEMPLATE,
     INITS,
     MAX_COLORS,
     METHODS,
@@ -88,9 +89,11 @@ Examples:
   kquant compress photo.jpg -k 64                 # writes photo-k64.png
   kquant compress photo.jpg -k 16 -o small.gif
   kquant compress scan.tif -k 8 --method random   # the baseline, to compare
-  kquant compress photo.jpg --json | jq .psnr""",
+  kquant compress photo.jpg --json | jq .psnr
+  kquant compress -r photos/ -o small/ --report run.csv   # a whole tree
+  kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing""",
 )
-@click.argument("input", type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
     "-k",
     "--colors",
@@ -103,9 +106,47 @@ Examples:
 @click.option(
     "-o",
     "--output",
+    type=click.Path(path_type=Path),
+    help="Output file for one input (its suffix picks the format: .png .gif .webp .jpg "
+    ".tif .bmp), or the folder for many: the input tree is mirrored under it. "
+    "[default: beside each input]",
+)
+@click.option(
+    "--name",
+    "template",
+    default=DEFAULT_TEMPLATE,
+    show_default=True,
+    help="Output file name for folders and many inputs: {stem}, {ext} (input suffix), "
+    "{k}, {method}. The suffix picks the format.",
+)
+@click.option("-r", "--recursive", is_flag=True, help="Take images in subfolders too.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Only files in folders whose name or relative path matches (repeatable).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out files in folders whose name or relative path matches.",
+)
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Leave inputs whose output exists untouched (resume a run).",
+)
+@click.option(
+    "--skip-if-larger",
+    is_flag=True,
+    help="Write nothing when the result is not smaller than the input.",
+)
+@click.option(
+    "--report",
+    "report_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Output file; its suffix picks the format: .png .gif .webp .jpg .tif .bmp. "
-    "[default: INPUT's folder, <stem>-k<K>.png]",
+    help="Write one row per input to this .csv or .jsonl file, with its status.",
 )
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
 @click.option(
@@ -169,10 +210,20 @@ Examples:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr; errors only.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="With many inputs, print each image's summary too."
+)
 def compress(
-    input: Path,
+    inputs: tuple[str, ...],
     k: int,
     output: Path | None,
+    template: str,
+    recursive: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    skip_existing: bool,
+    skip_if_larger: bool,
+    report_path: Path | None,
     force: bool,
     method: str,
     sample: int | None,
@@ -184,26 +235,26 @@ def compress(
     max_pixels: int | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Quantize INPUT to at most K colors and write it, with a report.
+    """Quantize each INPUT to at most K colors and write it, with a report.
 
-    The palette is fitted with k-means on a sample of the pixels; every pixel then
-    takes its exact nearest palette color. PNG, GIF, TIFF and BMP are written as
-    indexed images holding exactly the palette. A summary (colors, MSE, PSNR, max
-    error, bytes, seconds) goes to stderr; --json prints the same as JSON on stdout.
+    INPUT is an image file, a folder (its images; -r for subfolders too), or a glob
+    pattern in quotes. The palette is fitted with k-means on the image's colors;
+    every pixel then takes its exact nearest palette color. PNG, GIF, TIFF and BMP
+    are written as indexed images holding exactly the palette. A summary (colors,
+    MSE, PSNR, max error, bytes, seconds) goes to stderr; --json prints the same as
+    JSON on stdout, one line per image.
 
-    Existing files are never replaced without --force; the output is written to a
+    Existing files are never replaced without --force; each output is written to a
     temporary file and renamed, so an interrupted run leaves nothing half-written.
+    With many inputs a bad file is reported and the others are still done; the exit
+    code is then 1.
     """
+    from kquant.batch import ReportWriter, expand_inputs, plan_jobs
     from kquant.codebook import FitOptions
-    from kquant.compress import compress_file
-    from kquant.errors import KquantError, UsageError
-    from kquant.report import format_report
+    from kquant.errors import UsageError
 
-    if input.is_dir():
-        raise click.BadParameter(f"{input}: is a directory, not an image file", param_hint="INPUT")
-    if not input.exists():
-        raise click.BadParameter(f"{input}: no such file", param_hint="INPUT")
     try:
         options = FitOptions(
             method=method,  # type: ignore[arg-type]
@@ -214,22 +265,148 @@ def compress(
             seed=seed,
             sample=sample,
         )
-        report = compress_file(
-            input, output, k=k, options=options, max_pixels=max_pixels, overwrite=force
+        found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
+        if not found.items:
+            raise UsageError(f"no images found in {', '.join(inputs)}")
+        jobs = plan_jobs(
+            found.items, output=output, batch=found.batch, k=k, method=method, template=template
         )
+        writer = ReportWriter(report_path) if report_path else None
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
-    except KquantError as exc:
-        hint = _HINTS.get(type(exc).__name__)
-        raise click.ClickException(f"{exc} ({hint})" if hint else str(exc)) from None
-    except MemoryError:
-        raise click.ClickException(
-            f"{input}: not enough memory (try --sample with fewer pixels, or a smaller -k)"
-        ) from None
-    if not quiet:
-        click.echo(format_report(report), err=True)
-    if as_json:
-        click.echo(json.dumps(report.to_dict()))
+    run = _Run(
+        batch=found.batch,
+        quiet=quiet,
+        verbose=verbose,
+        as_json=as_json,
+        writer=writer,
+        ignored=len(found.skipped),
+    )
+    try:
+        run.all(
+            jobs,
+            k=k,
+            options=options,
+            max_pixels=max_pixels,
+            force=force,
+            skip_existing=skip_existing,
+            skip_if_larger=skip_if_larger,
+        )
+    finally:
+        if writer:
+            writer.close()
+    if run.failed:
+        raise SystemExit(1)
+
+
+class _Run:
+    """Runs the jobs one after the other and keeps the tally.
+
+    One input: errors propagate (exit 1 or 2 with one line). Many inputs: each
+    error is printed as one line and recorded, and the run goes on; a progress bar
+    shows on a terminal, and a one-line summary closes the run.
+    """
+
+    def __init__(self, *, batch, quiet, verbose, as_json, writer, ignored) -> None:
+        self.batch, self.quiet, self.verbose = batch, quiet, verbose
+        self.as_json, self.writer, self.ignored = as_json, writer, ignored
+        self.ok = self.skipped = self.failed = 0
+        self.bytes_in = self.bytes_out = 0
+
+    def all(self, jobs, *, skip_existing, skip_if_larger, force, **params) -> None:
+        import time
+
+        from tqdm import tqdm
+
+        start = time.perf_counter()
+        bar = tqdm(
+            total=len(jobs),
+            unit="image",
+            file=sys.stderr,
+            disable=None if self.batch and not self.quiet else True,
+            leave=False,
+        )
+        try:
+            for job in jobs:
+                bar.set_postfix_str(job.input.name, refresh=False)
+                if skip_existing and job.output.exists():
+                    self._record(job, "skipped", "output exists", bar)
+                else:
+                    self.one(job, bar, overwrite=force, skip_if_larger=skip_if_larger, **params)
+                bar.update()
+        except KeyboardInterrupt:
+            bar.close()
+            self._summary(time.perf_counter() - start)
+            raise click.Abort() from None
+        bar.close()
+        self._summary(time.perf_counter() - start)
+
+    def one(self, job, bar, **params) -> None:
+        from kquant.compress import compress_file
+        from kquant.errors import KquantError, UsageError
+        from kquant.report import format_report
+
+        try:
+            if self.batch:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+            report = compress_file(job.input, job.output, **params)
+        except (KquantError, MemoryError, OSError) as exc:
+            message = _error_message(exc, job.input)
+            self._record(job, "error", message, bar)
+            if not self.batch:
+                if isinstance(exc, UsageError):
+                    raise click.UsageError(message) from None
+                raise click.ClickException(message) from None
+            bar.write(f"kquant: error: {message}", file=sys.stderr)
+            return
+        status = "ok" if report.written else "skipped"
+        row = report.to_dict() | {"status": status, "error": None}
+        if self.writer:
+            self.writer.write(row)
+        if self.as_json:
+            click.echo(json.dumps(row))
+        if not self.quiet and (not self.batch or self.verbose):
+            bar.write(format_report(report), file=sys.stderr)
+        self.bytes_in += report.bytes_in
+        self.bytes_out += report.bytes_out if report.written else report.bytes_in
+        if report.written:
+            self.ok += 1
+        else:
+            self.skipped += 1
+
+    def _record(self, job, status: str, message: str, bar) -> None:
+        row = {"input": str(job.input), "output": str(job.output), "status": status,
+               "error": message}  # fmt: skip
+        if self.writer:
+            self.writer.write(row)
+        if status == "error":
+            self.failed += 1
+        else:
+            self.skipped += 1
+            if self.verbose and not self.quiet:
+                bar.write(f"kquant: skipped {job.input}: {message}", file=sys.stderr)
+
+    def _summary(self, seconds: float) -> None:
+        if not self.batch or self.quiet:
+            return
+        from kquant.report import human_bytes
+
+        ignored = f"; {self.ignored} other files ignored" if self.ignored else ""
+        click.echo(
+            f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{ignored}; "
+            f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}; {seconds:.1f} s",
+            err=True,
+        )
+
+
+def _error_message(exc: BaseException, path: Path) -> str:
+    """One line for an error while compressing ``path``, with the CLI's advice."""
+    if isinstance(exc, MemoryError):
+        return f"{path}: not enough memory (try --sample with fewer pixels, or a smaller -k)"
+    if isinstance(exc, OSError) and not str(exc).startswith(str(path)):
+        return f"{path}: {exc.strerror or exc}"
+    hint = _HINTS.get(type(exc).__name__)
+    return f"{exc} ({hint})" if hint else str(exc)
 
 
 #: Raised by click >= 8.2 for a group run without arguments.

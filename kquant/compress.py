@@ -61,6 +61,7 @@ class Report:
     bytes_out: int
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    written: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +81,7 @@ def compress_file(
     options: FitOptions | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     overwrite: bool = False,
+    skip_if_larger: bool = False,
 ) -> Report:
     """Quantize one image file into another.
 
@@ -101,6 +103,9 @@ def compress_file(
         Decompression-bomb limit, see :func:`kquant.images.load_image`.
     overwrite : bool
         Replace an existing output (the input included).
+    skip_if_larger : bool
+        Write nothing when the result is not smaller than the input file; the
+        report then has ``written`` false and says why in its notes.
 
     Returns
     -------
@@ -167,14 +172,21 @@ def compress_file(
         transparent_index=result.transparent_index,
         icc_profile=image.icc_profile,
         overwrite=overwrite,
+        max_bytes=image.bytes - 1 if skip_if_larger else None,
     )
     t_saved = time.perf_counter()
+    written = not skip_if_larger or bytes_out < image.bytes
+    if not written:
+        notes.append(
+            f"not written: {bytes_out:,} bytes would not be smaller than the input's "
+            f"{image.bytes:,}"
+        )
 
     distortion, colors_out = result.distortion, result.colors_out
-    if fmt == "JPEG":  # lossy: measure the file as written, not the palette image
-        written = load_image(output, max_pixels=None).pixels
-        distortion = image_distortion(pixels, written)
-        colors_out = color_histogram(written.reshape(-1, 3)).n_colors
+    if fmt == "JPEG" and written:  # lossy: measure the file as written
+        decoded = load_image(output, max_pixels=None).pixels
+        distortion = image_distortion(pixels, decoded)
+        colors_out = color_histogram(decoded.reshape(-1, 3)).n_colors
         notes.append("JPEG is lossy: error and colors measured on the decoded file")
     t_end = time.perf_counter()
 
@@ -206,4 +218,5 @@ def compress_file(
             "total": t_end - t_start,
         },
         notes=notes,
+        written=written,
     )

@@ -24,6 +24,10 @@ INDEXED_LIMIT = 256
 #: they agree.
 DEFAULT_MAX_PIXELS = 89_478_485
 
+#: Output name template for folders and many inputs: ``{stem}`` input name without
+#: suffix, ``{ext}`` input suffix without the dot, ``{k}`` colors, ``{method}``.
+DEFAULT_TEMPLATE = "{stem}-k{k}.png"
+
 #: Codebook methods and k-means initialisations.
 METHODS: tuple[str, ...] = ("kmeans", "minibatch", "random")
 INITS: tuple[str, ...] = ("k-means++", "random")

@@ -332,6 +332,7 @@ def save_quantized(
     transparent_index: int | None = None,
     icc_profile: bytes | None = None,
     overwrite: bool = False,
+    max_bytes: int | None = None,
 ) -> int:
     """Write a quantized image atomically.
 
@@ -350,11 +351,14 @@ def save_quantized(
     icc_profile : bytes or None
         Written into formats that hold one (PNG, JPEG, WebP, TIFF).
     overwrite : bool
+    max_bytes : int or None
+        If the encoded file is larger than this, it is not moved into place (nothing
+        is written); the caller sees that from the returned size.
 
     Returns
     -------
     int
-        Bytes written.
+        Size of the encoded file in bytes.
 
     Raises
     ------
@@ -385,7 +389,8 @@ def save_quantized(
             os.fsync(fh.fileno())
         _apply_umask(tmp)
         nbytes = tmp.stat().st_size
-        _move_into_place(tmp, path, overwrite=overwrite)
+        if max_bytes is None or nbytes <= max_bytes:
+            _move_into_place(tmp, path, overwrite=overwrite)
     except OSError as exc:
         raise ImageWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from kquant.compress import Report
 
-__all__ = ["format_report"]
+__all__ = ["format_report", "human_bytes"]
 
 
-def _size(nbytes: int) -> str:
+def human_bytes(nbytes: int) -> str:
+    """``512 B``, ``192.0 KiB``, ``7.8 MiB``."""
     for unit in ("B", "KiB", "MiB"):
         if nbytes < 1024 or unit == "MiB":
             return f"{nbytes} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
@@ -38,7 +39,7 @@ def format_report(report: Report) -> str:
         f"  {r.width}x{r.height}{kind}, {r.colors_in:,} colors -> {r.colors_out:,}"
         f" ({r.method}, k={r.k}, seed {r.seed}, {fit})",
         f"  MSE {r.mse:.2f}, {psnr}, max error {r.max_error}",
-        f"  {_size(r.bytes_in)} -> {_size(r.bytes_out)} ({ratio})",
+        f"  {human_bytes(r.bytes_in)} -> {human_bytes(r.bytes_out)} ({ratio})",
         f"  seconds: {secs}",
     ]
     lines += [f"  note: {note}" for note in r.notes]

@@ -246,9 +246,10 @@ def test_bad_input_files(tmp_path, name, content, code, needle):
     _assert_clean_failure(proc, code, str(src), needle, folder=tmp_path)
 
 
-def test_directory_as_input(tmp_path):
+def test_directory_without_images_as_input(tmp_path):
+    (tmp_path / "readme.txt").write_text("not an image")
     proc = run_kquant("compress", tmp_path, "-k", "4")
-    _assert_clean_failure(proc, 2, str(tmp_path), "is a directory", folder=tmp_path)
+    _assert_clean_failure(proc, 2, str(tmp_path), "no images found", folder=tmp_path)
 
 
 def test_decompression_bomb(tmp_path):

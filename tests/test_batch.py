@@ -1,0 +1,184 @@
+"""Many inputs: folders, globs, output trees, reports, resuming, failure isolation."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import blocks, run_kquant
+from PIL import Image
+
+from kquant.batch import Item, expand_inputs, plan_jobs
+from kquant.errors import UsageError
+
+
+def _tree(root: Path) -> dict[str, Path]:
+    """A folder mixing good images, bad files and a subfolder."""
+    files = {
+        "a.png": lambda p: Image.fromarray(blocks(24, 24, seed=1)).save(p),
+        "b.jpg": lambda p: Image.fromarray(blocks(24, 24, seed=2)).save(p, quality=95),
+        "sub/c.png": lambda p: Image.fromarray(blocks(24, 24, seed=3)).save(p),
+        "sub/deeper/d.webp": lambda p: Image.fromarray(blocks(24, 24, seed=4)).save(
+            p, lossless=True
+        ),
+        "truncated.jpg": None,
+        "text.png": lambda p: p.write_text("this is not a png\n"),
+        "empty.png": lambda p: p.write_bytes(b""),
+        "notes.txt": lambda p: p.write_text("not an image either"),
+    }
+    out = {}
+    for name, make in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if make is None:
+            Image.fromarray(blocks(64, 64)).save(root / "full.jpg", quality=90)
+            path.write_bytes((root / "full.jpg").read_bytes()[:300])
+            (root / "full.jpg").unlink()
+        else:
+            make(path)
+        out[name] = path
+    return out
+
+
+def _rows(report: Path) -> dict[str, dict]:
+    with open(report, newline="") as fh:
+        return {Path(r["input"]).name: r for r in csv.DictReader(fh)}
+
+
+def test_folder_with_bad_files_is_done_and_reported(tmp_path):
+    src = tmp_path / "in"
+    _tree(src)
+    out = tmp_path / "out"
+    report = tmp_path / "run.csv"
+    proc = run_kquant("compress", src, "-r", "-k", "4", "-o", out, "--report", report)
+    assert proc.returncode == 1, proc.stderr
+    # the good images are written, mirroring the tree
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a-k4.png", "b-k4.png", "sub/c-k4.png", "sub/deeper/d-k4.png"]
+    for p in out.rglob("*.png"):
+        with Image.open(p) as im:
+            assert im.mode == "P" and len(im.getcolors()) <= 4
+    rows = _rows(report)
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "a.png": "ok", "b.jpg": "ok", "c.png": "ok", "d.webp": "ok",
+        "truncated.jpg": "error", "text.png": "error", "empty.png": "error",
+    }  # fmt: skip
+    assert "empty file" in rows["empty.png"]["error"]
+    assert "truncated or corrupt" in rows["truncated.jpg"]["error"]
+    assert float(rows["a.png"]["mse"]) >= 0 and rows["a.png"]["colors_out"] == "4"
+    # one line per failure, then the summary
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("kquant: error:")]
+    assert len(errors) == 3
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert "4 ok, 0 skipped, 3 failed; 1 other files ignored" in summary
+    assert "Traceback" not in proc.stderr
+
+
+def test_skip_existing_does_no_work_on_a_second_run(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(blocks(16, 16, seed=i)).save(src / f"{i}.png")
+    out = tmp_path / "out"
+    first = run_kquant("compress", src, "-k", "4", "-o", out)
+    assert first.returncode == 0, first.stderr
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    report = tmp_path / "again.jsonl"
+    second = run_kquant("compress", src, "-k", "4", "-o", out, "--skip-existing",
+                        "--report", report)  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["skipped"] * 3
+    assert all(r["error"] == "output exists" for r in rows)
+    assert "0 ok, 3 skipped, 0 failed" in second.stderr
+    # without --skip-existing, existing outputs are failures, not overwritten
+    third = run_kquant("compress", src, "-k", "4", "-o", out)
+    assert third.returncode == 1 and "already exists" in third.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_name_collisions_are_refused_before_any_work(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        Image.fromarray(blocks(16, 16)).save(tmp_path / d / "x.png")
+    out = tmp_path / "out"
+    proc = run_kquant("compress", tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", "-o", out)
+    assert proc.returncode == 2
+    assert "would both be written to" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_glob_include_exclude_and_template(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("keep1.png", "keep2.png", "skip.png", "other.jpg"):
+        Image.fromarray(blocks(16, 16)).save(src / name)
+    out = tmp_path / "out"
+    proc = run_kquant(
+        "compress", f"{src}/*.png", "--exclude", "skip*", "-o", out, "-k", "2",
+        "--name", "{stem}.small.{ext}", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep1.small.png", "keep2.small.png"]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["k"] == 2
+    proc = run_kquant("compress", src, "--include", "*.jpg", "-o", out, "-k", "2")
+    assert proc.returncode == 0 and (out / "other-k2.png").exists()
+
+
+def test_skip_if_larger_keeps_nothing(tmp_path):
+    # noise in a low-quality JPEG: no indexed PNG of it can be smaller
+    src = tmp_path / "noise.jpg"
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(src, quality=20)
+    out = tmp_path / "out.png"
+    proc = run_kquant("compress", src, "-k", "256", "-o", out, "--skip-if-larger", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert row["status"] == "skipped" and row["written"] is False
+    assert any("not written" in n for n in row["notes"])
+    assert not out.exists()
+
+
+def test_unmatched_glob_and_missing_path_are_usage_errors(tmp_path):
+    proc = run_kquant("compress", f"{tmp_path}/*.png")
+    assert proc.returncode == 2 and "no file matches" in proc.stderr
+    proc = run_kquant("compress", tmp_path / "nope.png", tmp_path / "nope2.png")
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+# ---------------------------------------------------------------- library
+
+
+def test_expand_inputs_orders_and_dedupes(tmp_path):
+    for name in ("b.png", "a.png", "z.txt", "sub/c.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    flat = expand_inputs([tmp_path])
+    assert [i.relative.as_posix() for i in flat.items] == ["a.png", "b.png"]
+    assert [p.name for p in flat.skipped] == ["z.txt"] and flat.batch
+    deep = expand_inputs([tmp_path, tmp_path / "a.png"], recursive=True)
+    assert [i.relative.as_posix() for i in deep.items] == ["a.png", "b.png", "sub/c.png"]
+    single = expand_inputs([tmp_path / "z.txt"])  # named explicitly: always tried
+    assert not single.batch and single.items[0].path.name == "z.txt"
+
+
+def test_plan_jobs_paths_and_errors(tmp_path):
+    items = [Item(tmp_path / "in" / "p.jpg", Path("sub/p.jpg"))]
+    out = tmp_path / "out"
+    (job,) = plan_jobs(items, output=out, batch=True, k=8, method="kmeans")
+    assert job.output == out / "sub" / "p-k8.png"
+    (job,) = plan_jobs(items, output=None, batch=True, k=8, method="random",
+                       template="{stem}-{method}.{ext}")  # fmt: skip
+    assert job.output == tmp_path / "in" / "p-random.jpg"
+    (job,) = plan_jobs(items, output=tmp_path / "x.gif", batch=False, k=8, method="kmeans")
+    assert job.output == tmp_path / "x.gif"
+    with pytest.raises(UsageError, match="template"):
+        plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template="{nope}.png")
+    with pytest.raises(UsageError, match="file name"):
+        plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template="a/{stem}.png")
