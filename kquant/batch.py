@@ -44,6 +44,9 @@ IMAGE_SUFFIXES = frozenset(
 
 _GLOB_CHARS = set("*?[")
 
+#: The path that means standard input (as INPUT) or standard output (as ``-o``).
+STDIO = "-"
+
 
 @dataclass(frozen=True)
 class Item:
@@ -109,6 +112,11 @@ def expand_inputs(
     """
     out = Expanded(batch=len(paths) > 1)
     seen: set[Path] = set()
+    if STDIO in [str(p) for p in paths]:
+        if len(paths) > 1:
+            raise UsageError("'-' (standard input) cannot be mixed with other inputs")
+        out.items.append(Item(Path(STDIO), Path(STDIO)))
+        return out
 
     def add(path: Path, relative: Path, *, explicit: bool) -> None:
         key = path.resolve()
@@ -166,7 +174,12 @@ def plan_jobs(
         A bad template, or two inputs that would write the same file, or an output
         that is one of the inputs of the batch.
     """
-    into_folder = output is not None and (batch or output.is_dir())
+    stdout = output is not None and str(output) == STDIO
+    if stdout and batch:
+        raise UsageError("-o - (standard output) takes a single input")
+    if items and str(items[0].path) == STDIO and output is None:
+        raise UsageError("an image read from standard input needs -o FILE or -o -")
+    into_folder = output is not None and not stdout and (batch or output.is_dir())
     jobs = []
     for item in items:
         if output is not None and not into_folder:
@@ -194,6 +207,8 @@ def _render(template: str, path: Path, *, k: int, method: str) -> str:
 
 
 def _check_collisions(jobs: list[Job]) -> None:
+    if len(jobs) == 1:
+        return
     inputs = {job.input.resolve(): job.input for job in jobs}
     owner: dict[Path, Path] = {}
     for job in jobs:
@@ -204,7 +219,7 @@ def _check_collisions(jobs: list[Job]) -> None:
                 "use a name template with more of the input name, or separate runs"
             )
         owner[key] = job.input
-        if key in inputs and len(jobs) > 1:
+        if key in inputs:
             raise UsageError(
                 f"{job.input} would be written over {inputs[key]}, an input of this run"
             )

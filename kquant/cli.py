@@ -16,10 +16,12 @@ when a command runs, so ``kquant --help`` and ``--version`` stay fast.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 
@@ -33,6 +35,9 @@ from kquant.defaults import (
     MAX_COLORS,
     METHODS,
 )
+
+#: The path that means standard input or output (kept here so --help imports nothing).
+STDIO = "-"
 
 #: Extra advice the CLI adds to a library error, by error class name.
 _HINTS = {
@@ -272,6 +277,8 @@ def compress(
             found.items, output=output, batch=found.batch, k=k, method=method, template=template
         )
         writer = ReportWriter(report_path) if report_path else None
+        if as_json and output is not None and str(output) == STDIO:
+            raise UsageError("--json cannot share standard output with the image (-o -)")
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     run = _Run(
@@ -329,7 +336,7 @@ class _Run:
         try:
             for job in jobs:
                 bar.set_postfix_str(job.input.name, refresh=False)
-                if skip_existing and job.output.exists():
+                if skip_existing and str(job.output) != STDIO and job.output.exists():
                     self._record(job, "skipped", "output exists", bar)
                 else:
                     self.one(job, bar, overwrite=force, skip_if_larger=skip_if_larger, **params)
@@ -346,10 +353,16 @@ class _Run:
         from kquant.errors import KquantError, UsageError
         from kquant.report import format_report
 
+        source: Path | IO[bytes] = job.input
+        target: Path | IO[bytes] = job.output
+        if str(job.input) == STDIO:
+            source = io.BytesIO(sys.stdin.buffer.read())
+        if str(job.output) == STDIO:
+            target = sys.stdout.buffer
         try:
             if self.batch:
                 job.output.parent.mkdir(parents=True, exist_ok=True)
-            report = compress_file(job.input, job.output, **params)
+            report = compress_file(source, target, **params)
         except (KquantError, MemoryError, OSError) as exc:
             message = _error_message(exc, job.input)
             self._record(job, "error", message, bar)

@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -74,8 +74,8 @@ def default_output(input_path: str | os.PathLike[str], k: int) -> Path:
 
 
 def compress_file(
-    input_path: str | os.PathLike[str],
-    output_path: str | os.PathLike[str] | None = None,
+    input_path: str | os.PathLike[str] | IO[bytes],
+    output_path: str | os.PathLike[str] | IO[bytes] | None = None,
     *,
     k: int = DEFAULT_COLORS,
     options: FitOptions | None = None,
@@ -92,9 +92,11 @@ def compress_file(
 
     Parameters
     ----------
-    input_path : path-like
-    output_path : path-like or None
-        Default: :func:`default_output`. The suffix picks the format.
+    input_path : path-like or binary file object
+        A file object (e.g. ``io.BytesIO`` of stdin) is named ``-`` in the report.
+    output_path : path-like, binary file object, or None
+        Default: :func:`default_output`. The suffix picks the format; a file object
+        (e.g. ``sys.stdout.buffer``) gets a PNG, written once complete.
     k : int
         Number of colors, see :func:`kquant.quantizer.quantize`.
     options : FitOptions or None
@@ -117,23 +119,34 @@ def compress_file(
         With a one-line message naming the file and the problem.
     """
     t_start = time.perf_counter()
-    input_path = Path(input_path)
-    output = Path(output_path) if output_path is not None else default_output(input_path, k)
-    fmt = format_for(output)
+    in_stream = input_path if hasattr(input_path, "read") else None
+    out_stream = output_path if hasattr(output_path, "write") else None
+    if in_stream is None:
+        input_path = Path(input_path)  # type: ignore[arg-type]
+    elif output_path is None:
+        raise UsageError("an image read from a stream needs an output path or stream")
+    if out_stream is not None:
+        output, fmt = Path("-"), "PNG"
+    else:
+        output = Path(output_path) if output_path is not None else default_output(input_path, k)
+        fmt = format_for(output)
     if not 1 <= k <= MAX_COLORS:
         raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k}")
     if fmt == "GIF" and k > INDEXED_LIMIT:
         raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
-    if not input_path.exists():
+    if in_stream is None and not input_path.exists():
         raise ImageReadError(f"{input_path}: no such file")
-    if output.exists() and os.path.samefile(input_path, output) and not overwrite:
-        raise UsageError(f"{output}: output is the input file (use --force to replace it)")
-    check_writable(output, overwrite=overwrite)
+    if out_stream is None:
+        same = in_stream is None and output.exists() and os.path.samefile(input_path, output)
+        if same and not overwrite:
+            raise UsageError(f"{output}: output is the input file (use --force to replace it)")
+        check_writable(output, overwrite=overwrite)
 
     options = options or FitOptions()
     if options.method != "random":
         start_import()  # overlaps scikit-learn's import with decoding
-    image = load_image(input_path, max_pixels=max_pixels)
+    image = load_image(input_path, max_pixels=max_pixels, name="-")
+    input_path = image.path
     pixels = image.pixels
     notes: list[str] = []
     if image.frames > 1:
@@ -166,7 +179,7 @@ def compress_file(
 
     t_save = time.perf_counter()
     bytes_out = save_quantized(
-        output,
+        out_stream or output,
         result.palette,
         result.indices,
         transparent_index=result.transparent_index,
@@ -183,7 +196,7 @@ def compress_file(
         )
 
     distortion, colors_out = result.distortion, result.colors_out
-    if fmt == "JPEG" and written:  # lossy: measure the file as written
+    if fmt == "JPEG" and written and out_stream is None:  # lossy: measure the file as written
         decoded = load_image(output, max_pixels=None).pixels
         distortion = image_distortion(pixels, decoded)
         colors_out = color_histogram(decoded.reshape(-1, 3)).n_colors

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -153,13 +155,20 @@ def _pillow_limit_off():
 
 
 def load_image(
-    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str] | IO[bytes],
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str = "-",
 ) -> LoadedImage:
     """Read an image file into 8-bit RGB(A) pixels.
 
     Parameters
     ----------
-    path : path-like
+    path : path-like or binary file object
+        A file object (e.g. ``io.BytesIO`` of what came on stdin) is read from its
+        current position; ``name`` then stands for it in messages and in ``path``.
+    name : str
+        Name of a file object, for messages.
     max_pixels : int or None
         Refuse images with more pixels than this (decompression-bomb guard), before
         decoding them. None for no limit.
@@ -175,19 +184,23 @@ def load_image(
     ImageTooLargeError
         More pixels than ``max_pixels``.
     """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image file")
+    if hasattr(path, "read"):
+        source, path = path, Path(name)
+        size = len(source.getbuffer()) if hasattr(source, "getbuffer") else -1
+    else:
+        source = path = Path(path)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ImageReadError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise ImageReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if path.is_dir():
+            raise ImageReadError(f"{path}: is a directory, not an image file")
     if size == 0:
         raise ImageReadError(f"{path}: empty file")
     try:
-        with _pillow_limit_off(), Image.open(path) as im:
+        with _pillow_limit_off(), Image.open(source) as im:
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageTooLargeError(
@@ -325,10 +338,11 @@ def _save_options(fmt: str, im: Image.Image, transparent_index: int | None) -> d
 
 
 def save_quantized(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | IO[bytes],
     palette: np.ndarray,
     indices: np.ndarray,
     *,
+    fmt: str | None = None,
     transparent_index: int | None = None,
     icc_profile: bytes | None = None,
     overwrite: bool = False,
@@ -342,8 +356,13 @@ def save_quantized(
 
     Parameters
     ----------
-    path : path-like
-        Output file; its suffix picks the format (see :data:`FORMATS`).
+    path : path-like or binary file object
+        Output file; its suffix picks the format (see :data:`FORMATS`). A file
+        object (e.g. stdout) gets the whole encoded image in one write, once it is
+        complete.
+    fmt : str or None
+        Pillow format name, for a file object (default PNG) or to override the
+        suffix.
     palette : (P, C) uint8 ndarray
     indices : (H, W) uint8 or uint16 ndarray
     transparent_index : int or None
@@ -369,12 +388,22 @@ def save_quantized(
     ImageWriteError
         The folder is missing or not writable, or writing failed.
     """
-    path = Path(path)
-    fmt = format_for(path)
+    stream = path if hasattr(path, "write") else None
+    if stream is None:
+        path = Path(path)
+    fmt = fmt or ("PNG" if stream is not None else format_for(path))
     im = to_pil(palette, indices, fmt)
     opts = _save_options(fmt, im, transparent_index)
     if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         opts["icc_profile"] = icc_profile
+    if stream is not None:
+        buffer = io.BytesIO()
+        im.save(buffer, format=fmt, **opts)
+        data = buffer.getvalue()
+        if max_bytes is None or len(data) <= max_bytes:
+            stream.write(data)
+            stream.flush()
+        return len(data)
     check_writable(path, overwrite=overwrite)
     folder = path.parent
     try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import blocks, run_kquant
+from conftest import blocks, kquant_exe, run_kquant
 from PIL import Image
 
 from kquant.batch import Item, expand_inputs, plan_jobs
@@ -182,3 +184,27 @@ def test_plan_jobs_paths_and_errors(tmp_path):
         plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template="{nope}.png")
     with pytest.raises(UsageError, match="file name"):
         plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template="a/{stem}.png")
+
+
+def test_stdin_to_stdout_through_a_pipe(blocks_png):
+    proc = subprocess.run(
+        [kquant_exe(), "compress", "-", "-k", "4", "-o", "-"],
+        input=blocks_png.read_bytes(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(io.BytesIO(proc.stdout)) as im:
+        assert im.format == "PNG" and im.mode == "P" and len(im.getcolors()) == 4
+    assert b"- -> - (PNG)" in proc.stderr and b"PSNR" in proc.stderr
+
+
+def test_stdin_and_stdout_misuse(blocks_png, tmp_path):
+    def run(*args, data=b""):
+        return subprocess.run([kquant_exe(), "compress", *map(str, args)], input=data,
+                              capture_output=True, timeout=120)  # fmt: skip
+
+    assert run("-", "-k", "4").returncode == 2  # no -o
+    assert run(blocks_png, "-o", "-", "--json").returncode == 2
+    assert run("-", blocks_png, "-o", tmp_path).returncode == 2
+    empty = run("-", "-o", tmp_path / "x.png")
+    assert empty.returncode == 1 and b"-: empty file" in empty.stderr
+    assert not (tmp_path / "x.png").exists()
