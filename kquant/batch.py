@@ -31,9 +31,11 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "Item",
     "Job",
+    "JobResult",
     "ReportWriter",
     "expand_inputs",
     "plan_jobs",
+    "run_job",
 ]
 
 #: Suffixes taken as images when walking folders (explicitly named files are always
@@ -271,3 +273,79 @@ class ReportWriter:
 
     def close(self) -> None:
         self._fh.close()
+
+
+@dataclass
+class JobResult:
+    """What became of one job.
+
+    Attributes
+    ----------
+    job : Job
+    status : {"ok", "skipped", "error"}
+    report : Report or None
+        The compress report (also for ``skipped`` by ``skip_if_larger``).
+    error : str or None
+        One-line message: the error, or why the job was skipped.
+    error_type : str or None
+        Class name of the error, for a front end's advice.
+    usage : bool
+        The error is a misuse (:class:`kquant.errors.UsageError`).
+    """
+
+    job: Job
+    status: str
+    report: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    usage: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """The report row: the report's fields, ``status`` and ``error``."""
+        base = self.report.to_dict() if self.report is not None else {
+            "input": str(self.job.input), "output": str(self.job.output),
+        }  # fmt: skip
+        return base | {"status": self.status, "error": self.error}
+
+
+def run_job(
+    job: Job,
+    source: Any = None,
+    target: Any = None,
+    *,
+    make_folder: bool = False,
+    **params: Any,
+) -> JobResult:
+    """Compress one job and catch what can go wrong with it.
+
+    ``source`` / ``target`` replace the job's paths with file objects (stdin,
+    stdout). ``make_folder`` creates the output's folder first. ``params`` go to
+    :func:`kquant.compress.compress_file`. Errors that belong to the image (bad file,
+    cannot write, out of memory) come back in the result; anything else is a bug
+    and propagates. Module-level, so worker processes can run it.
+    """
+    from kquant.compress import compress_file
+    from kquant.errors import KquantError
+
+    try:
+        if make_folder:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        report = compress_file(
+            job.input if source is None else source,
+            job.output if target is None else target,
+            **params,
+        )
+    except (KquantError, MemoryError, OSError) as exc:
+        if isinstance(exc, MemoryError):
+            message = f"{job.input}: not enough memory"
+        elif isinstance(exc, OSError) and not str(exc).startswith(str(job.input)):
+            message = f"{job.output}: {exc.strerror or exc}"
+        else:
+            message = str(exc)
+        return JobResult(
+            job, "error", error=message, error_type=type(exc).__name__,
+            usage=isinstance(exc, UsageError),
+        )  # fmt: skip
+    if report.written:
+        return JobResult(job, "ok", report=report)
+    return JobResult(job, "skipped", report=report, error="output not smaller than input")

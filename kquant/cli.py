@@ -21,7 +21,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import IO
 
 import click
 
@@ -96,7 +95,8 @@ Examples:
   kquant compress scan.tif -k 8 --method random   # the baseline, to compare
   kquant compress photo.jpg --json | jq .psnr
   kquant compress -r photos/ -o small/ --report run.csv   # a whole tree
-  kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing""",
+  kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
+  kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes""",
 )
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
@@ -214,6 +214,14 @@ Examples:
     help="Refuse larger images (decompression-bomb guard, Pillow's limit); 'none' for no limit.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image on stdout.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1),
+    default=os.cpu_count() or 1,
+    show_default="number of cores",
+    help="Worker processes for many images (each with one BLAS/OpenMP thread).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr; errors only.")
 @click.option(
     "-v", "--verbose", is_flag=True, help="With many inputs, print each image's summary too."
@@ -239,6 +247,7 @@ def compress(
     seed: int,
     max_pixels: int | None,
     as_json: bool,
+    jobs: int,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -273,12 +282,12 @@ def compress(
         found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
         if not found.items:
             raise UsageError(f"no images found in {', '.join(inputs)}")
-        jobs = plan_jobs(
+        planned = plan_jobs(
             found.items, output=output, batch=found.batch, k=k, method=method, template=template
         )
-        writer = ReportWriter(report_path) if report_path else None
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
+        writer = ReportWriter(report_path) if report_path else None
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     run = _Run(
@@ -288,10 +297,11 @@ def compress(
         as_json=as_json,
         writer=writer,
         ignored=len(found.skipped),
+        jobs=jobs,
     )
     try:
         run.all(
-            jobs,
+            planned,
             k=k,
             options=options,
             max_pixels=max_pixels,
@@ -303,27 +313,32 @@ def compress(
         if writer:
             writer.close()
     if run.failed:
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
 
 
 class _Run:
-    """Runs the jobs one after the other and keeps the tally.
+    """Runs the jobs and keeps the tally.
 
     One input: errors propagate (exit 1 or 2 with one line). Many inputs: each
     error is printed as one line and recorded, and the run goes on; a progress bar
-    shows on a terminal, and a one-line summary closes the run.
+    shows on a terminal, and a one-line summary closes the run. With ``jobs`` > 1
+    and several images, worker processes do the work; results are taken in input
+    order, so reports and outputs do not depend on the number of workers.
     """
 
-    def __init__(self, *, batch, quiet, verbose, as_json, writer, ignored) -> None:
+    def __init__(self, *, batch, quiet, verbose, as_json, writer, ignored, jobs) -> None:
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.as_json, self.writer, self.ignored = as_json, writer, ignored
+        self.workers = jobs
         self.ok = self.skipped = self.failed = 0
         self.bytes_in = self.bytes_out = 0
 
-    def all(self, jobs, *, skip_existing, skip_if_larger, force, **params) -> None:
+    def all(self, jobs, *, skip_existing, force, **params) -> None:
         import time
 
         from tqdm import tqdm
+
+        from kquant.batch import JobResult
 
         start = time.perf_counter()
         bar = tqdm(
@@ -333,14 +348,16 @@ class _Run:
             disable=None if self.batch and not self.quiet else True,
             leave=False,
         )
+        todo = []
+        for job in jobs:
+            if skip_existing and str(job.output) != STDIO and job.output.exists():
+                self.take(JobResult(job, "skipped", error="output exists"), bar)
+            else:
+                todo.append(job)
+        params |= {"overwrite": force, "make_folder": self.batch}
         try:
-            for job in jobs:
-                bar.set_postfix_str(job.input.name, refresh=False)
-                if skip_existing and str(job.output) != STDIO and job.output.exists():
-                    self._record(job, "skipped", "output exists", bar)
-                else:
-                    self.one(job, bar, overwrite=force, skip_if_larger=skip_if_larger, **params)
-                bar.update()
+            for result in self._results(todo, params):
+                self.take(result, bar)
         except KeyboardInterrupt:
             bar.close()
             self._summary(time.perf_counter() - start)
@@ -348,56 +365,66 @@ class _Run:
         bar.close()
         self._summary(time.perf_counter() - start)
 
-    def one(self, job, bar, **params) -> None:
-        from kquant.compress import compress_file
-        from kquant.errors import KquantError, UsageError
+    def _results(self, jobs, params):
+        """Results in job order: in this process, or from worker processes."""
+        from kquant.batch import run_job
+
+        workers = min(self.workers, len(jobs))
+        if workers <= 1:
+            for job in jobs:
+                source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
+                target = sys.stdout.buffer if str(job.output) == STDIO else None
+                yield run_job(job, source, target, **params)
+            return
+        import functools
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Each worker gets one core's worth of BLAS/OpenMP threads (set before the
+        # workers start, so their numpy and scikit-learn see it at import).
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        try:
+            yield from pool.map(functools.partial(run_job, **params), jobs)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def take(self, result, bar) -> None:
+        """Count, report and show one result; raise it when it is the only input."""
         from kquant.report import format_report
 
-        source: Path | IO[bytes] = job.input
-        target: Path | IO[bytes] = job.output
-        if str(job.input) == STDIO:
-            source = io.BytesIO(sys.stdin.buffer.read())
-        if str(job.output) == STDIO:
-            target = sys.stdout.buffer
-        try:
-            if self.batch:
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-            report = compress_file(source, target, **params)
-        except (KquantError, MemoryError, OSError) as exc:
-            message = _error_message(exc, job.input)
-            self._record(job, "error", message, bar)
-            if not self.batch:
-                if isinstance(exc, UsageError):
-                    raise click.UsageError(message) from None
-                raise click.ClickException(message) from None
-            bar.write(f"kquant: error: {message}", file=sys.stderr)
-            return
-        status = "ok" if report.written else "skipped"
-        row = report.to_dict() | {"status": status, "error": None}
+        row = result.row()
         if self.writer:
             self.writer.write(row)
-        if self.as_json:
-            click.echo(json.dumps(row))
-        if not self.quiet and (not self.batch or self.verbose):
-            bar.write(format_report(report), file=sys.stderr)
-        self.bytes_in += report.bytes_in
-        self.bytes_out += report.bytes_out if report.written else report.bytes_in
-        if report.written:
-            self.ok += 1
-        else:
-            self.skipped += 1
-
-    def _record(self, job, status: str, message: str, bar) -> None:
-        row = {"input": str(job.input), "output": str(job.output), "status": status,
-               "error": message}  # fmt: skip
-        if self.writer:
-            self.writer.write(row)
-        if status == "error":
+        if result.status == "error":
             self.failed += 1
+            hint = _HINTS.get(result.error_type or "")
+            message = f"{result.error} ({hint})" if hint else result.error
+            if not self.batch:
+                if result.usage:
+                    raise click.UsageError(message)
+                raise click.ClickException(message)
+            bar.write(f"kquant: error: {message}", file=sys.stderr)
         else:
-            self.skipped += 1
-            if self.verbose and not self.quiet:
-                bar.write(f"kquant: skipped {job.input}: {message}", file=sys.stderr)
+            report = result.report
+            if report is not None:
+                if self.as_json:
+                    click.echo(json.dumps(row))
+                if not self.quiet and (not self.batch or self.verbose):
+                    bar.write(format_report(report), file=sys.stderr)
+                self.bytes_in += report.bytes_in
+                self.bytes_out += report.bytes_out if report.written else report.bytes_in
+            if result.status == "ok":
+                self.ok += 1
+            else:
+                self.skipped += 1
+                if self.verbose and not self.quiet:
+                    bar.write(
+                        f"kquant: skipped {result.job.input}: {result.error}", file=sys.stderr
+                    )
+        bar.update()
 
     def _summary(self, seconds: float) -> None:
         if not self.batch or self.quiet:
@@ -410,16 +437,6 @@ class _Run:
             f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}; {seconds:.1f} s",
             err=True,
         )
-
-
-def _error_message(exc: BaseException, path: Path) -> str:
-    """One line for an error while compressing ``path``, with the CLI's advice."""
-    if isinstance(exc, MemoryError):
-        return f"{path}: not enough memory (try --sample with fewer pixels, or a smaller -k)"
-    if isinstance(exc, OSError) and not str(exc).startswith(str(path)):
-        return f"{path}: {exc.strerror or exc}"
-    hint = _HINTS.get(type(exc).__name__)
-    return f"{exc} ({hint})" if hint else str(exc)
 
 
 #: Raised by click >= 8.2 for a group run without arguments.

@@ -107,6 +107,16 @@ def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarra
         raise ValueError(f"k must be in [1, {hist.n_colors - 1}] for this histogram, got {k}")
     if options.method == "random":
         return _random_codebook(hist, k, options.seed)
+    from threadpoolctl import threadpool_limits
+
+    # One thread: scikit-learn's threaded Lloyd adds per-thread partial sums in
+    # whatever order the threads finish, so with more threads the centers (and, in
+    # rare ties, the palette) could differ between runs, machines and --jobs values.
+    with threadpool_limits(limits=1):
+        return _fit(hist, k, options)
+
+
+def _fit(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
     if options.method == "minibatch":
         from sklearn.cluster import MiniBatchKMeans
 

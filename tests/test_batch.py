@@ -208,3 +208,24 @@ def test_stdin_and_stdout_misuse(blocks_png, tmp_path):
     empty = run("-", "-o", tmp_path / "x.png")
     assert empty.returncode == 1 and b"-: empty file" in empty.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_jobs_2_gives_the_same_bytes_and_rows_as_jobs_1(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        noise = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(src / f"n{i}.png")
+    (src / "bad.png").write_bytes(b"nope")
+    results = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        report = tmp_path / f"r{jobs}.jsonl"
+        proc = run_kquant("compress", src, "-k", "16", "-o", out, "-j", jobs, "--report", report)
+        assert proc.returncode == 1, proc.stderr  # bad.png
+        files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+        rows = [json.loads(line) for line in report.read_text().splitlines()]
+        results[jobs] = (files, [(r["input"], r["status"], r.get("mse")) for r in rows])
+    assert len(results["1"][0]) == 4
+    assert results["1"] == results["2"]
