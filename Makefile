@@ -40,6 +40,7 @@ bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick
 	  { apt-get update -qq && apt-get install -y -qq pngquant imagemagick time; }
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/batch.py $(BATCH_ARGS)
 
 clean: ## Remove the virtualenv, caches and demo output
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info bench/work/outputs

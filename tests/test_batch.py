@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +231,30 @@ def test_jobs_2_gives_the_same_bytes_and_rows_as_jobs_1(tmp_path):
         results[jobs] = (files, [(r["input"], r["status"], r.get("mse")) for r in rows])
     assert len(results["1"][0]) == 4
     assert results["1"] == results["2"]
+
+
+def test_ctrl_c_keeps_finished_outputs_and_the_report(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(blocks(16, 16)).save(src / "a.png")  # quick
+    rng = np.random.default_rng(0)
+    for name in ("b.png", "c.png"):  # slow: ~490k colors, 50 restarts of k=256
+        Image.fromarray(rng.integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(src / name)
+    out = tmp_path / "out"
+    report = tmp_path / "r.csv"
+    proc = subprocess.Popen(
+        [kquant_exe(), "compress", str(src), "-k", "256", "--n-init", "50", "-o", str(out),
+         "-j", "1", "--report", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out / "a-k256.png").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "kquant: interrupted"
+    assert "1 ok, 0 skipped, 0 failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a-k256.png"]  # no temp, no partial
+    assert list(_rows(report)) == ["a.png"]
