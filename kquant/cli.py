@@ -374,7 +374,8 @@ class _Run:
             for job in jobs:
                 source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
                 target = sys.stdout.buffer if str(job.output) == STDIO else None
-                yield run_job(job, source, target, **params)
+                with self._stages() as progress:
+                    yield run_job(job, source, target, progress=progress, **params)
             return
         import functools
         import multiprocessing
@@ -390,6 +391,26 @@ class _Run:
             yield from pool.map(functools.partial(run_job, **params), jobs)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    @contextlib.contextmanager
+    def _stages(self):
+        """For one input on a terminal, a bar over the stages of its compression."""
+        from tqdm import tqdm
+
+        stages = ("load", "fit", "map", "save")
+        with tqdm(
+            total=len(stages),
+            file=sys.stderr,
+            disable=None if not self.batch and not self.quiet else True,
+            leave=False,
+            bar_format="{desc:<5} {bar} {elapsed}",
+        ) as bar:
+
+            def progress(stage: str) -> None:
+                bar.set_description_str(stage)
+                bar.update(stages.index(stage) - bar.n)  # stages done so far
+
+            yield progress
 
     def take(self, result, bar) -> None:
         """Count, report and show one result; raise it when it is the only input."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -82,6 +83,7 @@ def compress_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     overwrite: bool = False,
     skip_if_larger: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Quantize one image file into another.
 
@@ -105,6 +107,9 @@ def compress_file(
         Decompression-bomb limit, see :func:`kquant.images.load_image`.
     overwrite : bool
         Replace an existing output (the input included).
+    progress : callable or None
+        Called with the name of each stage as it starts: ``"load"``, ``"fit"``,
+        ``"map"``, ``"save"`` (for a progress display).
     skip_if_larger : bool
         Write nothing when the result is not smaller than the input file; the
         report then has ``written`` false and says why in its notes.
@@ -145,6 +150,8 @@ def compress_file(
     options = options or FitOptions()
     if options.method != "random":
         start_import()  # overlaps scikit-learn's import with decoding
+    report_stage = progress or (lambda stage: None)
+    report_stage("load")
     image = load_image(input_path, max_pixels=max_pixels, name="-")
     input_path = image.path
     pixels = image.pixels
@@ -168,7 +175,7 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    result = quantize(pixels, k, options=options)
+    result = quantize(pixels, k, options=options, progress=progress)
     if result.fit_pixels == 0:
         notes.append(
             f"image has only {result.colors_in} distinct colors, not more than k={k}: "
@@ -177,6 +184,7 @@ def compress_file(
     elif result.colors_out < k:
         notes.append(f"palette has {result.colors_out} colors, fewer than the {k} asked")
 
+    report_stage("save")
     t_save = time.perf_counter()
     bytes_out = save_quantized(
         out_stream or output,

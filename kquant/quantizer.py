@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,7 @@ def quantize(
     k: int = DEFAULT_COLORS,
     *,
     options: FitOptions | None = None,
+    progress: Callable[[str], None] | None = None,
     **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors.
@@ -129,6 +131,8 @@ def quantize(
         Maximum number of visible colors, 1 <= k <= 65536.
     options : FitOptions or None
         How to fit the palette; default ``FitOptions()``.
+    progress : callable or None
+        Called with ``"fit"`` and then ``"map"`` as each stage starts.
     **fit
         Fields of :class:`kquant.codebook.FitOptions` to set or override:
         ``method`` ("kmeans", "minibatch", "random"), ``sample`` (pixels to fit on,
@@ -158,6 +162,8 @@ def quantize(
     height, width, channels = pixels.shape
     flat = pixels.reshape(-1, channels)
 
+    report_stage = progress or (lambda stage: None)
+    report_stage("fit")
     t0 = time.perf_counter()
     visible = flat[:, 3] > 0 if channels == 4 else None
     has_transparent = visible is not None and not visible.all()
@@ -174,6 +180,7 @@ def quantize(
         fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
         palette = round_palette(fit_codebook(fit_hist, k, options))
     t1 = time.perf_counter()
+    report_stage("map")
 
     labels = (
         np.arange(hist.n_colors, dtype=np.int32)

@@ -74,3 +74,37 @@ def blocks_png(tmp_path: Path) -> Path:
     path = tmp_path / "blocks.png"
     Image.fromarray(blocks()).save(path)
     return path
+
+
+def run_kquant_on_terminal(*args: str | os.PathLike[str], timeout: float = 120) -> tuple[int, str]:
+    """Run the installed ``kquant`` with stderr on a pseudo-terminal of 100 columns;
+    return its exit code and what it wrote to the terminal."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [kquant_exe(), *map(str, args)], stdout=subprocess.DEVNULL, stderr=slave
+    )
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(timeout=timeout), b"".join(chunks).decode("utf-8", "replace")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import blocks, kquant_exe, run_kquant
+from conftest import blocks, kquant_exe, run_kquant, run_kquant_on_terminal
 from PIL import Image
 
 from kquant.batch import Item, expand_inputs, plan_jobs
@@ -258,3 +258,24 @@ def test_ctrl_c_keeps_finished_outputs_and_the_report(tmp_path):
     assert "1 ok, 0 skipped, 0 failed" in err
     assert sorted(p.name for p in out.iterdir()) == ["a-k256.png"]  # no temp, no partial
     assert list(_rows(report)) == ["a.png"]
+
+
+def test_progress_bars_show_on_a_terminal_only(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(blocks(32, 32, seed=i)).save(src / f"{i}.png")
+    # one image: a bar over its stages
+    code, screen = run_kquant_on_terminal("compress", src / "0.png", "-k", "4", "-o",
+                                          tmp_path / "one.png")  # fmt: skip
+    assert code == 0
+    assert "load" in screen and "fit" in screen and "save" in screen and "PSNR" in screen
+    # many: a bar over the files, then the summary
+    code, screen = run_kquant_on_terminal("compress", src, "-k", "4", "-o", tmp_path / "o",
+                                          "-j", "1")  # fmt: skip
+    assert (code == 0 and "image/s" in screen) or "s/image" in screen
+    assert "3 ok, 0 skipped, 0 failed" in screen
+    # not a terminal: no bar at all
+    proc = run_kquant("compress", src, "-k", "4", "-o", tmp_path / "p", "-j", "1")
+    assert proc.returncode == 0 and "image" not in proc.stderr.replace("images", "")
+    assert proc.stderr.count("\r") == 0
