@@ -36,6 +36,7 @@ __all__ = [
     "expand_inputs",
     "plan_jobs",
     "run_job",
+    "worker_init",
 ]
 
 #: Suffixes taken as images when walking folders (explicitly named files are always
@@ -77,12 +78,12 @@ class Job:
 
 @dataclass
 class Expanded:
-    """What :func:`expand_inputs` found: images, and files passed over (not images,
-    or excluded), and whether the inputs name a batch (a folder, a glob, or more
-    than one file) rather than one file."""
+    """What :func:`expand_inputs` found: images; files passed over, with why (not an
+    image file name, or excluded by a pattern); and whether the inputs name a batch
+    (a folder, a glob, or more than one file) rather than one file."""
 
     items: list[Item] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
     batch: bool = False
 
 
@@ -124,10 +125,11 @@ def expand_inputs(
         key = path.resolve()
         if key in seen:
             return
-        if not explicit and (
-            path.suffix.lower() not in IMAGE_SUFFIXES or not _wanted(relative, include, exclude)
-        ):
-            out.skipped.append(path)
+        if not explicit and path.suffix.lower() not in IMAGE_SUFFIXES:
+            out.skipped.append((path, "not an image file name"))
+            return
+        if not explicit and not _wanted(relative, include, exclude):
+            out.skipped.append((path, "left out by the include/exclude patterns"))
             return
         seen.add(key)
         out.items.append(Item(path, relative))
@@ -275,6 +277,23 @@ class ReportWriter:
         self._fh.close()
 
 
+#: Set in a worker process once it has been interrupted: it then starts no new job.
+_interrupted = False
+
+
+def worker_init() -> None:
+    """Initializer of worker processes: on SIGINT, stop the current job (its
+    temporary file is removed on the way out) and start no other."""
+    import signal
+
+    def interrupt(signum, frame):
+        global _interrupted
+        _interrupted = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+
+
 @dataclass
 class JobResult:
     """What became of one job.
@@ -282,7 +301,8 @@ class JobResult:
     Attributes
     ----------
     job : Job
-    status : {"ok", "skipped", "error"}
+    status : {"ok", "skipped", "error", "interrupted"}
+        ``interrupted``: the job was not done (its worker was interrupted).
     report : Report or None
         The compress report (also for ``skipped`` by ``skip_if_larger``).
     error : str or None
@@ -327,6 +347,8 @@ def run_job(
     from kquant.compress import compress_file
     from kquant.errors import KquantError
 
+    if _interrupted:
+        return JobResult(job, "interrupted")
     try:
         if make_folder:
             job.output.parent.mkdir(parents=True, exist_ok=True)

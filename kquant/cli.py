@@ -296,7 +296,7 @@ def compress(
         verbose=verbose,
         as_json=as_json,
         writer=writer,
-        ignored=len(found.skipped),
+        ignored=found.skipped,
         jobs=jobs,
     )
     try:
@@ -328,7 +328,11 @@ class _Run:
 
     def __init__(self, *, batch, quiet, verbose, as_json, writer, ignored, jobs) -> None:
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
-        self.as_json, self.writer, self.ignored = as_json, writer, ignored
+        self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
+        if writer:  # files passed over in folders are inputs too: they get a row
+            for path, why in ignored:
+                writer.write({"input": str(path), "output": None, "status": "skipped",
+                              "error": why})  # fmt: skip
         self.workers = jobs
         self.ok = self.skipped = self.failed = 0
         self.bytes_in = self.bytes_out = 0
@@ -356,8 +360,10 @@ class _Run:
                 todo.append(job)
         params |= {"overwrite": force, "make_folder": self.batch}
         try:
-            for result in self._results(todo, params):
-                self.take(result, bar)
+            if min(self.workers, len(todo)) <= 1:
+                self._in_process(todo, params, bar)
+            else:
+                self._in_workers(todo, params, bar)
         except KeyboardInterrupt:
             bar.close()
             self._summary(time.perf_counter() - start)
@@ -365,30 +371,53 @@ class _Run:
         bar.close()
         self._summary(time.perf_counter() - start)
 
-    def _results(self, jobs, params):
-        """Results in job order: in this process, or from worker processes."""
+    def _in_process(self, jobs, params, bar) -> None:
         from kquant.batch import run_job
 
-        workers = min(self.workers, len(jobs))
-        if workers <= 1:
-            for job in jobs:
-                source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
-                target = sys.stdout.buffer if str(job.output) == STDIO else None
-                with self._stages() as progress:
-                    yield run_job(job, source, target, progress=progress, **params)
-            return
-        import functools
+        for job in jobs:
+            source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
+            target = sys.stdout.buffer if str(job.output) == STDIO else None
+            with self._stages() as progress:
+                self.take(run_job(job, source, target, progress=progress, **params), bar)
+
+    def _in_workers(self, jobs, params, bar) -> None:
+        """Worker processes; results taken in input order, so reports and outputs do
+        not depend on the number of workers. On Ctrl-C the workers are interrupted
+        too (their temporary files go), and every job finished by then is still
+        reported."""
         import multiprocessing
+        import signal
         from concurrent.futures import ProcessPoolExecutor
 
-        # Each worker gets one core's worth of BLAS/OpenMP threads (set before the
-        # workers start, so their numpy and scikit-learn see it at import).
+        from kquant.batch import run_job, worker_init
+
+        # One core's worth of BLAS/OpenMP threads per worker, set before they start.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(jobs)),
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            initializer=worker_init,
+        )
+        futures = [pool.submit(run_job, job, **params) for job in jobs]
+        taken = 0
         try:
-            yield from pool.map(functools.partial(run_job, **params), jobs)
+            for future in futures:
+                self.take(future.result(), bar)
+                taken += 1
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for pid in list(getattr(pool, "_processes", None) or {}):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+            pool.shutdown(wait=True)
+            for future in futures[taken:]:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    result = future.result()
+                    if result.status != "interrupted":
+                        self.take(result, bar)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -69,7 +69,9 @@ def test_folder_with_bad_files_is_done_and_reported(tmp_path):
     assert {n: r["status"] for n, r in rows.items()} == {
         "a.png": "ok", "b.jpg": "ok", "c.png": "ok", "d.webp": "ok",
         "truncated.jpg": "error", "text.png": "error", "empty.png": "error",
+        "notes.txt": "skipped",
     }  # fmt: skip
+    assert rows["notes.txt"]["error"] == "not an image file name"
     assert "empty file" in rows["empty.png"]["error"]
     assert "truncated or corrupt" in rows["truncated.jpg"]["error"]
     assert float(rows["a.png"]["mse"]) >= 0 and rows["a.png"]["colors_out"] == "4"
@@ -165,7 +167,8 @@ def test_expand_inputs_orders_and_dedupes(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     flat = expand_inputs([tmp_path])
     assert [i.relative.as_posix() for i in flat.items] == ["a.png", "b.png"]
-    assert [p.name for p in flat.skipped] == ["z.txt"] and flat.batch
+    assert [(p.name, why) for p, why in flat.skipped] == [("z.txt", "not an image file name")]
+    assert flat.batch
     deep = expand_inputs([tmp_path, tmp_path / "a.png"], recursive=True)
     assert [i.relative.as_posix() for i in deep.items] == ["a.png", "b.png", "sub/c.png"]
     single = expand_inputs([tmp_path / "z.txt"])  # named explicitly: always tried
@@ -233,7 +236,8 @@ def test_jobs_2_gives_the_same_bytes_and_rows_as_jobs_1(tmp_path):
     assert results["1"] == results["2"]
 
 
-def test_ctrl_c_keeps_finished_outputs_and_the_report(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_keeps_finished_outputs_and_the_report(tmp_path, jobs):
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(blocks(16, 16)).save(src / "a.png")  # quick
@@ -244,7 +248,7 @@ def test_ctrl_c_keeps_finished_outputs_and_the_report(tmp_path):
     report = tmp_path / "r.csv"
     proc = subprocess.Popen(
         [kquant_exe(), "compress", str(src), "-k", "256", "--n-init", "50", "-o", str(out),
-         "-j", "1", "--report", str(report)],
+         "-j", jobs, "--report", str(report)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
