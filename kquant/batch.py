@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kquant.defaults import DEFAULT_TEMPLATE
+from kquant.defaults import DEFAULT_TEMPLATE, STDIO
 from kquant.errors import UsageError
 
 __all__ = [
@@ -46,9 +46,6 @@ IMAGE_SUFFIXES = frozenset(
 )
 
 _GLOB_CHARS = set("*?[")
-
-#: The path that means standard input (as INPUT) or standard output (as ``-o``).
-STDIO = "-"
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,8 @@ from kquant.defaults import (
     INITS,
     MAX_COLORS,
     METHODS,
+    STDIO,
 )
-
-#: The path that means standard input or output (kept here so --help imports nothing).
-STDIO = "-"
 
 #: Extra advice the CLI adds to a library error, by error class name.
 _HINTS = {

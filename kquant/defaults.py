@@ -28,6 +28,9 @@ DEFAULT_MAX_PIXELS = 89_478_485
 #: suffix, ``{ext}`` input suffix without the dot, ``{k}`` colors, ``{method}``.
 DEFAULT_TEMPLATE = "{stem}-k{k}.png"
 
+#: The path that means standard input (as INPUT) or standard output (as ``-o``).
+STDIO = "-"
+
 #: Codebook methods and k-means initialisations.
 METHODS: tuple[str, ...] = ("kmeans", "minibatch", "random")
 INITS: tuple[str, ...] = ("k-means++", "random")
