@@ -1,0 +1,196 @@
+"""Running ``kquant compress``'s jobs for the command line: in this process or in
+worker processes, with progress bars, report rows, one-line errors and the closing
+summary. The planning (which files, which outputs) is :mod:`kquant.batch`; the work
+on one image is :func:`kquant.batch.run_job`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+
+import click
+
+from kquant.defaults import STDIO
+
+#: Extra advice the CLI adds to a library error, by error class name.
+_HINTS = {
+    "OutputExistsError": "use --force to replace it",
+    "ImageTooLargeError": "raise the limit with --max-pixels",
+}
+
+
+class Runner:
+    """Runs the jobs and keeps the tally.
+
+    One input: errors propagate (exit 1 or 2 with one line). Many inputs: each
+    error is printed as one line and recorded, and the run goes on; a progress bar
+    shows on a terminal, and a one-line summary closes the run. With ``jobs`` > 1
+    and several images, worker processes do the work; results are taken in input
+    order, so reports and outputs do not depend on the number of workers.
+    """
+
+    def __init__(self, *, batch, quiet, verbose, as_json, writer, ignored, jobs) -> None:
+        self.batch, self.quiet, self.verbose = batch, quiet, verbose
+        self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
+        if writer:  # files passed over in folders are inputs too: they get a row
+            for path, why in ignored:
+                writer.write({"input": str(path), "output": None, "status": "skipped",
+                              "error": why})  # fmt: skip
+        self.workers = jobs
+        self.ok = self.skipped = self.failed = 0
+        self.bytes_in = self.bytes_out = 0
+
+    def all(self, jobs, *, skip_existing, force, **params) -> None:
+        import time
+
+        from tqdm import tqdm
+
+        from kquant.batch import JobResult
+
+        start = time.perf_counter()
+        bar = tqdm(
+            total=len(jobs),
+            unit="image",
+            file=sys.stderr,
+            disable=None if self.batch and not self.quiet else True,
+            leave=False,
+        )
+        todo = []
+        for job in jobs:
+            if skip_existing and str(job.output) != STDIO and job.output.exists():
+                self.take(JobResult(job, "skipped", error="output exists"), bar)
+            else:
+                todo.append(job)
+        params |= {"overwrite": force, "make_folder": self.batch}
+        try:
+            if min(self.workers, len(todo)) <= 1:
+                self._in_process(todo, params, bar)
+            else:
+                self._in_workers(todo, params, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            self._summary(time.perf_counter() - start)
+            raise click.Abort() from None
+        bar.close()
+        self._summary(time.perf_counter() - start)
+
+    def _in_process(self, jobs, params, bar) -> None:
+        from kquant.batch import run_job
+
+        for job in jobs:
+            source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
+            target = sys.stdout.buffer if str(job.output) == STDIO else None
+            with self._stages() as progress:
+                self.take(run_job(job, source, target, progress=progress, **params), bar)
+
+    def _in_workers(self, jobs, params, bar) -> None:
+        """Worker processes; results taken in input order, so reports and outputs do
+        not depend on the number of workers. On Ctrl-C the workers are interrupted
+        too (their temporary files go), and every job finished by then is still
+        reported."""
+        import multiprocessing
+        import signal
+        from concurrent.futures import ProcessPoolExecutor
+
+        from kquant.batch import run_job, worker_init
+
+        # One core's worth of BLAS/OpenMP threads per worker, set before they start.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(jobs)),
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            initializer=worker_init,
+        )
+        futures = [pool.submit(run_job, job, **params) for job in jobs]
+        taken = 0
+        try:
+            for future in futures:
+                self.take(future.result(), bar)
+                taken += 1
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for pid in list(getattr(pool, "_processes", None) or {}):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+            pool.shutdown(wait=True)
+            for future in futures[taken:]:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    result = future.result()
+                    if result.status != "interrupted":
+                        self.take(result, bar)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    @contextlib.contextmanager
+    def _stages(self):
+        """For one input on a terminal, a bar over the stages of its compression."""
+        from tqdm import tqdm
+
+        stages = ("load", "fit", "map", "save")
+        with tqdm(
+            total=len(stages),
+            file=sys.stderr,
+            disable=None if not self.batch and not self.quiet else True,
+            leave=False,
+            bar_format="{desc:<5} {bar} {elapsed}",
+        ) as bar:
+
+            def progress(stage: str) -> None:
+                bar.set_description_str(stage)
+                bar.update(stages.index(stage) - bar.n)  # stages done so far
+
+            yield progress
+
+    def take(self, result, bar) -> None:
+        """Count, report and show one result; raise it when it is the only input."""
+        from kquant.report import format_report
+
+        row = result.row()
+        if self.writer:
+            self.writer.write(row)
+        if result.status == "error":
+            self.failed += 1
+            hint = _HINTS.get(result.error_type or "")
+            message = f"{result.error} ({hint})" if hint else result.error
+            if not self.batch:
+                if result.usage:
+                    raise click.UsageError(message)
+                raise click.ClickException(message)
+            bar.write(f"kquant: error: {message}", file=sys.stderr)
+        else:
+            report = result.report
+            if report is not None:
+                if self.as_json:
+                    click.echo(json.dumps(row))
+                if not self.quiet and (not self.batch or self.verbose):
+                    bar.write(format_report(report), file=sys.stderr)
+                self.bytes_in += report.bytes_in
+                self.bytes_out += report.bytes_out if report.written else report.bytes_in
+            if result.status == "ok":
+                self.ok += 1
+            else:
+                self.skipped += 1
+                if self.verbose and not self.quiet:
+                    bar.write(
+                        f"kquant: skipped {result.job.input}: {result.error}", file=sys.stderr
+                    )
+        bar.update()
+
+    def _summary(self, seconds: float) -> None:
+        if not self.batch or self.quiet:
+            return
+        from kquant.report import human_bytes
+
+        ignored = f"; {self.ignored} other files ignored" if self.ignored else ""
+        click.echo(
+            f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{ignored}; "
+            f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}; {seconds:.1f} s",
+            err=True,
+        )
