@@ -16,9 +16,12 @@ when a command runs, so ``kquant --help`` and ``--version`` stay fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -56,6 +59,9 @@ class CountOrWord(click.ParamType):
         return n
 
 
+if TYPE_CHECKING:
+    from kquant.codebook import FitOptions
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -76,6 +82,111 @@ def cli() -> None:
     """
 
 
+def _apply(options):
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+#: ``-k/--colors``, shared by the commands that quantize.
+colors_option = _apply(
+    [
+        click.option(
+            "-k",
+            "--colors",
+            "k",
+            type=click.IntRange(1, MAX_COLORS),
+            default=DEFAULT_COLORS,
+            show_default=True,
+            help="Number of colors (visible colors; transparent pixels share one extra entry).",
+        ),
+    ]
+)
+
+#: How the palette is fitted and which images are read, shared by the commands that
+#: quantize: --sample --init --n-init --max-iter --tol --seed --max-pixels.
+_fit_option_list = _apply(
+    [
+        click.option(
+            "--sample",
+            type=CountOrWord("all"),
+            default="all" if DEFAULT_SAMPLE is None else str(DEFAULT_SAMPLE),
+            show_default=True,
+            help="Pixels to fit the palette on: 'all', or a number drawn at random with --seed "
+            "(the fit works on the color histogram, so 'all' costs little more).",
+        ),
+        click.option(
+            "--init",
+            type=click.Choice(INITS),
+            default="k-means++",
+            show_default=True,
+            help="Initialisation of kmeans/minibatch.",
+        ),
+        click.option(
+            "--n-init",
+            type=CountOrWord("auto"),
+            default="auto",
+            show_default=True,
+            help="k-means runs with different seeds on the coarse level; the best is kept. "
+            "auto: 8 for k <= 16, 4 to 32, 2 to 64, else 1.",
+        ),
+        click.option(
+            "--max-iter",
+            type=click.IntRange(1),
+            default=300,
+            show_default=True,
+            help="Maximum k-means iterations per run.",
+        ),
+        click.option(
+            "--tol",
+            type=click.FloatRange(0),
+            default=1e-4,
+            show_default=True,
+            help="k-means convergence tolerance (scikit-learn's relative tol).",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed for sampling and initialisation; same seed, same bytes.",
+        ),
+        click.option(
+            "--max-pixels",
+            type=CountOrWord("none", zero_is_word=True),
+            default=str(DEFAULT_MAX_PIXELS),
+            show_default=True,
+            help="Refuse larger images (decompression-bomb guard, Pillow's limit); "
+            "'none' for no limit.",
+        ),
+    ]
+)
+
+
+_FIT_FIELDS = ("sample", "init", "n_init", "max_iter", "tol", "seed")
+
+
+def fit_options(f):
+    """Add the fit options, and hand the command one ``options`` FitOptions built
+    from them (plus ``max_pixels`` as it is)."""
+
+    @functools.wraps(f)
+    def command(**kwargs):
+        from kquant.codebook import FitOptions
+
+        fields = {name: kwargs.pop(name) for name in _FIT_FIELDS}
+        try:
+            kwargs["options"] = FitOptions(**fields)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return f(**kwargs)
+
+    return _fit_option_list(command)
+
+
 @cli.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
@@ -89,15 +200,7 @@ Examples:
   kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes""",
 )
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option(
-    "-k",
-    "--colors",
-    "k",
-    type=click.IntRange(1, MAX_COLORS),
-    default=DEFAULT_COLORS,
-    show_default=True,
-    help="Number of colors (visible colors; transparent pixels share one extra entry).",
-)
+@colors_option
 @click.option(
     "-o",
     "--output",
@@ -152,57 +255,7 @@ Examples:
     help="kmeans: scikit-learn KMeans. minibatch: MiniBatchKMeans, for huge inputs. "
     "random: k random pixels as the palette (baseline).",
 )
-@click.option(
-    "--sample",
-    type=CountOrWord("all"),
-    default="all" if DEFAULT_SAMPLE is None else str(DEFAULT_SAMPLE),
-    show_default=True,
-    help="Pixels to fit the palette on: 'all', or a number drawn at random with --seed "
-    "(the fit works on the color histogram, so 'all' costs little more).",
-)
-@click.option(
-    "--init",
-    type=click.Choice(INITS),
-    default="k-means++",
-    show_default=True,
-    help="Initialisation of kmeans/minibatch.",
-)
-@click.option(
-    "--n-init",
-    type=CountOrWord("auto"),
-    default="auto",
-    show_default=True,
-    help="k-means runs with different seeds on the coarse level; the best is kept. "
-    "auto: 8 for k <= 16, 4 to 32, 2 to 64, else 1.",
-)
-@click.option(
-    "--max-iter",
-    type=click.IntRange(1),
-    default=300,
-    show_default=True,
-    help="Maximum k-means iterations per run.",
-)
-@click.option(
-    "--tol",
-    type=click.FloatRange(0),
-    default=1e-4,
-    show_default=True,
-    help="k-means convergence tolerance (scikit-learn's relative tol).",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed for sampling and initialisation; same seed, same bytes.",
-)
-@click.option(
-    "--max-pixels",
-    type=CountOrWord("none", zero_is_word=True),
-    default=str(DEFAULT_MAX_PIXELS),
-    show_default=True,
-    help="Refuse larger images (decompression-bomb guard, Pillow's limit); 'none' for no limit.",
-)
+@fit_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image on stdout.")
 @click.option(
     "-j",
@@ -229,12 +282,7 @@ def compress(
     report_path: Path | None,
     force: bool,
     method: str,
-    sample: int | None,
-    init: str,
-    n_init: int | None,
-    max_iter: int,
-    tol: float,
-    seed: int,
+    options: FitOptions,
     max_pixels: int | None,
     as_json: bool,
     jobs: int,
@@ -256,19 +304,10 @@ def compress(
     code is then 1.
     """
     from kquant.batch import ReportWriter, expand_inputs, plan_jobs
-    from kquant.codebook import FitOptions
     from kquant.errors import UsageError
 
     try:
-        options = FitOptions(
-            method=method,  # type: ignore[arg-type]
-            init=init,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            seed=seed,
-            sample=sample,
-        )
+        options = dataclasses.replace(options, method=method)
         found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
         if not found.items:
             raise UsageError(f"no images found in {', '.join(inputs)}")
@@ -306,6 +345,99 @@ def compress(
             writer.close()
     if run.failed:
         click.get_current_context().exit(1)
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant compare photo.jpg -k 64
+  kquant compare photo.jpg -k 16 --methods kmeans,random --side-by-side cmp.png
+  kquant compare photo.jpg --save-dir results/ --json""",
+)
+@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@colors_option
+@click.option(
+    "--methods",
+    default=",".join(METHODS),
+    show_default=True,
+    help="Comma-separated methods to run: kmeans, minibatch, random.",
+)
+@fit_options
+@click.option(
+    "--side-by-side",
+    "sheet",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write one picture with the original and each result, labelled.",
+)
+@click.option(
+    "--save-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep each result as <stem>-<method>-k<K>.png in this folder.",
+)
+@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
+def compare(
+    image: Path,
+    k: int,
+    methods: str,
+    options: FitOptions,
+    max_pixels: int | None,
+    sheet: Path | None,
+    save_dir: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Run several methods on IMAGE with the same k and seed, and compare them.
+
+    Prints one row per method: colors, MSE, PSNR, max error, size of the indexed
+    PNG, and seconds (fit and map). The classic question, whether k-means is worth
+    it over a random codebook, answered on your own image.
+    """
+    import json
+
+    from kquant.comparison import compare_methods, side_by_side
+    from kquant.errors import KquantError, UsageError
+    from kquant.images import load_image, save_quantized, write_atomically
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown method {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}",
+            param_hint="--methods",
+        )
+    if not image.is_file():
+        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+    try:
+        pixels = load_image(image, max_pixels=max_pixels).pixels
+        results = compare_methods(pixels, k, names, options)
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+            for r in results:
+                q = r.quantized
+                save_quantized(save_dir / f"{image.stem}-{r.method}-k{k}.png", q.palette,
+                               q.indices, transparent_index=q.transparent_index,
+                               overwrite=force)  # fmt: skip
+        if sheet is not None:
+            picture = side_by_side(pixels, results, k)
+            fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
+            write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=force)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = [r.row(k) for r in results]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{'method':<10} {'colors':>6} {'MSE':>9} {'PSNR dB':>8} {'max err':>7} "
+               f"{'bytes':>10} {'seconds':>8}")  # fmt: skip
+    for row in rows:
+        psnr = "lossless" if row["psnr"] is None else f"{row['psnr']:.2f}"
+        click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
+                   f"{row['max_error']:>7} {row['bytes']:>10,} {row['seconds']:>8.2f}")  # fmt: skip
 
 
 #: Raised by click >= 8.2 for a group run without arguments.

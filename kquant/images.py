@@ -28,6 +28,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -51,6 +52,7 @@ __all__ = [
     "load_image",
     "pixels_from_pil",
     "save_quantized",
+    "write_atomically",
 ]
 
 
@@ -404,6 +406,37 @@ def save_quantized(
             stream.write(data)
             stream.flush()
         return len(data)
+    return write_atomically(
+        path,
+        lambda fh: im.save(fh, format=fmt, **opts),
+        overwrite=overwrite,
+        max_bytes=max_bytes,
+    )
+
+
+def write_atomically(
+    path: Path,
+    write: Callable[[IO[bytes]], object],
+    *,
+    overwrite: bool = False,
+    max_bytes: int | None = None,
+) -> int:
+    """Write a file through a temporary file in its folder, then move it into place.
+
+    ``write`` gets the open temporary file. The result replaces an existing file
+    only with ``overwrite`` (otherwise ``os.link``, which fails if the name appeared
+    meanwhile); with ``max_bytes``, a larger result is not moved into place. On any
+    error or interruption the temporary file is removed and nothing else changes.
+
+    Returns
+    -------
+    int
+        Bytes written to the temporary file.
+
+    Raises
+    ------
+    OutputExistsError, ImageWriteError
+    """
     check_writable(path, overwrite=overwrite)
     folder = path.parent
     try:
@@ -413,7 +446,7 @@ def save_quantized(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            im.save(fh, format=fmt, **opts)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         _apply_umask(tmp)
