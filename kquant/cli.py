@@ -78,7 +78,8 @@ def cli() -> None:
     """Reduce an image to k colors with k-means, and report exactly what it cost.
 
     Exit codes: 0 success, 1 failure (bad image, output exists, cannot write),
-    2 misuse (bad option, missing input), 130 interrupted.
+    2 misuse (bad option, missing input), 3 a quality target missed, 130
+    interrupted.
     """
 
 
@@ -197,7 +198,8 @@ Examples:
   kquant compress photo.jpg --json | jq .psnr
   kquant compress -r photos/ -o small/ --report run.csv   # a whole tree
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
-  kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes""",
+  kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes
+  kquant compress photo.jpg --target-psnr 40       # fewest colors reaching 40 dB""",
 )
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @colors_option
@@ -248,6 +250,19 @@ Examples:
 )
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
 @click.option(
+    "--target-psnr",
+    type=click.FloatRange(0, min_open=True),
+    metavar="DB",
+    help="Use the smallest k up to -k whose result reaches this PSNR (exit 3 if "
+    "even -k misses it; the image is still written).",
+)
+@click.option(
+    "--max-mse",
+    type=click.FloatRange(0),
+    metavar="X",
+    help="Like --target-psnr, with an MSE ceiling instead.",
+)
+@click.option(
     "--method",
     type=click.Choice(METHODS),
     default="kmeans",
@@ -281,6 +296,8 @@ def compress(
     skip_if_larger: bool,
     report_path: Path | None,
     force: bool,
+    target_psnr: float | None,
+    max_mse: float | None,
     method: str,
     options: FitOptions,
     max_pixels: int | None,
@@ -308,6 +325,8 @@ def compress(
 
     try:
         options = dataclasses.replace(options, method=method)
+        if target_psnr is not None and max_mse is not None:
+            raise UsageError("give --target-psnr or --max-mse, not both")
         found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
         if not found.items:
             raise UsageError(f"no images found in {', '.join(inputs)}")
@@ -339,12 +358,16 @@ def compress(
             force=force,
             skip_existing=skip_existing,
             skip_if_larger=skip_if_larger,
+            target_psnr=target_psnr,
+            max_mse=max_mse,
         )
     finally:
         if writer:
             writer.close()
     if run.failed:
         click.get_current_context().exit(1)
+    if run.missed:
+        click.get_current_context().exit(3)
 
 
 @cli.command(

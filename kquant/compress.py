@@ -26,7 +26,7 @@ from kquant.images import (
     save_quantized,
 )
 from kquant.metrics import image_distortion
-from kquant.quantizer import quantize
+from kquant.quantizer import quantize, quantize_to_target
 
 __all__ = ["Report", "compress_file", "default_output"]
 
@@ -63,6 +63,7 @@ class Report:
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)
     written: bool = True
+    target_met: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +85,8 @@ def compress_file(
     overwrite: bool = False,
     skip_if_larger: bool = False,
     progress: Callable[[str], None] | None = None,
+    target_psnr: float | None = None,
+    max_mse: float | None = None,
 ) -> Report:
     """Quantize one image file into another.
 
@@ -107,6 +110,10 @@ def compress_file(
         Decompression-bomb limit, see :func:`kquant.images.load_image`.
     overwrite : bool
         Replace an existing output (the input included).
+    target_psnr, max_mse : float or None
+        A quality target instead of a fixed k: the smallest k up to ``k`` that
+        reaches it is used (:func:`kquant.quantizer.quantize_to_target`); the
+        report's ``k`` is the chosen one and ``target_met`` says whether it made it.
     progress : callable or None
         Called with the name of each stage as it starts: ``"load"``, ``"fit"``,
         ``"map"``, ``"save"`` (for a progress display).
@@ -175,7 +182,23 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    result = quantize(pixels, k, options=options, progress=progress)
+    target_met = None
+    if target_psnr is None and max_mse is None:
+        result = quantize(pixels, k, options=options, progress=progress)
+        fit_seconds = result.seconds["fit"]
+    else:
+        report_stage("fit")
+        max_k = k
+        k, result, target_met = quantize_to_target(
+            pixels, max_k, target_psnr=target_psnr, max_mse=max_mse, options=options
+        )
+        # every k tried counts: the search is the fit
+        fit_seconds = time.perf_counter() - t_loaded - result.seconds["map"]
+        goal = f"PSNR {target_psnr:g} dB" if target_psnr is not None else f"MSE {max_mse:g}"
+        notes.append(
+            f"target {goal}: reached with k={k}" if target_met
+            else f"target {goal} missed even with k={max_k}"
+        )  # fmt: skip
     if result.fit_pixels == 0:
         notes.append(
             f"image has only {result.colors_in} distinct colors, not more than k={k}: "
@@ -233,11 +256,12 @@ def compress_file(
         bytes_out=bytes_out,
         seconds={
             "load": t_loaded - t_start,
-            "fit": result.seconds["fit"],
+            "fit": fit_seconds,
             "map": result.seconds["map"],
             "save": t_saved - t_save,
             "total": t_end - t_start,
         },
         notes=notes,
         written=written,
+        target_met=target_met,
     )

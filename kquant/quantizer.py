@@ -36,7 +36,7 @@ from kquant.metrics import Distortion, distortion_from_histogram
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Quantized", "as_pixels", "quantize"]
+__all__ = ["Quantized", "as_pixels", "quantize", "quantize_to_target"]
 
 
 @dataclass(frozen=True)
@@ -254,3 +254,58 @@ def _order_palette(
     remap = np.empty(palette.shape[0], dtype=np.int32)
     remap[order] = np.arange(order.size, dtype=np.int32)
     return palette[order], remap[labels]
+
+
+def quantize_to_target(
+    image: np.ndarray | Image.Image,
+    max_k: int = DEFAULT_COLORS,
+    *,
+    target_psnr: float | None = None,
+    max_mse: float | None = None,
+    options: FitOptions | None = None,
+    **fit: Any,
+) -> tuple[int, Quantized, bool]:
+    """The smallest k (up to ``max_k``) whose result reaches a quality target.
+
+    The search bisects k, assuming quality grows with k (k-means' MSE does, up to
+    the local optimum found), so it costs about log2(max_k) fits, not max_k. If even
+    ``max_k`` misses the target, that result is returned with ``False``.
+
+    Parameters
+    ----------
+    image, options, **fit
+        As for :func:`quantize`.
+    max_k : int
+        Largest k tried.
+    target_psnr : float or None
+        Reach at least this PSNR in dB (a lossless result always does).
+    max_mse : float or None
+        Or: reach at most this MSE. Exactly one of the two targets is given.
+
+    Returns
+    -------
+    (int, Quantized, bool)
+        The chosen k, its result, and whether it meets the target.
+    """
+    if (target_psnr is None) == (max_mse is None):
+        raise ValueError("give exactly one of target_psnr and max_mse")
+    pixels = as_pixels(image)
+
+    def meets(q: Quantized) -> bool:
+        d = q.distortion
+        if target_psnr is not None:
+            return d.psnr is None or d.psnr >= target_psnr
+        return d.mse <= max_mse
+
+    best = quantize(pixels, max_k, options=options, **fit)
+    if not meets(best):
+        return max_k, best, False
+    low, high = 1, max_k
+    while low < high:
+        mid = (low + high) // 2
+        trial = quantize(pixels, mid, options=options, **fit)
+        if meets(trial):
+            high, best = mid, trial
+        else:
+            low = mid + 1
+    return high, best, True

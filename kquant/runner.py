@@ -41,7 +41,7 @@ class Runner:
                 writer.write({"input": str(path), "output": None, "status": "skipped",
                               "error": why})  # fmt: skip
         self.workers = jobs
-        self.ok = self.skipped = self.failed = 0
+        self.ok = self.skipped = self.failed = self.missed = 0
         self.bytes_in = self.bytes_out = 0
 
     def all(self, jobs, *, skip_existing, force, **params) -> None:
@@ -171,6 +171,7 @@ class Runner:
                     click.echo(json.dumps(row))
                 if not self.quiet and (not self.batch or self.verbose):
                     bar.write(format_report(report), file=sys.stderr)
+                self.missed += report.target_met is False
                 self.bytes_in += report.bytes_in
                 self.bytes_out += report.bytes_out if report.written else report.bytes_in
             if result.status == "ok":

@@ -328,3 +328,21 @@ def test_help_and_version_import_no_numpy_or_sklearn():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_target_psnr_in_compress_and_exit_code_3(tmp_path):
+    six = np.array([[10, 20, 30], [200, 10, 10], [10, 200, 10], [10, 10, 200],
+                    [250, 250, 0], [0, 250, 250]], np.uint8)  # fmt: skip
+    src = tmp_path / "six.png"
+    Image.fromarray(six[np.random.default_rng(0).integers(0, 6, (30, 30))]).save(src)
+    code, out, err = invoke("compress", src, "--target-psnr", "80", "-o", tmp_path / "a.png",
+                            "--json")  # fmt: skip
+    report = json.loads(out)
+    assert code == 0 and report["k"] == 6 and report["target_met"] is True
+    assert any("reached with k=6" in n for n in report["notes"])
+    code, out, err = invoke("compress", src, "--target-psnr", "80", "-k", "3", "-o",
+                            tmp_path / "b.png", "--json")  # fmt: skip
+    assert code == 3 and json.loads(out)["target_met"] is False
+    assert (tmp_path / "b.png").exists()  # still written
+    code, _, err = invoke("compress", src, "--target-psnr", "30", "--max-mse", "5")
+    assert code == 2 and "not both" in err

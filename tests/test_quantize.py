@@ -176,3 +176,28 @@ def test_bad_arrays_raise_value_error():
         kquant.quantize(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         kquant.quantize(np.zeros((4, 4, 2), np.uint8))
+
+
+SIX = np.array(
+    [[10, 20, 30], [200, 10, 10], [10, 200, 10], [10, 10, 200], [250, 250, 0], [0, 250, 250]],
+    np.uint8,
+)
+
+
+def test_target_psnr_finds_the_smallest_k_on_a_known_answer():
+    from kquant.quantizer import quantize_to_target
+
+    img = SIX[np.random.default_rng(0).integers(0, 6, (40, 40))]
+    # above any lossy PSNR: only the exact result (6 colors) reaches it
+    k, q, met = quantize_to_target(img, 256, target_psnr=80)
+    assert (k, met, q.colors_out, q.distortion.psnr) == (6, True, 6, None)
+    np.testing.assert_array_equal(q.to_array(), img)
+    # a target no k up to 4 reaches: the largest is returned, and says so
+    k, q, met = quantize_to_target(img, 4, target_psnr=80)
+    assert (k, met) == (4, False) and q.colors_out == 4
+    # an MSE ceiling works the same way, and the k found is the smallest
+    k, q, met = quantize_to_target(img, 256, max_mse=2000)
+    assert met and q.distortion.mse <= 2000
+    assert kquant.quantize(img, k - 1).distortion.mse > 2000
+    with pytest.raises(ValueError, match="exactly one"):
+        quantize_to_target(img, 8)
