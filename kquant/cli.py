@@ -92,20 +92,18 @@ def _apply(options):
     return decorate
 
 
-#: ``-k/--colors``, shared by the commands that quantize.
-colors_option = _apply(
-    [
-        click.option(
-            "-k",
-            "--colors",
-            "k",
-            type=click.IntRange(1, MAX_COLORS),
-            default=DEFAULT_COLORS,
-            show_default=True,
-            help="Number of colors (visible colors; transparent pixels share one extra entry).",
-        ),
-    ]
-)
+def colors_option(default: int = DEFAULT_COLORS):
+    """``-k/--colors``, shared by the commands that quantize."""
+    return click.option(
+        "-k",
+        "--colors",
+        "k",
+        type=click.IntRange(1, MAX_COLORS),
+        default=default,
+        show_default=True,
+        help="Number of colors (visible colors; transparent pixels share one extra entry).",
+    )
+
 
 #: How the palette is fitted and which images are read, shared by the commands that
 #: quantize: --sample --init --n-init --max-iter --tol --seed --max-pixels.
@@ -199,10 +197,11 @@ Examples:
   kquant compress -r photos/ -o small/ --report run.csv   # a whole tree
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
   kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes
-  kquant compress photo.jpg --target-psnr 40       # fewest colors reaching 40 dB""",
+  kquant compress photo.jpg --target-psnr 40       # fewest colors reaching 40 dB
+  kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all""",
 )
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@colors_option
+@colors_option()
 @click.option(
     "-o",
     "--output",
@@ -250,6 +249,13 @@ Examples:
 )
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
 @click.option(
+    "--palette",
+    "palette_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Map onto the colors of this .gpl, .json or .txt palette, or of an image, "
+    "instead of fitting.",
+)
+@click.option(
     "--target-psnr",
     type=click.FloatRange(0, min_open=True),
     metavar="DB",
@@ -296,6 +302,7 @@ def compress(
     skip_if_larger: bool,
     report_path: Path | None,
     force: bool,
+    palette_file: Path | None,
     target_psnr: float | None,
     max_mse: float | None,
     method: str,
@@ -321,12 +328,19 @@ def compress(
     code is then 1.
     """
     from kquant.batch import ReportWriter, expand_inputs, plan_jobs
-    from kquant.errors import UsageError
+    from kquant.errors import KquantError, UsageError
 
     try:
         options = dataclasses.replace(options, method=method)
         if target_psnr is not None and max_mse is not None:
             raise UsageError("give --target-psnr or --max-mse, not both")
+        palette = None
+        if palette_file is not None:
+            if target_psnr is not None or max_mse is not None:
+                raise UsageError("--palette fixes the colors: it does not go with a target")
+            from kquant.palettes import read_palette
+
+            palette = read_palette(palette_file)
         found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
         if not found.items:
             raise UsageError(f"no images found in {', '.join(inputs)}")
@@ -338,6 +352,8 @@ def compress(
         writer = ReportWriter(report_path) if report_path else None
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
+    except KquantError as exc:  # an unreadable --palette file
+        raise click.ClickException(str(exc)) from None
     from kquant.runner import Runner
 
     run = Runner(
@@ -360,6 +376,7 @@ def compress(
             skip_if_larger=skip_if_larger,
             target_psnr=target_psnr,
             max_mse=max_mse,
+            palette=palette,
         )
     finally:
         if writer:
@@ -379,7 +396,7 @@ Examples:
   kquant compare photo.jpg --save-dir results/ --json""",
 )
 @click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
-@colors_option
+@colors_option()
 @click.option(
     "--methods",
     default=",".join(METHODS),
@@ -461,6 +478,74 @@ def compare(
         psnr = "lossless" if row["psnr"] is None else f"{row['psnr']:.2f}"
         click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
                    f"{row['max_error']:>7} {row['bytes']:>10,} {row['seconds']:>8.2f}")  # fmt: skip
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant palette photo.jpg -k 8
+  kquant palette photo.jpg -k 16 --swatch swatch.png --export colors.gpl
+  kquant palette logo.png -k 4 --json""",
+)
+@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@colors_option(8)
+@fit_options
+@click.option(
+    "--swatch",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw the palette as bands as wide as each color's share (PNG).",
+)
+@click.option(
+    "--export",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the palette as GIMP .gpl, .json or a .txt hex list, by suffix.",
+)
+@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per color.")
+def palette(
+    image: Path,
+    k: int,
+    options: FitOptions,
+    max_pixels: int | None,
+    swatch: Path | None,
+    export: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Fit a K-color palette to IMAGE and list it by share: hex, RGB, share %.
+
+    The palette is the one `compress` would write with the same options; export it
+    to reuse it with `compress --palette`.
+    """
+    import json
+
+    from kquant.errors import KquantError, UsageError
+    from kquant.images import load_image, write_atomically
+    from kquant.palettes import draw_swatch, palette_shares, to_hex, write_palette
+    from kquant.quantizer import quantize
+
+    if not image.is_file():
+        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+    try:
+        q = quantize(load_image(image, max_pixels=max_pixels).pixels, k, options=options)
+        colors, shares = palette_shares(q)
+        if export is not None:
+            text = write_palette(export, colors, shares).encode()
+            write_atomically(export, lambda fh: fh.write(text), overwrite=force)
+        if swatch is not None:
+            picture = draw_swatch(colors, shares)
+            write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=force)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        raise click.ClickException(str(exc)) from None
+    for color, share in zip(colors, shares, strict=True):
+        rgb = [int(v) for v in color[:3]]
+        if as_json:
+            click.echo(json.dumps({"hex": to_hex(color), "rgb": rgb, "share": float(share)}))
+        else:
+            click.echo(f"{to_hex(color)}  {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}  {100 * share:6.2f}%")
 
 
 #: Raised by click >= 8.2 for a group run without arguments.

@@ -87,6 +87,7 @@ def compress_file(
     progress: Callable[[str], None] | None = None,
     target_psnr: float | None = None,
     max_mse: float | None = None,
+    palette: np.ndarray | None = None,
 ) -> Report:
     """Quantize one image file into another.
 
@@ -110,6 +111,8 @@ def compress_file(
         Decompression-bomb limit, see :func:`kquant.images.load_image`.
     overwrite : bool
         Replace an existing output (the input included).
+    palette : (P, 3) uint8 array or None
+        Map onto these colors instead of fitting (see :func:`kquant.quantize`).
     target_psnr, max_mse : float or None
         A quality target instead of a fixed k: the smallest k up to ``k`` that
         reaches it is used (:func:`kquant.quantizer.quantize_to_target`); the
@@ -184,7 +187,7 @@ def compress_file(
 
     target_met = None
     if target_psnr is None and max_mse is None:
-        result = quantize(pixels, k, options=options, progress=progress)
+        result = quantize(pixels, k, options=options, palette=palette, progress=progress)
         fit_seconds = result.seconds["fit"]
     else:
         report_stage("fit")
@@ -199,7 +202,9 @@ def compress_file(
             f"target {goal}: reached with k={k}" if target_met
             else f"target {goal} missed even with k={max_k}"
         )  # fmt: skip
-    if result.fit_pixels == 0:
+    if palette is not None:
+        notes.append(f"mapped onto the given palette of {len(palette)} colors")
+    elif result.fit_pixels == 0:
         notes.append(
             f"image has only {result.colors_in} distinct colors, not more than k={k}: "
             "reproduced exactly"
@@ -238,7 +243,7 @@ def compress_file(
         input=str(input_path),
         output=str(output),
         format=fmt,
-        method=options.method,
+        method="palette" if palette is not None else options.method,
         k=k,
         seed=options.seed,
         sample=result.fit_pixels,

@@ -4,8 +4,10 @@ For each color ``x`` the index of the palette entry ``p`` that minimises the squ
 Euclidean distance ``|x - p|^2`` is found as the argmin of ``|p|^2 - 2 x.p`` (the
 ``|x|^2`` term is the same for every ``p``). With uint8 channels every term is an
 integer below 2**18, so the float32 matrix product is exact: the result is the true
-nearest color, not an approximation. Ties go to the lowest palette index, which keeps
-the result deterministic.
+nearest color, not an approximation. Ties go to the lowest palette color (by R, then
+G, then B, then alpha), whatever the palette's order, so the same colors give the
+same mapping however they are listed (a palette read from a file maps exactly as
+the fitted one it was exported from).
 
 The work is done in row blocks of about ``_BLOCK_BYTES`` of distances, whatever the
 number of colors: no N x k float64 distance matrix is ever formed.
@@ -36,7 +38,7 @@ def nearest_index(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
     -------
     index : (M,) int32 ndarray
         ``index[i]`` is the row of ``palette`` closest to ``colors[i]`` in squared
-        Euclidean distance; ties go to the lowest row.
+        Euclidean distance; ties go to the lowest color.
 
     Examples
     --------
@@ -55,7 +57,8 @@ def nearest_index(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
     index = np.empty(n, dtype=np.int32)
     if n == 0:
         return index
-    pal = palette.astype(np.float32)
+    order = np.lexsort(palette.T[::-1]).astype(np.int32)  # ties -> lowest color
+    pal = palette[order].astype(np.float32)
     pal_t2 = (-2.0 * pal).T.copy()  # (C, K), exact: values are even integers
     pal_sq = (pal * pal).sum(axis=1)  # (K,), exact integers < 2**18
     block = max(1024, _BLOCK_BYTES // (4 * k))
@@ -64,4 +67,4 @@ def nearest_index(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
         dist = x @ pal_t2
         dist += pal_sq
         np.argmin(dist, axis=1, out=index[start : start + block])
-    return index
+    return order[index]

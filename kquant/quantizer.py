@@ -115,6 +115,7 @@ def quantize(
     k: int = DEFAULT_COLORS,
     *,
     options: FitOptions | None = None,
+    palette: np.ndarray | None = None,
     progress: Callable[[str], None] | None = None,
     **fit: Any,
 ) -> Quantized:
@@ -131,6 +132,9 @@ def quantize(
         Maximum number of visible colors, 1 <= k <= 65536.
     options : FitOptions or None
         How to fit the palette; default ``FitOptions()``.
+    palette : (P, 3) uint8 array or None
+        Map onto these colors instead of fitting (``k`` is then not used); with
+        alpha, they are opaque entries. Unused colors are dropped.
     progress : callable or None
         Called with ``"fit"`` and then ``"map"`` as each stage starts.
     **fit
@@ -174,7 +178,11 @@ def quantize(
         start_import()
     hist = color_histogram(vis_colors)
 
-    if hist.n_colors <= k:
+    exact = palette is None and hist.n_colors <= k
+    if palette is not None:  # map onto the given palette, no fit
+        palette = _as_channels(np.asarray(palette, dtype=np.uint8), channels)
+        fit_pixels = 0
+    elif exact:
         palette, fit_pixels = hist.colors, 0
     else:
         fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
@@ -183,9 +191,7 @@ def quantize(
     report_stage("map")
 
     labels = (
-        np.arange(hist.n_colors, dtype=np.int32)
-        if fit_pixels == 0
-        else nearest_index(hist.colors, palette)
+        np.arange(hist.n_colors, dtype=np.int32) if exact else nearest_index(hist.colors, palette)
     )
     palette, labels = _order_palette(palette, labels, hist.counts)
     distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
@@ -212,6 +218,16 @@ def quantize(
         fit_pixels=fit_pixels,
         seconds={"fit": t1 - t0, "map": t2 - t1},
     )
+
+
+def _as_channels(palette: np.ndarray, channels: int) -> np.ndarray:
+    """A (P, 3) RGB palette as (P, channels), opaque; duplicates dropped."""
+    if palette.ndim != 2 or palette.shape[1] != 3 or palette.shape[0] == 0:
+        raise ValueError(f"palette must be a non-empty (P, 3) uint8 array, got {palette.shape}")
+    palette = round_palette(palette.astype(np.float64))
+    if channels == 4:
+        palette = np.hstack([palette, np.full((palette.shape[0], 1), 255, np.uint8)])
+    return palette
 
 
 def _fit_histogram(

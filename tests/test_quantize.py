@@ -53,7 +53,13 @@ def test_every_pixel_gets_its_exact_nearest_palette_color():
     img = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
     q = kquant.quantize(img, k=32, seed=3)
     d = ((img.reshape(-1, 1, 3).astype(int) - q.palette[None].astype(int)) ** 2).sum(-1)
-    np.testing.assert_array_equal(d.argmin(axis=1), q.indices.reshape(-1))
+    got = q.indices.reshape(-1)
+    np.testing.assert_array_equal(d[np.arange(len(got)), got], d.min(axis=1))  # exact
+    # among equally near entries, the lowest color wins
+    rank = np.empty(len(q.palette), int)
+    rank[np.lexsort(q.palette.T[::-1])] = np.arange(len(q.palette))
+    masked = np.where(d == d.min(axis=1, keepdims=True), rank[None, :], len(q.palette))
+    np.testing.assert_array_equal(rank[got], masked.min(axis=1))
 
 
 def test_same_seed_same_result_other_seed_differs():

@@ -1,0 +1,71 @@
+"""kquant palette and compress --palette: listing, export, import, swatches."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import SAMPLES, read_rgba, run_kquant
+from PIL import Image
+
+from kquant.errors import UsageError
+from kquant.palettes import read_palette
+
+
+@pytest.mark.parametrize("suffix", [".gpl", ".json", ".txt"])
+def test_export_then_import_round_trips(tmp_path, suffix):
+    exported = tmp_path / f"pal{suffix}"
+    proc = run_kquant("palette", SAMPLES / "coffee.png", "-k", "8", "--json", "--export", exported)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 8
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+    assert [r["share"] for r in rows] == sorted((r["share"] for r in rows), reverse=True)
+    listed = np.array([r["rgb"] for r in rows], np.uint8)
+    np.testing.assert_array_equal(read_palette(exported), listed)
+    # mapping onto the imported palette gives what compress -k 8 gives
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert run_kquant("compress", SAMPLES / "coffee.png", "-k", "8", "-o", a).returncode == 0
+    proc = run_kquant("compress", SAMPLES / "coffee.png", "--palette", exported, "-o", b, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["method"] == "palette"
+    np.testing.assert_array_equal(read_rgba(a), read_rgba(b))
+
+
+def test_palette_from_an_image_and_swatch(tmp_path):
+    src = tmp_path / "four.png"
+    rgb = np.zeros((10, 40, 3), np.uint8)
+    rgb[:, 10:20], rgb[:, 20:30], rgb[:, 30:] = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+    Image.fromarray(rgb).save(src)
+    assert sorted(read_palette(src).tolist()) == [[0, 0, 0], [0, 0, 255], [0, 255, 0], [255, 0, 0]]
+    swatch = tmp_path / "sw.png"
+    proc = run_kquant("palette", src, "-k", "4", "--swatch", swatch)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[-1] for line in proc.stdout.splitlines()] == ["25.00%"] * 4
+    with Image.open(swatch) as im:
+        assert im.size == (600, 80)
+        assert len(im.convert("RGB").getcolors()) == 4  # four bands, equal shares
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("p.txt", "#ff0000\nnot-a-color\n", "p.txt:2"),
+        ("p.gpl", "GIMP Palette\nName: x\n255 0 0 red\n12 300 4 bad\n", "p.gpl:4"),
+        ("p.gpl", "JASC-PAL\n", "p.gpl:1"),
+        ("p.json", '{"colors": ["#00ff00", 42]}', "color 2"),
+        ("p.json", "{oops", "p.json:1"),
+    ],
+)
+def test_malformed_palettes_name_the_line(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(UsageError, match=where):
+        read_palette(path)
+    src = tmp_path / "img.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(src)
+    proc = run_kquant("compress", src, "--palette", path, "-o", tmp_path / "o.png")
+    assert proc.returncode == 2 and where in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
