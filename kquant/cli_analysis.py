@@ -1,0 +1,311 @@
+"""The analysis commands: ``compare`` (methods side by side), ``palette`` (the
+colors and palette files) and ``sweep`` (choosing k). Registered on the ``kquant``
+group from :mod:`kquant.cli`; like it, they import numpy, Pillow and scikit-learn
+only when they run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from kquant.cli import CONTEXT_SETTINGS, cli, colors_option, fit_options
+from kquant.defaults import MAX_COLORS, METHODS
+
+if TYPE_CHECKING:
+    from kquant.codebook import FitOptions
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant compare photo.jpg -k 64
+  kquant compare photo.jpg -k 16 --methods kmeans,random --side-by-side cmp.png
+  kquant compare photo.jpg --save-dir results/ --json""",
+)
+@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@colors_option()
+@click.option(
+    "--methods",
+    default=",".join(METHODS),
+    show_default=True,
+    help="Comma-separated methods to run: kmeans, minibatch, random.",
+)
+@fit_options
+@click.option(
+    "--side-by-side",
+    "sheet",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write one picture with the original and each result, labelled.",
+)
+@click.option(
+    "--save-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep each result as <stem>-<method>-k<K>.png in this folder.",
+)
+@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
+def compare(
+    image: Path,
+    k: int,
+    methods: str,
+    options: FitOptions,
+    max_pixels: int | None,
+    sheet: Path | None,
+    save_dir: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Run several methods on IMAGE with the same k and seed, and compare them.
+
+    Prints one row per method: colors, MSE, PSNR, max error, size of the indexed
+    PNG, and seconds (fit and map). The classic question, whether k-means is worth
+    it over a random codebook, answered on your own image.
+    """
+    import json
+
+    from kquant.comparison import compare_methods, side_by_side
+    from kquant.errors import KquantError, UsageError
+    from kquant.images import load_image, save_quantized, write_atomically
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown method {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}",
+            param_hint="--methods",
+        )
+    if not image.is_file():
+        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+    try:
+        pixels = load_image(image, max_pixels=max_pixels).pixels
+        results = compare_methods(pixels, k, names, options)
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+            for r in results:
+                q = r.quantized
+                save_quantized(save_dir / f"{image.stem}-{r.method}-k{k}.png", q.palette,
+                               q.indices, transparent_index=q.transparent_index,
+                               overwrite=force)  # fmt: skip
+        if sheet is not None:
+            picture = side_by_side(pixels, results, k)
+            fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
+            write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=force)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = [r.row(k) for r in results]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{'method':<10} {'colors':>6} {'MSE':>9} {'PSNR dB':>8} {'max err':>7} "
+               f"{'bytes':>10} {'seconds':>8}")  # fmt: skip
+    for row in rows:
+        psnr = "lossless" if row["psnr"] is None else f"{row['psnr']:.2f}"
+        click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
+                   f"{row['max_error']:>7} {row['bytes']:>10,} {row['seconds']:>8.2f}")  # fmt: skip
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant palette photo.jpg -k 8
+  kquant palette photo.jpg -k 16 --swatch swatch.png --export colors.gpl
+  kquant palette logo.png -k 4 --json""",
+)
+@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@colors_option(8)
+@fit_options
+@click.option(
+    "--swatch",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw the palette as bands as wide as each color's share (PNG).",
+)
+@click.option(
+    "--export",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the palette as GIMP .gpl, .json or a .txt hex list, by suffix.",
+)
+@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per color.")
+def palette(
+    image: Path,
+    k: int,
+    options: FitOptions,
+    max_pixels: int | None,
+    swatch: Path | None,
+    export: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Fit a K-color palette to IMAGE and list it by share: hex, RGB, share %.
+
+    The palette is the one `compress` would write with the same options; export it
+    to reuse it with `compress --palette`.
+    """
+    import json
+
+    from kquant.errors import KquantError, UsageError
+    from kquant.images import load_image, write_atomically
+    from kquant.palettes import draw_swatch, palette_shares, to_hex, write_palette
+    from kquant.quantizer import quantize
+
+    if not image.is_file():
+        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+    try:
+        q = quantize(load_image(image, max_pixels=max_pixels).pixels, k, options=options)
+        colors, shares = palette_shares(q)
+        if export is not None:
+            text = write_palette(export, colors, shares).encode()
+            write_atomically(export, lambda fh: fh.write(text), overwrite=force)
+        if swatch is not None:
+            picture = draw_swatch(colors, shares)
+            write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=force)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        raise click.ClickException(str(exc)) from None
+    for color, share in zip(colors, shares, strict=True):
+        rgb = [int(v) for v in color[:3]]
+        if as_json:
+            click.echo(json.dumps({"hex": to_hex(color), "rgb": rgb, "share": float(share)}))
+        else:
+            click.echo(f"{to_hex(color)}  {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}  {100 * share:6.2f}%")
+
+
+@cli.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant sweep photo.jpg -k 2..256
+  kquant sweep photo.jpg -k 4,8,16,32 --target-psnr 35 --json
+  kquant sweep photo.jpg -k 2..128 --plot curves.png""",
+)
+@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-k",
+    "--colors",
+    "ks",
+    default="2..256",
+    show_default=True,
+    help="k to try: a list (2,4,8) or a range (2..256, doubling).",
+)
+@fit_options
+@click.option(
+    "--metric-sample",
+    type=click.IntRange(10),
+    default=2000,
+    show_default=True,
+    help="Pixels the silhouette and Calinski-Harabasz scores use (silhouette is quadratic in it).",
+)
+@click.option(
+    "--target-psnr",
+    type=click.FloatRange(0, min_open=True),
+    metavar="DB",
+    help="Also suggest the smallest k reaching this PSNR.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw the curves against k to this PNG (needs pip install 'kquant[plot]').",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@click.option("-f", "--force", is_flag=True, help="Replace an existing plot file.")
+def sweep(
+    image: Path,
+    ks: str,
+    options: FitOptions,
+    max_pixels: int | None,
+    metric_sample: int,
+    target_psnr: float | None,
+    plot: Path | None,
+    as_json: bool,
+    as_csv: bool,
+    force: bool,
+) -> None:
+    """Quantize IMAGE at several k and measure each, to choose k.
+
+    One row per k: inertia (the k-means objective on every pixel), MSE, PSNR,
+    silhouette and Calinski-Harabasz scores (on one seeded pixel sample, whose size
+    is printed), PNG bytes, seconds. Then a suggested k by three rules: the elbow of
+    the inertia curve, the silhouette maximum, and with --target-psnr the smallest
+    k that reaches it (suggestions go to stderr).
+    """
+    import csv
+    import json
+
+    from tqdm import tqdm
+
+    from kquant.errors import KquantError, UsageError
+    from kquant.images import load_image
+    from kquant.sweep import parse_ks, suggest
+    from kquant.sweep import sweep as run_sweep
+
+    if not image.is_file():
+        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise click.ClickException(
+                "--plot needs matplotlib: pip install 'kquant[plot]' (or matplotlib)"
+            ) from None
+    try:
+        k_list = parse_ks(ks, MAX_COLORS)
+        pixels = load_image(image, max_pixels=max_pixels).pixels
+        with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
+
+            def progress(k: int) -> None:
+                bar.set_description_str(f"k={k}")
+                if bar.n < k_list.index(k):
+                    bar.update()
+
+            rows = run_sweep(pixels, k_list, options=options, metric_sample=metric_sample,
+                             progress=progress)  # fmt: skip
+        if plot is not None:
+            from kquant.images import write_atomically
+            from kquant.plots import plot_sweep
+
+            figure = plot_sweep(rows)
+            write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=force)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        raise click.ClickException(str(exc)) from None
+    dicts = [row.to_dict() for row in rows]
+    if as_json:
+        for d in dicts:
+            click.echo(json.dumps(d))
+    elif as_csv:
+        writer = csv.DictWriter(click.get_text_stream("stdout"), fieldnames=list(dicts[0]))
+        writer.writeheader()
+        writer.writerows(dicts)
+    else:
+        click.echo(f"{'k':>5} {'colors':>6} {'inertia':>14} {'MSE':>9} {'PSNR dB':>8} "
+                   f"{'silhouette':>10} {'CH':>12} {'bytes':>10} {'seconds':>8}")  # fmt: skip
+        for r in rows:
+            psnr = "lossless" if r.psnr is None else f"{r.psnr:.2f}"
+            sil = "-" if r.silhouette is None else f"{r.silhouette:.3f}"
+            ch = "-" if r.calinski_harabasz is None else f"{r.calinski_harabasz:.0f}"
+            click.echo(f"{r.k:>5} {r.colors:>6} {r.inertia:>14.0f} {r.mse:>9.2f} {psnr:>8} "
+                       f"{sil:>10} {ch:>12} {r.bytes:>10,} {r.seconds:>8.2f}")  # fmt: skip
+    tips = suggest(rows, target_psnr)
+    click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
+               err=True)  # fmt: skip
+    click.echo(f"suggested k: elbow of inertia -> {tips['elbow']}; "
+               f"highest silhouette -> {tips['silhouette']}", err=True)  # fmt: skip
+    if target_psnr is not None:
+        found = tips["target_psnr"]
+        click.echo(
+            f"smallest k reaching {target_psnr:g} dB -> "
+            + (str(found) if found is not None else "none of those tried"),
+            err=True,
+        )

@@ -1,0 +1,170 @@
+"""Choosing k: quantize at several k and measure each, the way the k-means
+tutorials do (inertia elbow, silhouette, Calinski-Harabasz), plus what a user of
+a quantizer cares about (PSNR, bytes, time).
+
+- ``inertia``: the k-means objective on the data the palette was fitted on, here
+  every visible pixel: the sum over pixels of the squared RGB distance to its
+  palette color (it equals 3 x pixels x MSE).
+- ``silhouette`` and ``calinski_harabasz``: scikit-learn's scores of the pixel
+  labels, on one seeded sample of visible pixels shared by every k (silhouette is
+  quadratic in the sample size, hence the sample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from kquant.codebook import FitOptions
+from kquant.errors import UsageError
+from kquant.images import save_quantized
+from kquant.quantizer import quantize
+
+__all__ = ["SweepRow", "parse_ks", "suggest", "sweep"]
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One k's measurements."""
+
+    k: int
+    colors: int
+    inertia: float
+    mse: float
+    psnr: float | None
+    silhouette: float | None
+    calinski_harabasz: float | None
+    metric_sample: int
+    bytes: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def parse_ks(text: str, max_k: int = 65_536) -> list[int]:
+    """``"2,4,8"`` or ``"2..256"`` (doubling from the first to the last) to a sorted
+    list of distinct k.
+
+    Raises
+    ------
+    UsageError
+    """
+    text = text.replace(" ", "")
+    match = re.fullmatch(r"(\d+)\.\.(\d+)", text)
+    try:
+        if match:
+            low, high = int(match.group(1)), int(match.group(2))
+            if low < 1 or high < low:
+                raise ValueError
+            ks, k = [], low
+            while k < high:
+                ks.append(k)
+                k *= 2
+            ks.append(high)
+        else:
+            ks = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise UsageError(f"{text!r} is not a list of k (2,4,8) or a range (2..256)") from None
+    if not ks or any(not 1 <= k <= max_k for k in ks):
+        raise UsageError(f"every k must be between 1 and {max_k}: {text!r}")
+    return sorted(set(ks))
+
+
+def sweep(
+    pixels: np.ndarray,
+    ks: list[int],
+    *,
+    options: FitOptions | None = None,
+    metric_sample: int = 2000,
+    progress=None,
+) -> list[SweepRow]:
+    """Quantize ``pixels`` at each k and measure the result.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3|4) uint8 ndarray
+    ks : list of int
+    options : FitOptions or None
+        Shared by every k; its seed also draws the metric sample.
+    metric_sample : int
+        Visible pixels the silhouette and Calinski-Harabasz scores are computed on
+        (the same pixels for every k).
+    progress : callable or None
+        Called with each k before it is fitted.
+
+    Returns
+    -------
+    list of SweepRow, in the order of ``ks``
+    """
+    from sklearn.metrics import calinski_harabasz_score, silhouette_score
+
+    options = options or FitOptions()
+    flat = pixels.reshape(-1, pixels.shape[2])
+    visible = np.flatnonzero(flat[:, 3] > 0) if flat.shape[1] == 4 else np.arange(len(flat))
+    rng = np.random.default_rng(options.seed)
+    rows = rng.choice(visible, size=min(metric_sample, visible.size), replace=False)
+    points = flat[rows, :3].astype(np.float64)
+    results = []
+    for k in ks:
+        if progress:
+            progress(k)
+        start = time.perf_counter()
+        q = quantize(pixels, k, options=options)
+        seconds = time.perf_counter() - start
+        labels = q.indices.reshape(-1)[rows]
+        n_labels = np.unique(labels).size
+        scorable = 2 <= n_labels < len(points)
+        size = save_quantized(io.BytesIO(), q.palette, q.indices, fmt="PNG",
+                              transparent_index=q.transparent_index)  # fmt: skip
+        results.append(
+            SweepRow(
+                k=k,
+                colors=q.colors_out,
+                inertia=q.distortion.mse * 3 * visible.size,
+                mse=q.distortion.mse,
+                psnr=q.distortion.psnr,
+                silhouette=float(silhouette_score(points, labels)) if scorable else None,
+                calinski_harabasz=(
+                    float(calinski_harabasz_score(points, labels)) if scorable else None
+                ),
+                metric_sample=len(points),
+                bytes=size,
+                seconds=seconds,
+            )
+        )
+    return results
+
+
+def suggest(rows: list[SweepRow], target_psnr: float | None = None) -> dict[str, int | None]:
+    """Suggested k by three rules.
+
+    - ``elbow``: the k whose point on the inertia curve (log2 k against inertia,
+      both scaled to 0-1) lies farthest below the straight line from the first k to
+      the last;
+    - ``silhouette``: the k with the highest silhouette score;
+    - ``target_psnr``: the smallest k reaching ``target_psnr`` (None if none does,
+      or no target).
+    """
+    out: dict[str, int | None] = {"elbow": None, "silhouette": None, "target_psnr": None}
+    if len(rows) >= 3:
+        x = np.array([math.log2(r.k) for r in rows])
+        y = np.array([r.inertia for r in rows])
+        if np.ptp(y) > 0 and np.ptp(x) > 0:
+            x = (x - x.min()) / np.ptp(x)
+            y = (y - y.min()) / np.ptp(y)
+            line = y[0] + (y[-1] - y[0]) * (x - x[0]) / (x[-1] - x[0])
+            out["elbow"] = rows[int(np.argmax(line - y))].k
+    scored = [r for r in rows if r.silhouette is not None]
+    if scored:
+        out["silhouette"] = max(scored, key=lambda r: r.silhouette).k
+    if target_psnr is not None:
+        reached = [r.k for r in rows if r.psnr is None or r.psnr >= target_psnr]
+        out["target_psnr"] = min(reached) if reached else None
+    return out

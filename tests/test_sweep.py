@@ -1,0 +1,77 @@
+"""kquant sweep: measurements across k, suggestions, the plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import blocks, run_kquant
+from PIL import Image
+
+from kquant.cli import cli
+from kquant.errors import UsageError
+from kquant.sweep import parse_ks, suggest, sweep
+
+
+def test_parse_ks():
+    assert parse_ks("2..256") == [2, 4, 8, 16, 32, 64, 128, 256]
+    assert parse_ks("3..20") == [3, 6, 12, 20]
+    assert parse_ks("8, 2,4,4") == [2, 4, 8]
+    for bad in ("0..4", "8..2", "a,b", "", "70000"):
+        with pytest.raises(UsageError):
+            parse_ks(bad)
+
+
+def test_inertia_falls_with_k_and_metric_sample_is_respected():
+    rng = np.random.default_rng(0)
+    img = np.clip(blocks(64, 64, noise=0).astype(int) + rng.normal(0, 12, (64, 64, 3)), 0, 255)
+    rows = sweep(img.astype(np.uint8), [2, 4, 8, 16], metric_sample=300)
+    inertia = [r.inertia for r in rows]
+    assert inertia == sorted(inertia, reverse=True) and len(set(inertia)) == 4
+    assert all(r.metric_sample == 300 for r in rows)
+    assert all(-1 <= r.silhouette <= 1 and r.calinski_harabasz > 0 for r in rows)
+    # inertia is the objective on every pixel: 3 x pixels x MSE
+    assert rows[0].inertia == pytest.approx(3 * 64 * 64 * rows[0].mse)
+
+
+def test_suggestions_on_a_known_answer():
+    six = np.array([[10, 20, 30], [200, 10, 10], [10, 200, 10], [10, 10, 200],
+                    [250, 250, 0], [0, 250, 250]], np.uint8)  # fmt: skip
+    img = six[np.random.default_rng(0).integers(0, 6, (40, 40))]
+    rows = sweep(img, [2, 3, 4, 5, 6, 8], metric_sample=500)
+    tips = suggest(rows, target_psnr=80)
+    assert tips["target_psnr"] == 6  # exact from k=6 on, lossy below
+    assert rows[-1].psnr is None and rows[-1].colors == 6
+    assert tips["silhouette"] == 6  # six perfectly separated clusters
+    assert tips["elbow"] in (3, 4, 5, 6)
+
+
+def test_cli_table_json_and_plot(tmp_path):
+    src = tmp_path / "img.png"
+    Image.fromarray(blocks(48, 48)).save(src)
+    proc = run_kquant("sweep", src, "-k", "2,4,8", "--json", "--metric-sample", "200",
+                      "--target-psnr", "30")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["k"] for r in rows] == [2, 4, 8]
+    assert "200 sampled pixels" in proc.stderr and "suggested k" in proc.stderr
+    assert "smallest k reaching 30 dB" in proc.stderr
+    plot = tmp_path / "curves.png"
+    proc = run_kquant("sweep", src, "-k", "2..8", "--plot", plot)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(plot) as im:
+        assert im.format == "PNG" and im.size[0] > 300
+
+
+def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
+    src = tmp_path / "img.png"
+    Image.fromarray(blocks(16, 16)).save(src)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    result = CliRunner().invoke(cli, ["sweep", str(src), "-k", "2,4", "--plot",
+                                      str(tmp_path / "p.png")])  # fmt: skip
+    assert result.exit_code == 1
+    assert "pip install 'kquant[plot]'" in result.stderr
+    assert not (tmp_path / "p.png").exists()
