@@ -36,7 +36,7 @@ from kquant.metrics import Distortion, distortion_from_histogram
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Quantized", "as_pixels", "quantize", "quantize_to_target"]
+__all__ = ["Prepared", "Quantized", "as_pixels", "prepare", "quantize", "quantize_to_target"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,41 @@ def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
     return image
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An image made ready to quantize at any k: quantizing it several times (a
+    sweep over k, a search for a quality target) counts its colors once.
+
+    Attributes
+    ----------
+    pixels : (H, W, C) uint8 ndarray
+    visible : (H*W,) bool ndarray or None
+        Pixels with alpha > 0; None when every pixel is visible.
+    vis_colors : (N, C) uint8 ndarray
+        The visible pixels' colors.
+    hist : ColorHistogram
+        Their histogram.
+    """
+
+    pixels: np.ndarray
+    visible: np.ndarray | None
+    vis_colors: np.ndarray
+    hist: ColorHistogram
+
+
+def prepare(image: np.ndarray | Image.Image) -> Prepared:
+    """Count an image's visible colors once, for several :func:`quantize` calls."""
+    pixels = as_pixels(image)
+    flat = pixels.reshape(-1, pixels.shape[2])
+    visible = flat[:, 3] > 0 if flat.shape[1] == 4 else None
+    if visible is not None and visible.all():
+        visible = None
+    vis_colors = flat if visible is None else flat[visible]
+    return Prepared(pixels, visible, vis_colors, color_histogram(vis_colors))
+
+
 def quantize(
-    image: np.ndarray | Image.Image,
+    image: np.ndarray | Image.Image | Prepared,
     k: int = DEFAULT_COLORS,
     *,
     options: FitOptions | None = None,
@@ -123,8 +156,9 @@ def quantize(
 
     Parameters
     ----------
-    image : ndarray or PIL.Image.Image
-        See :func:`as_pixels`. With 4 channels, pixels with alpha 0 are transparent:
+    image : ndarray, PIL.Image.Image or Prepared
+        See :func:`as_pixels` (or :func:`prepare`, to count colors once for many
+        calls). With 4 channels, pixels with alpha 0 are transparent:
         they share one extra palette entry and take none of the ``k`` colors, except
         that palette and transparent entry together stay within 256 entries when
         ``k <= 256`` (so ``k=256`` leaves 255 visible colors).
@@ -162,21 +196,18 @@ def quantize(
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
     options = dataclasses.replace(options or FitOptions(), **fit)
-    pixels = as_pixels(image)
-    height, width, channels = pixels.shape
-    flat = pixels.reshape(-1, channels)
-
     report_stage = progress or (lambda stage: None)
     report_stage("fit")
     t0 = time.perf_counter()
-    visible = flat[:, 3] > 0 if channels == 4 else None
-    has_transparent = visible is not None and not visible.all()
-    vis_colors = flat[visible] if has_transparent else flat
-    if has_transparent and k <= INDEXED_LIMIT:
-        k = min(k, INDEXED_LIMIT - 1)
     if options.method != "random":
         start_import()
-    hist = color_histogram(vis_colors)
+    prep = image if isinstance(image, Prepared) else prepare(image)
+    height, width, channels = prep.pixels.shape
+    flat = prep.pixels.reshape(-1, channels)
+    visible, vis_colors, hist = prep.visible, prep.vis_colors, prep.hist
+    has_transparent = visible is not None
+    if has_transparent and k <= INDEXED_LIMIT:
+        k = min(k, INDEXED_LIMIT - 1)
 
     exact = palette is None and hist.n_colors <= k
     if palette is not None:  # map onto the given palette, no fit
@@ -305,7 +336,7 @@ def quantize_to_target(
     """
     if (target_psnr is None) == (max_mse is None):
         raise ValueError("give exactly one of target_psnr and max_mse")
-    pixels = as_pixels(image)
+    pixels = prepare(image)  # the colors are counted once for every k tried
 
     def meets(q: Quantized) -> bool:
         d = q.distortion

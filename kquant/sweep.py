@@ -24,7 +24,7 @@ import numpy as np
 from kquant.codebook import FitOptions
 from kquant.errors import UsageError
 from kquant.images import save_quantized
-from kquant.quantizer import quantize
+from kquant.quantizer import prepare, quantize
 
 __all__ = ["SweepRow", "parse_ks", "suggest", "sweep"]
 
@@ -106,8 +106,9 @@ def sweep(
     from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
     options = options or FitOptions()
-    flat = pixels.reshape(-1, pixels.shape[2])
-    visible = np.flatnonzero(flat[:, 3] > 0) if flat.shape[1] == 4 else np.arange(len(flat))
+    prepared = prepare(pixels)  # colors counted once for every k
+    flat = prepared.pixels.reshape(-1, prepared.pixels.shape[2])
+    visible = np.arange(len(flat)) if prepared.visible is None else np.flatnonzero(prepared.visible)
     rng = np.random.default_rng(options.seed)
     rows = rng.choice(visible, size=min(metric_sample, visible.size), replace=False)
     points = flat[rows, :3].astype(np.float64)
@@ -116,7 +117,7 @@ def sweep(
         if progress:
             progress(k)
         start = time.perf_counter()
-        q = quantize(pixels, k, options=options)
+        q = quantize(prepared, k, options=options)
         seconds = time.perf_counter() - start
         labels = q.indices.reshape(-1)[rows]
         n_labels = np.unique(labels).size

@@ -207,3 +207,16 @@ def test_target_psnr_finds_the_smallest_k_on_a_known_answer():
     assert kquant.quantize(img, k - 1).distortion.mse > 2000
     with pytest.raises(ValueError, match="exactly one"):
         quantize_to_target(img, 8)
+
+
+def test_prepared_image_gives_the_same_result_as_the_image():
+    from kquant.quantizer import prepare
+
+    rng = np.random.default_rng(9)
+    rgba = rng.integers(0, 256, (30, 30, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rng.random((30, 30)) < 0.3, 0, 255)
+    prepared = prepare(rgba)
+    for k in (3, 17):
+        a, b = kquant.quantize(rgba, k), kquant.quantize(prepared, k)
+        np.testing.assert_array_equal(a.palette, b.palette)
+        np.testing.assert_array_equal(a.indices, b.indices)
