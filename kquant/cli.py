@@ -256,6 +256,14 @@ Examples:
     "instead of fitting.",
 )
 @click.option(
+    "--dither",
+    type=click.Choice(["none", "floyd-steinberg"]),
+    default="none",
+    show_default=True,
+    help="Floyd-Steinberg error diffusion: fewer bands in gradients, higher MSE. Off by "
+    "default so the report's MSE means the nearest-color error.",
+)
+@click.option(
     "--target-psnr",
     type=click.FloatRange(0, min_open=True),
     metavar="DB",
@@ -303,6 +311,7 @@ def compress(
     report_path: Path | None,
     force: bool,
     palette_file: Path | None,
+    dither: str,
     target_psnr: float | None,
     max_mse: float | None,
     method: str,
@@ -377,6 +386,7 @@ def compress(
             target_psnr=target_psnr,
             max_mse=max_mse,
             palette=palette,
+            dither=dither,
         )
     finally:
         if writer:

@@ -88,6 +88,7 @@ def compress_file(
     target_psnr: float | None = None,
     max_mse: float | None = None,
     palette: np.ndarray | None = None,
+    dither: str = "none",
 ) -> Report:
     """Quantize one image file into another.
 
@@ -111,6 +112,8 @@ def compress_file(
         Decompression-bomb limit, see :func:`kquant.images.load_image`.
     overwrite : bool
         Replace an existing output (the input included).
+    dither : {"none", "floyd-steinberg"}
+        See :func:`kquant.quantize`.
     palette : (P, 3) uint8 array or None
         Map onto these colors instead of fitting (see :func:`kquant.quantize`).
     target_psnr, max_mse : float or None
@@ -185,9 +188,19 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
+    if dither != "none":
+        if pixels.shape[2] == 4:
+            raise UsageError(
+                f"{input_path}: dithering of images with transparency is not supported yet"
+            )
+        if k > INDEXED_LIMIT or target_psnr is not None or max_mse is not None:
+            raise UsageError("dithering works with at most 256 colors and without a target")
+        notes.append("dithered (Floyd-Steinberg): error measured on the dithered image")
     target_met = None
     if target_psnr is None and max_mse is None:
-        result = quantize(pixels, k, options=options, palette=palette, progress=progress)
+        result = quantize(
+            pixels, k, options=options, palette=palette, dither=dither, progress=progress
+        )
         fit_seconds = result.seconds["fit"]
     else:
         report_stage("fit")

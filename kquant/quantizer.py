@@ -31,7 +31,7 @@ from kquant.codebook import FitOptions, fit_codebook, round_palette, start_impor
 from kquant.colors import ColorHistogram, color_histogram, lookup
 from kquant.defaults import DEFAULT_COLORS, INDEXED_LIMIT, MAX_COLORS
 from kquant.mapping import nearest_index
-from kquant.metrics import Distortion, distortion_from_histogram
+from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -149,6 +149,7 @@ def quantize(
     *,
     options: FitOptions | None = None,
     palette: np.ndarray | None = None,
+    dither: str = "none",
     progress: Callable[[str], None] | None = None,
     **fit: Any,
 ) -> Quantized:
@@ -169,6 +170,10 @@ def quantize(
     palette : (P, 3) uint8 array or None
         Map onto these colors instead of fitting (``k`` is then not used); with
         alpha, they are opaque entries. Unused colors are dropped.
+    dither : {"none", "floyd-steinberg"}
+        Floyd-Steinberg error diffusion onto the palette (Pillow's, in C; opaque
+        images, at most 256 colors). The distortion is then measured pixel by pixel
+        on the dithered result, which has a higher MSE but fewer bands.
     progress : callable or None
         Called with ``"fit"`` and then ``"map"`` as each stage starts.
     **fit
@@ -237,6 +242,13 @@ def quantize(
         palette = np.vstack([np.zeros((1, channels), np.uint8), palette])
     else:
         index = pixel_labels
+    if dither == "floyd-steinberg":
+        if has_transparent or channels == 4 or palette.shape[0] > INDEXED_LIMIT:
+            raise ValueError("dithering needs an opaque image and at most 256 colors")
+        index = _floyd_steinberg(prep.pixels, palette).reshape(-1)
+        distortion = image_distortion(prep.pixels, palette[index].reshape(prep.pixels.shape))
+    elif dither != "none":
+        raise ValueError(f"unknown dither {dither!r}; choose none or floyd-steinberg")
     t2 = time.perf_counter()
 
     return Quantized(
@@ -249,6 +261,24 @@ def quantize(
         fit_pixels=fit_pixels,
         seconds={"fit": t1 - t0, "map": t2 - t1},
     )
+
+
+def _floyd_steinberg(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 indices of ``pixels`` (H, W, 3) dithered onto ``palette`` (P, 3).
+
+    Pillow's ``quantize(palette=...)`` diffuses the error in C onto a 256-entry
+    palette; the unused entries are filled with copies of entry 0, so every index
+    it returns names one of our colors (copies are folded back to 0).
+    """
+    from PIL import Image
+
+    full = np.vstack([palette, np.repeat(palette[:1], 256 - palette.shape[0], axis=0)])
+    target = Image.new("P", (1, 1))
+    target.putpalette(full.tobytes())
+    dithered = Image.fromarray(pixels).quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
+    index = np.asarray(dithered).copy()
+    index[index >= palette.shape[0]] = 0
+    return index
 
 
 def _as_channels(palette: np.ndarray, channels: int) -> np.ndarray:

@@ -346,3 +346,36 @@ def test_target_psnr_in_compress_and_exit_code_3(tmp_path):
     assert (tmp_path / "b.png").exists()  # still written
     code, _, err = invoke("compress", src, "--target-psnr", "30", "--max-mse", "5")
     assert code == 2 and "not both" in err
+
+
+def test_dither_spreads_the_error_and_uses_only_palette_colors(tmp_path):
+    g = np.tile(np.linspace(0, 255, 256).astype(np.uint8), (32, 1))
+    src = tmp_path / "gradient.png"
+    Image.fromarray(np.dstack([g, g // 2, 255 - g])).save(src)
+    rows = {}
+    for mode in ("none", "floyd-steinberg"):
+        out = tmp_path / f"{mode}.png"
+        code, stdout, err = invoke("compress", src, "-k", "4", "--dither", mode, "-o", out,
+                                   "--json")  # fmt: skip
+        assert code == 0, err
+        rows[mode] = json.loads(stdout)
+        written = read_rgba(out)
+        with Image.open(out) as im:
+            assert im.mode == "P" and len(im.getcolors()) <= 4
+        original = np.asarray(Image.open(src).convert("RGB"))
+        assert rows[mode]["mse"] == pytest.approx(mse_rgb(original, written), rel=1e-12)
+        # distinct 2x2 patterns: dithering mixes colors locally, banding does not
+        keys = written[:-1:2, :-1:2, 0].astype(int) * 7 + written[1::2, 1::2, 0] * 3
+        rows[mode]["patterns"] = np.unique(keys).size
+    assert rows["floyd-steinberg"]["patterns"] > rows["none"]["patterns"]
+    assert rows["floyd-steinberg"]["mse"] > rows["none"]["mse"]
+    assert any("dithered" in n for n in rows["floyd-steinberg"]["notes"])
+
+
+def test_dither_refuses_transparency(tmp_path):
+    src = tmp_path / "a.png"
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:4, :, 3] = 255
+    Image.fromarray(rgba).save(src)
+    code, _, err = invoke("compress", src, "--dither", "floyd-steinberg", "-o", tmp_path / "o.png")
+    assert code == 2 and "transparency" in err
