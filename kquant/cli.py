@@ -186,6 +186,25 @@ def fit_options(f):
     return _fit_option_list(command)
 
 
+@contextlib.contextmanager
+def library_errors():
+    """Turn the library's errors into click's: misuse exits 2, failures exit 1."""
+    from kquant.errors import KquantError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KquantError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def require_file(path: Path, hint: str = "IMAGE") -> None:
+    """Refuse (exit 2) a path that is not an existing file."""
+    if not path.is_file():
+        raise click.BadParameter(f"{path}: no such file", param_hint=hint)
+
+
 @cli.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
@@ -337,9 +356,9 @@ def compress(
     code is then 1.
     """
     from kquant.batch import ReportWriter, expand_inputs, plan_jobs
-    from kquant.errors import KquantError, UsageError
+    from kquant.errors import UsageError
 
-    try:
+    with library_errors():
         options = dataclasses.replace(options, method=method)
         if target_psnr is not None and max_mse is not None:
             raise UsageError("give --target-psnr or --max-mse, not both")
@@ -359,10 +378,6 @@ def compress(
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
         writer = ReportWriter(report_path) if report_path else None
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except KquantError as exc:  # an unreadable --palette file
-        raise click.ClickException(str(exc)) from None
     from kquant.runner import Runner
 
     run = Runner(

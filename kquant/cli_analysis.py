@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kquant.cli import CONTEXT_SETTINGS, cli, colors_option, fit_options
+from kquant.cli import (
+    CONTEXT_SETTINGS,
+    cli,
+    colors_option,
+    fit_options,
+    library_errors,
+    require_file,
+)
 from kquant.defaults import MAX_COLORS, METHODS
 
 if TYPE_CHECKING:
@@ -69,7 +76,6 @@ def compare(
     import json
 
     from kquant.comparison import compare_methods, side_by_side
-    from kquant.errors import KquantError, UsageError
     from kquant.images import load_image, save_quantized, write_atomically
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
@@ -79,9 +85,8 @@ def compare(
             f"unknown method {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}",
             param_hint="--methods",
         )
-    if not image.is_file():
-        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
-    try:
+    require_file(image)
+    with library_errors():
         pixels = load_image(image, max_pixels=max_pixels).pixels
         results = compare_methods(pixels, k, names, options)
         if save_dir is not None:
@@ -95,10 +100,6 @@ def compare(
             picture = side_by_side(pixels, results, k)
             fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
             write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=force)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except KquantError as exc:
-        raise click.ClickException(str(exc)) from None
     rows = [r.row(k) for r in results]
     if as_json:
         for row in rows:
@@ -152,14 +153,12 @@ def palette(
     """
     import json
 
-    from kquant.errors import KquantError, UsageError
     from kquant.images import load_image, write_atomically
     from kquant.palettes import draw_swatch, palette_shares, to_hex, write_palette
     from kquant.quantizer import quantize
 
-    if not image.is_file():
-        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
-    try:
+    require_file(image)
+    with library_errors():
         q = quantize(load_image(image, max_pixels=max_pixels).pixels, k, options=options)
         colors, shares = palette_shares(q)
         if export is not None:
@@ -168,10 +167,6 @@ def palette(
         if swatch is not None:
             picture = draw_swatch(colors, shares)
             write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=force)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except KquantError as exc:
-        raise click.ClickException(str(exc)) from None
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
         if as_json:
@@ -244,13 +239,11 @@ def sweep(
 
     from tqdm import tqdm
 
-    from kquant.errors import KquantError, UsageError
     from kquant.images import load_image
     from kquant.sweep import parse_ks, suggest
     from kquant.sweep import sweep as run_sweep
 
-    if not image.is_file():
-        raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+    require_file(image)
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -258,7 +251,7 @@ def sweep(
             raise click.ClickException(
                 "--plot needs matplotlib: pip install 'kquant[plot]' (or matplotlib)"
             ) from None
-    try:
+    with library_errors():
         k_list = parse_ks(ks, MAX_COLORS)
         pixels = load_image(image, max_pixels=max_pixels).pixels
         with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
@@ -276,10 +269,6 @@ def sweep(
 
             figure = plot_sweep(rows)
             write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=force)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except KquantError as exc:
-        raise click.ClickException(str(exc)) from None
     dicts = [row.to_dict() for row in rows]
     if as_json:
         for d in dicts:
