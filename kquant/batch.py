@@ -228,10 +228,11 @@ def _check_collisions(jobs: list[Job]) -> None:
 
 #: Columns of a CSV report, in order: the report's fields, seconds flattened.
 REPORT_COLUMNS = [
-    "input", "output", "status", "error", "format", "method", "k", "seed", "sample",
-    "width", "height", "frames", "grayscale", "alpha", "colors_in", "colors_out", "mse",
-    "psnr", "max_error", "bytes_in", "bytes_out", "seconds_load", "seconds_fit",
-    "seconds_map", "seconds_save", "seconds_total", "notes",
+    "input", "output", "status", "error", "format", "method", "space", "dither",
+    "dither_strength", "k", "seed", "sample", "width", "height", "frames", "grayscale",
+    "alpha", "colors_in", "colors_out", "mse", "psnr", "max_error", "delta_e", "ssim",
+    "delta_e_blur", "ssim_blur", "bytes_in", "bytes_out", "seconds_load", "seconds_fit",
+    "seconds_map", "seconds_save", "seconds_metrics", "seconds_total", "notes",
 ]  # fmt: skip
 
 

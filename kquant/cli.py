@@ -31,9 +31,12 @@ from kquant.defaults import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_SAMPLE,
     DEFAULT_TEMPLATE,
+    DITHERS,
     INITS,
     MAX_COLORS,
     METHODS,
+    METRICS,
+    SPACES,
     STDIO,
 )
 
@@ -61,6 +64,24 @@ class CountOrWord(click.ParamType):
 
 if TYPE_CHECKING:
     from kquant.codebook import FitOptions
+
+
+class MetricList(click.ParamType):
+    """Comma-separated names from :data:`kquant.defaults.METRICS`, or ``all``."""
+
+    name = "metrics"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        if names == ["all"]:
+            return METRICS
+        for name in names:
+            if name not in METRICS:
+                self.fail(f"{name!r} is not one of {', '.join(METRICS)}, all", param, ctx)
+        return tuple(dict.fromkeys(names))
+
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -106,7 +127,7 @@ def colors_option(default: int = DEFAULT_COLORS):
 
 
 #: How the palette is fitted and which images are read, shared by the commands that
-#: quantize: --sample --init --n-init --max-iter --tol --seed --max-pixels.
+#: quantize: --sample --init --n-init --max-iter --tol --space --seed --max-pixels.
 _fit_option_list = _apply(
     [
         click.option(
@@ -147,6 +168,14 @@ _fit_option_list = _apply(
             help="k-means convergence tolerance (scikit-learn's relative tol).",
         ),
         click.option(
+            "--space",
+            type=click.Choice(SPACES),
+            default="rgb",
+            show_default=True,
+            help="Color space the palette is fitted and matched in: rgb (what MSE measures) "
+            "or lab (CIELAB, closer to the eye: lower deltaE, higher MSE).",
+        ),
+        click.option(
             "--seed",
             type=int,
             default=0,
@@ -165,7 +194,7 @@ _fit_option_list = _apply(
 )
 
 
-_FIT_FIELDS = ("sample", "init", "n_init", "max_iter", "tol", "seed")
+_FIT_FIELDS = ("sample", "init", "n_init", "max_iter", "tol", "space", "seed")
 
 
 def fit_options(f):
@@ -276,11 +305,29 @@ Examples:
 )
 @click.option(
     "--dither",
-    type=click.Choice(["none", "floyd-steinberg"]),
+    type=click.Choice(DITHERS),
     default="none",
     show_default=True,
     help="Floyd-Steinberg error diffusion: fewer bands in gradients, higher MSE. Off by "
     "default so the report's MSE means the nearest-color error.",
+)
+@click.option(
+    "--dither-strength",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    metavar="0..1",
+    help="Share of each pixel's error diffused by --dither (0 = none).",
+)
+@click.option(
+    "--metrics",
+    type=MetricList(),
+    default="",
+    metavar="LIST",
+    help="Perceptual measures to add to the report, comma-separated: deltae (mean "
+    "CIEDE2000), ssim, deltae-blur and ssim-blur (of both images blurred by a 1 px "
+    "Gaussian, as seen from a distance, where dithering pays off), or all. MSE and "
+    "PSNR are always given.",
 )
 @click.option(
     "--target-psnr",
@@ -331,6 +378,8 @@ def compress(
     force: bool,
     palette_file: Path | None,
     dither: str,
+    dither_strength: float,
+    metrics: tuple[str, ...],
     target_psnr: float | None,
     max_mse: float | None,
     method: str,
@@ -402,6 +451,8 @@ def compress(
             max_mse=max_mse,
             palette=palette,
             dither=dither,
+            dither_strength=dither_strength,
+            metrics=metrics,
         )
     finally:
         if writer:

@@ -20,6 +20,7 @@ import numpy as np
 
 from kquant.colors import ColorHistogram, binned
 from kquant.defaults import DEFAULT_SAMPLE, INITS, METHODS
+from kquant.spaces import check_space
 
 __all__ = ["FitOptions", "Method", "fit_codebook", "round_palette"]
 
@@ -49,6 +50,8 @@ class FitOptions:
     sample : int or None
         Pixels to fit on, drawn at random with ``seed``; None fits on every pixel.
         Ignored by ``random`` (which draws k pixels).
+    space : {"rgb", "lab"}
+        The space colors are clustered and matched in (:mod:`kquant.spaces`).
     """
 
     method: Method = "kmeans"
@@ -58,8 +61,10 @@ class FitOptions:
     tol: float = 1e-4
     seed: int = 0
     sample: int | None = DEFAULT_SAMPLE
+    space: str = "rgb"
 
     def __post_init__(self) -> None:
+        check_space(self.space)
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
         if self.init not in INITS:
@@ -76,7 +81,9 @@ class FitOptions:
             )
 
 
-def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
+def fit_codebook(
+    hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray | None = None
+) -> np.ndarray:
     """Fit ``k`` palette colors to a histogram.
 
     ``kmeans`` runs coarse to fine: scikit-learn's ``KMeans`` (with ``options``'
@@ -97,34 +104,40 @@ def fit_codebook(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarra
     k : int
         Number of palette colors, 1 <= k < M.
     options : FitOptions
+    points : (M, D) float64 ndarray or None
+        The histogram's colors as points of the space to cluster in
+        (:func:`kquant.spaces.features`); None clusters the colors themselves.
 
     Returns
     -------
-    centers : (k, C) float64 ndarray
-        Palette colors on the 0-255 scale, not yet rounded.
+    centers : (k, D) float64 ndarray
+        Palette colors on the 0-255 scale (or points of the given space), not yet
+        rounded.
     """
     if not 1 <= k < hist.n_colors:
         raise ValueError(f"k must be in [1, {hist.n_colors - 1}] for this histogram, got {k}")
+    if points is None:
+        points = hist.colors.astype(np.float64)
     if options.method == "random":
-        return _random_codebook(hist, k, options.seed)
+        return points[_random_rows(hist, k, options.seed)]
     from threadpoolctl import threadpool_limits
 
     # One thread: scikit-learn's threaded Lloyd adds per-thread partial sums in
     # whatever order the threads finish, so with more threads the centers (and, in
     # rare ties, the palette) could differ between runs, machines and --jobs values.
     with threadpool_limits(limits=1):
-        return _fit(hist, k, options)
+        return _fit(hist, k, options, points)
 
 
-def _fit(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
+def _fit(hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray) -> np.ndarray:
     if options.method == "minibatch":
         from sklearn.cluster import MiniBatchKMeans
 
-        full = binned(hist, 8)
+        full = binned(hist, 8, points)
         model = MiniBatchKMeans(batch_size=4096, **_params(k, options))
         model.fit(full.means, sample_weight=full.weights)
         return model.cluster_centers_.astype(np.float64)
-    return _coarse_to_fine(hist, k, options)
+    return _coarse_to_fine(hist, k, options, points)
 
 
 #: The first fit runs on the coarsest binning with at least this many points per
@@ -151,15 +164,17 @@ def auto_n_init(k: int) -> int:
     return 8 if k <= 16 else 4 if k <= 32 else 2 if k <= 64 else 1
 
 
-def _coarse_to_fine(hist: ColorHistogram, k: int, options: FitOptions) -> np.ndarray:
+def _coarse_to_fine(
+    hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray
+) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    levels = [binned(hist, bits) for bits in (5, 6, 7)]
+    levels = [binned(hist, bits, points) for bits in (5, 6, 7)]
     first = next(
         (i for i, data in enumerate(levels) if data.n_points >= MIN_POINTS_PER_CLUSTER * k),
         None,
     )
-    full = binned(hist, 8)
+    full = binned(hist, 8, points)
     params = _params(k, options)
     if first is None:  # no binning is fine enough for k: fit the full histogram
         model = KMeans(**params).fit(full.means, sample_weight=full.weights)
@@ -209,13 +224,12 @@ def _import_sklearn() -> None:
         import sklearn.cluster  # noqa: F401
 
 
-def _random_codebook(hist: ColorHistogram, k: int, seed: int) -> np.ndarray:
-    """k pixels drawn without replacement, each pixel equally likely (so a color
-    is drawn in proportion to its count); duplicates are possible."""
+def _random_rows(hist: ColorHistogram, k: int, seed: int) -> np.ndarray:
+    """Histogram rows of k pixels drawn without replacement, each pixel equally
+    likely (so a color is drawn in proportion to its count); repeats are possible."""
     rng = np.random.default_rng(seed)
     picks = rng.choice(hist.n_pixels, size=k, replace=False)
-    rows = np.searchsorted(np.cumsum(hist.counts), picks, side="right")
-    return hist.colors[rows].astype(np.float64)
+    return np.searchsorted(np.cumsum(hist.counts), picks, side="right")
 
 
 def round_palette(centers: np.ndarray) -> np.ndarray:

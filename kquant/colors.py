@@ -188,8 +188,9 @@ class BinnedHistogram:
 
     Attributes
     ----------
-    means : (B, C) float64 ndarray
-        Mean color of the pixels in each occupied bin, 0-255 scale.
+    means : (B, D) float64 ndarray
+        Mean color of the pixels in each occupied bin, 0-255 scale (or mean point,
+        when the colors are given as points of another space).
     weights : (B,) float64 ndarray
         Pixels in each bin.
 
@@ -205,7 +206,7 @@ class BinnedHistogram:
         return int(self.weights.shape[0])
 
 
-def binned(hist: ColorHistogram, bits: int) -> BinnedHistogram:
+def binned(hist: ColorHistogram, bits: int, points: np.ndarray | None = None) -> BinnedHistogram:
     """Group a histogram's colors into bins of ``2**(8 - bits)`` levels per channel.
 
     Parameters
@@ -213,14 +214,20 @@ def binned(hist: ColorHistogram, bits: int) -> BinnedHistogram:
     hist : ColorHistogram
     bits : int, 1..8
         Bits kept per channel; 8 returns the histogram itself.
+    points : (M, D) float64 ndarray or None
+        What to average in each bin instead of the colors: the colors as points of
+        another space (:func:`kquant.spaces.features`). Bins are still cubes of
+        the uint8 colors.
 
     Returns
     -------
     BinnedHistogram
     """
     weights = hist.counts.astype(np.float64)
+    if points is None:
+        points = hist.colors.astype(np.float64)
     if bits >= 8:
-        return BinnedHistogram(hist.colors.astype(np.float64), weights)
+        return BinnedHistogram(points, weights)
     q = (hist.colors >> (8 - bits)).astype(np.int64)
     key = q[:, 0].copy()
     for c in range(1, hist.channels):
@@ -228,6 +235,6 @@ def binned(hist: ColorHistogram, bits: int) -> BinnedHistogram:
     _, bin_of = np.unique(key, return_inverse=True)
     bin_of = bin_of.reshape(-1)
     w = np.bincount(bin_of, weights=weights)
-    sums = [np.bincount(bin_of, weights=weights * hist.colors[:, c]) for c in range(hist.channels)]
+    sums = [np.bincount(bin_of, weights=weights * points[:, c]) for c in range(points.shape[1])]
     means = np.stack(sums, axis=1) / w[:, None]
     return BinnedHistogram(means, w)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,7 +17,14 @@ import numpy as np
 
 from kquant.codebook import FitOptions, start_import
 from kquant.colors import color_histogram
-from kquant.defaults import DEFAULT_COLORS, DEFAULT_MAX_PIXELS, INDEXED_LIMIT, MAX_COLORS
+from kquant.defaults import (
+    DEFAULT_COLORS,
+    DEFAULT_MAX_PIXELS,
+    DITHERS,
+    INDEXED_LIMIT,
+    MAX_COLORS,
+    METRICS,
+)
 from kquant.errors import ImageReadError, UsageError
 from kquant.images import (
     check_writable,
@@ -25,7 +32,7 @@ from kquant.images import (
     load_image,
     save_quantized,
 )
-from kquant.metrics import image_distortion
+from kquant.metrics import BLUR_SIGMA, Similarity, image_distortion, mean_delta_e, ssim
 from kquant.quantizer import quantize, quantize_to_target
 
 __all__ = ["Report", "compress_file", "default_output"]
@@ -45,6 +52,9 @@ class Report:
     output: str
     format: str
     method: str
+    space: str
+    dither: str
+    dither_strength: float
     k: int
     seed: int
     sample: int
@@ -58,6 +68,10 @@ class Report:
     mse: float
     psnr: float | None
     max_error: int
+    delta_e: float | None
+    ssim: float | None
+    delta_e_blur: float | None
+    ssim_blur: float | None
     bytes_in: int
     bytes_out: int
     seconds: dict[str, float]
@@ -89,6 +103,8 @@ def compress_file(
     max_mse: float | None = None,
     palette: np.ndarray | None = None,
     dither: str = "none",
+    dither_strength: float = 1.0,
+    metrics: Sequence[str] = (),
 ) -> Report:
     """Quantize one image file into another.
 
@@ -113,7 +129,12 @@ def compress_file(
     overwrite : bool
         Replace an existing output (the input included).
     dither : {"none", "floyd-steinberg"}
+    dither_strength : float in [0, 1]
         See :func:`kquant.quantize`.
+    metrics : sequence of {"deltae", "ssim", "deltae-blur", "ssim-blur"}
+        Perceptual measures of the image as written to add to the report
+        (:func:`kquant.metrics.mean_delta_e`, :func:`kquant.metrics.ssim`; ``-blur``:
+        of both images blurred, as seen from a distance); the others are None.
     palette : (P, 3) uint8 array or None
         Map onto these colors instead of fitting (see :func:`kquant.quantize`).
     target_psnr, max_mse : float or None
@@ -150,6 +171,13 @@ def compress_file(
         fmt = format_for(output)
     if not 1 <= k <= MAX_COLORS:
         raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k}")
+    if dither not in DITHERS:
+        raise UsageError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
+    if not 0.0 <= dither_strength <= 1.0:
+        raise UsageError(f"dither strength must be between 0 and 1, got {dither_strength}")
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise UsageError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
     if fmt == "GIF" and k > INDEXED_LIMIT:
         raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
     if in_stream is None and not input_path.exists():
@@ -188,25 +216,23 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    if dither != "none":
-        if pixels.shape[2] == 4:
-            raise UsageError(
-                f"{input_path}: dithering of images with transparency is not supported yet"
-            )
-        if k > INDEXED_LIMIT or target_psnr is not None or max_mse is not None:
-            raise UsageError("dithering works with at most 256 colors and without a target")
-        notes.append("dithered (Floyd-Steinberg): error measured on the dithered image")
+    strength = dither_strength if dither != "none" else 0.0
+    if strength > 0:
+        notes.append(
+            "dithered (Floyd-Steinberg"
+            + (f", strength {strength:g}" if strength < 1 else "")
+            + "): error measured on the dithered image"
+        )
+    draw = {"dither": dither, "dither_strength": strength}
     target_met = None
     if target_psnr is None and max_mse is None:
-        result = quantize(
-            pixels, k, options=options, palette=palette, dither=dither, progress=progress
-        )
+        result = quantize(pixels, k, options=options, palette=palette, progress=progress, **draw)
         fit_seconds = result.seconds["fit"]
     else:
         report_stage("fit")
         max_k = k
         k, result, target_met = quantize_to_target(
-            pixels, max_k, target_psnr=target_psnr, max_mse=max_mse, options=options
+            pixels, max_k, target_psnr=target_psnr, max_mse=max_mse, options=options, **draw
         )
         # every k tried counts: the search is the fit
         fit_seconds = time.perf_counter() - t_loaded - result.seconds["map"]
@@ -245,11 +271,19 @@ def compress_file(
         )
 
     distortion, colors_out = result.distortion, result.colors_out
+    written_pixels = None
     if fmt == "JPEG" and written and out_stream is None:  # lossy: measure the file as written
-        decoded = load_image(output, max_pixels=None).pixels
-        distortion = image_distortion(pixels, decoded)
-        colors_out = color_histogram(decoded.reshape(-1, 3)).n_colors
+        written_pixels = load_image(output, max_pixels=None).pixels
+        distortion = image_distortion(pixels, written_pixels)
+        colors_out = color_histogram(written_pixels.reshape(-1, 3)).n_colors
         notes.append("JPEG is lossy: error and colors measured on the decoded file")
+    t_measure = time.perf_counter()
+    if metrics and written_pixels is None:
+        written_pixels = result.to_array()
+    measured = _perceptual(pixels, written_pixels, metrics)
+    for name, value in measured.items():
+        if value.sampled:
+            notes.append(f"{name} on {value.rows:,} of {value.of_rows:,} rows (evenly spaced)")
     t_end = time.perf_counter()
 
     return Report(
@@ -257,6 +291,9 @@ def compress_file(
         output=str(output),
         format=fmt,
         method="palette" if palette is not None else options.method,
+        space=options.space,
+        dither=dither if strength > 0 else "none",
+        dither_strength=strength,
         k=k,
         seed=options.seed,
         sample=result.fit_pixels,
@@ -270,6 +307,7 @@ def compress_file(
         mse=distortion.mse,
         psnr=distortion.psnr,
         max_error=distortion.max_error,
+        **{field: value.value for field, value in measured.items()},
         bytes_in=image.bytes,
         bytes_out=bytes_out,
         seconds={
@@ -277,9 +315,36 @@ def compress_file(
             "fit": fit_seconds,
             "map": result.seconds["map"],
             "save": t_saved - t_save,
+            **({"metrics": t_end - t_measure} if metrics else {}),
             "total": t_end - t_start,
         },
         notes=notes,
         written=written,
         target_met=target_met,
     )
+
+
+def _perceptual(
+    pixels: np.ndarray, result: np.ndarray | None, metrics: Sequence[str]
+) -> dict[str, Similarity]:
+    """The measures asked for (the others None), by report field name."""
+    out: dict[str, Similarity] = {}
+    visible = pixels[..., 3] > 0 if pixels.shape[2] == 4 else None
+    for name, field_name in _FIELDS.items():
+        blur = BLUR_SIGMA if name.endswith("-blur") else 0.0
+        if name not in metrics or result is None:
+            out[field_name] = Similarity(None, 0, 0)
+        elif name.startswith("deltae"):
+            out[field_name] = mean_delta_e(pixels, result, visible, blur=blur)
+        else:
+            out[field_name] = ssim(pixels, result, blur=blur)
+    return out
+
+
+#: Report field of each measure.
+_FIELDS = {
+    "deltae": "delta_e",
+    "ssim": "ssim",
+    "deltae-blur": "delta_e_blur",
+    "ssim-blur": "ssim_blur",
+}

@@ -34,3 +34,14 @@ STDIO = "-"
 #: Codebook methods and k-means initialisations.
 METHODS: tuple[str, ...] = ("kmeans", "minibatch", "random")
 INITS: tuple[str, ...] = ("k-means++", "random")
+
+#: Color spaces palettes are fitted and matched in (see kquant.spaces).
+SPACES: tuple[str, ...] = ("rgb", "lab")
+
+#: Dithering methods.
+DITHERS: tuple[str, ...] = ("none", "floyd-steinberg")
+
+#: Perceptual measures ``--metrics`` can ask for (MSE and PSNR are always given): mean
+#: CIEDE2000 and SSIM, at pixel level and of the images blurred as if seen from a
+#: distance (see kquant.metrics).
+METRICS: tuple[str, ...] = ("deltae", "ssim", "deltae-blur", "ssim-blur")

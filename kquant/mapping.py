@@ -9,6 +9,10 @@ G, then B, then alpha), whatever the palette's order, so the same colors give th
 same mapping however they are listed (a palette read from a file maps exactly as
 the fitted one it was exported from).
 
+Float inputs (colors as points of another space, :mod:`kquant.spaces`) are compared
+in float64 with the same formula; the tie rule then orders palette rows by their
+coordinates.
+
 The work is done in row blocks of about ``_BLOCK_BYTES`` of distances, whatever the
 number of colors: no N x k float64 distance matrix is ever formed.
 """
@@ -29,9 +33,9 @@ def nearest_index(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    colors : (M, C) uint8 ndarray
+    colors : (M, C) uint8 or float64 ndarray
         The colors to map.
-    palette : (K, C) uint8 ndarray
+    palette : (K, C) ndarray of the same kind
         The palette, K >= 1.
 
     Returns
@@ -57,13 +61,17 @@ def nearest_index(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
     index = np.empty(n, dtype=np.int32)
     if n == 0:
         return index
+    exact = colors.dtype == np.uint8
+    if exact != (palette.dtype == np.uint8):
+        raise ValueError("colors and palette must both be uint8, or both float")
+    dtype = np.float32 if exact else np.float64  # float32 is exact for uint8 colors
     order = np.lexsort(palette.T[::-1]).astype(np.int32)  # ties -> lowest color
-    pal = palette[order].astype(np.float32)
+    pal = palette[order].astype(dtype)
     pal_t2 = (-2.0 * pal).T.copy()  # (C, K), exact: values are even integers
     pal_sq = (pal * pal).sum(axis=1)  # (K,), exact integers < 2**18
-    block = max(1024, _BLOCK_BYTES // (4 * k))
+    block = max(1024, _BLOCK_BYTES // (np.dtype(dtype).itemsize * k))
     for start in range(0, n, block):
-        x = colors[start : start + block].astype(np.float32)
+        x = colors[start : start + block].astype(dtype)
         dist = x @ pal_t2
         dist += pal_sq
         np.argmin(dist, axis=1, out=index[start : start + block])

@@ -29,9 +29,11 @@ import numpy as np
 
 from kquant.codebook import FitOptions, fit_codebook, round_palette, start_import
 from kquant.colors import ColorHistogram, color_histogram, lookup
-from kquant.defaults import DEFAULT_COLORS, INDEXED_LIMIT, MAX_COLORS
+from kquant.defaults import DEFAULT_COLORS, DITHERS, INDEXED_LIMIT, MAX_COLORS
+from kquant.dither import floyd_steinberg
 from kquant.mapping import nearest_index
 from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
+from kquant.spaces import features, from_features
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -150,6 +152,7 @@ def quantize(
     options: FitOptions | None = None,
     palette: np.ndarray | None = None,
     dither: str = "none",
+    dither_strength: float = 1.0,
     progress: Callable[[str], None] | None = None,
     **fit: Any,
 ) -> Quantized:
@@ -171,15 +174,19 @@ def quantize(
         Map onto these colors instead of fitting (``k`` is then not used); with
         alpha, they are opaque entries. Unused colors are dropped.
     dither : {"none", "floyd-steinberg"}
-        Floyd-Steinberg error diffusion onto the palette (Pillow's, in C; opaque
-        images, at most 256 colors). The distortion is then measured pixel by pixel
-        on the dithered result, which has a higher MSE but fewer bands.
+        Floyd-Steinberg error diffusion onto the palette (:mod:`kquant.dither`), in
+        the space colors are matched in; transparent pixels stay transparent and
+        pass no error on. The distortion is then measured pixel by pixel on the
+        dithered result, which has a higher MSE but fewer bands.
+    dither_strength : float in [0, 1]
+        Fraction of the error diffused; 0 is the same as no dithering.
     progress : callable or None
         Called with ``"fit"`` and then ``"map"`` as each stage starts.
     **fit
         Fields of :class:`kquant.codebook.FitOptions` to set or override:
-        ``method`` ("kmeans", "minibatch", "random"), ``sample`` (pixels to fit on,
-        None for all), ``init``, ``n_init``, ``max_iter``, ``tol``, ``seed``.
+        ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab"),
+        ``sample`` (pixels to fit on, None for all), ``init``, ``n_init``,
+        ``max_iter``, ``tol``, ``seed``.
 
     Returns
     -------
@@ -200,6 +207,8 @@ def quantize(
     """
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
+    if not 0.0 <= dither_strength <= 1.0:
+        raise ValueError(f"dither strength must be between 0 and 1, got {dither_strength}")
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
     report_stage("fit")
@@ -215,6 +224,7 @@ def quantize(
         k = min(k, INDEXED_LIMIT - 1)
 
     exact = palette is None and hist.n_colors <= k
+    points = features(hist.colors, options.space)  # None: opaque RGB, compared as integers
     if palette is not None:  # map onto the given palette, no fit
         palette = _as_channels(np.asarray(palette, dtype=np.uint8), channels)
         fit_pixels = 0
@@ -222,33 +232,42 @@ def quantize(
         palette, fit_pixels = hist.colors, 0
     else:
         fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
-        palette = round_palette(fit_codebook(fit_hist, k, options))
+        fit_points = points if fit_hist is hist else features(fit_hist.colors, options.space)
+        centers = fit_codebook(fit_hist, k, options, fit_points)
+        if fit_points is not None:
+            centers = from_features(centers, options.space, channels)
+        palette = round_palette(centers)
     t1 = time.perf_counter()
     report_stage("map")
 
-    labels = (
-        np.arange(hist.n_colors, dtype=np.int32) if exact else nearest_index(hist.colors, palette)
-    )
-    palette, labels = _order_palette(palette, labels, hist.counts)
-    distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
+    if exact:
+        labels = np.arange(hist.n_colors, dtype=np.int32)
+    elif points is None:
+        labels = nearest_index(hist.colors, palette)
+    else:
+        labels = nearest_index(points, features(palette, options.space))
+    if dither not in DITHERS:
+        raise ValueError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
+    dithered = dither == "floyd-steinberg" and not exact and dither_strength > 0
+    if dithered:  # per pixel: the error depends on the neighbours, not only the color
+        labels = _dither(prep, points, palette, options.space, dither_strength)
+        palette, labels = _order_palette(palette, labels, np.ones(labels.size))
+        distortion = image_distortion(vis_colors[:, None], palette[labels][:, None])
+    else:
+        palette, labels = _order_palette(palette, labels, hist.counts)
+        distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
 
     offset = 1 if has_transparent else 0
     n_entries = palette.shape[0] + offset
     dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16
     index = np.zeros(flat.shape[0], dtype=dtype)  # 0 is the transparent entry, if any
-    pixel_labels = lookup(hist, vis_colors, (labels + offset).astype(dtype))
+    labels = (labels + offset).astype(dtype)
+    pixel_labels = labels if dithered else lookup(hist, vis_colors, labels)
     if has_transparent:
         index[visible] = pixel_labels
         palette = np.vstack([np.zeros((1, channels), np.uint8), palette])
     else:
         index = pixel_labels
-    if dither == "floyd-steinberg":
-        if has_transparent or channels == 4 or palette.shape[0] > INDEXED_LIMIT:
-            raise ValueError("dithering needs an opaque image and at most 256 colors")
-        index = _floyd_steinberg(prep.pixels, palette).reshape(-1)
-        distortion = image_distortion(prep.pixels, palette[index].reshape(prep.pixels.shape))
-    elif dither != "none":
-        raise ValueError(f"unknown dither {dither!r}; choose none or floyd-steinberg")
     t2 = time.perf_counter()
 
     return Quantized(
@@ -263,22 +282,39 @@ def quantize(
     )
 
 
-def _floyd_steinberg(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 indices of ``pixels`` (H, W, 3) dithered onto ``palette`` (P, 3).
+def _dither(
+    prep: Prepared,
+    points: np.ndarray | None,
+    palette: np.ndarray,
+    space: str,
+    strength: float,
+) -> np.ndarray:
+    """(V,) int32 palette rows of the visible pixels, dithered by Floyd-Steinberg.
 
-    Pillow's ``quantize(palette=...)`` diffuses the error in C onto a 256-entry
-    palette; the unused entries are filled with copies of entry 0, so every index
-    it returns names one of our colors (copies are folded back to 0).
+    The error is diffused in the space colors are matched in: exact integer RGB for
+    opaque RGB, else the points of :func:`kquant.spaces.features` (premultiplied
+    with alpha, Lab with ``space="lab"``). Values are kept within the range of the
+    image's own colors.
     """
-    from PIL import Image
-
-    full = np.vstack([palette, np.repeat(palette[:1], 256 - palette.shape[0], axis=0)])
-    target = Image.new("P", (1, 1))
-    target.putpalette(full.tobytes())
-    dithered = Image.fromarray(pixels).quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
-    index = np.asarray(dithered).copy()
-    index[index >= palette.shape[0]] = 0
-    return index
+    hist = prep.hist
+    height, width = prep.pixels.shape[:2]
+    if points is None:
+        values, pal = prep.pixels, palette
+        low, high = hist.colors.min(axis=0), hist.colors.max(axis=0)
+    else:
+        rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
+        values = np.zeros((height * width, points.shape[1]))
+        if prep.visible is None:
+            values[:] = points[rows]
+        else:
+            values[prep.visible] = points[rows]
+        values = values.reshape(height, width, -1)
+        pal = features(palette, space)
+        low, high = points.min(axis=0), points.max(axis=0)
+    skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
+    index = floyd_steinberg(values, pal, strength=strength, skip=skip, low=low, high=high)
+    index = index.reshape(-1)
+    return index if prep.visible is None else index[prep.visible]
 
 
 def _as_channels(palette: np.ndarray, channels: int) -> np.ndarray:
@@ -340,6 +376,8 @@ def quantize_to_target(
     target_psnr: float | None = None,
     max_mse: float | None = None,
     options: FitOptions | None = None,
+    dither: str = "none",
+    dither_strength: float = 1.0,
     **fit: Any,
 ) -> tuple[int, Quantized, bool]:
     """The smallest k (up to ``max_k``) whose result reaches a quality target.
@@ -350,7 +388,7 @@ def quantize_to_target(
 
     Parameters
     ----------
-    image, options, **fit
+    image, options, dither, dither_strength, **fit
         As for :func:`quantize`.
     max_k : int
         Largest k tried.
@@ -374,13 +412,14 @@ def quantize_to_target(
             return d.psnr is None or d.psnr >= target_psnr
         return d.mse <= max_mse
 
-    best = quantize(pixels, max_k, options=options, **fit)
+    draw = {"dither": dither, "dither_strength": dither_strength}
+    best = quantize(pixels, max_k, options=options, **draw, **fit)
     if not meets(best):
         return max_k, best, False
     low, high = 1, max_k
     while low < high:
         mid = (low + high) // 2
-        trial = quantize(pixels, mid, options=options, **fit)
+        trial = quantize(pixels, mid, options=options, **draw, **fit)
         if meets(trial):
             high, best = mid, trial
         else:

@@ -24,6 +24,7 @@ def format_report(report: Report) -> str:
         china.jpg -> china-k64.png (PNG)
           640x427, 96,615 colors -> 64 (kmeans, k=64, seed 0, fitted on 250,000 px)
           MSE 33.21, PSNR 32.92 dB, max error 61
+          deltaE2000 3.90, SSIM 0.9554            (with --metrics deltae,ssim)
           192.0 KiB -> 102.7 KiB (53.5%)
           seconds: load 0.01, fit 0.31, map 0.02, save 0.05, total 0.40
     """
@@ -34,11 +35,24 @@ def format_report(report: Report) -> str:
     psnr = "lossless" if r.psnr is None else f"PSNR {r.psnr:.2f} dB"
     ratio = f"{100 * r.bytes_out / r.bytes_in:.1f}%" if r.bytes_in else "n/a"
     secs = ", ".join(f"{name} {value:.2f}" for name, value in r.seconds.items())
+    seen = []
+    for label, value, digits in (
+        ("deltaE2000", r.delta_e, 2),
+        ("SSIM", r.ssim, 4),
+        ("blurred deltaE2000", r.delta_e_blur, 2),
+        ("blurred SSIM", r.ssim_blur, 4),
+    ):
+        if value is not None:
+            seen.append(f"{label} {value:.{digits}f}")
+    how = r.method if r.space == "rgb" else f"{r.method} in {r.space}"
+    if r.dither != "none":
+        how += f", {r.dither}" + (f" {r.dither_strength:g}" if r.dither_strength < 1 else "")
     lines = [
         f"{r.input} -> {r.output} ({r.format})",
         f"  {r.width}x{r.height}{kind}, {r.colors_in:,} colors -> {r.colors_out:,}"
-        f" ({r.method}, k={r.k}, seed {r.seed}, {fit})",
+        f" ({how}, k={r.k}, seed {r.seed}, {fit})",
         f"  MSE {r.mse:.2f}, {psnr}, max error {r.max_error}",
+        *([f"  {', '.join(seen)}"] if seen else []),
         f"  {human_bytes(r.bytes_in)} -> {human_bytes(r.bytes_out)} ({ratio})",
         f"  seconds: {secs}",
     ]

@@ -370,12 +370,3 @@ def test_dither_spreads_the_error_and_uses_only_palette_colors(tmp_path):
     assert rows["floyd-steinberg"]["patterns"] > rows["none"]["patterns"]
     assert rows["floyd-steinberg"]["mse"] > rows["none"]["mse"]
     assert any("dithered" in n for n in rows["floyd-steinberg"]["notes"])
-
-
-def test_dither_refuses_transparency(tmp_path):
-    src = tmp_path / "a.png"
-    rgba = np.zeros((8, 8, 4), np.uint8)
-    rgba[:4, :, 3] = 255
-    Image.fromarray(rgba).save(src)
-    code, _, err = invoke("compress", src, "--dither", "floyd-steinberg", "-o", tmp_path / "o.png")
-    assert code == 2 and "transparency" in err

@@ -1,0 +1,229 @@
+"""Issue 6: dithering with a strength and alpha, Lab fitting, premultiplied alpha, and
+the perceptual measures (checked against scikit-image's reference functions)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import BLOCK_COLORS, blocks, mse_rgb, read_rgba, run_kquant
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.metrics import structural_similarity
+
+from kquant import quantize
+from kquant.dither import floyd_steinberg
+from kquant.mapping import nearest_index
+from kquant.metrics import mean_delta_e, ssim
+
+
+def sky(height: int = 48, width: int = 256) -> np.ndarray:
+    """A smooth gradient (H, W, 3) uint8 over a narrow range, like a clear sky."""
+    g = np.tile(np.linspace(40.0, 90.0, width), (height, 1))
+    return np.dstack([g, 1.2 * g + 20, 0.5 * g + 150]).round().astype(np.uint8)
+
+
+def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None):
+    """Textbook raster-order Floyd-Steinberg, one pixel at a time (the reference)."""
+    h, w, _ = img.shape
+    v = img.astype(np.float64)
+    low, high = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
+    out = np.full((h, w), -1)
+    for y in range(h):
+        for x in range(w):
+            if skip is not None and skip[y, x]:
+                continue
+            c = np.clip(v[y, x], low, high)
+            i = nearest_index(np.rint(c).astype(np.uint8)[None], palette)[0]
+            out[y, x] = i
+            e = (c - palette[i]) * strength
+            for dy, dx, wgt in ((0, 1, 7), (1, -1, 3), (1, 0, 5), (1, 1, 1)):
+                if y + dy < h and 0 <= x + dx < w:
+                    v[y + dy, x + dx] += e * wgt / 16
+    return out
+
+
+@pytest.mark.parametrize("shape", [(7, 11), (13, 5), (1, 9), (9, 1), (16, 16)])
+@pytest.mark.parametrize("strength", [1.0, 0.4])
+def test_diagonal_sweep_equals_the_textbook_loop(shape, strength):
+    rng = np.random.default_rng(shape[0] * 31 + shape[1])
+    img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (6, 3), dtype=np.uint8)
+    skip = rng.random(shape) < 0.2
+    lo, hi = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
+    got = floyd_steinberg(img, palette, strength=strength, skip=skip, low=lo, high=hi)
+    np.testing.assert_array_equal(got, scalar_floyd_steinberg(img, palette, strength, skip))
+
+
+def test_strength_zero_is_no_dithering_and_error_grows_with_strength():
+    img = sky()
+    plain = quantize(img, 4)
+    mses = []
+    for strength in (0.0, 0.5, 1.0):
+        q = quantize(img, 4, dither="floyd-steinberg", dither_strength=strength)
+        mses.append(q.distortion.mse)
+        assert q.distortion.mse == pytest.approx(mse_rgb(img, q.to_array()), rel=1e-12)
+    zero = quantize(img, 4, dither="floyd-steinberg", dither_strength=0.0)
+    np.testing.assert_array_equal(zero.to_array(), plain.to_array())
+    assert mses[0] < mses[1] < mses[2]
+
+
+def test_dithered_gradient_has_more_patterns_and_higher_blurred_ssim(tmp_path):
+    src = tmp_path / "sky.png"
+    Image.fromarray(sky()).save(src)
+    rows = {}
+    for mode in ("none", "floyd-steinberg"):
+        out = tmp_path / f"{mode}.png"
+        proc = run_kquant("compress", src, "-k", "4", "--dither", mode, "-o", out, "--json",
+                          "--metrics", "ssim,ssim-blur,deltae-blur")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        rows[mode] = json.loads(proc.stdout)
+        written = read_rgba(out)
+        with Image.open(out) as im:  # only palette colors, at most k of them
+            assert im.mode == "P" and len(im.getcolors()) <= 4
+        original = np.asarray(Image.open(src).convert("RGB"))
+        assert rows[mode]["mse"] == pytest.approx(mse_rgb(original, written), rel=1e-12)
+        keys = written[:-1:2, :-1:2, 0].astype(int) * 7 + written[1::2, 1::2, 0] * 3
+        rows[mode]["patterns"] = np.unique(keys).size
+    dithered, banded = rows["floyd-steinberg"], rows["none"]
+    assert dithered["patterns"] > banded["patterns"]
+    # seen from a distance the dithered gradient is closer; pixel by pixel it is not
+    assert dithered["ssim_blur"] > banded["ssim_blur"]
+    assert dithered["delta_e_blur"] < banded["delta_e_blur"]
+    assert dithered["ssim"] < banded["ssim"]
+    assert dithered["dither"] == "floyd-steinberg" and dithered["dither_strength"] == 1.0
+
+
+def test_dithering_keeps_transparent_pixels_transparent(tmp_path):
+    rgba = np.dstack([sky(32, 64), np.full((32, 64), 255, np.uint8)])
+    rgba[:, :16, 3] = 0
+    rgba[:, :16, :3] = 200  # hidden colors must not leak into the error
+    rgba[:, 16:24, 3] = 128
+    src, out = tmp_path / "a.png", tmp_path / "o.png"
+    Image.fromarray(rgba).save(src)
+    proc = run_kquant(
+        "compress", src, "-k", "4", "--dither", "floyd-steinberg", "-o", out, "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    written = read_rgba(out)
+    assert (written[:, :16, 3] == 0).all()
+    assert (written[:, 16:, 3] > 0).all()
+    visible = rgba[..., 3] > 0
+    assert json.loads(proc.stdout)["mse"] == pytest.approx(
+        mse_rgb(rgba, written, visible), rel=1e-12
+    )
+
+
+def test_lab_palette_is_valid_srgb_and_recovers_blocks():
+    q = quantize(blocks(), 4, space="lab")
+    assert q.palette.dtype == np.uint8 and q.palette.shape == (4, 3)
+    found = q.palette[np.lexsort(q.palette.T[::-1])]
+    expected = BLOCK_COLORS[np.lexsort(BLOCK_COLORS.T[::-1])]
+    assert np.abs(found.astype(int) - expected).max() <= 2
+    assert q.distortion.mse < 15  # the noise's own variance is 14
+
+
+def test_lab_lowers_delta_e_on_a_photo():
+    img = np.asarray(Image.open("sample_images/china.jpg").convert("RGB"))[::2, ::2]
+    rgb, lab = quantize(img, 16), quantize(img, 16, space="lab")
+    assert lab.palette.dtype == np.uint8 and lab.colors_out <= 16
+    de_rgb = mean_delta_e(img, rgb.to_array()).value
+    de_lab = mean_delta_e(img, lab.to_array()).value
+    assert de_lab < 0.95 * de_rgb
+    assert lab.distortion.mse > rgb.distortion.mse  # RGB k-means minimises MSE
+
+
+def test_faint_edge_pixels_do_not_take_slots_from_opaque_colors():
+    """Premultiplied alpha: half the pixels at alpha 12 with random colors. Compared
+    as plain RGBA they took two of the five slots and two opaque blocks shared one
+    (opaque MSE 1548, measured); premultiplied, they are close to each other."""
+    rng = np.random.default_rng(3)
+    rgba = np.dstack([blocks(64, 64, noise=3), np.full((64, 64), 255, np.uint8)])
+    faint = rng.random((64, 64)) < 0.5
+    rgba[faint, :3] = rng.integers(0, 256, (faint.sum(), 3))
+    rgba[faint, 3] = 12
+    rgba[:4] = 0  # and some fully transparent ones
+    q = quantize(rgba, 5)
+    out = q.to_array()
+    opaque = rgba[..., 3] == 255
+    assert mse_rgb(rgba, out, opaque) < 5
+    assert (out[:4, :, 3] == 0).all() and (out[4:, :, 3] > 0).all()
+
+
+def test_delta_e_agrees_with_scikit_image():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-25, 26, a.shape), 0, 255).astype(np.uint8)
+    per_pixel = deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
+    assert mean_delta_e(a, b).value == pytest.approx(per_pixel.mean(), rel=1e-12)
+    visible = rng.random((40, 30)) < 0.5
+    assert mean_delta_e(a, b, visible).value == pytest.approx(per_pixel[visible].mean(), rel=1e-12)
+    ga, gb = (gaussian_filter(x.astype(float), (1, 1, 0)) for x in (a, b))
+    blurred = deltaE_ciede2000(rgb2lab(ga / 255), rgb2lab(gb / 255)).mean()
+    assert mean_delta_e(a, b, blur=1.0).value == pytest.approx(blurred, rel=1e-12)
+    assert mean_delta_e(a, a).value == 0.0
+
+
+def test_ssim_agrees_with_scikit_image_and_samples_strips():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (300, 70, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    reference = structural_similarity(a, b, channel_axis=2, data_range=255)
+    full = ssim(a, b)
+    assert full.value == pytest.approx(reference, rel=1e-12) and not full.sampled
+    ga, gb = (gaussian_filter(x.astype(float), (1, 1, 0)) for x in (a, b))
+    blurred = structural_similarity(ga, gb, channel_axis=2, data_range=255)
+    assert ssim(a, b, blur=1.0).value == pytest.approx(blurred, rel=1e-12)
+    part = ssim(a, b, max_pixels=10_000)
+    assert part.sampled and part.rows < part.of_rows == 294
+    assert part.value == pytest.approx(reference, abs=0.02)
+    assert ssim(a[:5], b[:5]).value is None  # smaller than the 7x7 window
+
+
+def test_metrics_in_the_report_and_csv(tmp_path, blocks_png):
+    out, csv_path = tmp_path / "o.png", tmp_path / "r.csv"
+    proc = run_kquant("compress", blocks_png, "-k", "3", "-o", out, "--json", "--metrics", "all",
+                      "--space", "lab", "--report", csv_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    original = np.asarray(Image.open(blocks_png).convert("RGB"))
+    written = read_rgba(out)[..., :3]
+    assert row["delta_e"] == pytest.approx(
+        deltaE_ciede2000(rgb2lab(original), rgb2lab(written)).mean(), rel=1e-9
+    )
+    assert row["ssim"] == pytest.approx(
+        structural_similarity(original, written, channel_axis=2, data_range=255), rel=1e-9
+    )
+    assert row["space"] == "lab" and 0 < row["ssim_blur"] <= 1 and row["delta_e_blur"] > 0
+    assert "deltaE2000" in proc.stderr and "blurred SSIM" in proc.stderr
+    header = csv_path.read_text().splitlines()[0].split(",")
+    assert {"space", "dither", "delta_e", "ssim", "ssim_blur"} <= set(header)
+    plain = run_kquant("compress", blocks_png, "-k", "3", "-o", tmp_path / "p.png", "--json")
+    assert json.loads(plain.stdout)["ssim"] is None  # not asked, not computed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metrics", "ssim,psnr"], "'psnr' is not one of"),
+        (["--dither-strength", "1.5"], "--dither-strength"),
+        (["--space", "hsv"], "--space"),
+    ],
+)
+def test_bad_perceptual_options_exit_2(tmp_path, blocks_png, args, message):
+    proc = run_kquant("compress", blocks_png, "-o", tmp_path / "o.png", *args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "o.png").exists()
+
+
+def test_dithered_lab_output_is_deterministic(tmp_path, blocks_png):
+    outs = []
+    for name in ("a.png", "b.png"):
+        proc = run_kquant("compress", blocks_png, "-k", "3", "--space", "lab", "--dither",
+                          "floyd-steinberg", "--dither-strength", "0.7",
+                          "-o", tmp_path / name)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
