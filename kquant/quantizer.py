@@ -251,7 +251,7 @@ def quantize(
     dithered = dither == "floyd-steinberg" and not exact and dither_strength > 0
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
         labels = _dither(prep, points, palette, options.space, dither_strength)
-        palette, labels = _order_palette(palette, labels, np.ones(labels.size))
+        palette, labels = _order_palette(palette, labels)
         distortion = image_distortion(vis_colors[:, None], palette[labels][:, None])
     else:
         palette, labels = _order_palette(palette, labels, hist.counts)
@@ -350,14 +350,16 @@ def _fit_histogram(
 
 
 def _order_palette(
-    palette: np.ndarray, labels: np.ndarray, counts: np.ndarray
+    palette: np.ndarray, labels: np.ndarray, counts: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop unused palette rows and order the rest.
 
     Rows with alpha < 255 come first (PNG's tRNS chunk then stays short), then rows
     by descending pixel count; ties by color, so the order is deterministic.
 
-    Returns the new palette (P', C) uint8 and labels (M,) int32 pointing into it.
+    ``labels`` (M,) are palette rows of histogram rows with ``counts``, or of pixels
+    (``counts`` None). Returns the new palette (P', C) uint8 and labels (M,) int32
+    pointing into it.
     """
     usage = np.bincount(labels, weights=counts, minlength=palette.shape[0])
     used = np.flatnonzero(usage > 0)
