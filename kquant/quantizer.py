@@ -250,7 +250,7 @@ def quantize(
         raise ValueError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
     dithered = dither == "floyd-steinberg" and not exact and dither_strength > 0
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
-        labels = _dither(prep, points, palette, options.space, dither_strength)
+        labels = _dither(prep, points, palette, labels, options.space, dither_strength)
         palette, labels = _order_palette(palette, labels)
         distortion = image_distortion(vis_colors[:, None], palette[labels][:, None])
     else:
@@ -282,10 +282,18 @@ def quantize(
     )
 
 
+#: Errors above this many times the undithered mean squared error are diffused at 3/4
+#: (libimagequant's factor). Measured on china.jpg at k=64 against no damping: SSIM
+#: 0.864 -> 0.897, blurred SSIM 0.985 -> 0.990, blurred CIEDE2000 2.11 -> 2.10;
+#: factors 1.2 to 5 changed these by less than 0.01.
+DITHER_DAMPING = 2.4
+
+
 def _dither(
     prep: Prepared,
     points: np.ndarray | None,
     palette: np.ndarray,
+    labels: np.ndarray,
     space: str,
     strength: float,
 ) -> np.ndarray:
@@ -294,7 +302,9 @@ def _dither(
     The error is diffused in the space colors are matched in: exact integer RGB for
     opaque RGB, else the points of :func:`kquant.spaces.features` (premultiplied
     with alpha, Lab with ``space="lab"``). Values are kept within the range of the
-    image's own colors.
+    image's own colors. ``labels`` (M,) are the undithered palette rows of the
+    histogram's colors: errors above :data:`DITHER_DAMPING` times their mean squared
+    error are damped (:func:`kquant.dither.floyd_steinberg`).
     """
     hist = prep.hist
     height, width = prep.pixels.shape[:2]
@@ -312,7 +322,18 @@ def _dither(
         pal = features(palette, space)
         low, high = points.min(axis=0), points.max(axis=0)
     skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
-    index = floyd_steinberg(values, pal, strength=strength, skip=skip, low=low, high=high)
+    colors = hist.colors.astype(np.float64) if points is None else points
+    diff = colors - pal[labels].astype(np.float64)
+    mean_sq = float(np.dot(np.einsum("ij,ij->i", diff, diff), hist.counts) / hist.n_pixels)
+    index = floyd_steinberg(
+        values,
+        pal,
+        strength=strength,
+        skip=skip,
+        low=low,
+        high=high,
+        max_error=DITHER_DAMPING * mean_sq,
+    )
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]
 

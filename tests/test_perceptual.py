@@ -25,8 +25,9 @@ def sky(height: int = 48, width: int = 256) -> np.ndarray:
     return np.dstack([g, 1.2 * g + 20, 0.5 * g + 150]).round().astype(np.uint8)
 
 
-def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None):
-    """Textbook raster-order Floyd-Steinberg, one pixel at a time (the reference)."""
+def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None, max_error=np.inf):
+    """Textbook raster-order Floyd-Steinberg, one pixel at a time (the reference), with
+    errors above ``max_error`` (squared, summed over channels) diffused at 3/4."""
     h, w, _ = img.shape
     v = img.astype(np.float64)
     low, high = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
@@ -38,7 +39,10 @@ def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None):
             c = np.clip(v[y, x], low, high)
             i = nearest_index(np.rint(c).astype(np.uint8)[None], palette)[0]
             out[y, x] = i
-            e = (c - palette[i]) * strength
+            e = c - palette[i]
+            if (e * e).sum() > max_error:
+                e *= 0.75
+            e *= strength
             for dy, dx, wgt in ((0, 1, 7), (1, -1, 3), (1, 0, 5), (1, 1, 1)):
                 if y + dy < h and 0 <= x + dx < w:
                     v[y + dy, x + dx] += e * wgt / 16
@@ -46,15 +50,18 @@ def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None):
 
 
 @pytest.mark.parametrize("shape", [(7, 11), (13, 5), (1, 9), (9, 1), (16, 16)])
-@pytest.mark.parametrize("strength", [1.0, 0.4])
-def test_diagonal_sweep_equals_the_textbook_loop(shape, strength):
+@pytest.mark.parametrize("strength, max_error", [(1.0, None), (0.4, None), (1.0, 900.0)])
+def test_diagonal_sweep_equals_the_textbook_loop(shape, strength, max_error):
     rng = np.random.default_rng(shape[0] * 31 + shape[1])
     img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     palette = rng.integers(0, 256, (6, 3), dtype=np.uint8)
     skip = rng.random(shape) < 0.2
     lo, hi = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
-    got = floyd_steinberg(img, palette, strength=strength, skip=skip, low=lo, high=hi)
-    np.testing.assert_array_equal(got, scalar_floyd_steinberg(img, palette, strength, skip))
+    got = floyd_steinberg(
+        img, palette, strength=strength, skip=skip, low=lo, high=hi, max_error=max_error
+    )
+    expected = scalar_floyd_steinberg(img, palette, strength, skip, max_error or np.inf)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_strength_zero_is_no_dithering_and_error_grows_with_strength():
