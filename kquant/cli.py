@@ -215,6 +215,40 @@ def fit_options(f):
     return _fit_option_list(command)
 
 
+#: How the result is drawn and measured, shared by compress and compare:
+#: --dither --dither-strength --metrics.
+look_options = _apply(
+    [
+        click.option(
+            "--dither",
+            type=click.Choice(DITHERS),
+            default="none",
+            show_default=True,
+            help="Floyd-Steinberg error diffusion: fewer bands in gradients, higher MSE. "
+            "Off by default so the report's MSE means the nearest-color error.",
+        ),
+        click.option(
+            "--dither-strength",
+            type=click.FloatRange(0, 1),
+            default=1.0,
+            show_default=True,
+            metavar="0..1",
+            help="Share of each pixel's error diffused by --dither (0 = none).",
+        ),
+        click.option(
+            "--metrics",
+            type=MetricList(),
+            default="",
+            metavar="LIST",
+            help="Perceptual measures to add, comma-separated: deltae (mean CIEDE2000), "
+            "ssim, deltae-blur and ssim-blur (of both images blurred by a 1 px Gaussian, as "
+            "seen from a distance, where dithering pays off), or all. MSE and PSNR are "
+            "always given.",
+        ),
+    ]
+)
+
+
 @contextlib.contextmanager
 def library_errors():
     """Turn the library's errors into click's: misuse exits 2, failures exit 1."""
@@ -303,32 +337,7 @@ Examples:
     help="Map onto the colors of this .gpl, .json or .txt palette, or of an image, "
     "instead of fitting.",
 )
-@click.option(
-    "--dither",
-    type=click.Choice(DITHERS),
-    default="none",
-    show_default=True,
-    help="Floyd-Steinberg error diffusion: fewer bands in gradients, higher MSE. Off by "
-    "default so the report's MSE means the nearest-color error.",
-)
-@click.option(
-    "--dither-strength",
-    type=click.FloatRange(0, 1),
-    default=1.0,
-    show_default=True,
-    metavar="0..1",
-    help="Share of each pixel's error diffused by --dither (0 = none).",
-)
-@click.option(
-    "--metrics",
-    type=MetricList(),
-    default="",
-    metavar="LIST",
-    help="Perceptual measures to add to the report, comma-separated: deltae (mean "
-    "CIEDE2000), ssim, deltae-blur and ssim-blur (of both images blurred by a 1 px "
-    "Gaussian, as seen from a distance, where dithering pays off), or all. MSE and "
-    "PSNR are always given.",
-)
+@look_options
 @click.option(
     "--target-psnr",
     type=click.FloatRange(0, min_open=True),

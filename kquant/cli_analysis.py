@@ -18,9 +18,10 @@ from kquant.cli import (
     colors_option,
     fit_options,
     library_errors,
+    look_options,
     require_file,
 )
-from kquant.defaults import MAX_COLORS, METHODS
+from kquant.defaults import MAX_COLORS, METHODS, METRIC_FIELDS
 
 if TYPE_CHECKING:
     from kquant.codebook import FitOptions
@@ -43,6 +44,7 @@ Examples:
     help="Comma-separated methods to run: kmeans, minibatch, random.",
 )
 @fit_options
+@look_options
 @click.option(
     "--side-by-side",
     "sheet",
@@ -62,6 +64,9 @@ def compare(
     methods: str,
     options: FitOptions,
     max_pixels: int | None,
+    dither: str,
+    dither_strength: float,
+    metrics: tuple[str, ...],
     sheet: Path | None,
     save_dir: Path | None,
     force: bool,
@@ -69,9 +74,9 @@ def compare(
 ) -> None:
     """Run several methods on IMAGE with the same k and seed, and compare them.
 
-    Prints one row per method: colors, MSE, PSNR, max error, size of the indexed
-    PNG, and seconds (fit and map). The classic question, whether k-means is worth
-    it over a random codebook, answered on your own image.
+    Prints one row per method: colors, MSE, PSNR, max error, the --metrics asked
+    for, size of the indexed PNG, and seconds (fit and map). The classic question,
+    whether k-means is worth it over a random codebook, answered on your own image.
     """
     import json
 
@@ -88,7 +93,15 @@ def compare(
     require_file(image)
     with library_errors():
         pixels = load_image(image, max_pixels=max_pixels).pixels
-        results = compare_methods(pixels, k, names, options)
+        results = compare_methods(
+            pixels,
+            k,
+            names,
+            options,
+            dither=dither,
+            dither_strength=dither_strength,
+            metrics=metrics,
+        )
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
             for r in results:
@@ -105,12 +118,19 @@ def compare(
         for row in rows:
             click.echo(json.dumps(row))
         return
+    extra = [(METRIC_FIELDS[name], name) for name in metrics]
     click.echo(f"{'method':<10} {'colors':>6} {'MSE':>9} {'PSNR dB':>8} {'max err':>7} "
-               f"{'bytes':>10} {'seconds':>8}")  # fmt: skip
+               + "".join(f" {label:>11}" for _, label in extra)
+               + f" {'bytes':>10} {'seconds':>8}")  # fmt: skip
     for row in rows:
         psnr = "lossless" if row["psnr"] is None else f"{row['psnr']:.2f}"
+        measured = "".join(
+            f" {row[key]:>11.4f}" if key.startswith("ssim") else f" {row[key]:>11.2f}"
+            for key, _ in extra
+        )
         click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
-                   f"{row['max_error']:>7} {row['bytes']:>10,} {row['seconds']:>8.2f}")  # fmt: skip
+                   f"{row['max_error']:>7}{measured} {row['bytes']:>10,} "
+                   f"{row['seconds']:>8.2f}")  # fmt: skip
 
 
 @cli.command(

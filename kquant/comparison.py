@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from kquant.codebook import FitOptions
 from kquant.images import save_quantized
+from kquant.metrics import perceptual
 from kquant.quantizer import Quantized, quantize
 
 __all__ = ["MethodResult", "compare_methods", "side_by_side"]
@@ -35,12 +37,16 @@ class MethodResult:
         Size of the indexed PNG of the result.
     seconds : float
         Wall time of the quantization (fit and map), not of the PNG encoding.
+    measures : dict
+        Perceptual measures by report field (``delta_e``, ``ssim``, ...), None
+        where not asked for (:func:`kquant.metrics.perceptual`).
     """
 
     method: str
     quantized: Quantized
     png_bytes: int
     seconds: float
+    measures: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
     def row(self, k: int) -> dict:
         d = self.quantized.distortion
@@ -51,13 +57,21 @@ class MethodResult:
             "mse": d.mse,
             "psnr": d.psnr,
             "max_error": d.max_error,
+            **self.measures,
             "bytes": self.png_bytes,
             "seconds": self.seconds,
         }
 
 
 def compare_methods(
-    pixels: np.ndarray, k: int, methods: list[str], options: FitOptions | None = None
+    pixels: np.ndarray,
+    k: int,
+    methods: list[str],
+    options: FitOptions | None = None,
+    *,
+    dither: str = "none",
+    dither_strength: float = 1.0,
+    metrics: Sequence[str] = (),
 ) -> list[MethodResult]:
     """Quantize ``pixels`` with each of ``methods``.
 
@@ -69,6 +83,10 @@ def compare_methods(
         Names from :data:`kquant.defaults.METHODS`.
     options : FitOptions or None
         Shared settings (seed, sample, ...); ``method`` is replaced by each method.
+    dither, dither_strength
+        As for :func:`kquant.quantize`, for every method.
+    metrics : sequence of str
+        Perceptual measures to compute (:func:`kquant.metrics.perceptual`).
 
     Returns
     -------
@@ -78,13 +96,21 @@ def compare_methods(
     results = []
     for method in methods:
         start = time.perf_counter()
-        q = quantize(pixels, k, options=dataclasses.replace(options, method=method))
+        q = quantize(
+            pixels,
+            k,
+            options=dataclasses.replace(options, method=method),
+            dither=dither,
+            dither_strength=dither_strength,
+        )
         seconds = time.perf_counter() - start
+        measured = perceptual(pixels, q.to_array() if metrics else None, metrics)
         buffer = io.BytesIO()
         size = save_quantized(
             buffer, q.palette, q.indices, fmt="PNG", transparent_index=q.transparent_index
         )
-        results.append(MethodResult(method, q, size, seconds))
+        measures = {name: value.value for name, value in measured.items()}
+        results.append(MethodResult(method, q, size, seconds, measures))
     return results
 
 

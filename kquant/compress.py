@@ -32,7 +32,7 @@ from kquant.images import (
     load_image,
     save_quantized,
 )
-from kquant.metrics import BLUR_SIGMA, Similarity, image_distortion, mean_delta_e, ssim
+from kquant.metrics import image_distortion, perceptual
 from kquant.quantizer import quantize, quantize_to_target
 
 __all__ = ["Report", "compress_file", "default_output"]
@@ -280,7 +280,7 @@ def compress_file(
     t_measure = time.perf_counter()
     if metrics and written_pixels is None:
         written_pixels = result.to_array()
-    measured = _perceptual(pixels, written_pixels, metrics)
+    measured = perceptual(pixels, written_pixels, metrics)
     for name, value in measured.items():
         if value.sampled:
             notes.append(f"{name} on {value.rows:,} of {value.of_rows:,} rows (evenly spaced)")
@@ -322,29 +322,3 @@ def compress_file(
         written=written,
         target_met=target_met,
     )
-
-
-def _perceptual(
-    pixels: np.ndarray, result: np.ndarray | None, metrics: Sequence[str]
-) -> dict[str, Similarity]:
-    """The measures asked for (the others None), by report field name."""
-    out: dict[str, Similarity] = {}
-    visible = pixels[..., 3] > 0 if pixels.shape[2] == 4 else None
-    for name, field_name in _FIELDS.items():
-        blur = BLUR_SIGMA if name.endswith("-blur") else 0.0
-        if name not in metrics or result is None:
-            out[field_name] = Similarity(None, 0, 0)
-        elif name.startswith("deltae"):
-            out[field_name] = mean_delta_e(pixels, result, visible, blur=blur)
-        else:
-            out[field_name] = ssim(pixels, result, blur=blur)
-    return out
-
-
-#: Report field of each measure.
-_FIELDS = {
-    "deltae": "delta_e",
-    "ssim": "ssim",
-    "deltae-blur": "delta_e_blur",
-    "ssim-blur": "ssim_blur",
-}

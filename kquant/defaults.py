@@ -44,4 +44,11 @@ DITHERS: tuple[str, ...] = ("none", "floyd-steinberg")
 #: Perceptual measures ``--metrics`` can ask for (MSE and PSNR are always given): mean
 #: CIEDE2000 and SSIM, at pixel level and of the images blurred as if seen from a
 #: distance (see kquant.metrics).
-METRICS: tuple[str, ...] = ("deltae", "ssim", "deltae-blur", "ssim-blur")
+#: Each by the report field that holds it.
+METRIC_FIELDS: dict[str, str] = {
+    "deltae": "delta_e",
+    "ssim": "ssim",
+    "deltae-blur": "delta_e_blur",
+    "ssim-blur": "ssim_blur",
+}
+METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)

@@ -30,9 +30,12 @@ pixels; the report says so.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from kquant.defaults import METRIC_FIELDS
 
 __all__ = [
     "BLUR_SIGMA",
@@ -42,6 +45,7 @@ __all__ = [
     "distortion_from_histogram",
     "image_distortion",
     "mean_delta_e",
+    "perceptual",
     "psnr",
     "ssim",
 ]
@@ -303,3 +307,29 @@ def ssim(
         total += float(smap[pad:-pad, pad:-pad].sum())
         rows += bottom - top
     return Similarity(total / (rows * (width - 2 * pad) * 3), rows, height - 2 * pad)
+
+
+def perceptual(
+    original: np.ndarray, result: np.ndarray | None, names: Sequence[str]
+) -> dict[str, Similarity]:
+    """The measures ``names`` (from :data:`kquant.defaults.METRIC_FIELDS`) of ``result`` against
+    ``original``, by report field; the fields not asked for (or all, when ``result``
+    is None) hold a :class:`Similarity` with value None.
+
+    Parameters
+    ----------
+    original, result : (H, W, C) uint8 ndarray, C = 3 or 4
+        Pixels with alpha 0 in ``original`` are left out of ΔE2000.
+    names : sequence of str
+    """
+    out: dict[str, Similarity] = {}
+    visible = original[..., 3] > 0 if original.shape[2] == 4 else None
+    for name, field_name in METRIC_FIELDS.items():
+        blur = BLUR_SIGMA if name.endswith("-blur") else 0.0
+        if name not in names or result is None:
+            out[field_name] = Similarity(None, 0, 0)
+        elif name.startswith("deltae"):
+            out[field_name] = mean_delta_e(original, result, visible, blur=blur)
+        else:
+            out[field_name] = ssim(original, result, blur=blur)
+    return out

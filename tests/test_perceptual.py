@@ -234,3 +234,18 @@ def test_dithered_lab_output_is_deterministic(tmp_path, blocks_png):
         assert proc.returncode == 0, proc.stderr
         outs.append((tmp_path / name).read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_compare_measures_each_method(tmp_path):
+    src = tmp_path / "china.png"
+    Image.fromarray(
+        np.asarray(Image.open("sample_images/china.jpg").convert("RGB"))[::2, ::2]
+    ).save(src)
+    proc = run_kquant("compare", src, "-k", "8", "--json", "--metrics", "all",
+                      "--methods", "kmeans,random", "--dither", "floyd-steinberg")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["method"]: row for row in map(json.loads, proc.stdout.splitlines())}
+    assert rows["kmeans"]["ssim_blur"] > rows["random"]["ssim_blur"]
+    assert rows["kmeans"]["delta_e"] < rows["random"]["delta_e"]
+    table = run_kquant("compare", src, "-k", "8", "--metrics", "ssim", "--methods", "kmeans")
+    assert table.returncode == 0 and "ssim" in table.stdout.splitlines()[0]
