@@ -4,6 +4,7 @@ the perceptual measures (checked against scikit-image's reference functions)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -225,15 +226,24 @@ def test_bad_perceptual_options_exit_2(tmp_path, blocks_png, args, message):
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "o.png").exists()
 
 
-def test_dithered_lab_output_is_deterministic(tmp_path, blocks_png):
+def test_dithered_lab_output_is_deterministic_whatever_the_threads(tmp_path):
+    """Same bytes twice, and with BLAS/OpenMP on one thread or on the default."""
+    src = tmp_path / "rgba.png"
+    rgba = np.dstack([blocks(48, 40), np.full((48, 40), 255, np.uint8)])
+    rgba[:, :6, 3] = 0
+    rgba[:, 6:12, 3] = 90
+    Image.fromarray(rgba).save(src)
     outs = []
-    for name in ("a.png", "b.png"):
-        proc = run_kquant("compress", blocks_png, "-k", "3", "--space", "lab", "--dither",
+    for name, threads in (("a.png", None), ("b.png", None), ("c.png", "1")):
+        env = dict(os.environ)
+        if threads:
+            env.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+        proc = run_kquant("compress", src, "-k", "3", "--space", "lab", "--dither",
                           "floyd-steinberg", "--dither-strength", "0.7",
-                          "-o", tmp_path / name)  # fmt: skip
+                          "-o", tmp_path / name, env=env)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         outs.append((tmp_path / name).read_bytes())
-    assert outs[0] == outs[1]
+    assert outs[0] == outs[1] == outs[2]
 
 
 def test_compare_measures_each_method(tmp_path):
