@@ -23,6 +23,7 @@ from kquant.defaults import (
     DITHERS,
     INDEXED_LIMIT,
     MAX_COLORS,
+    METRIC_LABELS,
     METRICS,
 )
 from kquant.errors import ImageReadError, UsageError
@@ -283,7 +284,10 @@ def compress_file(
     measured = perceptual(pixels, written_pixels, metrics)
     for name, value in measured.items():
         if value.sampled:
-            notes.append(f"{name} on {value.rows:,} of {value.of_rows:,} rows (evenly spaced)")
+            notes.append(
+                f"{METRIC_LABELS[name]} on {value.rows:,} of {value.of_rows:,} rows "
+                "(evenly spaced strips)"
+            )
     t_end = time.perf_counter()
 
     return Report(

@@ -52,3 +52,10 @@ METRIC_FIELDS: dict[str, str] = {
     "ssim-blur": "ssim_blur",
 }
 METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)
+#: How the report names each field.
+METRIC_LABELS: dict[str, str] = {
+    "delta_e": "deltaE2000",
+    "ssim": "SSIM",
+    "delta_e_blur": "blurred deltaE2000",
+    "ssim_blur": "blurred SSIM",
+}

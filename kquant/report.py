@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kquant.compress import Report
+from kquant.defaults import METRIC_LABELS
 
 __all__ = ["format_report", "human_bytes"]
 
@@ -36,14 +37,10 @@ def format_report(report: Report) -> str:
     ratio = f"{100 * r.bytes_out / r.bytes_in:.1f}%" if r.bytes_in else "n/a"
     secs = ", ".join(f"{name} {value:.2f}" for name, value in r.seconds.items())
     seen = []
-    for label, value, digits in (
-        ("deltaE2000", r.delta_e, 2),
-        ("SSIM", r.ssim, 4),
-        ("blurred deltaE2000", r.delta_e_blur, 2),
-        ("blurred SSIM", r.ssim_blur, 4),
-    ):
+    for field_name, label in METRIC_LABELS.items():
+        value = getattr(r, field_name)
         if value is not None:
-            seen.append(f"{label} {value:.{digits}f}")
+            seen.append(f"{label} {value:.{4 if 'ssim' in field_name else 2}f}")
     how = r.method if r.space == "rgb" else f"{r.method} in {r.space}"
     if r.dither != "none":
         how += f", {r.dither}" + (f" {r.dither_strength:g}" if r.dither_strength < 1 else "")
