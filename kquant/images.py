@@ -28,6 +28,7 @@ import io
 import os
 import tempfile
 import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,6 +322,14 @@ def to_pil(palette: np.ndarray, indices: np.ndarray, fmt: str) -> Image.Image:
     return im
 
 
+#: Pillow writes palettes of up to 16 entries with 1, 2 or 4 bits per pixel and then
+#: (Pillow 13) applies adaptive row filters, meant for photos, not indices. On those
+#: rows zlib's run-length strategy beat the default on all 21 corpus images at k=16
+#: (5.50 -> 5.21 MB, and 4x faster), but lost on a synthetic image of 6x6 blocks of
+#: random colors (1913 vs 1725 bytes), so both are tried and the smaller is kept.
+_PNG_SUBBYTE_COLORS = 16
+
+
 def _save_options(fmt: str, im: Image.Image, transparent_index: int | None) -> dict:
     opts: dict = {}
     if fmt == "PNG":
@@ -398,20 +407,29 @@ def save_quantized(
     opts = _save_options(fmt, im, transparent_index)
     if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         opts["icc_profile"] = icc_profile
+    data = _encode(im, fmt, opts)
     if stream is not None:
-        buffer = io.BytesIO()
-        im.save(buffer, format=fmt, **opts)
-        data = buffer.getvalue()
         if max_bytes is None or len(data) <= max_bytes:
             stream.write(data)
             stream.flush()
         return len(data)
     return write_atomically(
-        path,
-        lambda fh: im.save(fh, format=fmt, **opts),
-        overwrite=overwrite,
-        max_bytes=max_bytes,
+        path, lambda fh: fh.write(data), overwrite=overwrite, max_bytes=max_bytes
     )
+
+
+def _encode(im: Image.Image, fmt: str, opts: dict) -> bytes:
+    """The encoded file; for PNGs of at most :data:`_PNG_SUBBYTE_COLORS` palette
+    entries, the smaller of zlib's default and run-length strategies."""
+    tries = [opts]
+    if fmt == "PNG" and im.mode == "P" and len(im.getpalette() or ()) <= 3 * _PNG_SUBBYTE_COLORS:
+        tries.append(opts | {"compress_type": zlib.Z_RLE})
+    encoded = []
+    for options in tries:
+        buffer = io.BytesIO()
+        im.save(buffer, format=fmt, **options)
+        encoded.append(buffer.getvalue())
+    return min(encoded, key=len)
 
 
 def write_atomically(
