@@ -218,12 +218,6 @@ def compress_file(
     t_loaded = time.perf_counter()
 
     strength = dither_strength if dither != "none" else 0.0
-    if strength > 0:
-        notes.append(
-            "dithered (Floyd-Steinberg"
-            + (f", strength {strength:g}" if strength < 1 else "")
-            + "): error measured on the dithered image"
-        )
     draw = {"dither": dither, "dither_strength": strength}
     target_met = None
     if target_psnr is None and max_mse is None:
@@ -251,6 +245,14 @@ def compress_file(
         )
     elif result.colors_out < k:
         notes.append(f"palette has {result.colors_out} colors, fewer than the {k} asked")
+    if palette is None and result.fit_pixels == 0:
+        strength = 0.0  # reproduced exactly: no error to diffuse
+    if strength > 0:
+        notes.append(
+            "dithered (Floyd-Steinberg"
+            + (f", strength {strength:g}" if strength < 1 else "")
+            + "): error measured on the dithered image"
+        )
 
     report_stage("save")
     t_save = time.perf_counter()

@@ -259,3 +259,13 @@ def test_compare_measures_each_method(tmp_path):
     assert rows["kmeans"]["delta_e"] < rows["random"]["delta_e"]
     table = run_kquant("compare", src, "-k", "8", "--metrics", "ssim", "--methods", "kmeans")
     assert table.returncode == 0 and "ssim" in table.stdout.splitlines()[0]
+
+
+def test_no_dithering_reported_when_the_image_is_reproduced_exactly(tmp_path):
+    src, out = tmp_path / "flat.png", tmp_path / "o.png"
+    Image.fromarray(blocks(16, 16, noise=0)).save(src)
+    proc = run_kquant("compress", src, "-k", "8", "--dither", "floyd-steinberg", "-o", out,
+                      "--json", "-q")  # fmt: skip
+    row = json.loads(proc.stdout)
+    assert row["dither"] == "none" and row["mse"] == 0.0
+    assert not any("dithered" in note for note in row["notes"])
