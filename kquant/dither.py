@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kquant.colors import pack
+from kquant.colors import pack, unpack
 from kquant.mapping import NearestPalette
 
 __all__ = ["floyd_steinberg"]
@@ -111,7 +111,7 @@ def floyd_steinberg(
             missing = idx == 0
             if missing.any():
                 new_keys = keys[missing]
-                idx[missing] = table[new_keys] = nearest(_unpack_rgb(new_keys)) + 1
+                idx[missing] = table[new_keys] = nearest(unpack(new_keys, 3)) + 1
             idx -= 1
         else:
             idx = nearest(cur)
@@ -147,7 +147,3 @@ def _diagonals(image: np.ndarray) -> np.ndarray:
     shape = (width + 2 * height - 2, height, *image.shape[2:])
     strides = (pixel, (width - 2) * pixel, *image.strides[2:])
     return np.lib.stride_tricks.as_strided(image, shape, strides, writeable=image.flags.writeable)
-
-
-def _unpack_rgb(keys: np.ndarray) -> np.ndarray:
-    return ((keys[:, None] >> np.array([0, 8, 16], np.uint32)) & 0xFF).astype(np.uint8)
