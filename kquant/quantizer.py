@@ -207,6 +207,8 @@ def quantize(
     """
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
+    if dither not in DITHERS:
+        raise ValueError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
     if not 0.0 <= dither_strength <= 1.0:
         raise ValueError(f"dither strength must be between 0 and 1, got {dither_strength}")
     options = dataclasses.replace(options or FitOptions(), **fit)
@@ -246,8 +248,6 @@ def quantize(
         labels = nearest_index(hist.colors, palette)
     else:
         labels = nearest_index(points, features(palette, options.space))
-    if dither not in DITHERS:
-        raise ValueError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
     dithered = dither == "floyd-steinberg" and not exact and dither_strength > 0
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
         labels = _dither(prep, points, palette, labels, options.space, dither_strength)

@@ -170,6 +170,9 @@ def test_accepts_pil_images():
         ({"k": 70_000}, "k must be between"),
         ({"sample": 0}, "sample must be"),
         ({"method": "octree"}, "unknown method"),
+        ({"space": "hsv"}, "unknown color space"),
+        ({"dither": "ordered"}, "unknown dither"),
+        ({"dither_strength": -0.1}, "dither strength"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, match):
