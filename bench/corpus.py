@@ -92,6 +92,15 @@ def build() -> list[Path]:
     return sorted(CORPUS.glob("*.png"))
 
 
+def selected(stems: str) -> list[Path]:
+    """The corpus (built if needed), or its images named in comma-separated ``stems``."""
+    images = build()
+    if not stems:
+        return images
+    wanted = set(stems.split(","))
+    return [p for p in images if p.stem in wanted]
+
+
 def scaled(megapixels: float) -> Path:
     """The 20 MP photo resized (Lanczos) to about ``megapixels`` MP, as PNG."""
     dst = WORK / "scaling" / f"kleiber-{megapixels:g}mp.png"

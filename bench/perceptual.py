@@ -140,10 +140,7 @@ def main() -> None:
     ap.add_argument("--settings", default=",".join(SETTINGS))
     ap.add_argument("--out", default=str(HERE / "work" / "perceptual"))
     args = ap.parse_args()
-    images = corpus.build()
-    if args.images:
-        wanted = set(args.images.split(","))
-        images = [p for p in images if p.stem in wanted]
+    images = corpus.selected(args.images)
     out_dir = HERE / "work" / "outputs-perceptual"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []

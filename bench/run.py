@@ -250,10 +250,7 @@ def main() -> None:
     args = ap.parse_args()
     ks = [int(k) for k in args.k.split(",")]
     tools = args.tools.split(",")
-    images = corpus.build()
-    if args.images:
-        wanted = set(args.images.split(","))
-        images = [p for p in images if p.stem in wanted]
+    images = corpus.selected(args.images)
     out_dir = HERE / "work" / "outputs"
     out_dir.mkdir(parents=True, exist_ok=True)
 

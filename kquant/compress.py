@@ -20,7 +20,6 @@ from kquant.colors import color_histogram
 from kquant.defaults import (
     DEFAULT_COLORS,
     DEFAULT_MAX_PIXELS,
-    DITHERS,
     INDEXED_LIMIT,
     MAX_COLORS,
     METRIC_LABELS,
@@ -34,7 +33,7 @@ from kquant.images import (
     save_quantized,
 )
 from kquant.metrics import image_distortion, perceptual
-from kquant.quantizer import quantize, quantize_to_target
+from kquant.quantizer import check_dither, quantize, quantize_to_target
 
 __all__ = ["Report", "compress_file", "default_output"]
 
@@ -172,10 +171,7 @@ def compress_file(
         fmt = format_for(output)
     if not 1 <= k <= MAX_COLORS:
         raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k}")
-    if dither not in DITHERS:
-        raise UsageError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
-    if not 0.0 <= dither_strength <= 1.0:
-        raise UsageError(f"dither strength must be between 0 and 1, got {dither_strength}")
+    check_dither(dither, dither_strength)
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise UsageError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")

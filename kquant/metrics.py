@@ -18,9 +18,9 @@ Definitions (the same everywhere in kquant, and documented in the README):
   by a Gaussian of :data:`BLUR_SIGMA` px per channel, the idea of S-CIELAB (Zhang
   and Wandell, 1996) reduced to one fixed filter. At pixel level both measures
   count dithering's fine noise as error (measured on china.jpg at k=16: SSIM 0.915
-  plain against 0.722 dithered), while the eye averages it away; blurred, the noise
-  mostly goes and bands stay (0.952 against 0.951; on a sky gradient at k=4, 0.991
-  against 0.998). Filtering is on sRGB values, the space kquant diffuses error in.
+  undithered against 0.800 dithered), while the eye averages it away; blurred, the
+  noise mostly goes and bands stay (0.952 against 0.966). Filtering is on sRGB
+  values, the space kquant diffuses error in.
 
 Above :data:`METRIC_MAX_PIXELS`, the per-pixel measures (SSIM, and ΔE of blurred
 images) are averaged over evenly spaced strips of rows holding about that many
@@ -312,9 +312,9 @@ def ssim(
 def perceptual(
     original: np.ndarray, result: np.ndarray | None, names: Sequence[str]
 ) -> dict[str, Similarity]:
-    """The measures ``names`` (from :data:`kquant.defaults.METRIC_FIELDS`) of ``result`` against
-    ``original``, by report field; the fields not asked for (or all, when ``result``
-    is None) hold a :class:`Similarity` with value None.
+    """The measures ``names`` (from :data:`kquant.defaults.METRIC_FIELDS`) of
+    ``result`` against ``original``, by report field; the fields not asked for (or
+    all, when ``result`` is None) hold a :class:`Similarity` with value None.
 
     Parameters
     ----------

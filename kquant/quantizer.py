@@ -31,6 +31,7 @@ from kquant.codebook import FitOptions, fit_codebook, round_palette, start_impor
 from kquant.colors import ColorHistogram, color_histogram, lookup
 from kquant.defaults import DEFAULT_COLORS, DITHERS, INDEXED_LIMIT, MAX_COLORS
 from kquant.dither import floyd_steinberg
+from kquant.errors import UsageError
 from kquant.mapping import nearest_index
 from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
 from kquant.spaces import features, from_features
@@ -207,10 +208,7 @@ def quantize(
     """
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
-    if dither not in DITHERS:
-        raise ValueError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
-    if not 0.0 <= dither_strength <= 1.0:
-        raise ValueError(f"dither strength must be between 0 and 1, got {dither_strength}")
+    check_dither(dither, dither_strength)
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
     report_stage("fit")
@@ -287,6 +285,15 @@ def quantize(
 #: 0.864 -> 0.897, blurred SSIM 0.985 -> 0.990, blurred CIEDE2000 2.11 -> 2.10;
 #: factors 1.2 to 5 changed these by less than 0.01.
 DITHER_DAMPING = 2.4
+
+
+def check_dither(dither: str, strength: float) -> None:
+    """Raise :class:`kquant.errors.UsageError` (a ValueError) for a dither method or
+    strength :func:`quantize` does not take."""
+    if dither not in DITHERS:
+        raise UsageError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
+    if not 0.0 <= strength <= 1.0:
+        raise UsageError(f"dither strength must be between 0 and 1, got {strength}")
 
 
 def _dither(
