@@ -19,15 +19,18 @@ import fnmatch
 import glob
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from kquant.defaults import DEFAULT_TEMPLATE, STDIO
 from kquant.errors import UsageError
+from kquant.report import Report, flat_row, report_row, row_columns
+from kquant.settings import CompressSettings
+from kquant.stages import Stage
 
 __all__ = [
-    "DEFAULT_TEMPLATE",
     "IMAGE_SUFFIXES",
     "Item",
     "Job",
@@ -200,10 +203,14 @@ def _render(template: str, path: Path, *, k: int, method: str) -> str:
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise UsageError(
-            f"bad name template {template!r} ({exc}); use {{stem}}, {{ext}}, {{k}}, {{method}}"
+            f"bad name template {template!r} ({exc}); use {{stem}}, {{ext}}, {{k}}, {{method}}",
+            params=("template",),
         ) from None
     if not name or "/" in name or os.sep in name:
-        raise UsageError(f"name template {template!r} must give a file name, got {name!r}")
+        raise UsageError(
+            f"name template {template!r} must give a file name, got {name!r}",
+            params=("template",),
+        )
     return name
 
 
@@ -226,47 +233,35 @@ def _check_collisions(jobs: list[Job]) -> None:
             )
 
 
-#: Columns of a CSV report, in order: the report's fields, seconds flattened.
-REPORT_COLUMNS = [
-    "input", "output", "status", "error", "format", "method", "space", "dither",
-    "dither_strength", "k", "seed", "sample", "width", "height", "frames", "grayscale",
-    "alpha", "colors_in", "colors_out", "mse", "psnr", "max_error", "delta_e", "ssim",
-    "delta_e_blur", "ssim_blur", "bytes_in", "bytes_out", "seconds_load", "seconds_fit",
-    "seconds_map", "seconds_save", "seconds_metrics", "seconds_total", "notes",
-]  # fmt: skip
-
-
 class ReportWriter:
     """Rows of a run's report, written and flushed as each input finishes, so an
     interrupted run still leaves the rows of what was done.
 
-    The format follows the suffix: ``.csv`` (columns :data:`REPORT_COLUMNS`) or
-    ``.jsonl`` / ``.json`` (one JSON object per line, ``seconds`` and ``notes`` kept
-    as an object and a list).
+    The format follows the suffix: ``.csv`` (columns :func:`kquant.report.row_columns`,
+    rows :func:`kquant.report.flat_row`) or ``.jsonl`` / ``.json`` (one JSON object per
+    line, as ``--json`` prints it: ``seconds`` an object, ``notes`` a list).
     """
 
     def __init__(self, path: Path) -> None:
         suffix = path.suffix.lower()
         if suffix not in (".csv", ".jsonl", ".json"):
-            raise UsageError(f"{path}: report must end in .csv or .jsonl")
+            raise UsageError(f"{path}: report must end in .csv or .jsonl", params=("report",))
         self.path = path
         self.csv = suffix == ".csv"
         try:
             self._fh: IO[str] = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            raise UsageError(f"{path}: cannot write the report: {exc.strerror}") from None
-        self._writer = csv.DictWriter(self._fh, REPORT_COLUMNS) if self.csv else None
+            raise UsageError(
+                f"{path}: cannot write the report: {exc.strerror}", params=("report",)
+            ) from None
+        self._writer = csv.DictWriter(self._fh, row_columns()) if self.csv else None
         if self._writer:
             self._writer.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
-        """Write one row: a report's fields plus ``status`` and ``error``."""
+        """Write one :func:`kquant.report.report_row`."""
         if self._writer is not None:
-            flat = {key: row.get(key) for key in REPORT_COLUMNS}
-            for name, value in (row.get("seconds") or {}).items():
-                flat[f"seconds_{name}"] = round(value, 4)
-            flat["notes"] = "; ".join(row.get("notes") or [])
-            self._writer.writerow(flat)
+            self._writer.writerow(flat_row(row))
         else:
             self._fh.write(json.dumps(row) + "\n")
         self._fh.flush()
@@ -292,7 +287,7 @@ def worker_init() -> None:
     signal.signal(signal.SIGINT, interrupt)
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobResult:
     """What became of one job.
 
@@ -313,34 +308,38 @@ class JobResult:
 
     job: Job
     status: str
-    report: Any = None
+    report: Report | None = None
     error: str | None = None
     error_type: str | None = None
     usage: bool = False
 
     def row(self) -> dict[str, Any]:
-        """The report row: the report's fields, ``status`` and ``error``."""
-        base = self.report.to_dict() if self.report is not None else {
-            "input": str(self.job.input), "output": str(self.job.output),
-        }  # fmt: skip
-        return base | {"status": self.status, "error": self.error}
+        """The report row (:func:`kquant.report.report_row`)."""
+        return report_row(
+            self.report,
+            input=str(self.job.input) if self.report is None else self.report.input,
+            output=str(self.job.output) if self.report is None else self.report.output,
+            status=self.status,
+            error=self.error,
+        )
 
 
 def run_job(
     job: Job,
-    source: Any = None,
-    target: Any = None,
+    settings: CompressSettings,
     *,
+    source: IO[bytes] | None = None,
+    target: IO[bytes] | None = None,
     make_folder: bool = False,
-    **params: Any,
+    progress: Callable[[Stage], None] | None = None,
 ) -> JobResult:
-    """Compress one job and catch what can go wrong with it.
+    """Compress one job with ``settings`` and catch what can go wrong with it.
 
     ``source`` / ``target`` replace the job's paths with file objects (stdin,
-    stdout). ``make_folder`` creates the output's folder first. ``params`` go to
-    :func:`kquant.compress.compress_file`. Errors that belong to the image (bad file,
-    cannot write, out of memory) come back in the result; anything else is a bug
-    and propagates. Module-level, so worker processes can run it.
+    stdout). ``make_folder`` creates the output's folder first. Errors that belong
+    to the image (bad file, cannot write, out of memory) come back in the result;
+    anything else is a bug and propagates. Module-level, so worker processes can run
+    it; the in-process path runs it too.
     """
     from kquant.compress import compress_file
     from kquant.errors import KquantError
@@ -353,7 +352,8 @@ def run_job(
         report = compress_file(
             job.input if source is None else source,
             job.output if target is None else target,
-            **params,
+            settings,
+            progress=progress,
         )
     except (KquantError, MemoryError, OSError) as exc:
         if isinstance(exc, MemoryError):

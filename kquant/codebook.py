@@ -13,72 +13,13 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from kquant.colors import ColorHistogram, binned
-from kquant.defaults import DEFAULT_SAMPLE, INITS, METHODS
-from kquant.spaces import check_space
+from kquant.settings import FitOptions
 
-__all__ = ["FitOptions", "Method", "fit_codebook", "round_palette"]
-
-Method = Literal["kmeans", "minibatch", "random"]
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """How to fit a codebook.
-
-    Attributes
-    ----------
-    method : {"kmeans", "minibatch", "random"}
-        ``kmeans``: scikit-learn ``KMeans``. ``minibatch``: ``MiniBatchKMeans``.
-        ``random``: k pixels drawn at random from the image (the classic baseline).
-    init : {"k-means++", "random"}
-        Initialisation of the k-means methods.
-    n_init : int or None
-        Number of k-means runs with different seeds on the coarsest level; the best
-        (lowest inertia) wins. None ("auto"): :func:`auto_n_init` of k.
-    max_iter : int
-        Maximum Lloyd iterations per run (epochs over the data for ``minibatch``).
-    tol : float
-        scikit-learn's relative convergence tolerance.
-    seed : int
-        Seed of every random choice; the same seed gives the same palette.
-    sample : int or None
-        Pixels to fit on, drawn at random with ``seed``; None fits on every pixel.
-        Ignored by ``random`` (which draws k pixels).
-    space : {"rgb", "lab"}
-        The space colors are clustered and matched in (:mod:`kquant.spaces`).
-    """
-
-    method: Method = "kmeans"
-    init: str = "k-means++"
-    n_init: int | None = None
-    max_iter: int = 300
-    tol: float = 1e-4
-    seed: int = 0
-    sample: int | None = DEFAULT_SAMPLE
-    space: str = "rgb"
-
-    def __post_init__(self) -> None:
-        check_space(self.space)
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
-        if self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
-        if self.n_init is not None and self.n_init < 1:
-            raise ValueError(f"n_init must be at least 1, got {self.n_init}")
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol}")
-        if self.sample is not None and self.sample < 1:
-            raise ValueError(
-                f"sample must be a positive number of pixels or None, got {self.sample}"
-            )
+__all__ = ["auto_n_init", "fit_codebook", "round_palette", "start_import"]
 
 
 def fit_codebook(

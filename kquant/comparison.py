@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kquant.codebook import FitOptions
+from kquant.defaults import METHODS
+from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.metrics import perceptual
 from kquant.quantizer import Quantized, quantize
+from kquant.settings import FitOptions, check_choice
 
-__all__ = ["MethodResult", "compare_methods", "side_by_side"]
+__all__ = ["MethodResult", "check_methods", "compare_methods", "side_by_side"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,15 @@ class MethodResult:
         }
 
 
+def check_methods(methods: Sequence[str]) -> None:
+    """Refuse an empty list of methods, or one not in :data:`kquant.defaults.METHODS`."""
+    if not methods:
+        raise UsageError(f"no method given; choose from {', '.join(METHODS)}",
+                         params=("methods",))  # fmt: skip
+    for method in methods:
+        check_choice("methods", method, METHODS, "method")
+
+
 def compare_methods(
     pixels: np.ndarray,
     k: int,
@@ -92,6 +103,7 @@ def compare_methods(
     -------
     list of MethodResult, in the order of ``methods``
     """
+    check_methods(methods)
     options = options or FitOptions()
     results = []
     for method in methods:

@@ -8,79 +8,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from kquant.codebook import FitOptions, start_import
+from kquant.codebook import start_import
 from kquant.colors import color_histogram
-from kquant.defaults import (
-    DEFAULT_COLORS,
-    DEFAULT_MAX_PIXELS,
-    INDEXED_LIMIT,
-    MAX_COLORS,
-    METRIC_LABELS,
-    METRICS,
-)
+from kquant.defaults import INDEXED_LIMIT, METRIC_LABELS
 from kquant.errors import ImageReadError, UsageError
-from kquant.images import (
-    check_writable,
-    format_for,
-    load_image,
-    save_quantized,
-)
+from kquant.images import check_writable, format_for, load_image, save_quantized
 from kquant.metrics import image_distortion, perceptual
-from kquant.quantizer import check_dither, quantize, quantize_to_target
+from kquant.quantizer import quantize, quantize_to_target
+from kquant.report import Report, StageSeconds
+from kquant.settings import CompressSettings
+from kquant.stages import Stage
 
-__all__ = ["Report", "compress_file", "default_output"]
+__all__ = ["compress_file", "default_output"]
 
 #: Alpha at or above this is opaque, below it transparent, in formats with 1-bit alpha.
 GIF_ALPHA_THRESHOLD = 128
-
-
-@dataclass
-class Report:
-    """What :func:`compress_file` did to one image; the keys of ``--json``.
-
-    See the README for the meaning of each field.
-    """
-
-    input: str
-    output: str
-    format: str
-    method: str
-    space: str
-    dither: str
-    dither_strength: float
-    k: int
-    seed: int
-    sample: int
-    width: int
-    height: int
-    frames: int
-    grayscale: bool
-    alpha: bool
-    colors_in: int
-    colors_out: int
-    mse: float
-    psnr: float | None
-    max_error: int
-    delta_e: float | None
-    ssim: float | None
-    delta_e_blur: float | None
-    ssim_blur: float | None
-    bytes_in: int
-    bytes_out: int
-    seconds: dict[str, float]
-    notes: list[str] = field(default_factory=list)
-    written: bool = True
-    target_met: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def default_output(input_path: str | os.PathLike[str], k: int) -> Path:
@@ -92,25 +40,16 @@ def default_output(input_path: str | os.PathLike[str], k: int) -> Path:
 def compress_file(
     input_path: str | os.PathLike[str] | IO[bytes],
     output_path: str | os.PathLike[str] | IO[bytes] | None = None,
+    settings: CompressSettings | None = None,
     *,
-    k: int = DEFAULT_COLORS,
-    options: FitOptions | None = None,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    overwrite: bool = False,
-    skip_if_larger: bool = False,
-    progress: Callable[[str], None] | None = None,
-    target_psnr: float | None = None,
-    max_mse: float | None = None,
-    palette: np.ndarray | None = None,
-    dither: str = "none",
-    dither_strength: float = 1.0,
-    metrics: Sequence[str] = (),
+    progress: Callable[[Stage], None] | None = None,
+    **changes: Any,
 ) -> Report:
     """Quantize one image file into another.
 
-    Every check that needs no decoding (output format, output equal to input,
-    output folder, existing output) runs before the image is read, so a mistake
-    costs nothing. The output is written atomically (see
+    Every check that needs no decoding (settings, output format, output equal to
+    input, output folder, existing output) runs before the image is read, so a
+    mistake costs nothing. The output is written atomically (see
     :func:`kquant.images.save_quantized`).
 
     Parameters
@@ -120,44 +59,48 @@ def compress_file(
     output_path : path-like, binary file object, or None
         Default: :func:`default_output`. The suffix picks the format; a file object
         (e.g. ``sys.stdout.buffer``) gets a PNG, written once complete.
-    k : int
-        Number of colors, see :func:`kquant.quantizer.quantize`.
-    options : FitOptions or None
-        How to fit the palette; default ``FitOptions()``.
-    max_pixels : int or None
-        Decompression-bomb limit, see :func:`kquant.images.load_image`.
-    overwrite : bool
-        Replace an existing output (the input included).
-    dither : {"none", "floyd-steinberg"}
-    dither_strength : float in [0, 1]
-        See :func:`kquant.quantize`.
-    metrics : sequence of {"deltae", "ssim", "deltae-blur", "ssim-blur"}
-        Perceptual measures of the image as written to add to the report
-        (:func:`kquant.metrics.mean_delta_e`, :func:`kquant.metrics.ssim`; ``-blur``:
-        of both images blurred, as seen from a distance); the others are None.
-    palette : (P, 3) uint8 array or None
-        Map onto these colors instead of fitting (see :func:`kquant.quantize`).
-    target_psnr, max_mse : float or None
-        A quality target instead of a fixed k: the smallest k up to ``k`` that
-        reaches it is used (:func:`kquant.quantizer.quantize_to_target`); the
-        report's ``k`` is the chosen one and ``target_met`` says whether it made it.
+    settings : CompressSettings or None
+        What to do (k, fitting, palette or quality target, dithering, measures,
+        limits, overwriting); default ``CompressSettings()``.
     progress : callable or None
-        Called with the name of each stage as it starts: ``"load"``, ``"fit"``,
-        ``"map"``, ``"save"`` (for a progress display).
-    skip_if_larger : bool
-        Write nothing when the result is not smaller than the input file; the
-        report then has ``written`` false and says why in its notes.
+        Called with each :class:`kquant.stages.Stage` as it starts (for a progress
+        display).
+    **changes
+        Fields of :class:`CompressSettings` or :class:`kquant.settings.FitOptions`
+        to set on ``settings`` (``k=64``, ``seed=1``, ``overwrite=True``).
 
     Returns
     -------
     Report
+        ``k`` is the chosen k with a quality target (``target_met`` says whether it
+        made it); ``written`` is false when ``skip_if_larger`` kept nothing.
 
     Raises
     ------
+    kquant.errors.UsageError
+        Settings that break a rule (a bad k, a palette with a quality target, both
+        targets...), an output format that cannot hold the result, an output that
+        is the input.
     kquant.errors.KquantError
-        With a one-line message naming the file and the problem.
+        Otherwise, with a one-line message naming the file and the problem.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "black.png")
+    >>> report = compress_file(folder / "black.png", k=4)
+    >>> report.output.endswith("black-k4.png"), report.colors_out, report.mse
+    (True, 1, 0.0)
+    >>> compress_file(folder / "black.png", k=4, palette=[(0, 0, 0)], target_psnr=30)
+    Traceback (most recent call last):
+    ...
+    kquant.errors.UsageError: a given palette fixes the colors: it does not go with a quality target
     """
     t_start = time.perf_counter()
+    settings = (settings or CompressSettings()).replace(**changes)
+    s, fit = settings, settings.fit
     in_stream = input_path if hasattr(input_path, "read") else None
     out_stream = output_path if hasattr(output_path, "write") else None
     if in_stream is None:
@@ -167,30 +110,23 @@ def compress_file(
     if out_stream is not None:
         output, fmt = Path("-"), "PNG"
     else:
-        output = Path(output_path) if output_path is not None else default_output(input_path, k)
+        output = Path(output_path) if output_path is not None else default_output(input_path, s.k)
         fmt = format_for(output)
-    if not 1 <= k <= MAX_COLORS:
-        raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k}")
-    check_dither(dither, dither_strength)
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise UsageError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
-    if fmt == "GIF" and k > INDEXED_LIMIT:
-        raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
+    if fmt == "GIF" and s.k > INDEXED_LIMIT:
+        raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {s.k}")
     if in_stream is None and not input_path.exists():
         raise ImageReadError(f"{input_path}: no such file")
     if out_stream is None:
         same = in_stream is None and output.exists() and os.path.samefile(input_path, output)
-        if same and not overwrite:
+        if same and not s.overwrite:
             raise UsageError(f"{output}: output is the input file (use --force to replace it)")
-        check_writable(output, overwrite=overwrite)
+        check_writable(output, overwrite=s.overwrite)
 
-    options = options or FitOptions()
-    if options.method != "random":
+    if fit.method != "random":
         start_import()  # overlaps scikit-learn's import with decoding
     report_stage = progress or (lambda stage: None)
-    report_stage("load")
-    image = load_image(input_path, max_pixels=max_pixels, name="-")
+    report_stage(Stage.LOAD)
+    image = load_image(input_path, max_pixels=s.max_pixels, name="-")
     input_path = image.path
     pixels = image.pixels
     notes: list[str] = []
@@ -213,24 +149,24 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    strength = dither_strength if dither != "none" else 0.0
-    draw = {"dither": dither, "dither_strength": strength}
-    target_met = None
-    if target_psnr is None and max_mse is None:
-        result = quantize(pixels, k, options=options, palette=palette, progress=progress, **draw)
+    strength = s.dither_strength if s.dither != "none" else 0.0
+    draw = {"dither": s.dither, "dither_strength": strength}
+    palette = None if s.palette is None else np.array(s.palette, dtype=np.uint8)
+    k, target_met = s.k, None
+    if not s.has_target:
+        result = quantize(pixels, k, options=fit, palette=palette, progress=progress, **draw)
         fit_seconds = result.seconds["fit"]
     else:
-        report_stage("fit")
-        max_k = k
+        report_stage(Stage.FIT)
         k, result, target_met = quantize_to_target(
-            pixels, max_k, target_psnr=target_psnr, max_mse=max_mse, options=options, **draw
+            pixels, s.k, target_psnr=s.target_psnr, max_mse=s.max_mse, options=fit, **draw
         )
         # every k tried counts: the search is the fit
         fit_seconds = time.perf_counter() - t_loaded - result.seconds["map"]
-        goal = f"PSNR {target_psnr:g} dB" if target_psnr is not None else f"MSE {max_mse:g}"
+        goal = f"PSNR {s.target_psnr:g} dB" if s.target_psnr is not None else f"MSE {s.max_mse:g}"
         notes.append(
             f"target {goal}: reached with k={k}" if target_met
-            else f"target {goal} missed even with k={max_k}"
+            else f"target {goal} missed even with k={s.k}"
         )  # fmt: skip
     if palette is not None:
         notes.append(f"mapped onto the given palette of {len(palette)} colors")
@@ -250,7 +186,7 @@ def compress_file(
             + "): error measured on the dithered image"
         )
 
-    report_stage("save")
+    report_stage(Stage.SAVE)
     t_save = time.perf_counter()
     bytes_out = save_quantized(
         out_stream or output,
@@ -258,11 +194,11 @@ def compress_file(
         result.indices,
         transparent_index=result.transparent_index,
         icc_profile=image.icc_profile,
-        overwrite=overwrite,
-        max_bytes=image.bytes - 1 if skip_if_larger else None,
+        overwrite=s.overwrite,
+        max_bytes=image.bytes - 1 if s.skip_if_larger else None,
     )
     t_saved = time.perf_counter()
-    written = not skip_if_larger or bytes_out < image.bytes
+    written = not s.skip_if_larger or bytes_out < image.bytes
     if not written:
         notes.append(
             f"not written: {bytes_out:,} bytes would not be smaller than the input's "
@@ -277,9 +213,11 @@ def compress_file(
         colors_out = color_histogram(written_pixels.reshape(-1, 3)).n_colors
         notes.append("JPEG is lossy: error and colors measured on the decoded file")
     t_measure = time.perf_counter()
-    if metrics and written_pixels is None:
-        written_pixels = result.to_array()
-    measured = perceptual(pixels, written_pixels, metrics)
+    if s.metrics:
+        report_stage(Stage.METRICS)
+        if written_pixels is None:
+            written_pixels = result.to_array()
+    measured = perceptual(pixels, written_pixels, s.metrics)
     for name, value in measured.items():
         if value.sampled:
             notes.append(
@@ -292,12 +230,12 @@ def compress_file(
         input=str(input_path),
         output=str(output),
         format=fmt,
-        method="palette" if palette is not None else options.method,
-        space=options.space,
-        dither=dither if strength > 0 else "none",
+        method="palette" if palette is not None else fit.method,
+        space=fit.space,
+        dither=s.dither if strength > 0 else "none",
         dither_strength=strength,
         k=k,
-        seed=options.seed,
+        seed=fit.seed,
         sample=result.fit_pixels,
         width=image.width,
         height=image.height,
@@ -312,15 +250,15 @@ def compress_file(
         **{field: value.value for field, value in measured.items()},
         bytes_in=image.bytes,
         bytes_out=bytes_out,
-        seconds={
-            "load": t_loaded - t_start,
-            "fit": fit_seconds,
-            "map": result.seconds["map"],
-            "save": t_saved - t_save,
-            **({"metrics": t_end - t_measure} if metrics else {}),
-            "total": t_end - t_start,
-        },
-        notes=notes,
+        seconds=StageSeconds(
+            load=t_loaded - t_start,
+            fit=fit_seconds,
+            map=result.seconds["map"],
+            save=t_saved - t_save,
+            metrics=t_end - t_measure if s.metrics else None,
+            total=t_end - t_start,
+        ),
+        notes=tuple(notes),
         written=written,
         target_met=target_met,
     )

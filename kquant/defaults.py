@@ -11,8 +11,9 @@ from __future__ import annotations
 #: sampling only loses quality (see docs/DESIGN.md).
 DEFAULT_SAMPLE: int | None = None
 
-#: Default number of colors.
+#: Default number of colors (``compress``, ``compare``), and of ``kquant palette``.
 DEFAULT_COLORS = 256
+DEFAULT_PALETTE_COLORS = 8
 
 #: Largest ``k`` accepted.
 MAX_COLORS = 65_536
@@ -31,15 +32,36 @@ DEFAULT_TEMPLATE = "{stem}-k{k}.png"
 #: The path that means standard input (as INPUT) or standard output (as ``-o``).
 STDIO = "-"
 
-#: Codebook methods and k-means initialisations.
+#: Codebook methods and k-means initialisations, each with its default.
 METHODS: tuple[str, ...] = ("kmeans", "minibatch", "random")
+DEFAULT_METHOD = "kmeans"
 INITS: tuple[str, ...] = ("k-means++", "random")
+DEFAULT_INIT = "k-means++"
+
+#: k-means restarts (None: ``auto``, see kquant.codebook.auto_n_init), Lloyd iterations
+#: per run and scikit-learn's relative tolerance.
+DEFAULT_N_INIT: int | None = None
+DEFAULT_MAX_ITER = 300
+DEFAULT_TOL = 1e-4
+
+#: Seed of every random choice, and the range numpy and scikit-learn accept.
+DEFAULT_SEED = 0
+MAX_SEED = 2**32 - 1
 
 #: Color spaces palettes are fitted and matched in (see kquant.spaces).
 SPACES: tuple[str, ...] = ("rgb", "lab")
+DEFAULT_SPACE = "rgb"
 
-#: Dithering methods.
+#: Dithering methods, and the share of each pixel's error diffused.
 DITHERS: tuple[str, ...] = ("none", "floyd-steinberg")
+DEFAULT_DITHER = "none"
+DEFAULT_DITHER_STRENGTH = 1.0
+
+#: ``kquant sweep``: the k tried, and the pixels the silhouette and Calinski-Harabasz
+#: scores are computed on (silhouette is quadratic in it), at least MIN_METRIC_SAMPLE.
+DEFAULT_SWEEP_COLORS = "2..256"
+DEFAULT_METRIC_SAMPLE = 2000
+MIN_METRIC_SAMPLE = 10
 
 #: Perceptual measures ``--metrics`` can ask for (MSE and PSNR are always given): mean
 #: CIEDE2000 and SSIM, at pixel level and of the images blurred as if seen from a

@@ -28,7 +28,19 @@ class KquantError(Exception):
 
 class UsageError(KquantError, ValueError):
     """The arguments are wrong: a bad value, an output equal to the input, a format
-    that cannot hold the result. Exit code 2 on the command line."""
+    that cannot hold the result. Exit code 2 on the command line.
+
+    Attributes
+    ----------
+    params : tuple of str
+        The library parameters at fault (``"k"``, ``"target_psnr"``...), if known; a
+        front end can name its own options for them (the command line prefixes the
+        message with ``-k/--colors:``).
+    """
+
+    def __init__(self, message: str, *, params: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.params = params
 
 
 class ImageReadError(KquantError):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kquant.defaults import METRIC_FIELDS
+from kquant.settings import check_metrics
 
 __all__ = [
     "BLUR_SIGMA",
@@ -321,7 +322,13 @@ def perceptual(
     original, result : (H, W, C) uint8 ndarray, C = 3 or 4
         Pixels with alpha 0 in ``original`` are left out of ΔE2000.
     names : sequence of str
+
+    Raises
+    ------
+    kquant.errors.UsageError
+        For a name not in :data:`kquant.defaults.METRICS`.
     """
+    names = check_metrics(names)
     out: dict[str, Similarity] = {}
     visible = original[..., 3] > 0 if original.shape[2] == 4 else None
     for name, field_name in METRIC_FIELDS.items():

@@ -27,14 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kquant.codebook import FitOptions, fit_codebook, round_palette, start_import
+from kquant.codebook import fit_codebook, round_palette, start_import
 from kquant.colors import ColorHistogram, color_histogram, lookup
-from kquant.defaults import DEFAULT_COLORS, DITHERS, INDEXED_LIMIT, MAX_COLORS
+from kquant.defaults import DEFAULT_COLORS, INDEXED_LIMIT
 from kquant.dither import floyd_steinberg
 from kquant.errors import UsageError
 from kquant.mapping import nearest_index
 from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
+from kquant.settings import FitOptions, check_colors, check_dither
 from kquant.spaces import features, from_features
+from kquant.stages import Stage
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -86,6 +88,21 @@ class Quantized:
         """The quantized image, (H, W, C) uint8."""
         return self.palette[self.indices]
 
+    def to_image(self) -> Image.Image:
+        """The quantized image as Pillow would write it to a PNG: mode ``P`` holding
+        exactly the palette (transparency in its ``transparency`` info) when it has at
+        most 256 entries (with alpha, an RGBA palette), else ``RGB`` or ``RGBA``.
+
+        >>> import numpy as np
+        >>> img = np.zeros((2, 2, 3), np.uint8); img[1] = 255
+        >>> im = quantize(img, k=2).to_image()
+        >>> im.mode, im.size, sorted(im.getcolors())
+        ('P', (2, 2), [(2, 0), (2, 1)])
+        """
+        from kquant.images import to_pil
+
+        return to_pil(self.palette, self.indices, "PNG")
+
 
 def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
     """Bring an image to the layout :func:`quantize` works on.
@@ -105,11 +122,11 @@ def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
 
         return pixels_from_pil(image)[0]
     if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+        raise UsageError(f"expected a uint8 image, got {image.dtype}")
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+        raise UsageError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
     return image
 
 
@@ -182,9 +199,10 @@ def quantize(
     dither_strength : float in [0, 1]
         Fraction of the error diffused; 0 is the same as no dithering.
     progress : callable or None
-        Called with ``"fit"`` and then ``"map"`` as each stage starts.
+        Called with :attr:`Stage.FIT <kquant.stages.Stage>` and then ``Stage.MAP``
+        as each stage starts.
     **fit
-        Fields of :class:`kquant.codebook.FitOptions` to set or override:
+        Fields of :class:`kquant.settings.FitOptions` to set or override:
         ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab"),
         ``sample`` (pixels to fit on, None for all), ``init``, ``n_init``,
         ``max_iter``, ``tol``, ``seed``.
@@ -195,8 +213,8 @@ def quantize(
 
     Raises
     ------
-    ValueError
-        For a bad argument.
+    kquant.errors.UsageError
+        For a bad argument (a ValueError).
 
     Examples
     --------
@@ -206,12 +224,11 @@ def quantize(
     >>> q.colors_out, q.distortion.mse
     (2, 0.0)
     """
-    if not 1 <= k <= MAX_COLORS:
-        raise ValueError(f"k must be between 1 and {MAX_COLORS}, got {k}")
+    check_colors(k)
     check_dither(dither, dither_strength)
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
-    report_stage("fit")
+    report_stage(Stage.FIT)
     t0 = time.perf_counter()
     if options.method != "random":
         start_import()
@@ -238,7 +255,7 @@ def quantize(
             centers = from_features(centers, options.space, channels)
         palette = round_palette(centers)
     t1 = time.perf_counter()
-    report_stage("map")
+    report_stage(Stage.MAP)
 
     if exact:
         labels = np.arange(hist.n_colors, dtype=np.int32)
@@ -285,15 +302,6 @@ def quantize(
 #: 0.864 -> 0.897, blurred SSIM 0.985 -> 0.990, blurred CIEDE2000 2.11 -> 2.10;
 #: factors 1.2 to 5 changed these by less than 0.01.
 DITHER_DAMPING = 2.4
-
-
-def check_dither(dither: str, strength: float) -> None:
-    """Raise :class:`kquant.errors.UsageError` (a ValueError) for a dither method or
-    strength :func:`quantize` does not take."""
-    if dither not in DITHERS:
-        raise UsageError(f"unknown dither {dither!r}; choose from {', '.join(DITHERS)}")
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"dither strength must be between 0 and 1, got {strength}")
 
 
 def _dither(
@@ -348,7 +356,10 @@ def _dither(
 def _as_channels(palette: np.ndarray, channels: int) -> np.ndarray:
     """A (P, 3) RGB palette as (P, channels), opaque; duplicates dropped."""
     if palette.ndim != 2 or palette.shape[1] != 3 or palette.shape[0] == 0:
-        raise ValueError(f"palette must be a non-empty (P, 3) uint8 array, got {palette.shape}")
+        raise UsageError(
+            f"palette must be a non-empty (P, 3) uint8 array, got {palette.shape}",
+            params=("palette",),
+        )
     palette = round_palette(palette.astype(np.float64))
     if channels == 4:
         palette = np.hstack([palette, np.full((palette.shape[0], 1), 255, np.uint8)])
@@ -433,7 +444,9 @@ def quantize_to_target(
         The chosen k, its result, and whether it meets the target.
     """
     if (target_psnr is None) == (max_mse is None):
-        raise ValueError("give exactly one of target_psnr and max_mse")
+        raise UsageError(
+            "give exactly one of target_psnr and max_mse", params=("target_psnr", "max_mse")
+        )
     pixels = prepare(image)  # the colors are counted once for every k tried
 
     def meets(q: Quantized) -> bool:

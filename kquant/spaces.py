@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from kquant.defaults import SPACES
+from kquant.settings import check_choice
 
 __all__ = ["SPACES", "alpha_scale", "check_space", "features", "from_features"]
 
@@ -30,8 +31,8 @@ _SCALE = {"rgb": 255.0, "lab": 100.0}
 
 
 def check_space(space: str) -> None:
-    if space not in SPACES:
-        raise ValueError(f"unknown color space {space!r}; choose from {', '.join(SPACES)}")
+    """Refuse (:class:`kquant.errors.UsageError`) a space not in :data:`SPACES`."""
+    check_choice("space", space, SPACES, "color space")
 
 
 def alpha_scale(space: str) -> float:

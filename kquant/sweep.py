@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kquant.codebook import FitOptions
+from kquant.defaults import DEFAULT_METRIC_SAMPLE, MAX_COLORS, MIN_METRIC_SAMPLE
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.quantizer import prepare, quantize
+from kquant.settings import FitOptions, check_target_psnr
 
-__all__ = ["SweepRow", "parse_ks", "suggest", "sweep"]
+__all__ = ["SweepRow", "check_sweep", "parse_ks", "suggest", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,12 @@ class SweepRow:
         return dataclasses.asdict(self)
 
 
-def parse_ks(text: str, max_k: int = 65_536) -> list[int]:
+def parse_ks(text: str, max_k: int = MAX_COLORS) -> list[int]:
     """``"2,4,8"`` or ``"2..256"`` (doubling from the first to the last) to a sorted
     list of distinct k.
+
+    >>> parse_ks("2..256"), parse_ks("8,2,4,4")
+    ([2, 4, 8, 16, 32, 64, 128, 256], [2, 4, 8])
 
     Raises
     ------
@@ -71,10 +75,23 @@ def parse_ks(text: str, max_k: int = 65_536) -> list[int]:
         else:
             ks = [int(part) for part in text.split(",") if part]
     except ValueError:
-        raise UsageError(f"{text!r} is not a list of k (2,4,8) or a range (2..256)") from None
+        raise UsageError(
+            f"{text!r} is not a list of k (2,4,8) or a range (2..256)", params=("ks",)
+        ) from None
     if not ks or any(not 1 <= k <= max_k for k in ks):
-        raise UsageError(f"every k must be between 1 and {max_k}: {text!r}")
+        raise UsageError(f"every k must be between 1 and {max_k}: {text!r}", params=("ks",))
     return sorted(set(ks))
+
+
+def check_sweep(*, metric_sample: int, target_psnr: float | None = None) -> None:
+    """Refuse a metric sample below :data:`kquant.defaults.MIN_METRIC_SAMPLE` pixels,
+    or a PSNR target that is not a finite number of dB above 0."""
+    if metric_sample < MIN_METRIC_SAMPLE:
+        raise UsageError(
+            f"the metric sample must be at least {MIN_METRIC_SAMPLE} pixels, got {metric_sample}",
+            params=("metric_sample",),
+        )
+    check_target_psnr(target_psnr)
 
 
 def sweep(
@@ -82,7 +99,7 @@ def sweep(
     ks: list[int],
     *,
     options: FitOptions | None = None,
-    metric_sample: int = 2000,
+    metric_sample: int = DEFAULT_METRIC_SAMPLE,
     progress=None,
 ) -> list[SweepRow]:
     """Quantize ``pixels`` at each k and measure the result.
@@ -103,6 +120,7 @@ def sweep(
     -------
     list of SweepRow, in the order of ``ks``
     """
+    check_sweep(metric_sample=metric_sample)
     from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
     options = options or FitOptions()
@@ -153,6 +171,7 @@ def suggest(rows: list[SweepRow], target_psnr: float | None = None) -> dict[str,
     - ``target_psnr``: the smallest k reaching ``target_psnr`` (None if none does,
       or no target).
     """
+    check_target_psnr(target_psnr)
     out: dict[str, int | None] = {"elbow": None, "silhouette": None, "target_psnr": None}
     if len(rows) >= 3:
         x = np.array([math.log2(r.k) for r in rows])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import blocks, kquant_exe, run_kquant, run_kquant_on_terminal
+from helpers import blocks, kquant, kquant_exe, run_kquant, run_kquant_on_terminal
 from PIL import Image
 
 from kquant.batch import Item, expand_inputs, plan_jobs
@@ -57,7 +57,7 @@ def test_folder_with_bad_files_is_done_and_reported(tmp_path):
     _tree(src)
     out = tmp_path / "out"
     report = tmp_path / "run.csv"
-    proc = run_kquant("compress", src, "-r", "-k", "4", "-o", out, "--report", report)
+    proc = kquant("compress", src, "-r", "-k", "4", "-o", out, "--report", report, "-j", "1")
     assert proc.returncode == 1, proc.stderr
     # the good images are written, mirroring the tree
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
@@ -89,12 +89,12 @@ def test_skip_existing_does_no_work_on_a_second_run(tmp_path):
     for i in range(3):
         Image.fromarray(blocks(16, 16, seed=i)).save(src / f"{i}.png")
     out = tmp_path / "out"
-    first = run_kquant("compress", src, "-k", "4", "-o", out)
+    first = kquant("compress", src, "-k", "4", "-o", out, "-j", "1")
     assert first.returncode == 0, first.stderr
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     report = tmp_path / "again.jsonl"
-    second = run_kquant("compress", src, "-k", "4", "-o", out, "--skip-existing",
-                        "--report", report)  # fmt: skip
+    second = kquant("compress", src, "-k", "4", "-o", out, "--skip-existing",
+                    "--report", report)  # fmt: skip
     assert second.returncode == 0, second.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
     rows = [json.loads(line) for line in report.read_text().splitlines()]
@@ -102,7 +102,7 @@ def test_skip_existing_does_no_work_on_a_second_run(tmp_path):
     assert all(r["error"] == "output exists" for r in rows)
     assert "0 ok, 3 skipped, 0 failed" in second.stderr
     # without --skip-existing, existing outputs are failures, not overwritten
-    third = run_kquant("compress", src, "-k", "4", "-o", out)
+    third = kquant("compress", src, "-k", "4", "-o", out, "-j", "1")
     assert third.returncode == 1 and "already exists" in third.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
@@ -112,7 +112,7 @@ def test_name_collisions_are_refused_before_any_work(tmp_path):
         (tmp_path / d).mkdir()
         Image.fromarray(blocks(16, 16)).save(tmp_path / d / "x.png")
     out = tmp_path / "out"
-    proc = run_kquant("compress", tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", "-o", out)
+    proc = kquant("compress", tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", "-o", out)
     assert proc.returncode == 2
     assert "would both be written to" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -125,15 +125,15 @@ def test_glob_include_exclude_and_template(tmp_path):
     for name in ("keep1.png", "keep2.png", "skip.png", "other.jpg"):
         Image.fromarray(blocks(16, 16)).save(src / name)
     out = tmp_path / "out"
-    proc = run_kquant(
+    proc = kquant(
         "compress", f"{src}/*.png", "--exclude", "skip*", "-o", out, "-k", "2",
-        "--name", "{stem}.small.{ext}", "--json",
+        "--name", "{stem}.small.{ext}", "--json", "-j", "1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["keep1.small.png", "keep2.small.png"]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["k"] == 2
-    proc = run_kquant("compress", src, "--include", "*.jpg", "-o", out, "-k", "2")
+    proc = kquant("compress", src, "--include", "*.jpg", "-o", out, "-k", "2")
     assert proc.returncode == 0 and (out / "other-k2.png").exists()
 
 
@@ -143,7 +143,7 @@ def test_skip_if_larger_keeps_nothing(tmp_path):
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     Image.fromarray(noise).save(src, quality=20)
     out = tmp_path / "out.png"
-    proc = run_kquant("compress", src, "-k", "256", "-o", out, "--skip-if-larger", "--json")
+    proc = kquant("compress", src, "-k", "256", "-o", out, "--skip-if-larger", "--json")
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     assert row["status"] == "skipped" and row["written"] is False
@@ -152,9 +152,9 @@ def test_skip_if_larger_keeps_nothing(tmp_path):
 
 
 def test_unmatched_glob_and_missing_path_are_usage_errors(tmp_path):
-    proc = run_kquant("compress", f"{tmp_path}/*.png")
+    proc = kquant("compress", f"{tmp_path}/*.png")
     assert proc.returncode == 2 and "no file matches" in proc.stderr
-    proc = run_kquant("compress", tmp_path / "nope.png", tmp_path / "nope2.png")
+    proc = kquant("compress", tmp_path / "nope.png", tmp_path / "nope2.png")
     assert proc.returncode == 2 and "no such file" in proc.stderr
 
 
@@ -204,14 +204,13 @@ def test_stdin_to_stdout_through_a_pipe(blocks_png):
 
 def test_stdin_and_stdout_misuse(blocks_png, tmp_path):
     def run(*args, data=b""):
-        return subprocess.run([kquant_exe(), "compress", *map(str, args)], input=data,
-                              capture_output=True, timeout=120)  # fmt: skip
+        return kquant("compress", *args, input=data)
 
     assert run("-", "-k", "4").returncode == 2  # no -o
     assert run(blocks_png, "-o", "-", "--json").returncode == 2
     assert run("-", blocks_png, "-o", tmp_path).returncode == 2
     empty = run("-", "-o", tmp_path / "x.png")
-    assert empty.returncode == 1 and b"-: empty file" in empty.stderr
+    assert empty.returncode == 1 and "-: empty file" in empty.stderr
     assert not (tmp_path / "x.png").exists()
 
 

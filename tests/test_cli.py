@@ -1,4 +1,5 @@
-"""The command line, through CliRunner and through real subprocesses of ``kquant``."""
+"""The command line, in process (``kquant()``) and, where the process matters, as real
+subprocesses of ``kquant`` (``run_kquant``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import blocks, kquant_exe, mse_rgb, read_rgba, run_kquant
+from helpers import blocks, huge_png, kquant, kquant_exe, mse_rgb, read_rgba, run_kquant
 from PIL import Image
-from test_images import huge_png
 
-import kquant
+import kquant as kq
 from kquant.cli import cli
 
 REPORT_KEYS = {
@@ -26,8 +25,8 @@ REPORT_KEYS = {
 
 
 def invoke(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    ran = kquant(*args)
+    return ran.returncode, ran.stdout, ran.stderr
 
 
 def _commands(group, prefix=()):
@@ -47,11 +46,11 @@ def test_every_command_has_help_ending_with_examples(path):
 
 def test_version():
     code, out, _ = invoke("--version")
-    assert code == 0 and kquant.__version__ in out
+    assert code == 0 and kq.__version__ in out
     proc = subprocess.run(
         [sys.executable, "-m", "kquant", "--version"], capture_output=True, text=True, check=True
     )
-    assert kquant.__version__ in proc.stdout
+    assert kq.__version__ in proc.stdout
 
 
 def test_compress_default_output_and_report(blocks_png):
@@ -61,7 +60,8 @@ def test_compress_default_output_and_report(blocks_png):
     report = json.loads(out)
     assert report["output"] == str(expected)
     assert report.keys() >= REPORT_KEYS
-    assert set(report["seconds"]) == {"load", "fit", "map", "save", "total"}
+    assert set(report["seconds"]) == {"load", "fit", "map", "save", "metrics", "total"}
+    assert report["seconds"]["metrics"] is None  # no --metrics: not measured
     assert report["k"] == 4 and report["colors_out"] == 4 and report["method"] == "kmeans"
     assert report["bytes_out"] == expected.stat().st_size
     with Image.open(expected) as im:
@@ -151,7 +151,7 @@ def test_every_input_mode_and_format(tmp_path, mode, suffix):
     code, stdout, err = invoke("compress", src, "-k", "6", "-o", out, "--json")
     assert code == 0, err
     report = json.loads(stdout)
-    loaded = kquant.load_image(src)
+    loaded = kq.load_image(src)
     written = read_rgba(out)
     with Image.open(out) as im:
         assert im.mode == "P"
@@ -173,7 +173,7 @@ def test_output_formats_report_what_was_written(blocks_png, tmp_path, suffix):
     assert code == 0, err
     report = json.loads(stdout)
     with Image.open(out) as im:
-        assert im.format == kquant.images.format_for(out)
+        assert im.format == kq.images.format_for(out)
         assert im.mode == ("RGB" if suffix in (".webp", ".jpg") else "P")
     original = np.asarray(Image.open(blocks_png).convert("RGB"))
     assert report["mse"] == pytest.approx(mse_rgb(original, read_rgba(out)), rel=1e-12)
@@ -242,21 +242,21 @@ def test_bad_input_files(tmp_path, name, content, code, needle):
         (tmp_path / "full.jpg").unlink()
     elif content is not None:
         src.write_bytes(content)
-    proc = run_kquant("compress", src, "-k", "4")
+    proc = kquant("compress", src, "-k", "4")
     _assert_clean_failure(proc, code, str(src), needle, folder=tmp_path)
 
 
 def test_directory_without_images_as_input(tmp_path):
     (tmp_path / "readme.txt").write_text("not an image")
-    proc = run_kquant("compress", tmp_path, "-k", "4")
+    proc = kquant("compress", tmp_path, "-k", "4")
     _assert_clean_failure(proc, 2, str(tmp_path), "no images found", folder=tmp_path)
 
 
 def test_decompression_bomb(tmp_path):
     src = huge_png(tmp_path / "bomb.png", 10_000, 9_000)
-    proc = run_kquant("compress", src, "-k", "4")
+    proc = kquant("compress", src, "-k", "4")
     _assert_clean_failure(proc, 1, str(src), "above the limit", "--max-pixels", folder=tmp_path)
-    proc = run_kquant("compress", src, "-k", "4", "--max-pixels", "100000000")
+    proc = kquant("compress", src, "-k", "4", "--max-pixels", "100000000")
     _assert_clean_failure(proc, 1, str(src), "truncated or corrupt", folder=tmp_path)
 
 
@@ -273,7 +273,7 @@ def test_decompression_bomb(tmp_path):
 )
 def test_bad_options_are_usage_errors(blocks_png, tmp_path, args, needle):
     args = [str(tmp_path / a) if a.startswith("out.") else a for a in args]
-    proc = run_kquant("compress", blocks_png, *args)
+    proc = kquant("compress", blocks_png, *args)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -284,18 +284,18 @@ def test_alpha_into_jpeg_is_refused(tmp_path):
     src = tmp_path / "a.png"
     rgba = np.dstack([blocks(16, 16), np.where(np.eye(16) > 0, 0, 255).astype(np.uint8)])
     Image.fromarray(rgba).save(src)
-    proc = run_kquant("compress", src, "-k", "4", "-o", tmp_path / "a-out.jpg")
+    proc = kquant("compress", src, "-k", "4", "-o", tmp_path / "a-out.jpg")
     assert proc.returncode == 2 and "transparency" in proc.stderr
     assert not (tmp_path / "a-out.jpg").exists()
 
 
 def test_missing_and_unwritable_output_folder(blocks_png, tmp_path):
     out = tmp_path / "no" / "such" / "dir" / "x.png"
-    proc = run_kquant("compress", blocks_png, "-k", "4", "-o", out)
+    proc = kquant("compress", blocks_png, "-k", "4", "-o", out)
     assert proc.returncode == 1 and "does not exist" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     # a folder nobody may create files in (even root cannot in /sys)
-    proc = run_kquant("compress", blocks_png, "-k", "4", "-o", "/sys/kquant-out.png")
+    proc = kquant("compress", blocks_png, "-k", "4", "-o", "/sys/kquant-out.png")
     assert proc.returncode == 1, proc.stderr
     assert "/sys/kquant-out.png" in proc.stderr and "Traceback" not in proc.stderr
 

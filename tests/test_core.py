@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kquant.codebook import FitOptions, fit_codebook, round_palette
+from kquant.codebook import fit_codebook, round_palette
 from kquant.colors import binned, color_histogram, lookup, pack, unpack
 from kquant.mapping import nearest_index
 from kquant.metrics import distortion_from_histogram, image_distortion, psnr
+from kquant.settings import FitOptions
 
 
 @pytest.mark.parametrize("channels", [3, 4])

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, blocks, read_rgba
+from helpers import SAMPLES, blocks, huge_png, read_rgba
 from PIL import Image
 
 from kquant import defaults
@@ -148,24 +146,6 @@ def test_missing_file_and_directory(tmp_path):
         load_image(tmp_path / "nope.png")
     with pytest.raises(ImageReadError, match="is a directory"):
         load_image(tmp_path)
-
-
-def huge_png(path: Path, width: int, height: int) -> Path:
-    """A PNG header claiming width x height (1-bit gray) with no real pixel data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 8))
-        + chunk(b"IEND", b"")
-    )
-    return path
 
 
 def test_decompression_bomb_refused_before_decoding(tmp_path):

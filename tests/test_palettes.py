@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, read_rgba, run_kquant
+from helpers import SAMPLES, kquant, read_rgba
 from PIL import Image
 
 from kquant.errors import UsageError
@@ -16,7 +16,7 @@ from kquant.palettes import read_palette
 @pytest.mark.parametrize("suffix", [".gpl", ".json", ".txt"])
 def test_export_then_import_round_trips(tmp_path, suffix):
     exported = tmp_path / f"pal{suffix}"
-    proc = run_kquant("palette", SAMPLES / "coffee.png", "-k", "8", "--json", "--export", exported)
+    proc = kquant("palette", SAMPLES / "coffee.png", "-k", "8", "--json", "--export", exported)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == 8
@@ -26,8 +26,8 @@ def test_export_then_import_round_trips(tmp_path, suffix):
     np.testing.assert_array_equal(read_palette(exported), listed)
     # mapping onto the imported palette gives what compress -k 8 gives
     a, b = tmp_path / "a.png", tmp_path / "b.png"
-    assert run_kquant("compress", SAMPLES / "coffee.png", "-k", "8", "-o", a).returncode == 0
-    proc = run_kquant("compress", SAMPLES / "coffee.png", "--palette", exported, "-o", b, "--json")
+    assert kquant("compress", SAMPLES / "coffee.png", "-k", "8", "-o", a).returncode == 0
+    proc = kquant("compress", SAMPLES / "coffee.png", "--palette", exported, "-o", b, "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["method"] == "palette"
     np.testing.assert_array_equal(read_rgba(a), read_rgba(b))
@@ -40,7 +40,7 @@ def test_palette_from_an_image_and_swatch(tmp_path):
     Image.fromarray(rgb).save(src)
     assert sorted(read_palette(src).tolist()) == [[0, 0, 0], [0, 0, 255], [0, 255, 0], [255, 0, 0]]
     swatch = tmp_path / "sw.png"
-    proc = run_kquant("palette", src, "-k", "4", "--swatch", swatch)
+    proc = kquant("palette", src, "-k", "4", "--swatch", swatch)
     assert proc.returncode == 0, proc.stderr
     assert [line.split()[-1] for line in proc.stdout.splitlines()] == ["25.00%"] * 4
     with Image.open(swatch) as im:
@@ -65,7 +65,7 @@ def test_malformed_palettes_name_the_line(tmp_path, name, text, where):
         read_palette(path)
     src = tmp_path / "img.png"
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(src)
-    proc = run_kquant("compress", src, "--palette", path, "-o", tmp_path / "o.png")
+    proc = kquant("compress", src, "--palette", path, "-o", tmp_path / "o.png")
     assert proc.returncode == 2 and where in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.png").exists()

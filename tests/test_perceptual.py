@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import BLOCK_COLORS, blocks, mse_rgb, read_rgba, run_kquant
+from helpers import BLOCK_COLORS, blocks, kquant, mse_rgb, read_rgba, run_kquant
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.color import deltaE_ciede2000, rgb2lab
@@ -84,7 +84,7 @@ def test_dithered_gradient_has_more_patterns_and_higher_blurred_ssim(tmp_path):
     rows = {}
     for mode in ("none", "floyd-steinberg"):
         out = tmp_path / f"{mode}.png"
-        proc = run_kquant("compress", src, "-k", "4", "--dither", mode, "-o", out, "--json",
+        proc = kquant("compress", src, "-k", "4", "--dither", mode, "-o", out, "--json",
                           "--metrics", "ssim,ssim-blur,deltae-blur")  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         rows[mode] = json.loads(proc.stdout)
@@ -111,9 +111,7 @@ def test_dithering_keeps_transparent_pixels_transparent(tmp_path):
     rgba[:, 16:24, 3] = 128
     src, out = tmp_path / "a.png", tmp_path / "o.png"
     Image.fromarray(rgba).save(src)
-    proc = run_kquant(
-        "compress", src, "-k", "4", "--dither", "floyd-steinberg", "-o", out, "--json"
-    )
+    proc = kquant("compress", src, "-k", "4", "--dither", "floyd-steinberg", "-o", out, "--json")
     assert proc.returncode == 0, proc.stderr
     written = read_rgba(out)
     assert (written[:, :16, 3] == 0).all()
@@ -192,7 +190,7 @@ def test_ssim_agrees_with_scikit_image_and_samples_strips():
 
 def test_metrics_in_the_report_and_csv(tmp_path, blocks_png):
     out, csv_path = tmp_path / "o.png", tmp_path / "r.csv"
-    proc = run_kquant("compress", blocks_png, "-k", "3", "-o", out, "--json", "--metrics", "all",
+    proc = kquant("compress", blocks_png, "-k", "3", "-o", out, "--json", "--metrics", "all",
                       "--space", "lab", "--report", csv_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
@@ -208,7 +206,7 @@ def test_metrics_in_the_report_and_csv(tmp_path, blocks_png):
     assert "deltaE2000" in proc.stderr and "blurred SSIM" in proc.stderr
     header = csv_path.read_text().splitlines()[0].split(",")
     assert {"space", "dither", "delta_e", "ssim", "ssim_blur"} <= set(header)
-    plain = run_kquant("compress", blocks_png, "-k", "3", "-o", tmp_path / "p.png", "--json")
+    plain = kquant("compress", blocks_png, "-k", "3", "-o", tmp_path / "p.png", "--json")
     assert json.loads(plain.stdout)["ssim"] is None  # not asked, not computed
 
 
@@ -221,7 +219,7 @@ def test_metrics_in_the_report_and_csv(tmp_path, blocks_png):
     ],
 )
 def test_bad_perceptual_options_exit_2(tmp_path, blocks_png, args, message):
-    proc = run_kquant("compress", blocks_png, "-o", tmp_path / "o.png", *args)
+    proc = kquant("compress", blocks_png, "-o", tmp_path / "o.png", *args)
     assert proc.returncode == 2 and message in proc.stderr
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "o.png").exists()
 
@@ -251,20 +249,20 @@ def test_compare_measures_each_method(tmp_path):
     Image.fromarray(
         np.asarray(Image.open("sample_images/china.jpg").convert("RGB"))[::2, ::2]
     ).save(src)
-    proc = run_kquant("compare", src, "-k", "8", "--json", "--metrics", "all",
+    proc = kquant("compare", src, "-k", "8", "--json", "--metrics", "all",
                       "--methods", "kmeans,random", "--dither", "floyd-steinberg")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = {row["method"]: row for row in map(json.loads, proc.stdout.splitlines())}
     assert rows["kmeans"]["ssim_blur"] > rows["random"]["ssim_blur"]
     assert rows["kmeans"]["delta_e"] < rows["random"]["delta_e"]
-    table = run_kquant("compare", src, "-k", "8", "--metrics", "ssim", "--methods", "kmeans")
+    table = kquant("compare", src, "-k", "8", "--metrics", "ssim", "--methods", "kmeans")
     assert table.returncode == 0 and "ssim" in table.stdout.splitlines()[0]
 
 
 def test_no_dithering_reported_when_the_image_is_reproduced_exactly(tmp_path):
     src, out = tmp_path / "flat.png", tmp_path / "o.png"
     Image.fromarray(blocks(16, 16, noise=0)).save(src)
-    proc = run_kquant("compress", src, "-k", "8", "--dither", "floyd-steinberg", "-o", out,
+    proc = kquant("compress", src, "-k", "8", "--dither", "floyd-steinberg", "-o", out,
                       "--json", "-q")  # fmt: skip
     row = json.loads(proc.stdout)
     assert row["dither"] == "none" and row["mse"] == 0.0

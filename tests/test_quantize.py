@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import BLOCK_COLORS, blocks, mse_rgb
+from helpers import BLOCK_COLORS, blocks, mse_rgb
 from PIL import Image
 
 import kquant

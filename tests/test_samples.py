@@ -1,4 +1,4 @@
-"""End to end on the shipped sample images, through the installed command."""
+"""End to end on the shipped sample images, through the ``kquant`` command."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, mse_rgb, read_rgba, run_kquant
+from helpers import SAMPLES, kquant, mse_rgb, read_rgba
 from PIL import Image
 
-import kquant
+import kquant as kq
 
 #: PSNR of the classic scikit-learn recipe on china.jpg at k=64 (KMeans with
 #: random_state=0 on 1000 shuffled pixels, then predict every pixel).
@@ -18,7 +18,7 @@ CLASSIC_CHINA_K64_PSNR = 31.69
 
 def test_china_k64_beats_the_classic_recipe(tmp_path):
     out = tmp_path / "china-k64.png"
-    proc = run_kquant("compress", SAMPLES / "china.jpg", "-k", "64", "-o", out, "--json")
+    proc = kquant("compress", SAMPLES / "china.jpg", "-k", "64", "-o", out, "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     with Image.open(out) as im:
@@ -27,7 +27,7 @@ def test_china_k64_beats_the_classic_recipe(tmp_path):
     assert report["colors_out"] == 64
     assert report["psnr"] >= CLASSIC_CHINA_K64_PSNR
     assert report["bytes_out"] < report["bytes_in"]
-    original = kquant.load_image(SAMPLES / "china.jpg").pixels
+    original = kq.load_image(SAMPLES / "china.jpg").pixels
     assert report["mse"] == pytest.approx(mse_rgb(original, read_rgba(out)), rel=1e-12)
 
 
@@ -37,10 +37,10 @@ def test_china_k64_beats_the_classic_recipe(tmp_path):
 def test_every_sample_image(tmp_path, name):
     src = SAMPLES / name
     out = tmp_path / "out.png"
-    proc = run_kquant("compress", src, "-k", "32", "-o", out, "--json")
+    proc = kquant("compress", src, "-k", "32", "-o", out, "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    loaded = kquant.load_image(src)
+    loaded = kq.load_image(src)
     written = read_rgba(out)
     assert report["colors_out"] <= 32
     assert report["psnr"] is None or report["psnr"] > 20

@@ -7,11 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import blocks, run_kquant
+from helpers import blocks, kquant
 from PIL import Image
 
-from kquant.cli import cli
 from kquant.errors import UsageError
 from kquant.sweep import parse_ks, suggest, sweep
 
@@ -52,7 +50,7 @@ def test_suggestions_on_a_known_answer():
 def test_cli_table_json_and_plot(tmp_path):
     src = tmp_path / "img.png"
     Image.fromarray(blocks(48, 48)).save(src)
-    proc = run_kquant("sweep", src, "-k", "2,4,8", "--json", "--metric-sample", "200",
+    proc = kquant("sweep", src, "-k", "2,4,8", "--json", "--metric-sample", "200",
                       "--target-psnr", "30")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -60,7 +58,7 @@ def test_cli_table_json_and_plot(tmp_path):
     assert "200 sampled pixels" in proc.stderr and "suggested k" in proc.stderr
     assert "smallest k reaching 30 dB" in proc.stderr
     plot = tmp_path / "curves.png"
-    proc = run_kquant("sweep", src, "-k", "2..8", "--plot", plot)
+    proc = kquant("sweep", src, "-k", "2..8", "--plot", plot)
     assert proc.returncode == 0, proc.stderr
     with Image.open(plot) as im:
         assert im.format == "PNG" and im.size[0] > 300
@@ -70,8 +68,7 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     src = tmp_path / "img.png"
     Image.fromarray(blocks(16, 16)).save(src)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
-    result = CliRunner().invoke(cli, ["sweep", str(src), "-k", "2,4", "--plot",
-                                      str(tmp_path / "p.png")])  # fmt: skip
-    assert result.exit_code == 1
+    result = kquant("sweep", src, "-k", "2,4", "--plot", tmp_path / "p.png")
+    assert result.returncode == 1
     assert "pip install 'kquant[plot]'" in result.stderr
     assert not (tmp_path / "p.png").exists()

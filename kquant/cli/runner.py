@@ -1,7 +1,8 @@
 """Running ``kquant compress``'s jobs for the command line: in this process or in
 worker processes, with progress bars, report rows, one-line errors and the closing
 summary. The planning (which files, which outputs) is :mod:`kquant.batch`; the work
-on one image is :func:`kquant.batch.run_job`.
+on one image is :func:`kquant.batch.run_job`, which both paths run with the same
+:class:`kquant.settings.CompressSettings`.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import io
 import json
 import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from kquant.cli.errors import HINTS
 from kquant.defaults import STDIO
+from kquant.stages import STAGES, Stage
 
-#: Extra advice the CLI adds to a library error, by error class name.
-_HINTS = {
-    "OutputExistsError": "use --force to replace it",
-    "ImageTooLargeError": "raise the limit with --max-pixels",
-}
+if TYPE_CHECKING:
+    from kquant.batch import Job, JobResult, ReportWriter
+    from kquant.settings import CompressSettings
 
 
 class Runner:
@@ -33,18 +37,32 @@ class Runner:
     order, so reports and outputs do not depend on the number of workers.
     """
 
-    def __init__(self, *, batch, quiet, verbose, as_json, writer, ignored, jobs) -> None:
+    def __init__(
+        self,
+        *,
+        batch: bool,
+        quiet: bool,
+        verbose: bool,
+        as_json: bool,
+        writer: ReportWriter | None,
+        ignored: list[tuple[Path, str]],
+        jobs: int,
+    ) -> None:
+        from kquant.report import report_row
+
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
         if writer:  # files passed over in folders are inputs too: they get a row
             for path, why in ignored:
-                writer.write({"input": str(path), "output": None, "status": "skipped",
-                              "error": why})  # fmt: skip
+                writer.write(report_row(None, input=str(path), output=None, status="skipped",
+                                        error=why))  # fmt: skip
         self.workers = jobs
         self.ok = self.skipped = self.failed = self.missed = 0
         self.bytes_in = self.bytes_out = 0
 
-    def all(self, jobs, *, skip_existing, force, **params) -> None:
+    def all(self, jobs: list[Job], settings: CompressSettings, *, skip_existing: bool) -> None:
+        """Run ``jobs`` with ``settings``; ``skip_existing`` passes over jobs whose
+        output exists (reported as skipped)."""
         import time
 
         from tqdm import tqdm
@@ -65,12 +83,11 @@ class Runner:
                 self.take(JobResult(job, "skipped", error="output exists"), bar)
             else:
                 todo.append(job)
-        params |= {"overwrite": force, "make_folder": self.batch}
         try:
             if min(self.workers, len(todo)) <= 1:
-                self._in_process(todo, params, bar)
+                self._in_process(todo, settings, bar)
             else:
-                self._in_workers(todo, params, bar)
+                self._in_workers(todo, settings, bar)
         except KeyboardInterrupt:
             bar.close()
             self._summary(time.perf_counter() - start)
@@ -78,16 +95,18 @@ class Runner:
         bar.close()
         self._summary(time.perf_counter() - start)
 
-    def _in_process(self, jobs, params, bar) -> None:
+    def _in_process(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
         from kquant.batch import run_job
 
         for job in jobs:
             source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
             target = sys.stdout.buffer if str(job.output) == STDIO else None
-            with self._stages() as progress:
-                self.take(run_job(job, source, target, progress=progress, **params), bar)
+            with self._stages(settings) as progress:
+                result = run_job(job, settings, source=source, target=target,
+                                 make_folder=self.batch, progress=progress)  # fmt: skip
+                self.take(result, bar)
 
-    def _in_workers(self, jobs, params, bar) -> None:
+    def _in_workers(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
         """Worker processes; results taken in input order, so reports and outputs do
         not depend on the number of workers. On Ctrl-C the workers are interrupted
         too (their temporary files go), and every job finished by then is still
@@ -106,7 +125,7 @@ class Runner:
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
             initializer=worker_init,
         )
-        futures = [pool.submit(run_job, job, **params) for job in jobs]
+        futures = [pool.submit(run_job, job, settings, make_folder=self.batch) for job in jobs]
         taken = 0
         try:
             for future in futures:
@@ -129,11 +148,11 @@ class Runner:
             pool.shutdown(wait=True, cancel_futures=True)
 
     @contextlib.contextmanager
-    def _stages(self):
+    def _stages(self, settings: CompressSettings) -> Iterator:
         """For one input on a terminal, a bar over the stages of its compression."""
         from tqdm import tqdm
 
-        stages = ("load", "fit", "map", "save")
+        stages = [s for s in STAGES if s is not Stage.METRICS or settings.metrics]
         with tqdm(
             total=len(stages),
             file=sys.stderr,
@@ -142,13 +161,13 @@ class Runner:
             bar_format="{desc:<5} {bar} {elapsed}",
         ) as bar:
 
-            def progress(stage: str) -> None:
-                bar.set_description_str(stage)
+            def progress(stage: Stage) -> None:
+                bar.set_description_str(stage.value)
                 bar.update(stages.index(stage) - bar.n)  # stages done so far
 
             yield progress
 
-    def take(self, result, bar) -> None:
+    def take(self, result: JobResult, bar) -> None:
         """Count, report and show one result; raise it when it is the only input."""
         from kquant.report import format_report
 
@@ -157,7 +176,7 @@ class Runner:
             self.writer.write(row)
         if result.status == "error":
             self.failed += 1
-            hint = _HINTS.get(result.error_type or "")
+            hint = HINTS.get(result.error_type or "")
             message = f"{result.error} ({hint})" if hint else result.error
             if not self.batch:
                 if result.usage:

@@ -1,7 +1,6 @@
 """The analysis commands: ``compare`` (methods side by side), ``palette`` (the
-colors and palette files) and ``sweep`` (choosing k). Registered on the ``kquant``
-group from :mod:`kquant.cli`; like it, they import numpy, Pillow and scikit-learn
-only when they run.
+colors and palette files) and ``sweep`` (choosing k). Like every command, they
+import numpy, Pillow and scikit-learn only when they run.
 """
 
 from __future__ import annotations
@@ -12,22 +11,30 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kquant.cli import (
+from kquant.cli.errors import library_errors
+from kquant.cli.options import (
     CONTEXT_SETTINGS,
-    cli,
     colors_option,
     fit_options,
-    library_errors,
+    force_option,
+    image_argument,
+    json_option,
     look_options,
-    require_file,
+    target_psnr_option,
 )
-from kquant.defaults import MAX_COLORS, METHODS, METRIC_FIELDS
+from kquant.defaults import (
+    DEFAULT_METRIC_SAMPLE,
+    DEFAULT_PALETTE_COLORS,
+    DEFAULT_SWEEP_COLORS,
+    METHODS,
+    METRIC_FIELDS,
+)
 
 if TYPE_CHECKING:
-    from kquant.codebook import FitOptions
+    from kquant.settings import FitOptions
 
 
-@cli.command(
+@click.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
@@ -35,13 +42,13 @@ Examples:
   kquant compare photo.jpg -k 16 --methods kmeans,random --side-by-side cmp.png
   kquant compare photo.jpg --save-dir results/ --json""",
 )
-@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@image_argument
 @colors_option()
 @click.option(
     "--methods",
     default=",".join(METHODS),
     show_default=True,
-    help="Comma-separated methods to run: kmeans, minibatch, random.",
+    help=f"Comma-separated methods to run: {', '.join(METHODS)}.",
 )
 @fit_options
 @look_options
@@ -56,20 +63,20 @@ Examples:
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep each result as <stem>-<method>-k<K>.png in this folder.",
 )
-@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
+@force_option
+@json_option
 def compare(
     image: Path,
     k: int,
     methods: str,
-    options: FitOptions,
+    fit: FitOptions,
     max_pixels: int | None,
     dither: str,
     dither_strength: float,
     metrics: tuple[str, ...],
     sheet: Path | None,
     save_dir: Path | None,
-    force: bool,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Run several methods on IMAGE with the same k and seed, and compare them.
@@ -80,24 +87,18 @@ def compare(
     """
     import json
 
-    from kquant.comparison import compare_methods, side_by_side
+    from kquant.comparison import check_methods, compare_methods, side_by_side
     from kquant.images import load_image, save_quantized, write_atomically
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHODS]
-    if unknown or not names:
-        raise click.BadParameter(
-            f"unknown method {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}",
-            param_hint="--methods",
-        )
-    require_file(image)
     with library_errors():
+        check_methods(names)
         pixels = load_image(image, max_pixels=max_pixels).pixels
         results = compare_methods(
             pixels,
             k,
             names,
-            options,
+            fit,
             dither=dither,
             dither_strength=dither_strength,
             metrics=metrics,
@@ -108,11 +109,11 @@ def compare(
                 q = r.quantized
                 save_quantized(save_dir / f"{image.stem}-{r.method}-k{k}.png", q.palette,
                                q.indices, transparent_index=q.transparent_index,
-                               overwrite=force)  # fmt: skip
+                               overwrite=overwrite)  # fmt: skip
         if sheet is not None:
             picture = side_by_side(pixels, results, k)
             fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
-            write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=force)
+            write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=overwrite)
     rows = [r.row(k) for r in results]
     if as_json:
         for row in rows:
@@ -133,7 +134,7 @@ def compare(
                    f"{row['seconds']:>8.2f}")  # fmt: skip
 
 
-@cli.command(
+@click.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
@@ -141,8 +142,8 @@ Examples:
   kquant palette photo.jpg -k 16 --swatch swatch.png --export colors.gpl
   kquant palette logo.png -k 4 --json""",
 )
-@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
-@colors_option(8)
+@image_argument
+@colors_option(DEFAULT_PALETTE_COLORS)
 @fit_options
 @click.option(
     "--swatch",
@@ -154,16 +155,16 @@ Examples:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the palette as GIMP .gpl, .json or a .txt hex list, by suffix.",
 )
-@click.option("-f", "--force", is_flag=True, help="Replace existing output files.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per color.")
+@force_option
+@json_option
 def palette(
     image: Path,
     k: int,
-    options: FitOptions,
+    fit: FitOptions,
     max_pixels: int | None,
     swatch: Path | None,
     export: Path | None,
-    force: bool,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Fit a K-color palette to IMAGE and list it by share: hex, RGB, share %.
@@ -177,16 +178,15 @@ def palette(
     from kquant.palettes import draw_swatch, palette_shares, to_hex, write_palette
     from kquant.quantizer import quantize
 
-    require_file(image)
     with library_errors():
-        q = quantize(load_image(image, max_pixels=max_pixels).pixels, k, options=options)
+        q = quantize(load_image(image, max_pixels=max_pixels).pixels, k, options=fit)
         colors, shares = palette_shares(q)
         if export is not None:
             text = write_palette(export, colors, shares).encode()
-            write_atomically(export, lambda fh: fh.write(text), overwrite=force)
+            write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
         if swatch is not None:
             picture = draw_swatch(colors, shares)
-            write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=force)
+            write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=overwrite)
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
         if as_json:
@@ -195,7 +195,7 @@ def palette(
             click.echo(f"{to_hex(color)}  {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}  {100 * share:6.2f}%")
 
 
-@cli.command(
+@click.command(
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
@@ -203,48 +203,43 @@ Examples:
   kquant sweep photo.jpg -k 4,8,16,32 --target-psnr 35 --json
   kquant sweep photo.jpg -k 2..128 --plot curves.png""",
 )
-@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@image_argument
 @click.option(
     "-k",
     "--colors",
     "ks",
-    default="2..256",
+    default=DEFAULT_SWEEP_COLORS,
     show_default=True,
     help="k to try: a list (2,4,8) or a range (2..256, doubling).",
 )
 @fit_options
 @click.option(
     "--metric-sample",
-    type=click.IntRange(10),
-    default=2000,
+    type=int,
+    default=DEFAULT_METRIC_SAMPLE,
     show_default=True,
     help="Pixels the silhouette and Calinski-Harabasz scores use (silhouette is quadratic in it).",
 )
-@click.option(
-    "--target-psnr",
-    type=click.FloatRange(0, min_open=True),
-    metavar="DB",
-    help="Also suggest the smallest k reaching this PSNR.",
-)
+@target_psnr_option("Also suggest the smallest k reaching this PSNR.")
 @click.option(
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Draw the curves against k to this PNG (needs pip install 'kquant[plot]').",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
+@json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing plot file.")
+@force_option
 def sweep(
     image: Path,
     ks: str,
-    options: FitOptions,
+    fit: FitOptions,
     max_pixels: int | None,
     metric_sample: int,
     target_psnr: float | None,
     plot: Path | None,
     as_json: bool,
     as_csv: bool,
-    force: bool,
+    overwrite: bool,
 ) -> None:
     """Quantize IMAGE at several k and measure each, to choose k.
 
@@ -260,10 +255,9 @@ def sweep(
     from tqdm import tqdm
 
     from kquant.images import load_image
-    from kquant.sweep import parse_ks, suggest
+    from kquant.sweep import check_sweep, parse_ks, suggest
     from kquant.sweep import sweep as run_sweep
 
-    require_file(image)
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -272,7 +266,8 @@ def sweep(
                 "--plot needs matplotlib: pip install 'kquant[plot]' (or matplotlib)"
             ) from None
     with library_errors():
-        k_list = parse_ks(ks, MAX_COLORS)
+        k_list = parse_ks(ks)
+        check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
         pixels = load_image(image, max_pixels=max_pixels).pixels
         with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
 
@@ -281,14 +276,14 @@ def sweep(
                 if bar.n < k_list.index(k):
                     bar.update()
 
-            rows = run_sweep(pixels, k_list, options=options, metric_sample=metric_sample,
+            rows = run_sweep(pixels, k_list, options=fit, metric_sample=metric_sample,
                              progress=progress)  # fmt: skip
         if plot is not None:
             from kquant.images import write_atomically
             from kquant.plots import plot_sweep
 
             figure = plot_sweep(rows)
-            write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=force)
+            write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=overwrite)
     dicts = [row.to_dict() for row in rows]
     if as_json:
         for d in dicts:

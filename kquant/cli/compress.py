@@ -1,0 +1,144 @@
+"""``kquant compress``: one image, many, or a whole tree, with reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from kquant.cli.errors import library_errors
+from kquant.cli.options import (
+    CONTEXT_SETTINGS,
+    colors_option,
+    fit_options,
+    force_option,
+    input_options,
+    json_option,
+    look_options,
+    output_options,
+    quality_target_options,
+    run_options,
+)
+from kquant.defaults import STDIO
+
+if TYPE_CHECKING:
+    from kquant.settings import FitOptions
+
+
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  kquant compress photo.jpg -k 64                 # writes photo-k64.png
+  kquant compress photo.jpg -k 16 -o small.gif
+  kquant compress scan.tif -k 8 --method random   # the baseline, to compare
+  kquant compress photo.jpg --json | jq .psnr
+  kquant compress -r photos/ -o small/ --report run.csv   # a whole tree
+  kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
+  kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes
+  kquant compress photo.jpg --target-psnr 40       # fewest colors reaching 40 dB
+  kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all""",
+)
+@input_options
+@colors_option()
+@output_options
+@force_option
+@look_options
+@quality_target_options
+@fit_options(method=True)
+@json_option
+@run_options
+def compress(
+    inputs: tuple[str, ...],
+    recursive: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    k: int,
+    output: Path | None,
+    template: str,
+    skip_existing: bool,
+    skip_if_larger: bool,
+    report: Path | None,
+    palette: Path | None,
+    overwrite: bool,
+    dither: str,
+    dither_strength: float,
+    metrics: tuple[str, ...],
+    target_psnr: float | None,
+    max_mse: float | None,
+    fit: FitOptions,
+    max_pixels: int | None,
+    as_json: bool,
+    jobs: int,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Quantize each INPUT to at most K colors and write it, with a report.
+
+    INPUT is an image file, a folder (its images; -r for subfolders too), or a glob
+    pattern in quotes. The palette is fitted with k-means on the image's colors;
+    every pixel then takes its exact nearest palette color. PNG, GIF, TIFF and BMP
+    are written as indexed images holding exactly the palette. A summary (colors,
+    MSE, PSNR, max error, bytes, seconds) goes to stderr; --json prints the same as
+    JSON on stdout, one line per image.
+
+    Existing files are never replaced without --force; each output is written to a
+    temporary file and renamed, so an interrupted run leaves nothing half-written.
+    With many inputs a bad file is reported and the others are still done; the exit
+    code is then 1.
+    """
+    from kquant.batch import ReportWriter, expand_inputs, plan_jobs
+    from kquant.cli.runner import Runner
+    from kquant.errors import UsageError
+    from kquant.settings import CompressSettings
+
+    with library_errors():
+        settings = CompressSettings(
+            k=k,
+            fit=fit,
+            target_psnr=target_psnr,
+            max_mse=max_mse,
+            dither=dither,
+            dither_strength=dither_strength,
+            metrics=metrics,
+            max_pixels=max_pixels,
+            overwrite=overwrite,
+            skip_if_larger=skip_if_larger,
+        )
+        if palette is not None:
+            from kquant.palettes import read_palette
+
+            settings = settings.replace(palette=read_palette(palette))
+        found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
+        if not found.items:
+            raise UsageError(f"no images found in {', '.join(inputs)}")
+        planned = plan_jobs(
+            found.items,
+            output=output,
+            batch=found.batch,
+            k=k,
+            method=fit.method,
+            template=template,
+        )
+        if as_json and output is not None and str(output) == STDIO:
+            raise UsageError("--json cannot share standard output with the image (-o -)")
+        writer = ReportWriter(report) if report else None
+    run = Runner(
+        batch=found.batch,
+        quiet=quiet,
+        verbose=verbose,
+        as_json=as_json,
+        writer=writer,
+        ignored=found.skipped,
+        jobs=jobs,
+    )
+    try:
+        run.all(planned, settings, skip_existing=skip_existing)
+    finally:
+        if writer:
+            writer.close()
+    if run.failed:
+        click.get_current_context().exit(1)
+    if run.missed:
+        click.get_current_context().exit(3)

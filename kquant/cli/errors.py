@@ -1,0 +1,49 @@
+"""How the command line says what went wrong: the library's errors as click's, with
+the command's own option names, and the advice added to some of them.
+
+Exit codes: :class:`kquant.errors.UsageError` (misuse) exits 2 as a
+:class:`click.UsageError`; every other :class:`kquant.errors.KquantError` (the work
+failed) exits 1 as a :class:`click.ClickException`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import click
+
+__all__ = ["HINTS", "library_errors", "usage_message"]
+
+#: Advice the command line adds to a library error, by error class name.
+HINTS = {
+    "OutputExistsError": "use --force to replace it",
+    "ImageTooLargeError": "raise the limit with --max-pixels",
+}
+
+
+def usage_message(message: str, params: tuple[str, ...]) -> str:
+    """``message`` prefixed with the current command's options for the library
+    parameters ``params`` (``-k/--colors: k must be ...``); as it is when none match."""
+    ctx = click.get_current_context(silent=True)
+    flags = [
+        "/".join(param.opts)
+        for name in params
+        for param in (ctx.command.params if ctx else [])
+        if param.name == name and isinstance(param, click.Option)
+    ]
+    return f"{', '.join(flags)}: {message}" if flags else message
+
+
+@contextlib.contextmanager
+def library_errors() -> Iterator[None]:
+    """Turn the library's errors into click's: misuse exits 2, failures exit 1."""
+    from kquant.errors import KquantError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        raise click.UsageError(usage_message(str(exc), exc.params)) from None
+    except KquantError as exc:
+        hint = HINTS.get(type(exc).__name__)
+        raise click.ClickException(f"{exc} ({hint})" if hint else str(exc)) from None

@@ -1,0 +1,148 @@
+"""Helpers shared by the tests: small synthetic images whose right answer is known,
+independent readers and measures, and two ways to run the ``kquant`` command: in this
+process (:func:`kquant`, through click's ``CliRunner``) and, where the process itself
+matters (signals, workers, pipes, terminals, start-up), as a real subprocess
+(:func:`run_kquant`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from kquant.cli import cli
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+
+#: The four flat colors of :func:`blocks`.
+BLOCK_COLORS = np.array([[220, 40, 40], [40, 200, 60], [30, 60, 210], [240, 230, 70]], np.uint8)
+
+
+def blocks(height: int = 64, width: int = 64, noise: int = 6, seed: int = 0) -> np.ndarray:
+    """Four flat quadrants (BLOCK_COLORS) plus seeded uniform noise of +-``noise``.
+
+    Returns (height, width, 3) uint8. k=4 must recover the four colors within about
+    the noise's mean (0).
+    """
+    img = np.empty((height, width, 3), np.int16)
+    h2, w2 = height // 2, width // 2
+    img[:h2, :w2] = BLOCK_COLORS[0]
+    img[:h2, w2:] = BLOCK_COLORS[1]
+    img[h2:, :w2] = BLOCK_COLORS[2]
+    img[h2:, w2:] = BLOCK_COLORS[3]
+    rng = np.random.default_rng(seed)
+    img += rng.integers(-noise, noise + 1, size=img.shape).astype(np.int16)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def read_rgba(path: Path) -> np.ndarray:
+    """A written image as (H, W, 4) uint8, decoded independently of kquant."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+def mse_rgb(a: np.ndarray, b: np.ndarray, visible: np.ndarray | None = None) -> float:
+    """Reference MSE over the RGB channels (float64, no tricks)."""
+    d = a[..., :3].astype(np.float64) - b[..., :3].astype(np.float64)
+    if visible is not None:
+        d = d[visible]
+    return float(np.mean(d * d))
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a run of ``kquant`` did: like :class:`subprocess.CompletedProcess`."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes = b""
+
+
+def kquant(*args: str | os.PathLike[str], input: bytes | str | None = None) -> Ran:
+    """Run the ``kquant`` command line in this process (``CliRunner``), as a user
+    would run it: same one-line errors, same exit codes (only the final ``os._exit``
+    of :func:`kquant.cli.main` is left out). Exceptions the command does not turn
+    into an error line propagate, so a traceback fails the test."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input,
+                                catch_exceptions=False)  # fmt: skip
+    return Ran(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
+
+
+def huge_png(path: Path, width: int, height: int) -> Path:
+    """A PNG header claiming width x height (1-bit gray) with no real pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 8))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def kquant_exe() -> str:
+    """The ``kquant`` console script installed beside this Python."""
+    exe = shutil.which("kquant", path=str(Path(sys.executable).parent)) or shutil.which("kquant")
+    assert exe, "kquant is not installed; run `make test`"
+    return exe
+
+
+def run_kquant(*args: str | os.PathLike[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``kquant`` with ``args`` and return the completed process."""
+    return subprocess.run(
+        [kquant_exe(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=kwargs.pop("timeout", 120),
+        **kwargs,
+    )
+
+
+def run_kquant_on_terminal(*args: str | os.PathLike[str], timeout: float = 120) -> tuple[int, str]:
+    """Run the installed ``kquant`` with stderr on a pseudo-terminal of 100 columns;
+    return its exit code and what it wrote to the terminal."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [kquant_exe(), *map(str, args)], stdout=subprocess.DEVNULL, stderr=slave
+    )
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(timeout=timeout), b"".join(chunks).decode("utf-8", "replace")
