@@ -88,7 +88,7 @@ def compress_file(
     --------
     >>> import numpy as np, tempfile, pathlib
     >>> from PIL import Image
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> tmp = tempfile.TemporaryDirectory(); folder = pathlib.Path(tmp.name)
     >>> Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "black.png")
     >>> report = compress_file(folder / "black.png", k=4)
     >>> report.output.endswith("black-k4.png"), report.colors_out, report.mse
@@ -97,6 +97,7 @@ def compress_file(
     Traceback (most recent call last):
     ...
     kquant.errors.UsageError: a given palette fixes the colors: it does not go with a quality target
+    >>> tmp.cleanup()
     """
     t_start = time.perf_counter()
     settings = (settings or CompressSettings()).replace(**changes)

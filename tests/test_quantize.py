@@ -223,3 +223,16 @@ def test_prepared_image_gives_the_same_result_as_the_image():
         a, b = kquant.quantize(rgba, k), kquant.quantize(prepared, k)
         np.testing.assert_array_equal(a.palette, b.palette)
         np.testing.assert_array_equal(a.indices, b.indices)
+
+
+def test_to_image_is_what_a_png_would_hold():
+    rgba = np.dstack([blocks(16, 16), np.full((16, 16), 255, np.uint8)])
+    rgba[:4, :, 3] = 0
+    q = kquant.quantize(rgba, k=4)
+    im = q.to_image()
+    assert im.mode == "P" and im.size == (16, 16)
+    np.testing.assert_array_equal(np.asarray(im.convert("RGBA")), q.to_array())
+    many = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    big = kquant.quantize(many, k=300).to_image()  # above 256 entries: RGB
+    assert big.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(big), kquant.quantize(many, k=300).to_array())

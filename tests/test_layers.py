@@ -1,0 +1,133 @@
+"""The shape of the code: the library never imports the command line's libraries, no
+module imports another that imports it back, the public names are there, and the
+command line's defaults are the library's."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import kquant
+
+import kquant as kq
+from kquant.cli import cli
+from kquant.settings import CompressSettings, FitOptions
+
+PACKAGE = Path(kq.__file__).resolve().parent
+README = PACKAGE.parent / "README.md"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = sorted(_module_name(p) for p in PACKAGE.rglob("*.py"))
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """kquant modules imported by the module-level statements of ``path`` (not in
+    functions, not under ``if TYPE_CHECKING:``)."""
+    found: set[str] = set()
+
+    def visit(statements):
+        for node in statements:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, (ast.If, ast.Try)):
+                visit(node.body)
+                visit(getattr(node, "orelse", []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(ast.parse(path.read_text()).body)
+    return {name for name in found if name in MODULES}
+
+
+def test_no_import_circle_among_kquant_modules():
+    graph = {
+        _module_name(p): _top_level_imports(p) - {_module_name(p)} for p in PACKAGE.rglob("*.py")
+    }
+    state: dict[str, str] = {}
+
+    def walk(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycle = path[path.index(target) :] + [target]
+                pytest.fail("import circle: " + " -> ".join(cycle))
+            if target not in state:
+                walk(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            walk(module, [module])
+    # the check sees real edges: the group imports the commands, they the options
+    assert "kquant.cli.compress" in graph["kquant.cli.group"]
+    assert "kquant.cli.options" in graph["kquant.cli.compress"]
+
+
+def test_library_never_imports_click_or_tqdm():
+    library = [m for m in MODULES if not m.startswith("kquant.cli") and m != "kquant.__main__"]
+    assert "kquant.compress" in library and "kquant.batch" in library
+    code = (
+        "import importlib, sys\n"
+        f"for name in {library!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in ('click', 'tqdm') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves_and_the_readme_uses_only_those():
+    for name in kq.__all__:
+        assert getattr(kq, name) is not None
+    assert {"FitOptions", "prepare", "quantize_to_target", "CompressSettings"} <= set(kq.__all__)
+    used = set(re.findall(r"\bkquant\.([A-Za-z_]+)\(", README.read_text()))
+    assert used and used <= set(kq.__all__), used - set(kq.__all__)
+
+
+def _parsed_defaults(command: str, *args: str) -> dict:
+    """The values the command line would hand a command run with no options."""
+    ctx = cli.commands[command].make_context(command, list(args))
+    return ctx.params
+
+
+@pytest.mark.parametrize("command", ["compress", "compare", "palette", "sweep"])
+def test_command_line_defaults_are_the_librarys(command, tmp_path):
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    params = _parsed_defaults(command, str(image))
+    fit = FitOptions()
+    for field in dataclasses.fields(FitOptions):
+        if field.name in params:
+            assert params[field.name] == getattr(fit, field.name), field.name
+    assert {"sample", "n_init", "max_iter", "tol", "seed", "space", "max_pixels"} <= set(params)
+    if command == "compress":
+        settings = CompressSettings()
+        for field in dataclasses.fields(CompressSettings):
+            if field.name not in ("fit", "palette"):
+                assert params[field.name] == getattr(settings, field.name), field.name
+        assert params["method"] == fit.method and params["palette"] is None
+
+
+def test_help_shows_the_library_defaults():
+    text = kquant("compress", "--help").stdout
+    fit = FitOptions()
+    for flag, value in [("--max-iter", fit.max_iter), ("--tol", fit.tol), ("--seed", fit.seed),
+                        ("--colors", CompressSettings().k)]:  # fmt: skip
+        start = re.search(rf"^ +(?:-\w, )?{flag}\b", text, re.MULTILINE).start()
+        option = " ".join(text[start : start + 400].split())
+        assert option.split(" [default: ")[1].startswith(f"{value}]"), flag
