@@ -64,7 +64,7 @@ def test_no_import_circle_among_kquant_modules():
         state[module] = "open"
         for target in sorted(graph[module]):
             if state.get(target) == "open":
-                cycle = path[path.index(target) :] + [target]
+                cycle = [*path[path.index(target) :], target]
                 pytest.fail("import circle: " + " -> ".join(cycle))
             if target not in state:
                 walk(target, [*path, target])
