@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kquant.defaults import METHODS
+from kquant.defaults import DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH, METHODS
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.metrics import perceptual
@@ -80,8 +80,8 @@ def compare_methods(
     methods: list[str],
     options: FitOptions | None = None,
     *,
-    dither: str = "none",
-    dither_strength: float = 1.0,
+    dither: str = DEFAULT_DITHER,
+    dither_strength: float = DEFAULT_DITHER_STRENGTH,
     metrics: Sequence[str] = (),
 ) -> list[MethodResult]:
     """Quantize ``pixels`` with each of ``methods``.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from kquant.colors import pack, unpack
+from kquant.defaults import DEFAULT_DITHER_STRENGTH
 from kquant.mapping import NearestPalette
 
 __all__ = ["floyd_steinberg"]
@@ -37,7 +38,7 @@ def floyd_steinberg(
     values: np.ndarray,
     palette: np.ndarray,
     *,
-    strength: float = 1.0,
+    strength: float = DEFAULT_DITHER_STRENGTH,
     skip: np.ndarray | None = None,
     low: np.ndarray | float = 0.0,
     high: np.ndarray | float = 255.0,

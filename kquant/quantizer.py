@@ -29,7 +29,7 @@ import numpy as np
 
 from kquant.codebook import fit_codebook, round_palette, start_import
 from kquant.colors import ColorHistogram, color_histogram, lookup
-from kquant.defaults import DEFAULT_COLORS, INDEXED_LIMIT
+from kquant.defaults import DEFAULT_COLORS, DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH, INDEXED_LIMIT
 from kquant.dither import floyd_steinberg
 from kquant.errors import UsageError
 from kquant.mapping import nearest_index
@@ -169,8 +169,8 @@ def quantize(
     *,
     options: FitOptions | None = None,
     palette: np.ndarray | None = None,
-    dither: str = "none",
-    dither_strength: float = 1.0,
+    dither: str = DEFAULT_DITHER,
+    dither_strength: float = DEFAULT_DITHER_STRENGTH,
     progress: Callable[[str], None] | None = None,
     **fit: Any,
 ) -> Quantized:
@@ -417,8 +417,8 @@ def quantize_to_target(
     target_psnr: float | None = None,
     max_mse: float | None = None,
     options: FitOptions | None = None,
-    dither: str = "none",
-    dither_strength: float = 1.0,
+    dither: str = DEFAULT_DITHER,
+    dither_strength: float = DEFAULT_DITHER_STRENGTH,
     **fit: Any,
 ) -> tuple[int, Quantized, bool]:
     """The smallest k (up to ``max_k``) whose result reaches a quality target.

@@ -269,6 +269,14 @@ def test_decompression_bomb(tmp_path):
         (["--sample", "lots"], "--sample"),
         (["-o", "out.xyz"], "suffix"),
         (["-k", "300", "-o", "out.gif"], "at most 256"),
+        (["--metrics", "ssim,psnr"], "'psnr' is not one of"),
+        (["--dither-strength", "1.5"], "--dither-strength"),
+        (["--space", "hsv"], "--space"),
+        (["--seed", "-1"], "--seed: seed must be between 0 and 4294967295"),
+        (["--seed", "4294967296"], "--seed"),
+        (["--target-psnr", "nan"], "--target-psnr"),
+        (["--target-psnr", "inf"], "--target-psnr"),
+        (["--max-mse", "nan"], "--max-mse"),
     ],
 )
 def test_bad_options_are_usage_errors(blocks_png, tmp_path, args, needle):

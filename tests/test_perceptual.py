@@ -210,20 +210,6 @@ def test_metrics_in_the_report_and_csv(tmp_path, blocks_png):
     assert json.loads(plain.stdout)["ssim"] is None  # not asked, not computed
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--metrics", "ssim,psnr"], "'psnr' is not one of"),
-        (["--dither-strength", "1.5"], "--dither-strength"),
-        (["--space", "hsv"], "--space"),
-    ],
-)
-def test_bad_perceptual_options_exit_2(tmp_path, blocks_png, args, message):
-    proc = kquant("compress", blocks_png, "-o", tmp_path / "o.png", *args)
-    assert proc.returncode == 2 and message in proc.stderr
-    assert proc.stderr.count("\n") == 1 and not (tmp_path / "o.png").exists()
-
-
 def test_dithered_lab_output_is_deterministic_whatever_the_threads(tmp_path):
     """Same bytes twice, and with BLAS/OpenMP on one thread or on the default."""
     src = tmp_path / "rgba.png"
