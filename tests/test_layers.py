@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import kquant
+from helpers import SAMPLES, kquant
+from PIL import Image
 
 import kquant as kq
 from kquant.cli import cli
@@ -131,3 +132,19 @@ def test_help_shows_the_library_defaults():
         start = re.search(rf"^ +(?:-\w, )?{flag}\b", text, re.MULTILINE).start()
         option = " ".join(text[start : start + 400].split())
         assert option.split(" [default: ")[1].startswith(f"{value}]"), flag
+
+
+def test_the_readme_library_example_runs(tmp_path, monkeypatch):
+    """The README's Python example, as written, on a sample image copied under the
+    names it uses."""
+    block = README.read_text().split("## As a library")[1].split("```python")[1]
+    code = block.split("```")[0]
+    small = kq.load_image(SAMPLES / "china.jpg").pixels[::4, ::4]
+    for name in ("photo.jpg", "a.jpg", "b.jpg"):
+        Image.fromarray(small).save(tmp_path / name, quality=95)
+    (tmp_path / "b.png").write_bytes(b"replaced by the example")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    for name in ("photo-k64.png", "out.png", "a.png", "b.png"):
+        with Image.open(tmp_path / name) as im:
+            assert im.format == "PNG"
