@@ -151,17 +151,18 @@ def compress_file(
     t_loaded = time.perf_counter()
 
     strength = s.dither_strength if s.dither != "none" else 0.0
-    draw = {"dither": s.dither, "dither_strength": strength}
     palette = None if s.palette is None else np.array(s.palette, dtype=np.uint8)
     k, target_met = s.k, None
     if not s.has_target:
-        result = quantize(pixels, k, options=fit, palette=palette, progress=progress, **draw)
+        result = quantize(pixels, k, options=fit, palette=palette, progress=progress,
+                          dither=s.dither, dither_strength=strength)  # fmt: skip
         fit_seconds = result.seconds["fit"]
     else:
         report_stage(Stage.FIT)
         k, result, target_met = quantize_to_target(
-            pixels, s.k, target_psnr=s.target_psnr, max_mse=s.max_mse, options=fit, **draw
-        )
+            pixels, s.k, target_psnr=s.target_psnr, max_mse=s.max_mse, options=fit,
+            dither=s.dither, dither_strength=strength,
+        )  # fmt: skip
         # every k tried counts: the search is the fit
         fit_seconds = time.perf_counter() - t_loaded - result.seconds["map"]
         goal = f"PSNR {s.target_psnr:g} dB" if s.target_psnr is not None else f"MSE {s.max_mse:g}"

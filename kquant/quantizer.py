@@ -171,7 +171,7 @@ def quantize(
     palette: np.ndarray | None = None,
     dither: str = DEFAULT_DITHER,
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[Stage], None] | None = None,
     **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors.
