@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kquant.defaults import DEFAULT_TEMPLATE, STDIO
-from kquant.errors import UsageError
+from kquant.defaults import STDIO
+from kquant.errors import OutputExistsError, UsageError
+from kquant.naming import OutputName, default_template, render, uses_k
 from kquant.report import Report, flat_row, report_row, row_columns
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
@@ -35,6 +36,7 @@ __all__ = [
     "Item",
     "Job",
     "JobResult",
+    "Plan",
     "ReportWriter",
     "expand_inputs",
     "plan_jobs",
@@ -62,18 +64,45 @@ class Item:
     relative : Path
         Its path below the folder it was found in (just its name for files named
         directly or matched by a glob); outputs mirror it.
+    explicit : bool
+        Named on the command line (always tried), not found in a folder or by a glob.
     """
 
     path: Path
     relative: Path
+    explicit: bool = False
 
 
 @dataclass(frozen=True)
 class Job:
-    """One input and the output it will be written to."""
+    """One input and the output it will be written to.
+
+    Attributes
+    ----------
+    input, output : Path
+        ``output`` is the planned path; with ``name`` set, the path at the largest k.
+    name : OutputName or None
+        Set when the output's name depends on the k a quality target chooses: the
+        output is then ``name(k)``, known after the search.
+    """
 
     input: Path
     output: Path
+    name: OutputName | None = None
+
+    @property
+    def destination(self) -> Path | OutputName:
+        """What :func:`kquant.compress_file` gets as its output."""
+        return self.output if self.name is None else self.name
+
+
+@dataclass
+class Plan:
+    """What :func:`plan_jobs` planned: the jobs, and the inputs passed over because
+    they are outputs of this very run (a re-run over a folder), with why."""
+
+    jobs: list[Job]
+    ignored: list[tuple[Path, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,7 +147,7 @@ def expand_inputs(
     if STDIO in [str(p) for p in paths]:
         if len(paths) > 1:
             raise UsageError("'-' (standard input) cannot be mixed with other inputs")
-        out.items.append(Item(Path(STDIO), Path(STDIO)))
+        out.items.append(Item(Path(STDIO), Path(STDIO), explicit=True))
         return out
 
     def add(path: Path, relative: Path, *, explicit: bool) -> None:
@@ -132,7 +161,7 @@ def expand_inputs(
             out.skipped.append((path, "left out by the include/exclude patterns"))
             return
         seen.add(key)
-        out.items.append(Item(path, relative))
+        out.items.append(Item(path, relative, explicit))
 
     for raw in paths:
         path = Path(raw)
@@ -163,55 +192,76 @@ def plan_jobs(
     batch: bool,
     k: int,
     method: str,
-    template: str = DEFAULT_TEMPLATE,
-) -> list[Job]:
+    template: str | None = None,
+    k_chosen_later: bool = False,
+) -> Plan:
     """The output path of every input.
 
     Without ``output``, each output goes beside its input. With ``output`` and a
     batch, ``output`` is a folder and the outputs mirror the inputs' relative
     paths under it. With ``output`` and a single input, ``output`` is the file
-    (or, if it is an existing folder, the folder to write into).
+    (or, if it is an existing folder, the folder to write into). Names come from
+    ``template`` (default: :func:`kquant.naming.default_template` of ``method``);
+    with ``k_chosen_later`` (a quality target) and ``{k}`` in it, a job's name is
+    decided after its search (:attr:`Job.name`).
+
+    Inputs found in folders or by globs that are outputs of other inputs of this run
+    (what an earlier run of the same command wrote beside its inputs) are not
+    taken: they are returned in :attr:`Plan.ignored`, so a command can be run again.
 
     Raises
     ------
     UsageError
-        A bad template, or two inputs that would write the same file, or an output
-        that is one of the inputs of the batch.
+        A bad template; an ``output`` that looks like a file (an image suffix) for a
+        batch; two inputs that would write the same file, or an output that is an
+        input named on the command line.
     """
     stdout = output is not None and str(output) == STDIO
     if stdout and batch:
         raise UsageError("-o - (standard output) takes a single input")
     if items and str(items[0].path) == STDIO and output is None:
         raise UsageError("an image read from standard input needs -o FILE or -o -")
+    if (
+        batch
+        and output is not None
+        and not stdout
+        and not output.is_dir()
+        and output.suffix.lower() in IMAGE_SUFFIXES
+    ):
+        raise UsageError(
+            f"{output} looks like a file, but several inputs need a folder to write "
+            f"into; give a folder (-o {output.with_suffix('')}/) or a single input",
+            params=("output",),
+        )
+    template = template or default_template(method)
+    later = k_chosen_later and uses_k(template)
     into_folder = output is not None and not stdout and (batch or output.is_dir())
     jobs = []
     for item in items:
         if output is not None and not into_folder:
             jobs.append(Job(item.path, output))
             continue
-        name = _render(template, item.path, k=k, method=method)
         folder = output / item.relative.parent if into_folder else item.path.parent
-        jobs.append(Job(item.path, folder / name))
-    _check_collisions(jobs)
-    return jobs
+        name = OutputName(folder, template, item.path, method) if later else None
+        path = folder / render(template, item.path, k=k, method=method)
+        jobs.append(Job(item.path, path, name))
+    plan = _drop_own_outputs(jobs, items)
+    _check_collisions(plan.jobs)
+    return plan
 
 
-def _render(template: str, path: Path, *, k: int, method: str) -> str:
-    try:
-        name = template.format(
-            stem=path.stem, ext=path.suffix.lower().lstrip("."), k=k, method=method
-        )
-    except (KeyError, IndexError, ValueError) as exc:
-        raise UsageError(
-            f"bad name template {template!r} ({exc}); use {{stem}}, {{ext}}, {{k}}, {{method}}",
-            params=("template",),
-        ) from None
-    if not name or "/" in name or os.sep in name:
-        raise UsageError(
-            f"name template {template!r} must give a file name, got {name!r}",
-            params=("template",),
-        )
-    return name
+def _drop_own_outputs(jobs: list[Job], items: list[Item]) -> Plan:
+    """Leave out inputs found in folders or by globs that another input of the run
+    writes to (each counted as ignored, with the input that writes it)."""
+    writer = {job.output.resolve(): job.input for job in jobs}
+    plan = Plan([])
+    for job, item in zip(jobs, items, strict=True):
+        source = writer.get(job.input.resolve())
+        if source is not None and source != job.input and not item.explicit:
+            plan.ignored.append((job.input, f"an output of this run (of {source})"))
+        else:
+            plan.jobs.append(job)
+    return plan
 
 
 def _check_collisions(jobs: list[Job]) -> None:
@@ -227,10 +277,13 @@ def _check_collisions(jobs: list[Job]) -> None:
                 "use a name template with more of the input name, or separate runs"
             )
         owner[key] = job.input
-        if key in inputs:
+        if key in inputs and inputs[key] != job.input:
             raise UsageError(
-                f"{job.input} would be written over {inputs[key]}, an input of this run"
+                f"{job.input} would be written to {job.output}, which is also an input of "
+                "this run; leave one of them out, or write elsewhere with -o"
             )
+        if key in inputs:
+            raise UsageError(f"{job.input} would be written over itself; use -o or another --name")
 
 
 class ReportWriter:
@@ -238,24 +291,60 @@ class ReportWriter:
     interrupted run still leaves the rows of what was done.
 
     The format follows the suffix: ``.csv`` (columns :func:`kquant.report.row_columns`,
-    rows :func:`kquant.report.flat_row`) or ``.jsonl`` / ``.json`` (one JSON object per
-    line, as ``--json`` prints it: ``seconds`` an object, ``notes`` a list).
+    rows :func:`kquant.report.flat_row`, header once) or ``.jsonl`` / ``.json`` (one
+    JSON object per line, as ``--json`` prints it: ``seconds`` an object, ``notes`` a
+    list).
+
+    Parameters
+    ----------
+    path : Path
+    existing : {"refuse", "replace", "append"}
+        What to do with an existing report: refuse it (the rows of an earlier run are
+        never lost by accident), replace it, or append this run's rows to it (a
+        resumed run keeps the whole history; a CSV must have the same columns).
+
+    Raises
+    ------
+    UsageError
+        A suffix other than .csv/.jsonl/.json, a report that cannot be opened, or a
+        CSV to append to with other columns.
+    OutputExistsError
+        The report exists and ``existing`` is "refuse".
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, existing: str = "refuse") -> None:
         suffix = path.suffix.lower()
         if suffix not in (".csv", ".jsonl", ".json"):
             raise UsageError(f"{path}: report must end in .csv or .jsonl", params=("report",))
         self.path = path
         self.csv = suffix == ".csv"
+        present = path.is_file() and path.stat().st_size > 0
+        if present and existing == "refuse":
+            raise OutputExistsError(
+                f"{path}: report already exists (use --force to replace it, or "
+                "--skip-existing to add this run's rows to it)",
+                path=path,
+            )
+        append = present and existing == "append"
+        if append and self.csv:
+            with open(path, newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+            if header != row_columns():
+                raise UsageError(
+                    f"{path}: cannot add rows to a report with other columns (from another "
+                    "version of kquant?); use --force to replace it or another file",
+                    params=("report",),
+                )
         try:
-            self._fh: IO[str] = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._fh: IO[str] = open(  # noqa: SIM115
+                path, "a" if append else "w", newline="", encoding="utf-8"
+            )
         except OSError as exc:
             raise UsageError(
                 f"{path}: cannot write the report: {exc.strerror}", params=("report",)
             ) from None
         self._writer = csv.DictWriter(self._fh, row_columns()) if self.csv else None
-        if self._writer:
+        if self._writer and not append:
             self._writer.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
@@ -314,11 +403,18 @@ class JobResult:
     usage: bool = False
 
     def row(self) -> dict[str, Any]:
-        """The report row (:func:`kquant.report.report_row`)."""
+        """The report row (:func:`kquant.report.report_row`): ``output`` names a file
+        only if it holds this input's result (written now, or kept by
+        ``--skip-existing``); it is None when the job failed or wrote nothing."""
+        report = self.report
+        if report is not None:
+            output = report.output if report.written else None
+        else:
+            output = str(self.job.output) if self.status == "skipped" else None
         return report_row(
-            self.report,
-            input=str(self.job.input) if self.report is None else self.report.input,
-            output=str(self.job.output) if self.report is None else self.report.output,
+            report,
+            input=str(self.job.input) if report is None else report.input,
+            output=output,
             status=self.status,
             error=self.error,
         )
@@ -331,15 +427,18 @@ def run_job(
     source: IO[bytes] | None = None,
     target: IO[bytes] | None = None,
     make_folder: bool = False,
+    skip_existing: bool = False,
     progress: Callable[[Stage], None] | None = None,
 ) -> JobResult:
     """Compress one job with ``settings`` and catch what can go wrong with it.
 
     ``source`` / ``target`` replace the job's paths with file objects (stdin,
-    stdout). ``make_folder`` creates the output's folder first. Errors that belong
-    to the image (bad file, cannot write, out of memory) come back in the result;
-    anything else is a bug and propagates. Module-level, so worker processes can run
-    it; the in-process path runs it too.
+    stdout). ``make_folder`` creates the output's folder first. With
+    ``skip_existing``, an existing output is a skipped job, not an error (for names
+    known only after a quality target's search; others are skipped before any work).
+    Errors that belong to the image (bad file, cannot write, out of memory) come back
+    in the result; anything else is a bug and propagates. Module-level, so worker
+    processes can run it; the in-process path runs it too.
     """
     from kquant.compress import compress_file
     from kquant.errors import KquantError
@@ -351,10 +450,15 @@ def run_job(
             job.output.parent.mkdir(parents=True, exist_ok=True)
         report = compress_file(
             job.input if source is None else source,
-            job.output if target is None else target,
+            job.destination if target is None else target,
             settings,
             progress=progress,
         )
+    except OutputExistsError as exc:
+        if skip_existing:
+            output = exc.path or job.output
+            return JobResult(Job(job.input, output), "skipped", error="output exists")
+        return JobResult(job, "error", error=str(exc), error_type=type(exc).__name__)
     except (KquantError, MemoryError, OSError) as exc:
         if isinstance(exc, MemoryError):
             message = f"{job.input}: not enough memory"

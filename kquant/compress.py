@@ -20,6 +20,7 @@ from kquant.defaults import INDEXED_LIMIT, METRIC_LABELS
 from kquant.errors import ImageReadError, UsageError
 from kquant.images import check_writable, format_for, load_image, save_quantized
 from kquant.metrics import image_distortion, perceptual
+from kquant.naming import OutputName, default_template
 from kquant.quantizer import quantize, quantize_to_target
 from kquant.report import Report, StageSeconds
 from kquant.settings import CompressSettings
@@ -31,10 +32,21 @@ __all__ = ["compress_file", "default_output"]
 GIF_ALPHA_THRESHOLD = 128
 
 
-def default_output(input_path: str | os.PathLike[str], k: int) -> Path:
-    """``<folder>/<stem>-k<K>.png`` beside the input."""
+def default_output(input_path: str | os.PathLike[str], method: str) -> OutputName:
+    """The default output beside the input, as a function of k:
+    ``<folder>/<stem>-k<K>.png``, or ``<stem>-k<K>-<method>.png`` for methods other than
+    k-means (:func:`kquant.naming.default_template`)."""
     p = Path(input_path)
-    return p.with_name(f"{p.stem}-k{k}.png")
+    return OutputName(p.parent, default_template(method), p, method)
+
+
+def _check_output(input_path: Path | None, output: Path, overwrite: bool) -> None:
+    """Refuse an output that is the input (unless ``overwrite``), exists, or cannot be
+    written."""
+    same = input_path is not None and output.exists() and os.path.samefile(input_path, output)
+    if same and not overwrite:
+        raise UsageError(f"{output}: output is the input file (use --force to replace it)")
+    check_writable(output, overwrite=overwrite)
 
 
 def compress_file(
@@ -56,9 +68,12 @@ def compress_file(
     ----------
     input_path : path-like or binary file object
         A file object (e.g. ``io.BytesIO`` of stdin) is named ``-`` in the report.
-    output_path : path-like, binary file object, or None
-        Default: :func:`default_output`. The suffix picks the format; a file object
-        (e.g. ``sys.stdout.buffer``) gets a PNG, written once complete.
+    output_path : path-like, binary file object, callable, or None
+        The suffix picks the format; a file object (e.g. ``sys.stdout.buffer``) gets a
+        PNG, written once complete. A callable (such as
+        :class:`kquant.naming.OutputName`) gives the path for a k: with a quality
+        target it is called with the chosen k, after the search. Default:
+        :func:`default_output` (``<stem>-k<K>.png`` beside the input).
     settings : CompressSettings or None
         What to do (k, fitting, palette or quality target, dithering, measures,
         limits, overwriting); default ``CompressSettings()``.
@@ -72,8 +87,9 @@ def compress_file(
     Returns
     -------
     Report
-        ``k`` is the chosen k with a quality target (``target_met`` says whether it
-        made it); ``written`` is false when ``skip_if_larger`` kept nothing.
+        ``k`` is ``settings.k``, the palette's size with a given palette, or the
+        chosen k with a quality target (``target_met`` says whether it made it);
+        ``written`` is false when ``skip_if_larger`` kept nothing.
 
     Raises
     ------
@@ -108,20 +124,24 @@ def compress_file(
         input_path = Path(input_path)  # type: ignore[arg-type]
     elif output_path is None:
         raise UsageError("an image read from a stream needs an output path or stream")
+    method = "palette" if s.palette is not None else fit.method
+    k = len(s.palette) if s.palette is not None else s.k  # the k of the report and names
+    if output_path is None:
+        output_path = default_output(input_path, method)  # type: ignore[arg-type]
+    name = output_path if callable(output_path) else None
     if out_stream is not None:
         output, fmt = Path("-"), "PNG"
     else:
-        output = Path(output_path) if output_path is not None else default_output(input_path, s.k)
+        output = name(k) if name is not None else Path(output_path)  # type: ignore[arg-type]
         fmt = format_for(output)
-    if fmt == "GIF" and s.k > INDEXED_LIMIT:
-        raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {s.k}")
+    if fmt == "GIF" and k > INDEXED_LIMIT:
+        raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
     if in_stream is None and not input_path.exists():
         raise ImageReadError(f"{input_path}: no such file")
+    decided_later = name is not None and s.has_target
     if out_stream is None:
-        same = in_stream is None and output.exists() and os.path.samefile(input_path, output)
-        if same and not s.overwrite:
-            raise UsageError(f"{output}: output is the input file (use --force to replace it)")
-        check_writable(output, overwrite=s.overwrite)
+        # with a name that depends on the chosen k, only the folder can be checked now
+        _check_output(None if in_stream else input_path, output, s.overwrite or decided_later)
 
     if fit.method != "random":
         start_import()  # overlaps scikit-learn's import with decoding
@@ -152,7 +172,7 @@ def compress_file(
 
     strength = s.dither_strength if s.dither != "none" else 0.0
     palette = None if s.palette is None else np.array(s.palette, dtype=np.uint8)
-    k, target_met = s.k, None
+    target_met = None
     if not s.has_target:
         result = quantize(pixels, k, options=fit, palette=palette, progress=progress,
                           dither=s.dither, dither_strength=strength)  # fmt: skip
@@ -170,6 +190,9 @@ def compress_file(
             f"target {goal}: reached with k={k}" if target_met
             else f"target {goal} missed even with k={s.k}"
         )  # fmt: skip
+        if decided_later:
+            output = name(k)  # type: ignore[misc]
+            _check_output(None if in_stream else input_path, output, s.overwrite)
     if palette is not None:
         notes.append(f"mapped onto the given palette of {len(palette)} colors")
     elif result.fit_pixels == 0:
@@ -232,7 +255,7 @@ def compress_file(
         input=str(input_path),
         output=str(output),
         format=fmt,
-        method="palette" if palette is not None else fit.method,
+        method=method,
         space=fit.space,
         dither=s.dither if strength > 0 else "none",
         dither_strength=strength,

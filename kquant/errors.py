@@ -12,6 +12,8 @@ exits 1.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
@@ -69,4 +71,14 @@ class ImageWriteError(KquantError):
 
 
 class OutputExistsError(ImageWriteError):
-    """The output file exists and overwriting was not allowed."""
+    """The output file exists and overwriting was not allowed.
+
+    Attributes
+    ----------
+    path : Path or None
+        The existing file.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path

@@ -491,7 +491,7 @@ def check_writable(path: Path, *, overwrite: bool) -> None:
     if path.is_dir():
         raise ImageWriteError(f"{path}: is a directory")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists")
+        raise OutputExistsError(f"{path}: already exists", path=Path(path))
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ImageWriteError(f"{path}: output folder {folder} is not writable")
 
@@ -510,10 +510,10 @@ def _move_into_place(tmp: Path, path: Path, *, overwrite: bool) -> None:
     try:
         os.link(tmp, path)  # fails if path appeared meanwhile: never clobber
     except FileExistsError:
-        raise OutputExistsError(f"{path}: already exists") from None
+        raise OutputExistsError(f"{path}: already exists", path=Path(path)) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise
         if path.exists():
-            raise OutputExistsError(f"{path}: already exists") from None
+            raise OutputExistsError(f"{path}: already exists", path=Path(path)) from None
         os.replace(tmp, path)

@@ -193,7 +193,7 @@ class CompressSettings:
         How the palette is fitted.
     palette : tuple of (r, g, b) or None
         Map onto these colors instead of fitting (any (P, 3) array-like of 0-255
-        values is accepted and kept as a tuple of int triples).
+        values is accepted and kept as a tuple of distinct int triples, in order).
     target_psnr, max_mse : float or None
         A quality target instead of a fixed k: the smallest k up to ``k`` reaching
         this PSNR (dB, > 0) or this MSE (>= 0). At most one; not with ``palette``.
@@ -291,4 +291,4 @@ def _as_palette(colors: Any) -> Palette:
             "palette must be a non-empty list of (r, g, b) colors with 0-255 values",
             params=("palette",),
         )
-    return rows  # type: ignore[return-value]
+    return tuple(dict.fromkeys(rows))  # type: ignore[return-value]

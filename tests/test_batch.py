@@ -79,7 +79,7 @@ def test_folder_with_bad_files_is_done_and_reported(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("kquant: error:")]
     assert len(errors) == 3
     summary = proc.stderr.strip().splitlines()[-1]
-    assert "4 ok, 0 skipped, 3 failed; 1 other files ignored" in summary
+    assert "4 ok, 0 skipped, 3 failed; 1 other file ignored" in summary
     assert "Traceback" not in proc.stderr
 
 
@@ -131,8 +131,11 @@ def test_glob_include_exclude_and_template(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["keep1.small.png", "keep2.small.png"]
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["k"] == 2
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]  # every input's row
+    assert [(Path(r["input"]).name, r["status"]) for r in rows] == [
+        ("skip.png", "skipped"), ("keep1.png", "ok"), ("keep2.png", "ok")
+    ]  # fmt: skip
+    assert rows[0]["error"] == "left out by the include/exclude patterns" and rows[1]["k"] == 2
     proc = kquant("compress", src, "--include", "*.jpg", "-o", out, "-k", "2")
     assert proc.returncode == 0 and (out / "other-k2.png").exists()
 
@@ -178,17 +181,23 @@ def test_expand_inputs_orders_and_dedupes(tmp_path):
 def test_plan_jobs_paths_and_errors(tmp_path):
     items = [Item(tmp_path / "in" / "p.jpg", Path("sub/p.jpg"))]
     out = tmp_path / "out"
-    (job,) = plan_jobs(items, output=out, batch=True, k=8, method="kmeans")
+    (job,) = plan_jobs(items, output=out, batch=True, k=8, method="kmeans").jobs
     assert job.output == out / "sub" / "p-k8.png"
     (job,) = plan_jobs(items, output=None, batch=True, k=8, method="random",
-                       template="{stem}-{method}.{ext}")  # fmt: skip
+                       template="{stem}-{method}.{ext}").jobs  # fmt: skip
     assert job.output == tmp_path / "in" / "p-random.jpg"
-    (job,) = plan_jobs(items, output=tmp_path / "x.gif", batch=False, k=8, method="kmeans")
-    assert job.output == tmp_path / "x.gif"
-    with pytest.raises(UsageError, match="template"):
-        plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template="{nope}.png")
-    with pytest.raises(UsageError, match="file name"):
-        plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template="a/{stem}.png")
+    (job,) = plan_jobs(items, output=None, batch=True, k=8, method="random").jobs
+    assert job.output == tmp_path / "in" / "p-k8-random.png"  # methods told apart
+    (job,) = plan_jobs(items, output=tmp_path / "x.gif", batch=False, k=8, method="kmeans").jobs
+    assert job.output == tmp_path / "x.gif" and job.name is None
+    (job,) = plan_jobs(items, output=out, batch=True, k=64, method="kmeans",
+                       k_chosen_later=True).jobs  # fmt: skip
+    assert job.name is not None and job.name(10) == out / "sub" / "p-k10.png"
+    for template, match in [("{nope}.png", "unknown field"), ("a/{stem}.png", "file name"),
+                            ("{stem:>400000000}.png", "format spec"),
+                            ("{stem.__class__}.png", "unknown field")]:  # fmt: skip
+        with pytest.raises(UsageError, match=match):
+            plan_jobs(items, output=None, batch=True, k=8, method="kmeans", template=template)
 
 
 def test_stdin_to_stdout_through_a_pipe(blocks_png):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from kquant.cli.errors import library_errors
 from kquant.cli.options import (
@@ -93,6 +94,7 @@ def compress(
     from kquant.errors import UsageError
     from kquant.settings import CompressSettings
 
+    ctx = click.get_current_context()
     with library_errors():
         settings = CompressSettings(
             k=k,
@@ -110,31 +112,37 @@ def compress(
             from kquant.palettes import read_palette
 
             settings = settings.replace(palette=read_palette(palette))
+            if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
+                click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
+                           f"colors ({len(settings.palette)})", err=True)  # fmt: skip
+        _refuse_counts_as_inputs(inputs)
         found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
         if not found.items:
             raise UsageError(f"no images found in {', '.join(inputs)}")
-        planned = plan_jobs(
+        plan = plan_jobs(
             found.items,
             output=output,
             batch=found.batch,
-            k=k,
-            method=fit.method,
+            k=len(settings.palette) if settings.palette else k,
+            method="palette" if settings.palette else fit.method,
             template=template,
+            k_chosen_later=settings.has_target,
         )
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
-        writer = ReportWriter(report) if report else None
+        existing = "replace" if overwrite else "append" if skip_existing else "refuse"
+        writer = ReportWriter(report, existing=existing) if report else None
     run = Runner(
         batch=found.batch,
         quiet=quiet,
         verbose=verbose,
         as_json=as_json,
         writer=writer,
-        ignored=found.skipped,
+        ignored=found.skipped + plan.ignored,
         jobs=jobs,
     )
     try:
-        run.all(planned, settings, skip_existing=skip_existing)
+        run.all(plan.jobs, settings, skip_existing=skip_existing)
     finally:
         if writer:
             writer.close()
@@ -142,3 +150,13 @@ def compress(
         click.get_current_context().exit(1)
     if run.missed:
         click.get_current_context().exit(3)
+
+
+def _refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:
+    """``kquant compress x.jpg 64``: a bare number that is not a file is a number of
+    colors given without -k (pngquant takes it that way); say so."""
+    from kquant.errors import UsageError
+
+    for raw in inputs:
+        if raw.isdigit() and not Path(raw).exists():
+            raise UsageError(f"{raw}: no such file; for {raw} colors, use -k {raw}")

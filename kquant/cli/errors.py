@@ -13,13 +13,20 @@ from collections.abc import Iterator
 
 import click
 
-__all__ = ["HINTS", "library_errors", "usage_message"]
+__all__ = ["HINTS", "library_errors", "usage_message", "with_hint"]
 
-#: Advice the command line adds to a library error, by error class name.
+#: Advice the command line adds to a library error, by error class name, with the
+#: option it names.
 HINTS = {
-    "OutputExistsError": "use --force to replace it",
-    "ImageTooLargeError": "raise the limit with --max-pixels",
+    "OutputExistsError": ("--force", "use --force to replace it"),
+    "ImageTooLargeError": ("--max-pixels", "raise the limit with --max-pixels"),
 }
+
+
+def with_hint(message: str, error_type: str | None) -> str:
+    """``message`` with the advice for ``error_type``, unless it names the option."""
+    flag, hint = HINTS.get(error_type or "", ("", ""))
+    return f"{message} ({hint})" if hint and flag not in message else message
 
 
 def usage_message(message: str, params: tuple[str, ...]) -> str:
@@ -45,5 +52,4 @@ def library_errors() -> Iterator[None]:
     except UsageError as exc:
         raise click.UsageError(usage_message(str(exc), exc.params)) from None
     except KquantError as exc:
-        hint = HINTS.get(type(exc).__name__)
-        raise click.ClickException(f"{exc} ({hint})" if hint else str(exc)) from None
+        raise click.ClickException(with_hint(str(exc), type(exc).__name__)) from None

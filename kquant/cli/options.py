@@ -59,6 +59,7 @@ from kquant.defaults import (
     INITS,
     MAX_COLORS,
     MAX_SEED,
+    METHOD_TEMPLATE,
     METHODS,
     METRICS,
     SPACES,
@@ -341,10 +342,10 @@ output_options = apply(
         click.option(
             "--name",
             "template",
-            default=DEFAULT_TEMPLATE,
-            show_default=True,
-            help="Output file name for folders and many inputs: {stem}, {ext} (input suffix), "
-            "{k}, {method}. The suffix picks the format.",
+            metavar="TEMPLATE",
+            help="Output file name: {stem}, {ext} (input suffix), {k} (colors: -k, the "
+            "palette's size, or the k a target chose), {method}. The suffix picks the "
+            f"format. [default: {DEFAULT_TEMPLATE}; {METHOD_TEMPLATE} for other methods]",
         ),
         click.option(
             "--skip-existing",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kquant.cli.errors import HINTS
+from kquant.cli.errors import with_hint
 from kquant.defaults import STDIO
 from kquant.stages import STAGES, Stage
 
@@ -52,17 +52,21 @@ class Runner:
 
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
-        if writer:  # files passed over in folders are inputs too: they get a row
-            for path, why in ignored:
-                writer.write(report_row(None, input=str(path), output=None, status="skipped",
-                                        error=why))  # fmt: skip
+        for path, why in ignored:  # files passed over are inputs too: they get a row
+            row = report_row(None, input=str(path), output=None, status="skipped", error=why)
+            if writer:
+                writer.write(row)
+            if as_json:
+                click.echo(json.dumps(row))
         self.workers = jobs
+        self.skip_existing = False
         self.ok = self.skipped = self.failed = self.missed = 0
         self.bytes_in = self.bytes_out = 0
 
     def all(self, jobs: list[Job], settings: CompressSettings, *, skip_existing: bool) -> None:
         """Run ``jobs`` with ``settings``; ``skip_existing`` passes over jobs whose
-        output exists (reported as skipped)."""
+        output exists (reported as skipped): before any work, or for names that depend
+        on a quality target's k, once the k is known."""
         import time
 
         from tqdm import tqdm
@@ -79,10 +83,12 @@ class Runner:
         )
         todo = []
         for job in jobs:
-            if skip_existing and str(job.output) != STDIO and job.output.exists():
+            known = job.name is None and str(job.output) != STDIO
+            if skip_existing and known and job.output.exists():
                 self.take(JobResult(job, "skipped", error="output exists"), bar)
             else:
                 todo.append(job)
+        self.skip_existing = skip_existing
         try:
             if min(self.workers, len(todo)) <= 1:
                 self._in_process(todo, settings, bar)
@@ -103,7 +109,8 @@ class Runner:
             target = sys.stdout.buffer if str(job.output) == STDIO else None
             with self._stages(settings) as progress:
                 result = run_job(job, settings, source=source, target=target,
-                                 make_folder=self.batch, progress=progress)  # fmt: skip
+                                 make_folder=self.batch, skip_existing=self.skip_existing,
+                                 progress=progress)  # fmt: skip
                 self.take(result, bar)
 
     def _in_workers(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
@@ -125,7 +132,11 @@ class Runner:
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
             initializer=worker_init,
         )
-        futures = [pool.submit(run_job, job, settings, make_folder=self.batch) for job in jobs]
+        futures = [
+            pool.submit(run_job, job, settings, make_folder=self.batch,
+                        skip_existing=self.skip_existing)
+            for job in jobs
+        ]  # fmt: skip
         taken = 0
         try:
             for future in futures:
@@ -174,10 +185,11 @@ class Runner:
         row = result.row()
         if self.writer:
             self.writer.write(row)
+        if self.as_json:  # every input's row, exactly as the report gets it
+            click.echo(json.dumps(row))
         if result.status == "error":
             self.failed += 1
-            hint = HINTS.get(result.error_type or "")
-            message = f"{result.error} ({hint})" if hint else result.error
+            message = with_hint(result.error or "", result.error_type)
             if not self.batch:
                 if result.usage:
                     raise click.UsageError(message)
@@ -186,8 +198,6 @@ class Runner:
         else:
             report = result.report
             if report is not None:
-                if self.as_json:
-                    click.echo(json.dumps(row))
                 if not self.quiet and (not self.batch or self.verbose):
                     bar.write(format_report(report), file=sys.stderr)
                 self.missed += report.target_met is False
@@ -208,7 +218,8 @@ class Runner:
             return
         from kquant.report import human_bytes
 
-        ignored = f"; {self.ignored} other files ignored" if self.ignored else ""
+        n = self.ignored
+        ignored = f"; {n} other file{'s' if n != 1 else ''} ignored" if n else ""
         click.echo(
             f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{ignored}; "
             f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}; {seconds:.1f} s",

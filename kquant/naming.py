@@ -1,0 +1,105 @@
+"""Output file names: the ``--name`` templates and the default names.
+
+A template names the output of one input with the fields ``{stem}`` (the input's name
+without suffix), ``{ext}`` (its suffix, without the dot, lower case), ``{k}`` (the
+number of colors: ``-k``, the palette's size with a given palette, or the k chosen for
+a quality target) and ``{method}``. Only those fields are accepted, with no format
+specs, conversions or attribute access, so a name is always a plain file name.
+
+The default name tells methods apart, so that comparing methods never collides:
+``{stem}-k{k}.png`` for k-means, ``{stem}-k{k}-{method}.png`` otherwise.
+
+>>> from pathlib import Path
+>>> render(default_template("kmeans"), Path("shots/x.jpg"), k=16, method="kmeans")
+'x-k16.png'
+>>> render(default_template("random"), Path("x.jpg"), k=16, method="random")
+'x-k16-random.png'
+>>> render("{stem:>9}.png", Path("x.jpg"), k=16, method="kmeans")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+kquant.errors.UsageError: bad name template '{stem:>9}.png': '{stem:>9}' has a format spec; ...
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from kquant.defaults import DEFAULT_METHOD, DEFAULT_TEMPLATE, METHOD_TEMPLATE
+from kquant.errors import UsageError
+
+__all__ = ["FIELDS", "OutputName", "default_template", "render", "uses_k"]
+
+#: The fields a template may use.
+FIELDS = ("stem", "ext", "k", "method")
+_HELP = ", ".join(f"{{{name}}}" for name in FIELDS)
+
+
+def default_template(method: str) -> str:
+    """The default name template for ``method``: k-means outputs are ``{stem}-k{k}.png``,
+    the others carry the method's name."""
+    return DEFAULT_TEMPLATE if method == DEFAULT_METHOD else METHOD_TEMPLATE
+
+
+def _check(template: str) -> list[str]:
+    """The fields ``template`` uses; refuse anything but plain known fields."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(f"bad name template {template!r} ({exc}); use {_HELP}",
+                         params=("template",)) from None  # fmt: skip
+    used = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in FIELDS:
+            raise UsageError(f"bad name template {template!r}: unknown field {{{name}}}; "
+                             f"use {_HELP}", params=("template",))  # fmt: skip
+        if spec or conversion:
+            raise UsageError(
+                f"bad name template {template!r}: '{{{name}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}}' has a format spec; use {_HELP}",
+                params=("template",),
+            )
+        used.append(name)
+    return used
+
+
+def uses_k(template: str) -> bool:
+    """Whether names made with ``template`` depend on k."""
+    return "k" in _check(template)
+
+
+def render(template: str, path: Path, *, k: int, method: str) -> str:
+    """The output file name for input ``path``.
+
+    Raises
+    ------
+    UsageError
+        A template with other fields, format specs, or that does not give a file
+        name (empty, or with a folder separator).
+    """
+    _check(template)
+    name = template.format(stem=path.stem, ext=path.suffix.lower().lstrip("."), k=k,
+                           method=method)  # fmt: skip
+    if not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise UsageError(f"name template {template!r} must give a file name, got {name!r}",
+                         params=("template",))  # fmt: skip
+    return name
+
+
+@dataclass(frozen=True)
+class OutputName:
+    """An output path that depends on the k chosen by a quality target: ``folder /
+    render(template, input, k=k, method=method)``. Called with k, it gives the path
+    (:func:`kquant.compress_file` accepts it as its output)."""
+
+    folder: Path
+    template: str
+    input: Path
+    method: str
+
+    def __call__(self, k: int) -> Path:
+        return self.folder / render(self.template, self.input, k=k, method=self.method)
