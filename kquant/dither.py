@@ -43,6 +43,7 @@ def floyd_steinberg(
     low: np.ndarray | float = 0.0,
     high: np.ndarray | float = 255.0,
     max_error: float | None = None,
+    restrict: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Dither an image onto a palette by Floyd-Steinberg error diffusion.
 
@@ -67,6 +68,9 @@ def floyd_steinberg(
         only 3/4 of it (libimagequant's rule against bright specks where the palette
         has no near color; kquant passes 2.4 times the mean squared error of the
         undithered mapping, as libimagequant does).
+    restrict : ((H, W) bool ndarray, (P,) bool ndarray) or None
+        Pixels that may only take some palette rows: kquant's fully opaque pixels,
+        which must stay opaque, and the opaque rows. Ignored if no row is allowed.
 
     Returns
     -------
@@ -80,15 +84,22 @@ def floyd_steinberg(
         values = np.concatenate([values, np.zeros_like(values)], axis=1)
         skip = np.zeros((height, 1), bool) if skip is None else skip.reshape(height, 1)
         skip = np.concatenate([skip, np.ones((height, 1), bool)], axis=1)
-        index = floyd_steinberg(
-            values, palette, strength=strength, skip=skip, low=low, high=high, max_error=max_error
-        )
+        if restrict is not None:
+            mask = restrict[0].reshape(height, 1)
+            restrict = (np.concatenate([mask, np.zeros_like(mask)], axis=1), restrict[1])
+        index = floyd_steinberg(values, palette, strength=strength, skip=skip, low=low,
+                                high=high, max_error=max_error, restrict=restrict)  # fmt: skip
         return np.ascontiguousarray(index[:, :1])
     exact = values.dtype == np.uint8
     if exact and (palette.dtype != np.uint8 or depth != 3):
         raise ValueError("uint8 values must be RGB with a uint8 palette")
     pal = palette.astype(np.float64)
     nearest = NearestPalette(palette)
+    diag_restrict = None
+    if restrict is not None and restrict[1].any() and not restrict[1].all():
+        allowed = np.flatnonzero(restrict[1]).astype(np.int32)
+        nearest_allowed = NearestPalette(palette[allowed])
+        diag_restrict = _diagonals(np.ascontiguousarray(restrict[0], dtype=bool))
     if exact:
         table = np.zeros(1 << 24, dtype=np.int32)  # index + 1; 0: not yet known (lazy pages)
     index = np.empty((height, width), dtype=np.int32)
@@ -116,6 +127,10 @@ def floyd_steinberg(
             idx -= 1
         else:
             idx = nearest(cur)
+        if diag_restrict is not None:
+            only = diag_restrict[t, y0:y1]
+            if only.any():
+                idx[only] = allowed[nearest_allowed(cur[only])]
         err = cur - pal[idx]
         if diag_skip is not None:
             skipped = diag_skip[t, y0:y1]

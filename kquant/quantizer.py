@@ -254,6 +254,8 @@ def quantize(
         if fit_points is not None:
             centers = from_features(centers, options.space, channels)
         palette = round_palette(centers)
+        if channels == 4:
+            palette = _opaque_rows(palette, hist, points, options.space)
     t1 = time.perf_counter()
     report_stage(Stage.MAP)
 
@@ -262,7 +264,7 @@ def quantize(
     elif points is None:
         labels = nearest_index(hist.colors, palette)
     else:
-        labels = nearest_index(points, features(palette, options.space))
+        labels = _nearest_keeping_opaque(hist.colors, points, palette, options.space)
     dithered = dither == "floyd-steinberg" and not exact and dither_strength > 0
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
         labels = _dither(prep, points, palette, labels, options.space, dither_strength)
@@ -337,6 +339,9 @@ def _dither(
         pal = features(palette, space)
         low, high = points.min(axis=0), points.max(axis=0)
     skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
+    keep_opaque = None
+    if palette.shape[1] == 4:  # opaque pixels only onto opaque rows (alpha 255 stays 255)
+        keep_opaque = (prep.pixels[..., 3] == 255, palette[:, 3] == 255)
     colors = hist.colors.astype(np.float64) if points is None else points
     diff = colors - pal[labels].astype(np.float64)
     mean_sq = float(np.dot(np.einsum("ij,ij->i", diff, diff), hist.counts) / hist.n_pixels)
@@ -348,9 +353,76 @@ def _dither(
         low=low,
         high=high,
         max_error=DITHER_DAMPING * mean_sq,
+        restrict=keep_opaque,
     )
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]
+
+
+def _opaque_rows(
+    palette: np.ndarray, hist: ColorHistogram, points: np.ndarray, space: str
+) -> np.ndarray:
+    """Make the palette rows that stand mostly for opaque pixels opaque.
+
+    Centers fitted on premultiplied points average the alpha of their members, so a
+    row standing for opaque pixels and a few soft-edge ones gets alpha 253 or so and
+    opaque pixels would come out see-through. Each row whose pixels (nearest, by
+    count) are mostly opaque becomes the mean of its opaque pixels, with alpha 255;
+    if no row qualifies but some pixels are opaque, the row with the most opaque
+    pixels does. Opaque pixels are then matched among opaque rows only
+    (:func:`_nearest_keeping_opaque`).
+
+    Parameters
+    ----------
+    palette : (P, 4) uint8 ndarray
+    hist : ColorHistogram of (M, 4) RGBA colors
+    points : (M, 4) float64 ndarray, ``features(hist.colors, space)``
+
+    Returns
+    -------
+    (P', 4) uint8 ndarray, P' <= P
+    """
+    opaque = hist.colors[:, 3] == 255
+    if not opaque.any():
+        return palette
+    labels = nearest_index(points, features(palette, space))
+    counts = hist.counts.astype(np.float64)
+    n_rows = palette.shape[0]
+    w_opaque = np.bincount(labels, counts * opaque, minlength=n_rows)
+    w_all = np.bincount(labels, counts, minlength=n_rows)
+    snap = 2 * w_opaque > w_all
+    if not snap.any():
+        snap[np.argmax(w_opaque)] = True
+    rows = np.flatnonzero(snap)
+    members = opaque & snap[labels]
+    weights = counts * members
+    means = (
+        np.stack(
+            [np.bincount(labels, weights * points[:, d], minlength=n_rows) for d in range(4)],
+            axis=1,
+        )[rows]
+        / w_opaque[rows, None]
+    )
+    centers = palette.astype(np.float64)
+    centers[rows] = from_features(means, space, 4)
+    centers[rows, 3] = 255.0
+    return round_palette(centers)
+
+
+def _nearest_keeping_opaque(
+    colors: np.ndarray, points: np.ndarray, palette: np.ndarray, space: str
+) -> np.ndarray:
+    """(M,) int32 nearest palette rows of ``colors`` (M, C) uint8, compared as
+    ``points``; with alpha, fully opaque colors only among fully opaque rows, so
+    alpha 255 stays 255 (other colors among all rows)."""
+    feats = features(palette, space)
+    labels = nearest_index(points, feats)
+    if colors.shape[1] == 4:
+        opaque = colors[:, 3] == 255
+        allowed = np.flatnonzero(palette[:, 3] == 255)
+        if opaque.any() and allowed.size:
+            labels[opaque] = allowed[nearest_index(points[opaque], feats[allowed])]
+    return labels
 
 
 def _as_channels(palette: np.ndarray, channels: int) -> np.ndarray:

@@ -53,8 +53,11 @@ def test_cli_table_json_and_plot(tmp_path):
     proc = kquant("sweep", src, "-k", "2,4,8", "--json", "--metric-sample", "200",
                       "--target-psnr", "30")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r["k"] for r in rows] == [2, 4, 8]
+    *rows, summary = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["k"] for r in rows] == [2, 4, 8] and {r["input"] for r in rows} == {str(src)}
+    assert summary["input"] == str(src) and summary["metric_sample"] == 200
+    assert set(summary["suggested"]) == {"elbow", "silhouette", "target_psnr"}
+    assert summary["suggested"]["target_psnr"] in (2, 4, 8)
     assert "200 sampled pixels" in proc.stderr and "suggested k" in proc.stderr
     assert "smallest k reaching 30 dB" in proc.stderr
     plot = tmp_path / "curves.png"

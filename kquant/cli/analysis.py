@@ -28,6 +28,7 @@ from kquant.defaults import (
     DEFAULT_SWEEP_COLORS,
     METHODS,
     METRIC_FIELDS,
+    STDIO,
 )
 
 if TYPE_CHECKING:
@@ -88,12 +89,12 @@ def compare(
     import json
 
     from kquant.comparison import check_methods, compare_methods, side_by_side
-    from kquant.images import load_image, save_quantized, write_atomically
+    from kquant.images import save_quantized, write_atomically
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     with library_errors():
         check_methods(names)
-        pixels = load_image(image, max_pixels=max_pixels).pixels
+        pixels = read_image(image, max_pixels)
         results = compare_methods(
             pixels,
             k,
@@ -107,14 +108,14 @@ def compare(
             save_dir.mkdir(parents=True, exist_ok=True)
             for r in results:
                 q = r.quantized
-                save_quantized(save_dir / f"{image.stem}-{r.method}-k{k}.png", q.palette,
+                save_quantized(save_dir / f"{_stem(image)}-{r.method}-k{k}.png", q.palette,
                                q.indices, transparent_index=q.transparent_index,
                                overwrite=overwrite)  # fmt: skip
         if sheet is not None:
             picture = side_by_side(pixels, results, k)
             fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
             write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=overwrite)
-    rows = [r.row(k) for r in results]
+    rows = [{"input": str(image), **r.row(k)} for r in results]
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -174,12 +175,12 @@ def palette(
     """
     import json
 
-    from kquant.images import load_image, write_atomically
+    from kquant.images import write_atomically
     from kquant.palettes import draw_swatch, palette_shares, to_hex, write_palette
     from kquant.quantizer import quantize
 
     with library_errors():
-        q = quantize(load_image(image, max_pixels=max_pixels).pixels, k, options=fit)
+        q = quantize(read_image(image, max_pixels), k, options=fit)
         colors, shares = palette_shares(q)
         if export is not None:
             text = write_palette(export, colors, shares).encode()
@@ -190,7 +191,8 @@ def palette(
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
         if as_json:
-            click.echo(json.dumps({"hex": to_hex(color), "rgb": rgb, "share": float(share)}))
+            row = {"input": str(image), "hex": to_hex(color), "rgb": rgb, "share": float(share)}
+            click.echo(json.dumps(row))
         else:
             click.echo(f"{to_hex(color)}  {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}  {100 * share:6.2f}%")
 
@@ -254,7 +256,6 @@ def sweep(
 
     from tqdm import tqdm
 
-    from kquant.images import load_image
     from kquant.sweep import check_sweep, parse_ks, suggest
     from kquant.sweep import sweep as run_sweep
 
@@ -268,7 +269,7 @@ def sweep(
     with library_errors():
         k_list = parse_ks(ks)
         check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
-        pixels = load_image(image, max_pixels=max_pixels).pixels
+        pixels = read_image(image, max_pixels)
         with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
 
             def progress(k: int) -> None:
@@ -284,10 +285,13 @@ def sweep(
 
             figure = plot_sweep(rows)
             write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=overwrite)
-    dicts = [row.to_dict() for row in rows]
+    dicts = [{"input": str(image), **row.to_dict()} for row in rows]
+    tips = suggest(rows, target_psnr)
     if as_json:
         for d in dicts:
             click.echo(json.dumps(d))
+        click.echo(json.dumps({"input": str(image), "suggested": tips,
+                               "metric_sample": rows[0].metric_sample}))  # fmt: skip
     elif as_csv:
         writer = csv.DictWriter(click.get_text_stream("stdout"), fieldnames=list(dicts[0]))
         writer.writeheader()
@@ -301,7 +305,6 @@ def sweep(
             ch = "-" if r.calinski_harabasz is None else f"{r.calinski_harabasz:.0f}"
             click.echo(f"{r.k:>5} {r.colors:>6} {r.inertia:>14.0f} {r.mse:>9.2f} {psnr:>8} "
                        f"{sil:>10} {ch:>12} {r.bytes:>10,} {r.seconds:>8.2f}")  # fmt: skip
-    tips = suggest(rows, target_psnr)
     click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
                err=True)  # fmt: skip
     click.echo(f"suggested k: elbow of inertia -> {tips['elbow']}; "
@@ -313,3 +316,21 @@ def sweep(
             + (str(found) if found is not None else "none of those tried"),
             err=True,
         )
+
+
+def read_image(image: Path, max_pixels: int | None):
+    """The pixels of the IMAGE argument, (H, W, 3|4) uint8; ``-`` reads standard
+    input."""
+    from kquant.images import load_image
+
+    if str(image) == STDIO:
+        import io
+
+        source = io.BytesIO(click.get_binary_stream("stdin").read())
+        return load_image(source, max_pixels=max_pixels, name=STDIO).pixels
+    return load_image(image, max_pixels=max_pixels).pixels
+
+
+def _stem(image: Path) -> str:
+    """The name files made from IMAGE start with (``stdin`` for ``-``)."""
+    return "stdin" if str(image) == STDIO else image.stem

@@ -63,6 +63,7 @@ from kquant.defaults import (
     METHODS,
     METRICS,
     SPACES,
+    STDIO,
 )
 
 #: Context settings of every command: ``-h`` too, and wider help.
@@ -120,12 +121,13 @@ def apply(options: list[Callable]) -> Callable:
 
 
 def _require_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    if value is not None and not value.is_file():
+    if value is not None and str(value) != STDIO and not value.is_file():
         raise click.BadParameter(f"{value}: no such file", ctx=ctx, param=param)
     return value
 
 
-#: The one image of compare, palette and sweep; a path that is not a file exits 2.
+#: The one image of compare, palette and sweep (``-``: standard input); a path that is
+#: not a file exits 2.
 image_argument = click.argument(
     "image", type=click.Path(path_type=Path, dir_okay=False), callback=_require_file
 )
