@@ -218,7 +218,8 @@ def compress_file(
         result.palette,
         result.indices,
         transparent_index=result.transparent_index,
-        icc_profile=image.icc_profile,
+        icc_profile=None if s.strip else image.icc_profile,
+        dpi=None if s.strip else image.dpi,
         overwrite=s.overwrite,
         max_bytes=image.bytes - 1 if s.skip_if_larger else None,
     )

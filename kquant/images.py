@@ -100,6 +100,9 @@ class LoadedImage:
         Embedded ICC profile, carried over to outputs that can hold it.
     bytes : int
         Size of the file.
+    dpi : (float, float) or None
+        Physical resolution (PNG pHYs, JPEG JFIF, TIFF), in the orientation of
+        ``pixels``; carried over to outputs that can hold it.
     """
 
     pixels: np.ndarray
@@ -110,6 +113,7 @@ class LoadedImage:
     frames: int
     icc_profile: bytes | None
     bytes: int
+    dpi: tuple[float, float] | None = None
 
     @property
     def width(self) -> int:
@@ -215,6 +219,7 @@ def load_image(
             fmt, mode = im.format, im.mode
             frames = int(getattr(im, "n_frames", 1))
             icc = im.info.get("icc_profile") or None
+            dpi = _dpi(im)
             im.load()
             ImageOps.exif_transpose(im, in_place=True)  # no copy when nothing to do
             pixels, grayscale = pixels_from_pil(im)
@@ -237,7 +242,26 @@ def load_image(
         frames=frames,
         icc_profile=icc,
         bytes=size,
+        dpi=dpi,
     )
+
+
+#: EXIF orientations that swap width and height.
+_TRANSPOSING = frozenset({5, 6, 7, 8})
+
+
+def _dpi(im: Image.Image) -> tuple[float, float] | None:
+    """The resolution Pillow read, as (x, y) dpi after the EXIF orientation."""
+    dpi = im.info.get("dpi")
+    try:
+        x, y = (float(v) for v in dpi)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    if not (x > 0 and y > 0):
+        return None
+    if im.getexif().get(0x0112) in _TRANSPOSING:
+        x, y = y, x
+    return (x, y)
 
 
 def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
@@ -356,6 +380,7 @@ def save_quantized(
     fmt: str | None = None,
     transparent_index: int | None = None,
     icc_profile: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
     overwrite: bool = False,
     max_bytes: int | None = None,
 ) -> int:
@@ -380,6 +405,9 @@ def save_quantized(
         Palette row of fully transparent pixels (needed by GIF).
     icc_profile : bytes or None
         Written into formats that hold one (PNG, JPEG, WebP, TIFF).
+    dpi : (float, float) or None
+        Physical resolution, written into formats that hold one (PNG, JPEG, TIFF,
+        BMP).
     overwrite : bool
     max_bytes : int or None
         If the encoded file is larger than this, it is not moved into place (nothing
@@ -407,6 +435,8 @@ def save_quantized(
     opts = _save_options(fmt, im, transparent_index)
     if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         opts["icc_profile"] = icc_profile
+    if dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
+        opts["dpi"] = dpi
     data = _encode(im, fmt, opts)
     if stream is not None:
         if max_bytes is None or len(data) <= max_bytes:

@@ -207,6 +207,9 @@ class CompressSettings:
         Replace an existing output (the input included).
     skip_if_larger : bool
         Write nothing when the result is not smaller than the input file.
+    strip : bool
+        Write no metadata: by default the ICC profile and the physical resolution
+        (DPI) of the input are kept where the output format holds them.
 
     Raises
     ------
@@ -225,6 +228,7 @@ class CompressSettings:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     overwrite: bool = False
     skip_if_larger: bool = False
+    strip: bool = False
 
     def __post_init__(self) -> None:
         check_colors(self.k)

@@ -13,13 +13,18 @@ import click
 
 from kquant.cli.errors import library_errors
 from kquant.cli.options import (
+    COLORS,
     CONTEXT_SETTINGS,
+    OUTPUT,
+    REPORTING,
+    SectionedCommand,
     colors_option,
     fit_options,
     force_option,
     image_argument,
     json_option,
     look_options,
+    option,
     target_psnr_option,
 )
 from kquant.defaults import (
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 
 
 @click.command(
+    cls=SectionedCommand,
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
@@ -45,7 +51,8 @@ Examples:
 )
 @image_argument
 @colors_option()
-@click.option(
+@option(
+    COLORS,
     "--methods",
     default=",".join(METHODS),
     show_default=True,
@@ -53,13 +60,15 @@ Examples:
 )
 @fit_options
 @look_options
-@click.option(
+@option(
+    OUTPUT,
     "--side-by-side",
     "sheet",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write one picture with the original and each result, labelled.",
 )
-@click.option(
+@option(
+    OUTPUT,
     "--save-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep each result as <stem>-<method>-k<K>.png in this folder.",
@@ -136,6 +145,7 @@ def compare(
 
 
 @click.command(
+    cls=SectionedCommand,
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
@@ -146,12 +156,14 @@ Examples:
 @image_argument
 @colors_option(DEFAULT_PALETTE_COLORS)
 @fit_options
-@click.option(
+@option(
+    OUTPUT,
     "--swatch",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Draw the palette as bands as wide as each color's share (PNG).",
 )
-@click.option(
+@option(
+    OUTPUT,
     "--export",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the palette as GIMP .gpl, .json or a .txt hex list, by suffix.",
@@ -198,6 +210,7 @@ def palette(
 
 
 @click.command(
+    cls=SectionedCommand,
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
 Examples:
@@ -206,7 +219,8 @@ Examples:
   kquant sweep photo.jpg -k 2..128 --plot curves.png""",
 )
 @image_argument
-@click.option(
+@option(
+    COLORS,
     "-k",
     "--colors",
     "ks",
@@ -215,7 +229,8 @@ Examples:
     help="k to try: a list (2,4,8) or a range (2..256, doubling).",
 )
 @fit_options
-@click.option(
+@option(
+    REPORTING,
     "--metric-sample",
     type=int,
     default=DEFAULT_METRIC_SAMPLE,
@@ -223,13 +238,14 @@ Examples:
     help="Pixels the silhouette and Calinski-Harabasz scores use (silhouette is quadratic in it).",
 )
 @target_psnr_option("Also suggest the smallest k reaching this PSNR.")
-@click.option(
+@option(
+    OUTPUT,
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Draw the curves against k to this PNG (needs pip install 'kquant[plot]').",
 )
 @json_option
-@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@option(REPORTING, "--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
 @force_option
 def sweep(
     image: Path,

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 from kquant.cli.errors import library_errors
 from kquant.cli.options import (
     CONTEXT_SETTINGS,
+    SectionedCommand,
     colors_option,
     fit_options,
     force_option,
@@ -28,17 +29,15 @@ if TYPE_CHECKING:
 
 
 @click.command(
+    cls=SectionedCommand,
     context_settings=CONTEXT_SETTINGS,
     epilog="""\b
-Examples:
-  kquant compress photo.jpg -k 64                 # writes photo-k64.png
-  kquant compress photo.jpg -k 16 -o small.gif
-  kquant compress scan.tif -k 8 --method random   # the baseline, to compare
+More examples:
+  kquant compress photo.jpg -k 16 -o small.gif    # the suffix picks the format
+  kquant compress scan.tif -k 8 --method random   # the baseline: scan-k8-random.png
   kquant compress photo.jpg --json | jq .psnr
-  kquant compress -r photos/ -o small/ --report run.csv   # a whole tree
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
-  kquant compress -r photos/ -o small/ -j 2 -q     # two worker processes
-  kquant compress photo.jpg --target-psnr 40       # fewest colors reaching 40 dB
+  kquant compress -r photos/ -o small/ -j 2 -q    # two worker processes
   kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all""",
 )
 @input_options
@@ -62,6 +61,7 @@ def compress(
     skip_if_larger: bool,
     report: Path | None,
     palette: Path | None,
+    strip: bool,
     overwrite: bool,
     dither: str,
     dither_strength: float,
@@ -77,17 +77,17 @@ def compress(
 ) -> None:
     """Quantize each INPUT to at most K colors and write it, with a report.
 
-    INPUT is an image file, a folder (its images; -r for subfolders too), or a glob
-    pattern in quotes. The palette is fitted with k-means on the image's colors;
-    every pixel then takes its exact nearest palette color. PNG, GIF, TIFF and BMP
-    are written as indexed images holding exactly the palette. A summary (colors,
-    MSE, PSNR, max error, bytes, seconds) goes to stderr; --json prints the same as
-    JSON on stdout, one line per image.
+    \b
+    Examples:
+      kquant compress photo.jpg -k 64                # writes photo-k64.png
+      kquant compress -r photos/ -o small/ --report run.csv
+      kquant compress photo.jpg --target-psnr 40     # fewest colors reaching 40 dB
 
-    Existing files are never replaced without --force; each output is written to a
-    temporary file and renamed, so an interrupted run leaves nothing half-written.
-    With many inputs a bad file is reported and the others are still done; the exit
-    code is then 1.
+    INPUT is an image file, a folder (its images; -r for subfolders), a glob in
+    quotes, or - for standard input. Outputs go beside each input, or under -o; an
+    existing file is never replaced without --force. A summary goes to stderr,
+    --json prints one JSON object per input on stdout. With many inputs a bad file
+    is reported and the others are still done (exit code 1).
     """
     from kquant.batch import ReportWriter, expand_inputs, plan_jobs
     from kquant.cli.runner import Runner
@@ -107,6 +107,7 @@ def compress(
             max_pixels=max_pixels,
             overwrite=overwrite,
             skip_if_larger=skip_if_larger,
+            strip=strip,
         )
         if palette is not None:
             from kquant.palettes import read_palette

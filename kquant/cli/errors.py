@@ -13,7 +13,14 @@ from collections.abc import Iterator
 
 import click
 
-__all__ = ["HINTS", "library_errors", "usage_message", "with_hint"]
+__all__ = [
+    "FOREIGN_OPTIONS",
+    "HINTS",
+    "library_errors",
+    "misuse_hint",
+    "usage_message",
+    "with_hint",
+]
 
 #: Advice the command line adds to a library error, by error class name, with the
 #: option it names.
@@ -53,3 +60,39 @@ def library_errors() -> Iterator[None]:
         raise click.UsageError(usage_message(str(exc), exc.params)) from None
     except KquantError as exc:
         raise click.ClickException(with_hint(str(exc), type(exc).__name__)) from None
+
+
+#: Options that pngquant and ImageMagick users type, with kquant's way to say it.
+FOREIGN_OPTIONS = {
+    "--quality": "kquant has no --quality (pngquant's); for a quality target use "
+    "--target-psnr DB or --max-mse X",
+    "-quality": "for a quality target use --target-psnr DB or --max-mse X",
+    "--ext": "name the outputs with --name, e.g. --name '{stem}.png'",
+    "-colors": "the number of colors is -k, e.g. -k 64",
+    "--nofs": "dithering is off by default; --dither floyd-steinberg turns it on",
+    "--floyd": "use --dither floyd-steinberg (and --dither-strength 0..1)",
+    "--ordered": "kquant dithers by error diffusion: --dither floyd-steinberg",
+    "-dither": "use --dither floyd-steinberg",
+    "--map": "map onto a palette with --palette FILE (.gpl, .json, .txt or an image)",
+    "-remap": "map onto a palette with --palette FILE (.gpl, .json, .txt or an image)",
+    "--speed": "kquant has no speed setting; --method minibatch is faster on huge images",
+}
+
+
+def misuse_hint(exc: click.UsageError, argv: list[str], commands: dict) -> str | None:
+    """A one-line hint in the words of pngquant and ImageMagick users for a command
+    line click refused: an option of theirs (``--quality``, ``-colors``), or an image
+    given without a command (``kquant photo.jpg``)."""
+    import shlex
+
+    if isinstance(exc, click.NoSuchOption):
+        for token in argv:
+            hint = FOREIGN_OPTIONS.get(token.split("=", 1)[0])
+            if hint:
+                return f"no such option {token.split('=', 1)[0]}: {hint}"
+        return None
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in commands and "No such command" in exc.message:
+        return (f"no command {first!r}; to compress an image: "
+                f"kquant compress {shlex.join(argv)}")  # fmt: skip
+    return None

@@ -28,6 +28,7 @@ import click
 from kquant import __version__
 from kquant.cli.analysis import compare, palette, sweep
 from kquant.cli.compress import compress
+from kquant.cli.errors import misuse_hint
 from kquant.cli.options import CONTEXT_SETTINGS
 
 __all__ = ["KquantGroup", "cli", "main"]
@@ -50,20 +51,22 @@ class KquantGroup(click.Group):
     ) -> int:
         """Run the command line; with ``standalone_mode`` exit with its code (as
         click does), else return it."""
-        code = self._run(args, complete_var, extra)
+        argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        code = self._run(argv, complete_var, extra)
         if standalone_mode:
             sys.exit(code)
         return code
 
-    def _run(self, args: Any, complete_var: str | None, extra: dict) -> int:
+    def _run(self, argv: list[str], complete_var: str | None, extra: dict) -> int:
         try:
-            code = super().main(args, "kquant", complete_var, standalone_mode=False, **extra)
+            code = super().main(argv, "kquant", complete_var, standalone_mode=False, **extra)
         except _NO_ARGS_IS_HELP as exc:  # bare `kquant`: the help, as click would show it
             click.echo(exc.format_message(), err=True)
             return exc.exit_code
         except click.UsageError as exc:
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            click.echo(f"kquant: error: {exc.format_message()}{where}", err=True)
+            message = misuse_hint(exc, argv, self.commands) or exc.format_message()
+            click.echo(f"kquant: error: {message}{where}", err=True)
             return exc.exit_code
         except click.ClickException as exc:
             click.echo(f"kquant: error: {exc.format_message()}", err=True)

@@ -69,6 +69,43 @@ from kquant.defaults import (
 #: Context settings of every command: ``-h`` too, and wider help.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: The sections of ``--help``, in order.
+INPUTS, OUTPUT, COLORS, REPORTING, TUNING, OTHER = (
+    "Inputs", "Output", "Colors and quality", "Reporting", "k-means tuning", "Other options"
+)  # fmt: skip
+SECTIONS = (INPUTS, OUTPUT, COLORS, REPORTING, TUNING, OTHER)
+
+
+class SectionOption(click.Option):
+    """A click option that knows the section of ``--help`` it is listed in."""
+
+    def __init__(self, *args: Any, section: str = OTHER, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section = section
+
+
+def option(section: str, *decls: str, **attrs: Any) -> Callable:
+    """``click.option`` listed under ``section`` in ``--help``."""
+    return click.option(*decls, cls=SectionOption, section=section, **attrs)
+
+
+class SectionedCommand(click.Command):
+    """A command whose ``--help`` lists its options by section (:data:`SECTIONS`)."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            if not isinstance(param, click.Option):
+                continue
+            record = param.get_help_record(ctx)
+            if record is not None:
+                groups.setdefault(getattr(param, "section", OTHER), []).append(record)
+        width = max(len(term) for records in groups.values() for term, _ in records)
+        for name in SECTIONS:
+            if name in groups:
+                with formatter.section(name):
+                    formatter.write_dl(groups[name], col_max=min(width, 30))
+
 
 class CountOrWord(click.ParamType):
     """A whole number (``_`` separators allowed), or a word meaning None (``all``
@@ -135,7 +172,8 @@ image_argument = click.argument(
 
 def colors_option(default: int = DEFAULT_COLORS) -> Callable:
     """``-k/--colors``, for the commands that quantize at one k."""
-    return click.option(
+    return option(
+        COLORS,
         "-k",
         "--colors",
         "k",
@@ -143,57 +181,61 @@ def colors_option(default: int = DEFAULT_COLORS) -> Callable:
         default=default,
         show_default=True,
         metavar=f"1..{MAX_COLORS}",
-        help="Number of colors (visible colors; transparent pixels share one extra entry).",
+        help="Number of colors (transparent pixels share one extra entry).",
     )
 
 
 _fit_option_list = [
-    click.option(
+    option(
+        TUNING,
         "--sample",
         type=CountOrWord("all"),
         default=_none_word(DEFAULT_SAMPLE, "all"),
         show_default=True,
-        help="Pixels to fit the palette on: 'all', or a number drawn at random with --seed "
-        "(the fit works on the color histogram, so 'all' costs little more).",
+        help="Pixels to fit the palette on: all, or N drawn at random with --seed.",
     ),
-    click.option(
+    option(
+        TUNING,
         "--init",
         type=click.Choice(INITS),
         default=DEFAULT_INIT,
         show_default=True,
         help="Initialisation of kmeans/minibatch.",
     ),
-    click.option(
+    option(
+        TUNING,
         "--n-init",
         type=CountOrWord("auto"),
         default=_none_word(DEFAULT_N_INIT, "auto"),
         show_default=True,
-        help="k-means runs with different seeds on the coarse level; the best is kept. "
-        "auto: 8 for k <= 16, 4 to 32, 2 to 64, else 1.",
+        help="k-means restarts (the best is kept); auto: 8 for k <= 16, down to 1 from 128.",
     ),
-    click.option(
+    option(
+        TUNING,
         "--max-iter",
         type=int,
         default=DEFAULT_MAX_ITER,
         show_default=True,
         help="Maximum k-means iterations per run.",
     ),
-    click.option(
+    option(
+        TUNING,
         "--tol",
         type=float,
         default=DEFAULT_TOL,
         show_default=True,
-        help="k-means convergence tolerance (scikit-learn's relative tol).",
+        help="k-means relative tolerance (scikit-learn's tol).",
     ),
-    click.option(
+    option(
+        COLORS,
         "--space",
         type=click.Choice(SPACES),
         default=DEFAULT_SPACE,
         show_default=True,
-        help="Color space the palette is fitted and matched in: rgb (what MSE measures) "
-        "or lab (CIELAB, closer to the eye: lower deltaE, higher MSE).",
+        help="Fit and match in rgb (what MSE measures) or lab (closer to the eye).",
     ),
-    click.option(
+    option(
+        TUNING,
         "--seed",
         type=int,
         default=DEFAULT_SEED,
@@ -201,23 +243,23 @@ _fit_option_list = [
         metavar=f"0..{MAX_SEED}",
         help="Seed for sampling and initialisation; same seed, same bytes.",
     ),
-    click.option(
+    option(
+        INPUTS,
         "--max-pixels",
         type=CountOrWord("none", zero_is_word=True),
         default=_none_word(DEFAULT_MAX_PIXELS, "none"),
         show_default=True,
-        help="Refuse larger images (decompression-bomb guard, Pillow's limit); "
-        "'none' for no limit.",
+        help="Refuse larger images (decompression bombs); none: no limit.",
     ),
 ]
 
-_method_option = click.option(
+_method_option = option(
+    COLORS,
     "--method",
     type=click.Choice(METHODS),
     default=DEFAULT_METHOD,
     show_default=True,
-    help="kmeans: scikit-learn KMeans. minibatch: MiniBatchKMeans, for huge inputs. "
-    "random: k random pixels as the palette (baseline).",
+    help="kmeans, minibatch (faster on huge images) or random (k random pixels, baseline).",
 )
 
 #: The click parameters that are FitOptions fields (the rest of fit_options' list is
@@ -248,15 +290,16 @@ def fit_options(f: Callable | None = None, *, method: bool = False) -> Callable:
 #: How the result is drawn and measured: --dither --dither-strength --metrics.
 look_options = apply(
     [
-        click.option(
+        option(
+            COLORS,
             "--dither",
             type=click.Choice(DITHERS),
             default=DEFAULT_DITHER,
             show_default=True,
-            help="Floyd-Steinberg error diffusion: fewer bands in gradients, higher MSE. "
-            "Off by default so the report's MSE means the nearest-color error.",
+            help="Error diffusion: fewer bands in gradients, higher MSE.",
         ),
-        click.option(
+        option(
+            COLORS,
             "--dither-strength",
             type=float,
             default=DEFAULT_DITHER_STRENGTH,
@@ -264,15 +307,14 @@ look_options = apply(
             metavar="0..1",
             help="Share of each pixel's error diffused by --dither (0 = none).",
         ),
-        click.option(
+        option(
+            REPORTING,
             "--metrics",
             type=MetricList(),
             default="",
             metavar="LIST",
-            help="Perceptual measures to add, comma-separated: deltae (mean CIEDE2000), "
-            "ssim, deltae-blur and ssim-blur (of both images blurred by a 1 px Gaussian, as "
-            "seen from a distance, where dithering pays off), or all. MSE and PSNR are "
-            "always given.",
+            help="Add measures: deltae, ssim, deltae-blur, ssim-blur (as seen from a "
+            "distance), or all.",
         ),
     ]
 )
@@ -280,51 +322,53 @@ look_options = apply(
 
 def target_psnr_option(help: str) -> Callable:
     """``--target-psnr DB``: compress aims at it, sweep suggests the k reaching it."""
-    return click.option("--target-psnr", type=float, metavar="DB", help=help)
+    return option(COLORS, "--target-psnr", type=float, metavar="DB", help=help)
 
 
 #: A quality target instead of a fixed k: --target-psnr --max-mse.
 quality_target_options = apply(
     [
         target_psnr_option(
-            "Use the smallest k up to -k whose result reaches this PSNR (exit 3 if "
-            "even -k misses it; the image is still written)."
+            "Fewest colors (up to -k) reaching this PSNR; exit 3 if even -k misses it."
         ),
-        click.option(
+        option(
+            COLORS,
             "--max-mse",
             type=float,
             metavar="X",
-            help="Like --target-psnr, with an MSE ceiling instead.",
+            help="Like --target-psnr, with an MSE ceiling.",
         ),
     ]
 )
 
 #: -f/--force, handed to the command as ``overwrite`` (the library's name).
-force_option = click.option(
-    "-f", "--force", "overwrite", is_flag=True, help="Replace existing output files."
+force_option = option(
+    OUTPUT, "-f", "--force", "overwrite", is_flag=True, help="Replace existing output files."
 )
 
 #: --json, handed to the command as ``as_json``.
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print JSON on stdout, one object per line."
+json_option = option(
+    REPORTING, "--json", "as_json", is_flag=True, help="Print JSON on stdout, one object per line."
 )
 
 #: What compress takes: INPUT... -r --include --exclude.
 input_options = apply(
     [
         click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
-        click.option("-r", "--recursive", is_flag=True, help="Take images in subfolders too."),
-        click.option(
+        option(INPUTS, "-r", "--recursive", is_flag=True, help="Take images in subfolders too."),
+        option(
+            INPUTS,
             "--include",
             multiple=True,
             metavar="GLOB",
-            help="Only files in folders whose name or relative path matches (repeatable).",
+            help="Only files in folders whose name or path matches (repeatable).",
         ),
-        click.option(
+        option(
+            INPUTS,
             "--exclude",
             multiple=True,
             metavar="GLOB",
-            help="Leave out files in folders whose name or relative path matches.",
+            help="Leave out files in folders whose name or path matches.",
         ),
     ]
 )
@@ -333,42 +377,51 @@ input_options = apply(
 #: -o --name --report --skip-existing --skip-if-larger --palette.
 output_options = apply(
     [
-        click.option(
+        option(
+            OUTPUT,
             "-o",
             "--output",
             type=click.Path(path_type=Path),
-            help="Output file for one input (its suffix picks the format: .png .gif .webp .jpg "
-            ".tif .bmp), or the folder for many: the input tree is mirrored under it. "
-            "[default: beside each input]",
+            help="Output file (one input; its suffix picks the format), or folder (many "
+            "inputs; the tree is mirrored).  [default: beside each input]",
         ),
-        click.option(
+        option(
+            OUTPUT,
             "--name",
             "template",
             metavar="TEMPLATE",
-            help="Output file name: {stem}, {ext} (input suffix), {k} (colors: -k, the "
-            "palette's size, or the k a target chose), {method}. The suffix picks the "
-            f"format. [default: {DEFAULT_TEMPLATE}; {METHOD_TEMPLATE} for other methods]",
+            help="Output name from {stem} {ext} {k} {method}.  "
+            f"[default: {DEFAULT_TEMPLATE}, {METHOD_TEMPLATE} for other methods]",
         ),
-        click.option(
+        option(
+            OUTPUT,
             "--skip-existing",
             is_flag=True,
-            help="Leave inputs whose output exists untouched (resume a run).",
+            help="Leave inputs whose output exists (resume a run); add to --report.",
         ),
-        click.option(
+        option(
+            OUTPUT,
             "--skip-if-larger",
             is_flag=True,
             help="Write nothing when the result is not smaller than the input.",
         ),
-        click.option(
+        option(
+            OUTPUT,
+            "--strip",
+            is_flag=True,
+            help="Write no metadata (by default the ICC profile and DPI are kept).",
+        ),
+        option(
+            REPORTING,
             "--report",
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Write one row per input to this .csv or .jsonl file, with its status.",
+            help="Write a row per input to this .csv or .jsonl file.",
         ),
-        click.option(
+        option(
+            COLORS,
             "--palette",
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Map onto the colors of this .gpl, .json or .txt palette, or of an image, "
-            "instead of fitting.",
+            help="Map onto a .gpl/.json/.txt palette or an image's colors instead of fitting.",
         ),
     ]
 )
@@ -376,16 +429,18 @@ output_options = apply(
 #: How compress runs: -j -q -v.
 run_options = apply(
     [
-        click.option(
+        option(
+            OTHER,
             "-j",
             "--jobs",
             type=click.IntRange(1),
             default=os.cpu_count() or 1,
             show_default="number of cores",
-            help="Worker processes for many images (each with one BLAS/OpenMP thread).",
+            help="Worker processes for many images.",
         ),
-        click.option("-q", "--quiet", is_flag=True, help="No summary on stderr; errors only."),
-        click.option(
+        option(REPORTING, "-q", "--quiet", is_flag=True, help="No summary on stderr; errors only."),
+        option(
+            REPORTING,
             "-v",
             "--verbose",
             is_flag=True,

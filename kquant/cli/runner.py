@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from kquant.settings import CompressSettings
 
 
+#: Seconds between redraws of the one-image bar.
+TICK = 0.25
+
+
 class Runner:
     """Runs the jobs and keeps the tally.
 
@@ -160,7 +164,11 @@ class Runner:
 
     @contextlib.contextmanager
     def _stages(self, settings: CompressSettings) -> Iterator:
-        """For one input on a terminal, a bar over the stages of its compression."""
+        """For one input on a terminal, a bar over the stages of its compression, with
+        the elapsed time redrawn every :data:`TICK` seconds (a fit can take seconds
+        without a stage change, and a frozen bar looks like a hung program)."""
+        import threading
+
         from tqdm import tqdm
 
         stages = [s for s in STAGES if s is not Stage.METRICS or settings.metrics]
@@ -176,7 +184,21 @@ class Runner:
                 bar.set_description_str(stage.value)
                 bar.update(stages.index(stage) - bar.n)  # stages done so far
 
-            yield progress
+            done = threading.Event()
+
+            def tick() -> None:
+                while not done.wait(TICK):
+                    bar.refresh()
+
+            ticker = threading.Thread(target=tick, daemon=True)
+            if not bar.disable:
+                ticker.start()
+            try:
+                yield progress
+            finally:
+                done.set()
+                if ticker.is_alive():
+                    ticker.join()
 
     def take(self, result: JobResult, bar) -> None:
         """Count, report and show one result; raise it when it is the only input."""
