@@ -342,7 +342,7 @@ def read_image(image: Path, max_pixels: int | None):
     if str(image) == STDIO:
         import io
 
-        source = io.BytesIO(click.get_binary_stream("stdin").read())
+        source = io.BytesIO(sys.stdin.buffer.read())
         return load_image(source, max_pixels=max_pixels, name=STDIO).pixels
     return load_image(image, max_pixels=max_pixels).pixels
 

@@ -1,0 +1,257 @@
+"""What scripts can rely on (issue 11): unambiguous outputs, re-runs that work, complete
+reports, names that tell the truth, alpha that stays, hints in the users' words."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import SAMPLES, blocks, kquant, read_rgba, run_kquant_on_terminal
+from PIL import Image, ImageCms
+
+SIX = np.array([[10, 20, 30], [200, 10, 10], [10, 200, 10], [10, 10, 200],
+                [250, 250, 0], [0, 250, 250]], np.uint8)  # fmt: skip
+
+
+def _folder(root: Path, n: int = 3, size: int = 16) -> Path:
+    root.mkdir()
+    for i in range(n):
+        Image.fromarray(blocks(size, size, seed=i)).save(root / f"x-{i}.png")
+    return root
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_several_inputs_refuse_an_output_that_looks_like_a_file(tmp_path):
+    src = _folder(tmp_path / "in", n=2)
+    ran = kquant("compress", src / "x-0.png", src / "x-1.png", "-o", tmp_path / "one.png")
+    assert ran.returncode == 2 and "looks like a file" in ran.stderr
+    assert "-o/--output" in ran.stderr and ran.stderr.count("\n") == 1
+    assert not (tmp_path / "one.png").exists()
+    ran = kquant("compress", src, "-o", tmp_path / "one.png")  # a folder input is a batch too
+    assert ran.returncode == 2 and not (tmp_path / "one.png").exists()
+    ran = kquant("compress", src, "-o", tmp_path / "one", "-j", "1")  # a folder name is fine
+    assert ran.returncode == 0 and len(list((tmp_path / "one").iterdir())) == 2
+
+
+def test_the_same_batch_command_runs_again(tmp_path):
+    src = _folder(tmp_path / "shots")
+    first = kquant("compress", src, "-k", "16", "-j", "1")
+    assert first.returncode == 0, first.stderr
+    written = _files(src)
+    assert sorted(written) == ["x-0-k16.png", "x-0.png", "x-1-k16.png", "x-1.png",
+                               "x-2-k16.png", "x-2.png"]  # fmt: skip
+    report = tmp_path / "again.csv"
+    again = kquant("compress", src, "-k", "16", "--skip-existing", "--report", report)
+    assert again.returncode == 0, again.stderr
+    assert "0 ok, 3 skipped, 0 failed; 3 other files ignored" in again.stderr
+    assert _files(src) == written and not list(src.glob("*-k16-k16.png"))
+    with open(report, newline="") as fh:
+        rows = {Path(r["input"]).name: r for r in csv.DictReader(fh)}
+    assert rows["x-0-k16.png"]["status"] == "skipped"
+    assert rows["x-0-k16.png"]["error"] == f"an output of this run (of {src / 'x-0.png'})"
+    assert rows["x-0.png"]["error"] == "output exists" and rows["x-0.png"]["output"] != ""
+    forced = kquant("compress", src, "-k", "16", "--force", "-j", "1")
+    assert forced.returncode == 0 and "3 ok" in forced.stderr
+    assert _files(src) == written  # the same bytes again
+    plain = kquant("compress", src, "-k", "16", "-j", "1")
+    assert plain.returncode == 1 and plain.stderr.count("already exists") == 3
+
+
+def test_an_input_named_twice_as_output_says_which_overwrites_which(tmp_path):
+    src = _folder(tmp_path / "in", n=1)
+    Image.fromarray(blocks(16, 16, seed=9)).save(src / "x-0-k16.png")
+    ran = kquant("compress", src / "x-0.png", src / "x-0-k16.png", "-k", "16")
+    assert ran.returncode == 2
+    assert (
+        f"{src / 'x-0.png'} would be written to {src / 'x-0-k16.png'}, which is also an input"
+        in ran.stderr
+    )
+
+
+def test_an_existing_report_is_kept_replaced_or_added_to(tmp_path):
+    src = _folder(tmp_path / "in", n=2)
+    out, report = tmp_path / "out", tmp_path / "run.csv"
+    assert kquant("compress", src, "-o", out, "--report", report, "-j", "1").returncode == 0
+    before = report.read_text()
+    refused = kquant("compress", src, "-o", tmp_path / "other", "--report", report)
+    assert refused.returncode == 1 and "report already exists" in refused.stderr
+    assert report.read_text() == before and not (tmp_path / "other").exists()  # no work done
+    resumed = kquant("compress", src, "-o", out, "--report", report, "--skip-existing")
+    assert resumed.returncode == 0, resumed.stderr
+    lines = report.read_text().splitlines()
+    assert lines[: len(before.splitlines())] == before.splitlines()  # history kept
+    assert len(lines) == 5 and sum(line.startswith("input,") for line in lines) == 1
+    with open(report, newline="") as fh:
+        statuses = [row["status"] for row in csv.DictReader(fh)]
+    assert statuses == ["ok", "ok", "skipped", "skipped"]
+    replaced = kquant("compress", src, "-o", out, "--report", report, "--force", "-j", "1")
+    assert replaced.returncode == 0 and len(report.read_text().splitlines()) == 3
+    jsonl = tmp_path / "run.jsonl"
+    jsonl.write_text('{"input": "earlier"}\n')
+    kquant("compress", src, "-o", out, "--report", jsonl, "--skip-existing")
+    first = jsonl.read_text().splitlines()[0]
+    assert json.loads(first)["input"] == "earlier" and len(jsonl.read_text().splitlines()) == 3
+
+
+def test_a_failed_row_names_no_output(tmp_path):
+    src = _folder(tmp_path / "in", n=1)
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    report = tmp_path / "r.csv"
+    ran = kquant("compress", src, "-o", tmp_path / "out", "--json", "--report", report)
+    assert ran.returncode == 1
+    rows = {Path(r["input"]).name: r for r in map(json.loads, ran.stdout.splitlines())}
+    assert rows["broken.png"]["status"] == "error" and rows["broken.png"]["output"] is None
+    assert "broken.png" in rows["broken.png"]["error"]
+    assert rows["x-0.png"]["output"] == str(tmp_path / "out" / "x-0-k256.png")
+    with open(report, newline="") as fh:
+        csv_rows = {Path(r["input"]).name: r for r in csv.DictReader(fh)}
+    assert csv_rows["broken.png"]["output"] == "" and csv_rows["x-0.png"]["output"] != ""
+
+
+def _six(path: Path) -> Path:
+    Image.fromarray(SIX[np.random.default_rng(0).integers(0, 6, (30, 30))]).save(path)
+    return path
+
+
+def test_names_carry_the_k_that_was_used(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _six(src / "six.png")
+    Image.fromarray(blocks(20, 20)).save(src / "blocks.png")
+    out = tmp_path / "out"
+    ran = kquant("compress", src, "--target-psnr", "80", "-o", out, "--json", "-j", "1")
+    assert ran.returncode == 3  # blocks.png (noise) cannot reach 80 dB
+    rows = {Path(r["input"]).name: r for r in map(json.loads, ran.stdout.splitlines())}
+    assert rows["six.png"]["k"] == 6 and rows["six.png"]["output"] == str(out / "six-k6.png")
+    assert rows["blocks.png"]["k"] == 256 and (out / "blocks-k256.png").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["blocks-k256.png", "six-k6.png"]
+    # resumed: the names known only after the search are still found and skipped
+    again = kquant("compress", src, "--target-psnr", "80", "-o", out, "--skip-existing")
+    assert again.returncode == 0 and "0 ok, 2 skipped" in again.stderr
+    palette = tmp_path / "p.txt"
+    palette.write_text("#0a141e\n#c80a0a\n#0ac80a\n")
+    ran = kquant("compress", src / "six.png", "--palette", palette, "-k", "16", "--json")
+    assert ran.returncode == 0
+    row = json.loads(ran.stdout)
+    assert row["k"] == 3 and row["output"] == str(src / "six-k3-palette.png")
+    assert "warning: -k 16 is ignored" in ran.stderr
+
+
+def test_default_names_tell_methods_apart(tmp_path):
+    src = tmp_path / "x.png"
+    Image.fromarray(blocks(24, 24)).save(src)
+    assert kquant("compress", src, "-k", "8").returncode == 0
+    ran = kquant("compress", src, "-k", "8", "--method", "random")
+    assert ran.returncode == 0, ran.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x-k8-random.png", "x-k8.png", "x.png"]
+
+
+def test_analysis_commands_read_stdin_and_say_which_input(tmp_path):
+    data = (SAMPLES / "coffee.png").read_bytes()
+    ran = kquant("palette", "-", "-k", "4", "--json", input=data)
+    assert ran.returncode == 0, ran.stderr
+    assert [json.loads(line)["input"] for line in ran.stdout.splitlines()] == ["-"] * 4
+    ran = kquant("compare", "-", "-k", "4", "--methods", "random", "--json",
+                 "--save-dir", tmp_path, input=data)  # fmt: skip
+    assert ran.returncode == 0 and json.loads(ran.stdout)["input"] == "-"
+    assert (tmp_path / "stdin-random-k4.png").exists()
+    ran = kquant("sweep", "-", "-k", "2,4", "--json", "--metric-sample", "100", input=data)
+    *rows, summary = map(json.loads, ran.stdout.splitlines())
+    assert ran.returncode == 0 and [r["input"] for r in rows] == ["-", "-"]
+    assert summary["suggested"]["silhouette"] in (2, 4)
+    photo = SAMPLES / "coffee.png"
+    ran = kquant("compare", photo, "-k", "4", "--methods", "kmeans,random", "--json")
+    assert {json.loads(line)["input"] for line in ran.stdout.splitlines()} == {str(photo)}
+
+
+def _hard_and_soft_edges() -> np.ndarray:
+    """(64, 64, 4): an opaque gradient with a hard-edged opaque bar, a disc whose edge
+    fades out, and a fully transparent corner."""
+    y, x = np.mgrid[:64, :64]
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1] = x * 4, y * 4
+    rgba[..., 2] = 90 + np.random.default_rng(0).integers(0, 40, (64, 64))
+    radius = np.hypot(y - 32, x - 32)
+    rgba[..., 3] = np.clip((28 - radius) * 32, 0, 255).astype(np.uint8)
+    rgba[:8, :, 3] = 255  # hard edge against the soft ones
+    return rgba
+
+
+@pytest.mark.parametrize("k", [4, 16, 64, 256])
+@pytest.mark.parametrize("space", ["rgb", "lab"])
+@pytest.mark.parametrize("dither", ["none", "floyd-steinberg"])
+def test_opaque_stays_opaque_and_transparent_stays_transparent(tmp_path, k, space, dither):
+    src = tmp_path / "edges.png"
+    rgba = _hard_and_soft_edges()
+    Image.fromarray(rgba).save(src)
+    out = tmp_path / "out.png"
+    ran = kquant("compress", src, "-k", k, "--space", space, "--dither", dither, "-o", out)
+    assert ran.returncode == 0, ran.stderr
+    written = read_rgba(out)
+    opaque, clear = rgba[..., 3] == 255, rgba[..., 3] == 0
+    assert opaque.sum() > 500 and ((rgba[..., 3] > 0) & ~opaque).sum() > 200
+    assert (written[..., 3][opaque] == 255).all()
+    assert (written[..., 3][clear] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["china.jpg", "-k", "64"], "kquant compress china.jpg -k 64"),
+        (["compress", "x.jpg", "--quality", "60-80"], "--target-psnr"),
+        (["compress", "x.jpg", "--ext", ".png"], "--name '{stem}.png'"),
+        (["compress", "x.jpg", "-colors", "64"], "-k 64"),
+        (["compress", "x.jpg", "--nofs"], "dithering is off by default"),
+    ],
+)
+def test_hints_in_the_words_of_pngquant_and_imagemagick_users(args, fragment):
+    ran = kquant(*args)
+    assert ran.returncode == 2 and fragment in ran.stderr and ran.stderr.count("\n") == 1
+
+
+def test_a_bare_number_is_taken_for_colors(blocks_png, tmp_path):
+    ran = kquant("compress", blocks_png, "64", "-o", tmp_path / "o.png")
+    assert ran.returncode == 2 and "for 64 colors, use -k 64" in ran.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_compress_help_is_in_sections_with_examples_first():
+    text = kquant("compress", "--help").stdout
+    heads = [line for line in text.splitlines() if re.fullmatch(r"[A-Za-z][A-Za-z -]+:", line)]
+    assert heads == ["Inputs:", "Output:", "Colors and quality:", "Reporting:",
+                     "k-means tuning:", "Other options:"]  # fmt: skip
+    assert text.index("Examples:") < text.index("Inputs:")
+    assert text.count("kquant compress ") >= 3 and len(text.splitlines()) < 111
+
+
+def test_dpi_and_icc_are_kept_unless_stripped(tmp_path):
+    src = tmp_path / "in.png"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(blocks(16, 16)).save(src, dpi=(300, 300), icc_profile=icc)
+    for suffix in (".png", ".jpg", ".tif"):
+        kept, stripped = tmp_path / f"kept{suffix}", tmp_path / f"stripped{suffix}"
+        assert kquant("compress", src, "-k", "4", "-o", kept).returncode == 0
+        assert kquant("compress", src, "-k", "4", "-o", stripped, "--strip").returncode == 0
+        with Image.open(kept) as im:
+            assert tuple(round(v) for v in im.info["dpi"]) == (300, 300), suffix
+            assert im.info.get("icc_profile") == icc
+        with Image.open(stripped) as im:
+            assert "icc_profile" not in im.info and round(im.info.get("dpi", (72, 72))[0]) != 300
+
+
+def test_the_one_image_bar_moves_during_the_fit(tmp_path):
+    src = tmp_path / "noise.png"
+    noise = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(src)
+    code, screen = run_kquant_on_terminal("compress", src, "-k", "128", "--n-init", "8",
+                                          "-o", tmp_path / "o.png")  # fmt: skip
+    assert code == 0
+    stamps = set(re.findall(r"fit\s.*?(\d\d:\d\d)", screen))
+    assert len(stamps) >= 2, screen  # the elapsed time went on while fitting
