@@ -255,3 +255,15 @@ def test_the_one_image_bar_moves_during_the_fit(tmp_path):
     assert code == 0
     stamps = set(re.findall(r"fit\s.*?(\d\d:\d\d)", screen))
     assert len(stamps) >= 2, screen  # the elapsed time went on while fitting
+
+
+@pytest.mark.parametrize("method", ["minibatch", "random"])
+def test_opaque_stays_opaque_with_every_method(tmp_path, method):
+    src, out = tmp_path / "edges.png", tmp_path / "out.png"
+    rgba = _hard_and_soft_edges()
+    Image.fromarray(rgba).save(src)
+    ran = kquant("compress", src, "-k", "16", "--method", method, "-o", out)
+    assert ran.returncode == 0, ran.stderr
+    written = read_rgba(out)
+    assert (written[..., 3][rgba[..., 3] == 255] == 255).all()
+    assert (written[..., 3][rgba[..., 3] == 0] == 0).all()
