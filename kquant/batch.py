@@ -15,6 +15,7 @@ output) costs nothing and changes nothing.
 from __future__ import annotations
 
 import csv
+import errno
 import fnmatch
 import glob
 import json
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from kquant.defaults import STDIO
-from kquant.errors import OutputExistsError, UsageError
+from kquant.errors import ImageWriteError, OutputExistsError, UsageError
+from kquant.images import format_for
 from kquant.naming import OutputName, default_template, render, uses_k
 from kquant.report import Report, flat_row, report_row, row_columns
 from kquant.settings import CompressSettings
@@ -163,26 +165,70 @@ def expand_inputs(
         seen.add(key)
         out.items.append(Item(path, relative, explicit))
 
+    def take(found: list[Path], relative_to: Path | None) -> None:
+        for f in sorted(found):
+            why = _not_a_file(f)
+            if why is not None:
+                out.skipped.append((f, why))
+            else:
+                add(f, f.relative_to(relative_to) if relative_to else Path(f.name), explicit=False)
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             out.batch = True
-            found = path.rglob("*") if recursive else path.iterdir()
-            for f in sorted(p for p in found if p.is_file()):
-                add(f, f.relative_to(path), explicit=False)
+            take(list(_walk(path, recursive)), path)
         elif path.exists():
             add(path, Path(path.name), explicit=True)
+        elif path.is_symlink():
+            raise UsageError(f"{raw}: {_not_a_file(path)}")
         elif _GLOB_CHARS & set(str(raw)):
             out.batch = True
-            matches = sorted(glob.glob(str(raw), recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            if not files:
+            matches = [Path(m) for m in glob.glob(str(raw), recursive=True)]
+            found = [m for m in matches if not m.is_dir()]
+            if not found:
                 raise UsageError(f"{raw}: no file matches this pattern")
-            for f in files:
-                add(f, Path(f.name), explicit=False)
+            take(found, None)
         else:
             raise UsageError(f"{raw}: no such file or directory")
     return out
+
+
+def _walk(folder: Path, recursive: bool, seen: set[str] | None = None):
+    """Every entry of ``folder`` that is not a folder (and, with ``recursive``, of its
+    subfolders; a folder reached twice through symbolic links is walked once)."""
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(folder))
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            if recursive and os.path.realpath(entry) not in seen:
+                yield from _walk(entry, recursive, seen)
+        else:
+            yield entry
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an image file, or None for a regular file."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return "broken symbolic link" if path.is_symlink() else (exc.strerror or str(exc))
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "named pipe"
+        if stat.S_ISFIFO(mode)
+        else "device"
+        if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
+        else "socket"
+        if stat.S_ISSOCK(mode)
+        else "special file"
+    )
+    return f"not a regular file ({kind})"
 
 
 def plan_jobs(
@@ -246,6 +292,13 @@ def plan_jobs(
         path = folder / render(template, item.path, k=k, method=method)
         jobs.append(Job(item.path, path, name))
     plan = _drop_own_outputs(jobs, items)
+    if not stdout:
+        for job in plan.jobs:  # a template without a suffix kquant writes: before any work
+            try:
+                format_for(job.output)
+            except UsageError as exc:
+                raise UsageError(str(exc), params=() if output and not into_folder
+                                 else ("template",)) from None  # fmt: skip
     _check_collisions(plan.jobs)
     return plan
 
@@ -335,14 +388,13 @@ class ReportWriter:
                     "version of kquant?); use --force to replace it or another file",
                     params=("report",),
                 )
-        try:
+        try:  # names that are not UTF-8 are written with backslash escapes
             self._fh: IO[str] = open(  # noqa: SIM115
-                path, "a" if append else "w", newline="", encoding="utf-8"
-            )
+                path, "a" if append else "w", newline="", encoding="utf-8",
+                errors="backslashreplace",
+            )  # fmt: skip
         except OSError as exc:
-            raise UsageError(
-                f"{path}: cannot write the report: {exc.strerror}", params=("report",)
-            ) from None
+            raise ImageWriteError(f"{path}: cannot write the report: {exc.strerror}") from None
         self._writer = csv.DictWriter(self._fh, row_columns()) if self.csv else None
         if self._writer and not append:
             self._writer.writeheader()
@@ -460,7 +512,7 @@ def run_job(
             return JobResult(Job(job.input, output), "skipped", error="output exists")
         return JobResult(job, "error", error=str(exc), error_type=type(exc).__name__)
     except (KquantError, MemoryError, OSError) as exc:
-        if isinstance(exc, MemoryError):
+        if isinstance(exc, MemoryError) and not isinstance(exc, KquantError):
             message = f"{job.input}: not enough memory"
         elif isinstance(exc, OSError) and not str(exc).startswith(str(job.input)):
             message = f"{job.output}: {exc.strerror or exc}"

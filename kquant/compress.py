@@ -150,7 +150,7 @@ def compress_file(
     image = load_image(input_path, max_pixels=s.max_pixels, name="-")
     input_path = image.path
     pixels = image.pixels
-    notes: list[str] = []
+    notes: list[str] = list(image.notes)
     if image.frames > 1:
         notes.append(f"only the first of {image.frames} frames was quantized")
     if pixels.shape[2] == 4 and fmt == "JPEG":

@@ -19,6 +19,7 @@ __all__ = [
     "ImageTooLargeError",
     "ImageWriteError",
     "KquantError",
+    "NotEnoughMemoryError",
     "OutputExistsError",
     "UsageError",
 ]
@@ -64,6 +65,11 @@ class ImageTooLargeError(ImageReadError):
         super().__init__(message)
         self.pixels = pixels
         self.limit = limit
+
+
+class NotEnoughMemoryError(KquantError, MemoryError):
+    """The image cannot be processed in the memory this machine has left (foreseen
+    from its header, or an allocation that failed)."""
 
 
 class ImageWriteError(KquantError):

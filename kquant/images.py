@@ -26,6 +26,7 @@ import contextlib
 import errno
 import io
 import os
+import stat
 import tempfile
 import warnings
 import zlib
@@ -42,6 +43,7 @@ from kquant.errors import (
     ImageReadError,
     ImageTooLargeError,
     ImageWriteError,
+    NotEnoughMemoryError,
     OutputExistsError,
     UsageError,
 )
@@ -103,6 +105,8 @@ class LoadedImage:
     dpi : (float, float) or None
         Physical resolution (PNG pHYs, JPEG JFIF, TIFF), in the orientation of
         ``pixels``; carried over to outputs that can hold it.
+    notes : tuple of str
+        What reading changed, for the report (NaN or infinite samples made black).
     """
 
     pixels: np.ndarray
@@ -114,6 +118,7 @@ class LoadedImage:
     icc_profile: bytes | None
     bytes: int
     dpi: tuple[float, float] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -204,6 +209,8 @@ def load_image(
             raise ImageReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
         if path.is_dir():
             raise ImageReadError(f"{path}: is a directory, not an image file")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ImageReadError(f"{path}: not a regular file (a pipe or a device)")
     if size == 0:
         raise ImageReadError(f"{path}: empty file")
     try:
@@ -216,14 +223,18 @@ def load_image(
                     pixels=width * height,
                     limit=max_pixels,
                 )
+            check_memory(path, width, height)
             fmt, mode = im.format, im.mode
             frames = int(getattr(im, "n_frames", 1))
             icc = im.info.get("icc_profile") or None
             dpi = _dpi(im)
             im.load()
+            if fmt == "PNG" and frames == 1:
+                _check_png_complete(path, source)
+            notes = _nonfinite_note(im)
             ImageOps.exif_transpose(im, in_place=True)  # no copy when nothing to do
             pixels, grayscale = pixels_from_pil(im)
-    except ImageTooLargeError:
+    except (ImageTooLargeError, NotEnoughMemoryError, TruncatedImageError):
         raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file Pillow can read") from None
@@ -243,7 +254,125 @@ def load_image(
         icc_profile=icc,
         bytes=size,
         dpi=dpi,
+        notes=notes,
     )
+
+
+class TruncatedImageError(ImageReadError):
+    """The file holds fewer rows than its header announces."""
+
+
+#: Samples per pixel of each PNG color type.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Adam7 passes: first column, first row, column step, row step.
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+          (0, 1, 1, 2))  # fmt: skip
+
+
+def _check_png_complete(path: Path, source: Path | IO[bytes]) -> None:
+    """Refuse a PNG whose image data ends before its last row.
+
+    Pillow decodes a PNG whose compressed data is well formed but short (10 of 100
+    rows) without a word and leaves the missing rows black; this counts the
+    decompressed bytes against what the header announces (without keeping them).
+
+    Raises
+    ------
+    TruncatedImageError
+    """
+    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
+    pos, expected, row_bytes, height = 8, None, 0, 0
+    inflate = zlib.decompressobj()
+    got = 0
+    try:
+        while pos + 8 <= len(data):
+            length = int.from_bytes(data[pos : pos + 4], "big")
+            kind = data[pos + 4 : pos + 8]
+            body = data[pos + 8 : pos + 8 + length]
+            pos += 12 + length
+            if kind == b"IHDR":
+                width, height = int.from_bytes(body[0:4], "big"), int.from_bytes(body[4:8], "big")
+                bits = body[8] * _PNG_CHANNELS.get(body[9], 4)
+                passes = _ADAM7 if body[12] == 1 else ((0, 0, 1, 1),)
+                expected = 0
+                for x0, y0, dx, dy in passes:
+                    w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+                    if w > 0 and h > 0:
+                        expected += h * (1 + -(-(w * bits) // 8))
+                row_bytes = 1 + -(-(width * bits) // 8)
+            elif kind == b"IDAT" and expected is not None:
+                chunk = inflate.decompress(body, 1 << 20)
+                got += len(chunk)
+                while inflate.unconsumed_tail and got < expected:
+                    got += len(inflate.decompress(inflate.unconsumed_tail, 1 << 20))
+                if got >= expected:
+                    return
+            elif kind == b"IEND":
+                break
+    except zlib.error:
+        return  # Pillow decoded it; corrupt data beyond that is its business
+    if expected is not None and got < expected:
+        rows = f"{got // row_bytes} of {height} rows" if row_bytes else "part"
+        raise TruncatedImageError(f"{path}: truncated image data: the file holds {rows}")
+
+
+#: Bytes of memory a run needs per pixel at the least (decoded image, color keys,
+#: histogram, indices; measured on a 20 MP photo: 450 MB peak, ~150 MB of it the
+#: interpreter and scikit-learn). Lab, dithering and --metrics need about 4x more.
+MIN_BYTES_PER_PIXEL = 16
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, as far as Linux tells: ``MemAvailable``
+    and the cgroup's limit (v2 or v1) less its usage, whichever is lower; None if
+    neither can be read."""
+    limits = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            if limit != "max":
+                limits.append(int(limit) - int(Path(usage_file).read_text()))
+        except (OSError, ValueError):
+            continue
+    return min(limits) if limits else None
+
+
+def check_memory(path: Path, width: int, height: int) -> None:
+    """Refuse, before decoding, an image that cannot fit in the memory left.
+
+    Raises
+    ------
+    NotEnoughMemoryError
+        ``width x height x`` :data:`MIN_BYTES_PER_PIXEL` is more than
+        :func:`available_memory`.
+    """
+    need = width * height * MIN_BYTES_PER_PIXEL
+    free = available_memory()
+    if free is not None and need > free:
+        raise NotEnoughMemoryError(
+            f"{path}: not enough memory: {width}x{height} needs at least "
+            f"{need / 2**30:.1f} GiB, {max(free, 0) / 2**30:.1f} GiB available"
+        )
+
+
+def _nonfinite_note(im: Image.Image) -> tuple[str, ...]:
+    """A note when a float image has NaN or infinite samples (made black)."""
+    if im.mode != "F":
+        return ()
+    bad = int((~np.isfinite(np.asarray(im))).sum())
+    return (f"{bad:,} NaN or infinite samples made black",) if bad else ()
 
 
 #: EXIF orientations that swap width and height.
@@ -300,13 +429,16 @@ def _gray_to_uint8(im: Image.Image) -> np.ndarray:
     """(H, W) uint8 from a one-channel image of any bit depth (see module doc)."""
     if im.mode in ("1", "L"):
         return np.asarray(im.convert("L"))
-    values = np.asarray(im)
+    values = np.asarray(im).astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():  # NaN and inf: left out of the scaling, then black
+        values = np.where(finite, values, 0.0)
     if im.mode.startswith("I;16"):
         scale = 257.0
     else:
         vmax = float(values.max()) if values.size else 0.0
         scale = 257.0 if vmax > 255 else (1.0 / 255.0 if im.mode == "F" and vmax <= 1 else 1.0)
-    return np.clip(np.rint(values.astype(np.float64) / scale), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(values / scale), 0, 255).astype(np.uint8)
 
 
 def _drop_opaque_alpha(pixels: np.ndarray) -> np.ndarray:

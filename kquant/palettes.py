@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kquant.errors import ImageReadError, UsageError
+from kquant.defaults import DEFAULT_MAX_PIXELS
+from kquant.errors import UsageError
 from kquant.quantizer import Quantized
 
 __all__ = ["draw_swatch", "palette_shares", "read_palette", "to_hex", "write_palette"]
@@ -80,7 +81,7 @@ def write_palette(path: Path, colors: np.ndarray, shares: np.ndarray | None = No
     raise UsageError(f"{path}: palette files end in {', '.join(PALETTE_SUFFIXES)}")
 
 
-def read_palette(path: Path) -> np.ndarray:
+def read_palette(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a palette file, or take the distinct colors of an image.
 
     Returns
@@ -90,12 +91,14 @@ def read_palette(path: Path) -> np.ndarray:
     Raises
     ------
     UsageError
-        A malformed line (named with its number), or no colors.
+        A missing file, a malformed line (named with its number), JSON nested too
+        deeply, or no colors.
     ImageReadError
-        The file is missing or is neither a palette file nor an image.
+        The file is neither a palette file nor an image, or an image above
+        ``max_pixels`` (:func:`kquant.images.load_image`).
     """
     if not path.is_file():
-        raise ImageReadError(f"{path}: no such palette file")
+        raise UsageError(f"{path}: no such palette file", params=("palette",))
     suffix = path.suffix.lower()
     if suffix in PALETTE_SUFFIXES:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -109,7 +112,7 @@ def read_palette(path: Path) -> np.ndarray:
         from kquant.colors import color_histogram
         from kquant.images import load_image
 
-        pixels = load_image(path, max_pixels=None).pixels
+        pixels = load_image(path, max_pixels=max_pixels).pixels
         flat = pixels.reshape(-1, pixels.shape[2])
         if flat.shape[1] == 4:
             flat = flat[flat[:, 3] > 0]
@@ -162,6 +165,8 @@ def _read_json(path: Path, text: str) -> list[tuple[int, int, int]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply to be a palette") from None
     items = data.get("colors") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise UsageError(f'{path}:1: expected a list of colors or {{"colors": [...]}}')

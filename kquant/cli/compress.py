@@ -112,7 +112,7 @@ def compress(
         if palette is not None:
             from kquant.palettes import read_palette
 
-            settings = settings.replace(palette=read_palette(palette))
+            settings = settings.replace(palette=read_palette(palette, max_pixels=max_pixels))
             if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
                 click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
                            f"colors ({len(settings.palette)})", err=True)  # fmt: skip

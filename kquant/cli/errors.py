@@ -60,6 +60,8 @@ def library_errors() -> Iterator[None]:
         raise click.UsageError(usage_message(str(exc), exc.params)) from None
     except KquantError as exc:
         raise click.ClickException(with_hint(str(exc), type(exc).__name__)) from None
+    except MemoryError:
+        raise click.ClickException("not enough memory for this image") from None
 
 
 #: Options that pngquant and ImageMagick users type, with kquant's way to say it.
