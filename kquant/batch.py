@@ -371,6 +371,7 @@ class ReportWriter:
             raise UsageError(f"{path}: report must end in .csv or .jsonl", params=("report",))
         self.path = path
         self.csv = suffix == ".csv"
+        self.error: str | None = None
         present = path.is_file() and path.stat().st_size > 0
         if present and existing == "refuse":
             raise OutputExistsError(
@@ -399,33 +400,109 @@ class ReportWriter:
         if self._writer and not append:
             self._writer.writeheader()
 
-    def write(self, row: dict[str, Any]) -> None:
-        """Write one :func:`kquant.report.report_row`."""
-        if self._writer is not None:
-            self._writer.writerow(flat_row(row))
-        else:
-            self._fh.write(json.dumps(row) + "\n")
-        self._fh.flush()
+    def write(self, row: dict[str, Any]) -> bool:
+        """Write one :func:`kquant.report.report_row`; False if the report can no
+        longer be written (a full disk): :attr:`error` then says why, and later rows
+        are dropped, so the run itself goes on."""
+        if self.error is not None:
+            return False
+        try:
+            if self._writer is not None:
+                self._writer.writerow(flat_row(row))
+            else:
+                self._fh.write(json.dumps(row) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self.error = f"{self.path}: cannot write the report: {exc.strerror or exc}"
+            return False
+        return True
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError as exc:
+            if self.error is None:
+                self.error = f"{self.path}: cannot write the report: {exc.strerror or exc}"
 
 
-#: Set in a worker process once it has been interrupted: it then starts no new job.
+#: Worker-process state: interrupted (start no new job), inside a job, and the shared
+#: array where each job records the pid of the worker that started it.
 _interrupted = False
+_in_job = False
+_started: Any = None
+
+#: Linux's prctl option that sends the calling process a signal when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
-def worker_init() -> None:
-    """Initializer of worker processes: on SIGINT, stop the current job (its
-    temporary file is removed on the way out) and start no other."""
+def worker_init(started: Any = None, parent: int | None = None) -> None:
+    """Initializer of worker processes.
+
+    - SIGINT (the parent's Ctrl-C, or Ctrl-C sent to the whole process group): the
+      job in hand stops (its temporary file is removed on the way out) and comes
+      back as "interrupted"; no other job starts; an idle worker just notes it.
+    - SIGTERM (the parent died, the pool is being torn down, or someone kills the
+      worker): the job in hand stops the same way and the worker exits at once, with
+      128 + 15.
+    - On Linux the worker asks for SIGTERM when its parent dies (``prctl``), so no
+      worker outlives a killed ``kquant`` (even by SIGKILL) or writes after it.
+
+    ``started`` is a shared int array: :func:`run_job_in_worker` records there the pid
+    of the worker that started each job, so the parent can tell which job a worker
+    was doing when it died.
+    """
     import signal
+
+    global _started
+    _started = started
 
     def interrupt(signum, frame):
         global _interrupted
         _interrupted = True
-        raise KeyboardInterrupt
+        if _in_job:
+            raise _WorkerInterrupt(signum)
+        if signum == signal.SIGTERM:
+            os._exit(128 + signum)
 
     signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
+        pass
+    if parent is not None and os.getppid() != parent:  # the parent died before prctl
+        os._exit(128 + signal.SIGTERM)
+
+
+class _WorkerInterrupt(KeyboardInterrupt):
+    """A signal that stops a worker's job; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def run_job_in_worker(index: int, job: Job, settings: CompressSettings, **kwargs: Any) -> JobResult:
+    """:func:`run_job` in a worker process: records which worker started job ``index``
+    and turns an interruption into an "interrupted" result (SIGINT) or the worker's
+    exit (SIGTERM), never a traceback."""
+    import signal
+
+    global _in_job
+    if _started is not None:
+        _started[index] = os.getpid()
+    _in_job = True
+    try:
+        return run_job(job, settings, **kwargs)
+    except _WorkerInterrupt as exc:
+        if exc.signum == signal.SIGTERM:
+            os._exit(128 + exc.signum)
+        return JobResult(job, "interrupted")
+    finally:
+        _in_job = False
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,10 @@ def compress(
     finally:
         if writer:
             writer.close()
-    if run.failed:
+            if writer.error and not run.report_lost:
+                click.echo(f"kquant: error: {writer.error}", err=True)
+                run.report_lost = True
+    if run.failed or run.report_lost:
         click.get_current_context().exit(1)
     if run.missed:
         click.get_current_context().exit(3)

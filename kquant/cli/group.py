@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from typing import Any
 
@@ -71,11 +72,20 @@ class KquantGroup(click.Group):
         except click.ClickException as exc:
             click.echo(f"kquant: error: {exc.format_message()}", err=True)
             return exc.exit_code
-        except click.Abort:
-            click.echo("kquant: interrupted", err=True)
-            return 130
+        except click.Abort as exc:
+            signum = getattr(exc.__cause__, "signum", signal.SIGINT)
+            if signum == signal.SIGINT:
+                click.echo("kquant: interrupted", err=True)
+            else:
+                click.echo(f"kquant: stopped by {signal.Signals(signum).name}", err=True)
+            return 128 + signum
         except BrokenPipeError:
             # The reader of stdout went away (e.g. `| head`): stop quietly.
+            return 1
+        except OSError as exc:  # stdout or stderr went away or filled up (--json > /dev/full)
+            with contextlib.suppress(OSError):
+                click.echo(f"kquant: error: cannot write the output: {exc.strerror or exc}",
+                           err=True)  # fmt: skip
             return 1
         return code if isinstance(code, int) else 0
 
@@ -103,14 +113,31 @@ for _command in (compress, compare, palette, sweep):
     cli.add_command(_command)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C (temporary files removed, finished work
+    reported, workers stopped); ``signum`` gives the exit code, 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: the clean-up is under way
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command line, print any error as one line on stderr, and
     exit.
 
+    SIGTERM and SIGHUP stop the run as Ctrl-C does, with exit code 143 or 129.
     The process ends with ``os._exit`` once stdout and stderr are flushed: tearing
     down an interpreter that has loaded scikit-learn and scipy takes about 0.3 s
     and does nothing a finished run needs (every output file is closed by then).
     """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     _exit(cli.main(argv, standalone_mode=False))
 
 
@@ -118,6 +145,10 @@ def _exit(code: int) -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
+        code = code or 1
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            click.echo(f"kquant: error: cannot write the output: {exc.strerror or exc}", err=True)
         code = code or 1
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()

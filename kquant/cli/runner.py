@@ -27,6 +27,18 @@ if TYPE_CHECKING:
     from kquant.settings import CompressSettings
 
 
+def _signal_name(signum: int | None) -> str:
+    """`` (killed by SIGKILL)`` for a signal number, or nothing."""
+    import signal
+
+    if not signum:
+        return ""
+    try:
+        return f" (killed by {signal.Signals(signum).name})"
+    except ValueError:
+        return f" (killed by signal {signum})"
+
+
 #: Seconds between redraws of the one-image bar.
 TICK = 0.25
 
@@ -56,10 +68,10 @@ class Runner:
 
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
+        self.report_lost = False
         for path, why in ignored:  # files passed over are inputs too: they get a row
             row = report_row(None, input=str(path), output=None, status="skipped", error=why)
-            if writer:
-                writer.write(row)
+            self._report(row, None)
             if as_json:
                 click.echo(json.dumps(row))
         self.workers = jobs
@@ -98,10 +110,10 @@ class Runner:
                 self._in_process(todo, settings, bar)
             else:
                 self._in_workers(todo, settings, bar)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli.group.main)
             bar.close()
             self._summary(time.perf_counter() - start)
-            raise click.Abort() from None
+            raise click.Abort() from exc
         bar.close()
         self._summary(time.perf_counter() - start)
 
@@ -119,48 +131,90 @@ class Runner:
 
     def _in_workers(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
         """Worker processes; results taken in input order, so reports and outputs do
-        not depend on the number of workers. On Ctrl-C the workers are interrupted
-        too (their temporary files go), and every job finished by then is still
-        reported."""
+        not depend on the number of workers. On Ctrl-C (or SIGTERM, SIGHUP) the
+        workers are interrupted too (their temporary files go), and every job finished
+        by then is still reported. A worker that dies (killed, out of memory) costs
+        only the job it was doing: that job gets an error row, the pool is rebuilt,
+        and the rest is done."""
         import multiprocessing
-        import signal
-        from concurrent.futures import ProcessPoolExecutor
-
-        from kquant.batch import run_job, worker_init
 
         # One core's worth of BLAS/OpenMP threads per worker, set before they start.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        remaining = list(range(len(jobs)))
+        while remaining:
+            remaining = self._pool_round(jobs, remaining, settings, bar, context)
+
+    def _pool_round(self, jobs, remaining, settings, bar, context) -> list[int]:
+        """Run jobs ``remaining`` (indices into ``jobs``) in one pool; return the
+        indices still to do if a worker died."""
+        import signal
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        from kquant.batch import JobResult, run_job_in_worker, worker_init
+
+        started = context.Array("i", len(jobs), lock=False)  # pid that started each job
         pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(jobs)),
-            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            max_workers=min(self.workers, len(remaining)),
+            mp_context=context,
             initializer=worker_init,
+            initargs=(started, os.getpid()),
         )
-        futures = [
-            pool.submit(run_job, job, settings, make_folder=self.batch,
-                        skip_existing=self.skip_existing)
-            for job in jobs
-        ]  # fmt: skip
-        taken = 0
+        futures = {
+            i: pool.submit(run_job_in_worker, i, jobs[i], settings, make_folder=self.batch,
+                           skip_existing=self.skip_existing)
+            for i in remaining
+        }  # fmt: skip
+        workers = dict(getattr(pool, "_processes", None) or {})
+        done: set[int] = set()
         try:
-            for future in futures:
-                self.take(future.result(), bar)
-                taken += 1
+            for i in remaining:
+                self.take(futures[i].result(), bar)
+                done.add(i)
+        except BrokenProcessPool:
+            pass
         except KeyboardInterrupt:
-            for future in futures:
+            for future in futures.values():
                 future.cancel()
-            for pid in list(getattr(pool, "_processes", None) or {}):
+            for pid in workers:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGINT)
             pool.shutdown(wait=True)
-            for future in futures[taken:]:
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    result = future.result()
-                    if result.status != "interrupted":
-                        self.take(result, bar)
+            for i in remaining:
+                future = futures[i]
+                if i in done or not future.done() or future.cancelled():
+                    continue
+                if future.exception() is None and future.result().status != "interrupted":
+                    self.take(future.result(), bar)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        if len(done) == len(remaining):
+            return []
+        # A worker died: take what finished, blame the job the dead worker had started.
+        workers.update(getattr(pool, "_processes", None) or {})
+        dead = {pid: -p.exitcode for pid, p in workers.items()
+                if p.exitcode is not None and p.exitcode < 0}  # fmt: skip
+        blamed = [i for i in remaining if i not in done and started[i] in dead]
+        if not blamed:  # cannot tell which: every job that had started takes the blame
+            blamed = [i for i in remaining if i not in done and started[i]]
+        left = []
+        for i in remaining:
+            future = futures[i]
+            if i in done:
+                continue
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.take(future.result(), bar)
+            elif i in blamed:
+                how = _signal_name(dead.get(started[i]))
+                self.take(JobResult(jobs[i], "error", error_type="WorkerDied",
+                                    error=f"{jobs[i].input}: the worker process died{how} "
+                                    "while compressing it (out of memory?)"), bar)  # fmt: skip
+            else:
+                left.append(i)
+        return left
 
     @contextlib.contextmanager
     def _stages(self, settings: CompressSettings) -> Iterator:
@@ -205,8 +259,7 @@ class Runner:
         from kquant.report import format_report
 
         row = result.row()
-        if self.writer:
-            self.writer.write(row)
+        self._report(row, bar)
         if self.as_json:  # every input's row, exactly as the report gets it
             click.echo(json.dumps(row))
         if result.status == "error":
@@ -234,6 +287,17 @@ class Runner:
                         f"kquant: skipped {result.job.input}: {result.error}", file=sys.stderr
                     )
         bar.update()
+
+    def _report(self, row: dict, bar) -> None:
+        """Write a report row; the first time the report cannot be written, say so
+        once (the run goes on and exits 1)."""
+        if self.writer and not self.writer.write(row) and not self.report_lost:
+            self.report_lost = True
+            message = f"kquant: error: {self.writer.error}; its later rows are lost"
+            if bar is None:
+                click.echo(message, err=True)
+            else:
+                bar.write(message, file=sys.stderr)
 
     def _summary(self, seconds: float) -> None:
         if not self.batch or self.quiet:
