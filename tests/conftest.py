@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 from helpers import blocks
 from PIL import Image
+
+#: Marks every process this test session starts (kquant and its workers inherit it),
+#: so the session can check at the end that none outlived its run.
+os.environ.setdefault("KQUANT_TEST_SESSION", str(os.getpid()))
+
+
+def _session_processes() -> list[int]:
+    """Live processes, other than this one and its multiprocessing resource tracker
+    (which in-process runs with workers start, and which ends with this process), that
+    carry this session's mark."""
+    mark = f"KQUANT_TEST_SESSION={os.environ['KQUANT_TEST_SESSION']}".encode()
+    found = []
+    for proc in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            alive = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+            tracker = b"resource_tracker" in (proc / "cmdline").read_bytes()
+            if alive and not tracker and mark in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_kquant_outlives_its_run():
+    """After the whole suite, no kquant process or worker started by it is left."""
+    yield
+    deadline = time.monotonic() + 10
+    while _session_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _session_processes()
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in left]
+    assert not left, f"processes left running by the tests: {commands}"
 
 
 @pytest.fixture

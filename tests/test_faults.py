@@ -1,0 +1,416 @@
+"""Nothing lost under faults (issue 12): every bad input, option and fault gets one
+line on stderr naming the problem, a documented exit code, no traceback, no partial or
+overwritten file; signals, dead workers and full disks are handled.
+
+The table :data:`CASES` is the place for a new bad-input class: one line each, with
+the command (``{t}`` is the test's folder, holding the files :func:`world` makes), the
+exit code, a fragment of the one stderr line, and the files that must and must not
+exist afterwards. Faults that need a real process (signals, workers, a full disk)
+have their own tests below.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import blocks, huge_png, kquant, kquant_exe
+from PIL import Image
+
+
+def png_with_rows(path: Path, width: int, height: int, rows: int) -> Path:
+    """A well-formed RGB PNG whose compressed data holds only ``rows`` of its
+    ``height`` rows."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\0" + bytes([200, 100, 50] * width) for _ in range(rows))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))  # fmt: skip
+    return path
+
+
+def world(t: Path) -> None:
+    """The files the cases use, in ``t``."""
+    Image.fromarray(blocks(16, 16)).save(t / "img.png")
+    rgba = np.dstack([blocks(16, 16), np.full((16, 16), 255, np.uint8)])
+    rgba[:4, :, 3] = 0
+    Image.fromarray(rgba).save(t / "rgba.png")
+    (t / "in").mkdir()
+    for i in range(2):
+        Image.fromarray(blocks(16, 16, seed=i)).save(t / "in" / f"{i}.png")
+    (t / "pair").mkdir()
+    for name in ("0.png", "0-k4.png"):
+        Image.fromarray(blocks(16, 16)).save(t / "pair" / name)
+    (t / "noimages").mkdir()
+    (t / "noimages" / "readme.txt").write_text("no images here")
+    (t / "links").mkdir()
+    Image.fromarray(blocks(16, 16)).save(t / "links" / "ok.png")
+    (t / "links" / "gone.png").symlink_to(t / "links" / "nowhere.png")
+    (t / "empty.png").write_bytes(b"")
+    (t / "text.png").write_text("not an image\n")
+    Image.fromarray(blocks(64, 64)).save(t / "full.jpg", quality=90)
+    (t / "trunc.jpg").write_bytes((t / "full.jpg").read_bytes()[:500])
+    png_with_rows(t / "short.png", 50, 100, 10)
+    png_with_rows(t / "whole.png", 50, 100, 100)
+    huge_png(t / "bomb.png", 10_000, 9_000)
+    huge_png(t / "giga.png", 100_000, 100_000)
+    nan = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    nan[3, 3], nan[5, 5] = np.nan, np.inf
+    Image.fromarray(nan, mode="F").save(t / "nan.tif")
+    os.mkfifo(t / "fifo.png")
+    (t / "pal.txt").write_text("#000000\n#ffffff\n")
+    (t / "bad.txt").write_text("#ff0000\nnot-a-color\n")
+    (t / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (t / "existing.png").write_bytes(b"keep me")
+    (t / "old.csv").write_text("earlier rows\n")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]
+    code: int
+    stderr: str
+    exist: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    stdin: bytes | None = None
+    unchanged: tuple[str, ...] = field(default=("existing.png", "old.csv", "img.png"))
+
+
+def case(id, args, code, stderr, exist=(), absent=(), stdin=None):
+    return Case(id, tuple(args.split()), code, stderr, tuple(exist), tuple(absent), stdin)
+
+
+CASES = [
+    # inputs
+    case("missing-input", "compress {t}/nope.png -k 4", 2, "no such file"),
+    case("empty-file", "compress {t}/empty.png -k 4", 1, "empty file", absent=["empty-k4.png"]),
+    case("not-an-image", "compress {t}/text.png -k 4", 1, "not an image"),
+    case("truncated-jpeg", "compress {t}/trunc.jpg -k 4", 1, "truncated or corrupt",
+         absent=["trunc-k4.png"]),
+    case("short-png-rows", "compress {t}/short.png -k 4", 1, "holds 10 of 100 rows",
+         absent=["short-k4.png"]),
+    case("complete-png", "compress {t}/whole.png -k 4", 0, "whole-k4.png", exist=["whole-k4.png"]),
+    case("fifo", "compress {t}/fifo.png -k 4", 1, "not a regular file"),
+    case("folder-without-images", "compress {t}/noimages -k 4", 2, "no images found"),
+    case("glob-matching-nothing", "compress {t}/*.webp", 2, "no file matches"),
+    case("decompression-bomb", "compress {t}/bomb.png -k 4", 1, "--max-pixels",
+         absent=["bomb-k4.png"]),
+    case("not-enough-memory", "compress {t}/giga.png -k 4 --max-pixels none", 1,
+         "not enough memory", absent=["giga-k4.png"]),
+    case("nan-samples", "compress {t}/nan.tif -k 4", 0, "NaN or infinite samples made black",
+         exist=["nan-k4.png"]),
+    case("broken-link-in-folder", "compress {t}/links -k 4 -j 1", 0, "1 other file ignored",
+         exist=["links/ok-k4.png"]),
+    case("stdin-empty", "compress - -o {t}/o.png", 1, "-: empty file", absent=["o.png"],
+         stdin=b""),
+    case("stdin-without-output", "compress - -k 4", 2, "needs -o", stdin=b"x"),
+    # option values
+    case("k-zero", "compress {t}/img.png -k 0", 2, "-k/--colors: k must be between 1"),
+    case("k-too-large", "compress {t}/img.png -k 70000", 2, "-k/--colors"),
+    case("k-not-a-number", "compress {t}/img.png -k many", 2, "'many' is not a valid integer"),
+    case("sample-word", "compress {t}/img.png --sample lots", 2, "--sample"),
+    case("sample-negative", "compress {t}/img.png --sample -5", 2, "--sample"),
+    case("seed-negative", "compress {t}/img.png --seed -1", 2, "between 0 and 4294967295"),
+    case("seed-too-large", "compress {t}/img.png --seed 4294967296", 2, "--seed"),
+    case("seed-float", "compress {t}/img.png --seed 1e20", 2, "not a valid integer"),
+    case("seed-in-palette", "palette {t}/img.png --seed -1", 2, "--seed"),
+    case("seed-in-batch", "compress {t}/in --seed -1", 2, "--seed", absent=["in/0-k256.png"]),
+    case("target-nan", "compress {t}/img.png --target-psnr nan", 2, "--target-psnr"),
+    case("target-inf", "compress {t}/img.png --target-psnr inf", 2, "--target-psnr"),
+    case("max-mse-nan", "compress {t}/img.png --max-mse nan", 2, "--max-mse"),
+    case("both-targets", "compress {t}/img.png --target-psnr 30 --max-mse 5", 2, "not both"),
+    case("palette-with-target", "compress {t}/img.png --palette {t}/pal.txt --target-psnr 30",
+         2, "--palette: a given palette fixes the colors"),
+    case("dither-strength", "compress {t}/img.png --dither-strength 1.5", 2,
+         "--dither-strength"),
+    case("space", "compress {t}/img.png --space hsv", 2, "--space"),
+    case("metric", "compress {t}/img.png --metrics ssim,psnr", 2, "'psnr' is not one of"),
+    case("foreign-option", "compress {t}/img.png --quality 60-80", 2, "--target-psnr"),
+    # names and outputs
+    case("name-format-spec", "compress {t}/in --name {stem:>400000000}.png", 2, "format spec"),
+    case("name-attribute", "compress {t}/in --name {stem.__class__}.png", 2, "unknown field"),
+    case("name-without-suffix", "compress {t}/in --name {stem}", 2, "output format",
+         absent=["in/0"]),
+    case("name-with-folder", "compress {t}/in --name a/{stem}.png", 2, "must give a file name"),
+    case("unknown-suffix", "compress {t}/img.png -o {t}/out.xyz", 2, "suffix",
+         absent=["out.xyz"]),
+    case("file-like-output-for-a-batch", "compress {t}/in -o {t}/one.png", 2,
+         "looks like a file", absent=["one.png"]),
+    case("gif-above-256", "compress {t}/img.png -k 300 -o {t}/o.gif", 2, "at most 256",
+         absent=["o.gif"]),
+    case("alpha-into-jpeg", "compress {t}/rgba.png -k 4 -o {t}/o.jpg", 2, "transparency",
+         absent=["o.jpg"]),
+    case("json-and-image-on-stdout", "compress {t}/img.png -o - --json", 2, "cannot share"),
+    case("existing-output", "compress {t}/img.png -k 4 -o {t}/existing.png", 1,
+         "already exists (use --force"),
+    case("output-is-input", "compress {t}/img.png -k 4 -o {t}/img.png", 2, "is the input"),
+    case("output-folder-missing", "compress {t}/img.png -o {t}/no/such/o.png", 1,
+         "does not exist", absent=["no"]),
+    case("output-folder-unwritable", "compress {t}/img.png -o /sys/kquant-o.png", 1,
+         "/sys/kquant-o.png"),
+    case("two-inputs-one-output", "compress {t}/img.png {t}/in/0.png --name x.png -o {t}/o",
+         2, "would both be written", absent=["o"]),
+    case("input-is-another-output", "compress {t}/pair/0.png {t}/pair/0-k4.png -k 4", 2,
+         "which is also an input of this run"),
+    # reports
+    case("existing-report", "compress {t}/img.png -k 4 --report {t}/old.csv", 1,
+         "report already exists", absent=["img-k4.png"]),
+    case("report-suffix", "compress {t}/img.png -k 4 --report {t}/r.txt", 2,
+         "report must end in", absent=["img-k4.png", "r.txt"]),
+    case("report-folder-missing", "compress {t}/img.png -k 4 --report {t}/no/r.csv", 1,
+         "cannot write the report", absent=["img-k4.png"]),
+    # palettes
+    case("palette-missing", "compress {t}/img.png --palette {t}/nope.gpl", 2,
+         "--palette: " + "{t}/nope.gpl: no such palette file"),
+    case("palette-malformed", "compress {t}/img.png --palette {t}/bad.txt", 2, "bad.txt:2"),
+    case("palette-deep-json", "compress {t}/img.png --palette {t}/deep.json", 2,
+         "nested too deeply"),
+    case("palette-bomb", "compress {t}/img.png --palette {t}/bomb.png", 1, "above the limit"),
+    # the analysis commands
+    case("compare-method", "compare {t}/img.png --methods kmeans,octree", 2, "octree"),
+    case("compare-bomb", "compare {t}/bomb.png", 1, "--max-pixels"),
+    case("sweep-ks", "sweep {t}/img.png -k 0..4", 2, "not a list of k"),
+    case("sweep-metric-sample", "sweep {t}/img.png --metric-sample 3", 2, "--metric-sample"),
+    case("palette-image-missing", "palette {t}/nope.png", 2, "no such file"),
+]  # fmt: skip
+
+
+def _state(t: Path, names: tuple[str, ...]) -> dict[str, bytes | None]:
+    return {n: (t / n).read_bytes() if (t / n).is_file() else None for n in names}
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_fault(tmp_path, c: Case):
+    world(tmp_path)
+    before = _state(tmp_path, c.unchanged)
+    args = [a.replace("{t}", str(tmp_path)) for a in c.args]
+    ran = kquant(*args, input=c.stdin)
+    lines = [line for line in ran.stderr.splitlines() if line.startswith("kquant: ")]
+    assert ran.returncode == c.code, ran.stderr
+    assert c.stderr.replace("{t}", str(tmp_path)) in ran.stderr
+    assert "Traceback" not in ran.stderr and "Warning" not in ran.stderr
+    if c.code:
+        assert len(lines) == 1 and lines[0].startswith("kquant: error: "), ran.stderr
+        assert ran.stderr.strip() == lines[0]
+    for name in c.exist:
+        assert (tmp_path / name).exists(), name
+    for name in c.absent:
+        assert not (tmp_path / name).exists(), name
+    assert _state(tmp_path, c.unchanged) == before  # nothing overwritten
+    assert not list(tmp_path.rglob("*kquant-tmp*"))  # no temporary file left
+
+
+def test_the_table_covers_at_least_forty_classes():
+    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+
+
+# ------------------------------------------------------------ real processes
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] not in "ZX":
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in "ZX"
+
+
+def _workers(pid: int, count: int, timeout: float = 30) -> list[int]:
+    """The ``count`` worker processes of kquant ``pid``, once started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [c for c in _children(pid)
+                 if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]  # fmt: skip
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("no workers started")
+
+
+def _slow_folder(root: Path, n: int = 4) -> Path:
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    return root
+
+
+SLOW = ("-k", "128", "--n-init", "8")
+
+
+def _start(*args: str | Path, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([kquant_exe(), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_a_batch_like_ctrl_c(tmp_path, sig, code):
+    src, out, report = _slow_folder(tmp_path / "in"), tmp_path / "out", tmp_path / "r.jsonl"
+    proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
+    workers = _workers(proc.pid, 2)
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == f"kquant: stopped by {signal.Signals(sig).name}"
+    assert "Traceback" not in err
+    time.sleep(0.5)
+    assert not [w for w in workers if _alive(w)]
+    written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
+    assert not [n for n in written if "kquant-tmp" in n]
+    rows = report.read_text().splitlines()
+    assert len(rows) == len(written)  # a row for each finished image, and only those
+
+
+def test_sigterm_during_one_image_leaves_no_temporary_file(tmp_path):
+    src = tmp_path / "big.png"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(src)
+    proc = _start("compress", src, "-k", "300", "-o", tmp_path / "o.png", "-j", "1")
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (143, 0), err  # 0 if it finished first
+    assert not list(tmp_path.glob("*kquant-tmp*"))
+    assert proc.returncode == 0 or not (tmp_path / "o.png").exists()
+
+
+def test_killed_kquant_takes_its_workers_with_it(tmp_path):
+    src, out = _slow_folder(tmp_path / "in", 6), tmp_path / "out"
+    proc = _start("compress", src, *SLOW, "-o", out, "-j", "2")
+    workers = _workers(proc.pid, 2)
+    time.sleep(1.5)
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while [w for w in workers if _alive(w)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+    after = sorted(out.rglob("*")) if out.exists() else []
+    time.sleep(2)  # nothing is written once kquant is gone
+    assert (sorted(out.rglob("*")) if out.exists() else []) == after
+
+
+def test_a_dead_worker_costs_only_its_image(tmp_path):
+    src, out, report = _slow_folder(tmp_path / "in", 5), tmp_path / "out", tmp_path / "r.csv"
+    proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
+    victim = _workers(proc.pid, 2)[0]
+    time.sleep(2)
+    os.kill(victim, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "killed by SIGKILL" in err
+    import csv
+
+    with open(report, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    statuses = sorted(r["status"] for r in rows)
+    assert len(rows) == 5 and statuses.count("error") == 1 and statuses.count("ok") == 4
+    failed = next(r for r in rows if r["status"] == "error")
+    assert "worker process died (killed by SIGKILL)" in failed["error"]
+    assert len(list(out.glob("*.png"))) == 4 and not list(out.glob("*kquant-tmp*"))
+
+
+def test_ctrl_c_to_the_whole_process_group(tmp_path):
+    src, out = _slow_folder(tmp_path / "in"), tmp_path / "out"
+    proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", start_new_session=True)
+    workers = _workers(proc.pid, 2)
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "kquant: interrupted"
+    time.sleep(0.5)
+    assert not [w for w in workers if _alive(w)]
+
+
+def test_stdout_that_fills_up_is_one_error_line(tmp_path):
+    Image.fromarray(blocks(16, 16)).save(tmp_path / "x.png")
+    command = [kquant_exe(), "compress", tmp_path / "x.png", "-k", "4", "--json"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "kquant: error: cannot write the output: No space left on device"
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs, filled; skipped where tmpfs cannot be mounted (not root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        with open(mount / "filler", "wb") as fh:
+            for _ in range(64):
+                fh.write(b"\0" * 4096)
+    except OSError:
+        pass
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_for_the_report_loses_only_the_report(tmp_path, small_disk):
+    src, out = _slow_folder(tmp_path / "in", 3), tmp_path / "out"
+    ran = kquant("compress", src, "-k", "4", "-o", out, "-j", "1", "--report",
+                 small_disk / "r.csv")  # fmt: skip
+    assert ran.returncode == 1
+    assert ran.stderr.count("cannot write the report: No space left on device") == 1
+    assert "3 ok" in ran.stderr and len(list(out.glob("*.png"))) == 3
+
+
+def test_a_full_disk_for_the_outputs_fails_each_image_cleanly(tmp_path, small_disk):
+    src = _slow_folder(tmp_path / "in", 2)
+    ran = kquant("compress", src, "-k", "256", "-o", small_disk / "out", "-j", "1")
+    assert ran.returncode == 1 and ran.stderr.count("kquant: error:") == 2
+    assert not list(small_disk.rglob("*kquant-tmp*")) and not list(small_disk.rglob("*.png"))
+
+
+def test_names_that_are_not_utf8_reach_the_report(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")
+    Image.fromarray(blocks(16, 16)).save(src / name)
+    report = tmp_path / "r.csv"
+    ran = kquant("compress", src, "-k", "4", "-o", tmp_path / "out", "--report", report,
+                 "--json")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "caf\\udce9.png" in report.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / os.fsdecode(b"caf\xe9-k4.png")).exists()
+    assert '"input": "' in ran.stdout and "\\udce9" in ran.stdout
+
+
+if sys.platform != "linux":  # /proc, prctl and tmpfs are Linux's
+    pytestmark = pytest.mark.skip(reason="the fault tests use Linux's /proc")
