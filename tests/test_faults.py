@@ -105,6 +105,8 @@ CASES = [
          absent=["short-k4.png"]),
     case("complete-png", "compress {t}/whole.png -k 4", 0, "whole-k4.png", exist=["whole-k4.png"]),
     case("fifo", "compress {t}/fifo.png -k 4", 1, "not a regular file"),
+    case("character-device", "compress /dev/null -k 4 -o {t}/o.png", 1, "not a regular file",
+         absent=["o.png"]),
     case("folder-without-images", "compress {t}/noimages -k 4", 2, "no images found"),
     case("glob-matching-nothing", "compress {t}/*.webp", 2, "no file matches"),
     case("decompression-bomb", "compress {t}/bomb.png -k 4", 1, "--max-pixels",
