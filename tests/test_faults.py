@@ -275,7 +275,7 @@ def _start(*args: str | Path, **kwargs) -> subprocess.Popen:
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_sigterm_and_sighup_stop_a_batch_like_ctrl_c(tmp_path, sig, code):
-    src, out, report = _slow_folder(tmp_path / "in"), tmp_path / "out", tmp_path / "r.jsonl"
+    src, out, report = _slow_folder(tmp_path / "in", 6), tmp_path / "out", tmp_path / "r.jsonl"
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
     workers = _workers(proc.pid, 2)
     time.sleep(1.5)
