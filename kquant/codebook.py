@@ -23,7 +23,12 @@ __all__ = ["auto_n_init", "fit_codebook", "round_palette", "start_import"]
 
 
 def fit_codebook(
-    hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray | None = None
+    hist: ColorHistogram,
+    k: int,
+    options: FitOptions,
+    points: np.ndarray | None = None,
+    *,
+    init: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fit ``k`` palette colors to a histogram.
 
@@ -48,6 +53,13 @@ def fit_codebook(
     points : (M, D) float64 ndarray or None
         The histogram's colors as points of the space to cluster in
         (:func:`kquant.spaces.features`); None clusters the colors themselves.
+    init : (k, D) float64 ndarray or None
+        ``kmeans`` only: start from these centers (points of the same space) and run
+        only the warm-started refinement on 7-bit bins (the full histogram when there
+        are too few bins), skipping the coarse fit and its restarts. Quality targets
+        start each k tried from the merged centers of the largest fit
+        (:mod:`kquant.merging`). Measured on a 4 MP photo at k = 55 and 146: without
+        the full-histogram refinement, PSNR 0.001-0.011 dB lower, 40% less time.
 
     Returns
     -------
@@ -67,10 +79,12 @@ def fit_codebook(
     # whatever order the threads finish, so with more threads the centers (and, in
     # rare ties, the palette) could differ between runs, machines and --jobs values.
     with threadpool_limits(limits=1):
-        return _fit(hist, k, options, points)
+        return _fit(hist, k, options, points, init)
 
 
-def _fit(hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray) -> np.ndarray:
+def _fit(
+    hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray, init: np.ndarray | None
+) -> np.ndarray:
     if options.method == "minibatch":
         from sklearn.cluster import MiniBatchKMeans
 
@@ -78,7 +92,7 @@ def _fit(hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray) 
         model = MiniBatchKMeans(batch_size=4096, **_params(k, options))
         model.fit(full.means, sample_weight=full.weights)
         return model.cluster_centers_.astype(np.float64)
-    return _coarse_to_fine(hist, k, options, points)
+    return _coarse_to_fine(hist, k, options, points, init)
 
 
 #: The first fit runs on the coarsest binning with at least this many points per
@@ -106,7 +120,11 @@ def auto_n_init(k: int) -> int:
 
 
 def _coarse_to_fine(
-    hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray
+    hist: ColorHistogram,
+    k: int,
+    options: FitOptions,
+    points: np.ndarray,
+    init: np.ndarray | None = None,
 ) -> np.ndarray:
     from sklearn.cluster import KMeans
 
@@ -117,14 +135,18 @@ def _coarse_to_fine(
     )
     full = binned(hist, 8, points)
     params = _params(k, options)
-    if first is None:  # no binning is fine enough for k: fit the full histogram
+    if first is None and init is None:  # no binning is fine enough for k: the full histogram
         model = KMeans(**params).fit(full.means, sample_weight=full.weights)
         return model.cluster_centers_.astype(np.float64)
-    data = levels[first]
-    centers = KMeans(**params).fit(data.means, sample_weight=data.weights).cluster_centers_
+    if init is not None:  # warm start: the refinements only
+        centers = np.asarray(init, dtype=np.float64)
+        first = 0 if levels[2].n_points >= k else 2  # too few 7-bit bins: the full one only
+    else:
+        data = levels[first]  # type: ignore[index]
+        centers = KMeans(**params).fit(data.means, sample_weight=data.weights).cluster_centers_
     low, high = REFINE_7BIT_ITER
     refinements = [(levels[2], min(high, max(low, REFINE_7BIT_WORK // k)))] if first < 2 else []
-    if k <= FULL_REFINE_MAX_K:
+    if k <= FULL_REFINE_MAX_K and (init is None or not refinements):
         refinements.append((full, FULL_REFINE_ITER[0] if k <= 64 else FULL_REFINE_ITER[1]))
     for data, max_iter in refinements:
         warm = params | {"init": centers, "n_init": 1, "max_iter": max_iter}

@@ -172,6 +172,7 @@ def quantize(
     dither: str = DEFAULT_DITHER,
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
     progress: Callable[[Stage], None] | None = None,
+    init: np.ndarray | None = None,
     **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors.
@@ -201,6 +202,10 @@ def quantize(
     progress : callable or None
         Called with :attr:`Stage.FIT <kquant.stages.Stage>` and then ``Stage.MAP``
         as each stage starts.
+    init : (k, D) float64 ndarray or None
+        Start the k-means fit from these centers, points of the fit space
+        (:func:`kquant.spaces.features`; RGB values for opaque RGB), skipping the
+        coarse fit (see :func:`kquant.codebook.fit_codebook`).
     **fit
         Fields of :class:`kquant.settings.FitOptions` to set or override:
         ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab"),
@@ -250,7 +255,7 @@ def quantize(
     else:
         fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
         fit_points = points if fit_hist is hist else features(fit_hist.colors, options.space)
-        centers = fit_codebook(fit_hist, k, options, fit_points)
+        centers = fit_codebook(fit_hist, k, options, fit_points, init=init)
         if fit_points is not None:
             centers = from_features(centers, options.space, channels)
         palette = round_palette(centers)
@@ -483,7 +488,7 @@ def _order_palette(
 
 
 def quantize_to_target(
-    image: np.ndarray | Image.Image,
+    image: np.ndarray | Image.Image | Prepared,
     max_k: int = DEFAULT_COLORS,
     *,
     target_psnr: float | None = None,
@@ -495,9 +500,16 @@ def quantize_to_target(
 ) -> tuple[int, Quantized, bool]:
     """The smallest k (up to ``max_k``) whose result reaches a quality target.
 
-    The search bisects k, assuming quality grows with k (k-means' MSE does, up to
-    the local optimum found), so it costs about log2(max_k) fits, not max_k. If even
-    ``max_k`` misses the target, that result is returned with ``False``.
+    The palette is fitted once at ``max_k``; if that misses the target, it is
+    returned with ``False``. Otherwise k is searched assuming quality grows with k:
+    each k tried starts from the ``max_k`` centers merged down to k by Ward's rule
+    (:class:`kquant.merging.WardTree`; k-means only, up to :data:`MAX_MERGED_K`
+    colors) and is refined by a short warm-started k-means, and the next k is
+    predicted from the qualities measured so far (a secant on log k; PSNR grows by
+    about 2 dB per doubling of k), falling back to bisection when two predictions in
+    a row do not halve the bracket. About 3-4 short fits instead of log2(max_k) full
+    ones.
+    Every verdict is the exact quality of the result, as it would be written.
 
     Parameters
     ----------
@@ -514,29 +526,107 @@ def quantize_to_target(
     -------
     (int, Quantized, bool)
         The chosen k, its result, and whether it meets the target.
+
+    Examples
+    --------
+    >>> six = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255],
+    ...                 [255, 255, 0], [0, 255, 255]], np.uint8)
+    >>> img = six[np.arange(600).reshape(20, 30) % 6]
+    >>> k, q, met = quantize_to_target(img, 64, target_psnr=60)
+    >>> k, met, q.distortion.psnr
+    (6, True, None)
     """
     if (target_psnr is None) == (max_mse is None):
         raise UsageError(
             "give exactly one of target_psnr and max_mse", params=("target_psnr", "max_mse")
         )
-    pixels = prepare(image)  # the colors are counted once for every k tried
+    options = dataclasses.replace(options or FitOptions(), **fit)
+    prep = image if isinstance(image, Prepared) else prepare(image)  # colors counted once
+    goal = target_psnr if target_psnr is not None else _psnr_of(max_mse)  # type: ignore[arg-type]
 
     def meets(q: Quantized) -> bool:
         d = q.distortion
         if target_psnr is not None:
             return d.psnr is None or d.psnr >= target_psnr
-        return d.mse <= max_mse
+        return d.mse <= max_mse  # type: ignore[operator]
 
     draw = {"dither": dither, "dither_strength": dither_strength}
-    best = quantize(pixels, max_k, options=options, **draw, **fit)
-    if not meets(best):
-        return max_k, best, False
-    low, high = 1, max_k
-    while low < high:
-        mid = (low + high) // 2
-        trial = quantize(pixels, mid, options=options, **draw, **fit)
-        if meets(trial):
-            high, best = mid, trial
+    tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
+    if not meets(tried[max_k]):
+        return max_k, tried[max_k], False
+    tree = _merge_tree(tried[max_k], options) if prep.hist.n_colors > max_k else None
+
+    def at(k: int) -> Quantized:
+        if k not in tried:
+            init = None if tree is None else tree.centers(k)
+            tried[k] = quantize(prep, k, options=options, init=init, **draw)
+        return tried[k]
+
+    low, high = 0, max_k  # low misses (0: none known yet), high meets
+    guess, stalls, step = _predict(low, high, tried, goal), 0, 1
+    while high - low > 1:
+        k = min(max(guess, low + 1), high - 1)
+        width = high - low
+        if meets(at(k)):
+            high = k
         else:
-            low = mid + 1
-    return high, best, True
+            low = k
+        guess = _predict(low, high, tried, goal)
+        if low == 0:  # nothing missed yet: step down, further each time, to find a miss
+            guess, step = min(guess, high - step), 2 * step
+        else:  # twice in a row without halving the bracket: bisect
+            stalls = stalls + 1 if 2 * (high - low) > width else 0
+            guess = (low + high) // 2 if stalls >= 2 else guess
+    return high, tried[high], True
+
+
+#: Quality targets start from merged palettes only up to this many colors (merging is
+#: O(K^2) in memory and time); above it every k tried is fitted from scratch.
+MAX_MERGED_K = 1024
+
+#: PSNR gained per doubling of k, for the first prediction (about 2 dB measured on
+#: photos: 3-D quantization error falls as k^(-2/3), 10 log10(2^(2/3)) = 2.0 dB).
+PSNR_PER_DOUBLING = 2.0
+
+
+def _psnr_of(mse: float) -> float:
+    return float("inf") if mse <= 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def _quality(q: Quantized) -> float:
+    return float("inf") if q.distortion.psnr is None else q.distortion.psnr
+
+
+def _predict(low: int, high: int, tried: dict[int, Quantized], goal: float) -> int:
+    """The k expected to reach ``goal`` dB, from the results at ``low`` (missed; 0:
+    none) and ``high`` (met): a secant through both on log2 k, or the mean slope from
+    ``high`` alone; rounded up, since the answer is the smallest k that meets."""
+    p_high = _quality(tried[high])
+    if not np.isfinite(goal) or not np.isfinite(p_high):
+        return (low + high) // 2
+    if low == 0:
+        log_k = np.log2(high) + (goal - p_high) / PSNR_PER_DOUBLING
+    else:
+        p_low = _quality(tried[low])
+        if p_high <= p_low:
+            return (low + high) // 2
+        log_k = np.log2(low) + (goal - p_low) * (np.log2(high) - np.log2(low)) / (p_high - p_low)
+    return int(np.ceil(2.0**log_k - 1e-9))
+
+
+def _merge_tree(q: Quantized, options: FitOptions):
+    """A :class:`kquant.merging.WardTree` of ``q``'s visible palette rows in the fit
+    space, weighted by their pixels; None where merging does not apply (methods other
+    than k-means, more than :data:`MAX_MERGED_K` rows)."""
+    from kquant.merging import WardTree
+
+    rows = np.arange(q.palette.shape[0])
+    if q.transparent_index is not None:
+        rows = rows[rows != q.transparent_index]
+    if options.method != "kmeans" or not 1 < rows.size <= MAX_MERGED_K:
+        return None
+    weights = np.bincount(q.indices.ravel(), minlength=q.palette.shape[0])[rows]
+    palette = q.palette[rows]
+    points = features(palette, options.space)
+    centers = palette.astype(np.float64) if points is None else points
+    return WardTree(centers[weights > 0], weights[weights > 0])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from helpers import BLOCK_COLORS, blocks, mse_rgb
+from helpers import BLOCK_COLORS, SAMPLES, blocks, mse_rgb
+from helpers import kquant as run
 from PIL import Image
 
 import kquant
@@ -236,3 +239,23 @@ def test_to_image_is_what_a_png_would_hold():
     big = kquant.quantize(many, k=300).to_image()  # above 256 entries: RGB
     assert big.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(big), kquant.quantize(many, k=300).to_array())
+
+
+@pytest.mark.parametrize("target", [28.0, 31.0, 34.0])
+def test_a_target_run_writes_a_file_that_meets_it(tmp_path, target):
+    """Decoded independently, the written file reaches the target, with fewer colors
+    than -k; the same command gives the same bytes."""
+    src = SAMPLES / "coffee.png"
+    outs = []
+    for name in ("a.png", "b.png"):
+        ran = run("compress", src, "--target-psnr", str(target), "-o", tmp_path / name, "--json")
+        assert ran.returncode == 0, ran.stderr
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    report = json.loads(ran.stdout)
+    original = kquant.load_image(src).pixels
+    written = np.asarray(Image.open(tmp_path / "b.png").convert("RGB"))
+    psnr = 10 * np.log10(255**2 / mse_rgb(original, written))
+    assert psnr >= target and report["psnr"] == pytest.approx(psnr)
+    k, q, met = kquant.quantize_to_target(original, 256, target_psnr=target)
+    assert met and k == report["k"] < 256 and q.distortion.psnr == pytest.approx(psnr)
