@@ -601,4 +601,6 @@ def run_job(
         )  # fmt: skip
     if report.written:
         return JobResult(job, "ok", report=report)
+    if report.min_met is False:
+        return JobResult(job, "skipped", report=report, error="quality below the minimum")
     return JobResult(job, "skipped", report=report, error="output not smaller than input")

@@ -213,23 +213,35 @@ def compress_file(
 
     report_stage(Stage.SAVE)
     t_save = time.perf_counter()
-    bytes_out = save_quantized(
-        out_stream or output,
-        result.palette,
-        result.indices,
-        transparent_index=result.transparent_index,
-        icc_profile=None if s.strip else image.icc_profile,
-        dpi=None if s.strip else image.dpi,
-        overwrite=s.overwrite,
-        max_bytes=image.bytes - 1 if s.skip_if_larger else None,
-    )
-    t_saved = time.perf_counter()
-    written = not s.skip_if_larger or bytes_out < image.bytes
-    if not written:
+    min_met = None
+    if s.min_psnr is not None:
+        quality = result.distortion.psnr
+        min_met = quality is None or quality >= s.min_psnr
+    if min_met is False:  # below the minimum: nothing is encoded or written
+        bytes_out, written = 0, False
         notes.append(
-            f"not written: {bytes_out:,} bytes would not be smaller than the input's "
-            f"{image.bytes:,}"
+            f"not written: PSNR {result.distortion.psnr:.2f} dB is below the minimum "
+            f"{s.min_psnr:g} dB"
         )
+    else:
+        bytes_out = save_quantized(
+            out_stream or output,
+            result.palette,
+            result.indices,
+            transparent_index=result.transparent_index,
+            icc_profile=None if s.strip else image.icc_profile,
+            dpi=None if s.strip else image.dpi,
+            overwrite=s.overwrite,
+            max_bytes=image.bytes - 1 if s.skip_if_larger else None,
+            optimize=s.optimize,
+        )
+        written = not s.skip_if_larger or bytes_out < image.bytes
+        if not written:
+            notes.append(
+                f"not written: {bytes_out:,} bytes would not be smaller than the input's "
+                f"{image.bytes:,}"
+            )
+    t_saved = time.perf_counter()
 
     distortion, colors_out = result.distortion, result.colors_out
     written_pixels = None
@@ -287,4 +299,5 @@ def compress_file(
         notes=tuple(notes),
         written=written,
         target_met=target_met,
+        min_met=min_met,
     )

@@ -45,6 +45,9 @@ DEFAULT_N_INIT: int | None = None
 DEFAULT_MAX_ITER = 300
 DEFAULT_TOL = 1e-4
 
+#: oxipng's levels (``-O``); 0 writes Pillow's encoding as it is.
+MAX_OPTIMIZE = 6
+
 #: Seed of every random choice, and the range numpy and scikit-learn accept.
 DEFAULT_SEED = 0
 MAX_SEED = 2**32 - 1

@@ -81,6 +81,7 @@ class Report:
     notes: tuple[str, ...] = ()
     written: bool = True
     target_met: bool | None = None
+    min_met: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values: ``seconds`` an object, ``notes`` a list."""
@@ -194,6 +195,7 @@ def format_report(report: Report) -> str:
     if r.dither != "none":
         how += f", {r.dither}" + (f" {r.dither_strength:g}" if r.dither_strength < 1 else "")
     target = {None: "", True: ", target met", False: ", target missed"}[r.target_met]
+    target += {None: "", True: ", above the minimum", False: ", below the minimum"}[r.min_met]
     written = "" if r.written else ", not written"
     lines = [
         f"{r.input} -> {r.output} ({r.format}{written})",

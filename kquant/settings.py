@@ -46,6 +46,7 @@ from kquant.defaults import (
     DITHERS,
     INITS,
     MAX_COLORS,
+    MAX_OPTIMIZE,
     MAX_SEED,
     METHODS,
     METRICS,
@@ -101,12 +102,13 @@ def check_metrics(names: Any) -> tuple[str, ...]:
     return names
 
 
-def check_target_psnr(target_psnr: float | None) -> None:
-    """Refuse a PSNR target that is not a finite number of dB above 0."""
+def check_target_psnr(target_psnr: float | None, name: str = "target_psnr") -> None:
+    """Refuse a PSNR (a target, a minimum) that is not a finite number of dB above 0."""
     if target_psnr is not None and not (target_psnr > 0 and math.isfinite(target_psnr)):
+        what = "target PSNR" if name == "target_psnr" else "minimum PSNR"
         raise UsageError(
-            f"target PSNR must be a finite number of dB above 0, got {target_psnr}",
-            params=("target_psnr",),
+            f"{what} must be a finite number of dB above 0, got {target_psnr}",
+            params=(name,),
         )
 
 
@@ -197,6 +199,10 @@ class CompressSettings:
     target_psnr, max_mse : float or None
         A quality target instead of a fixed k: the smallest k up to ``k`` reaching
         this PSNR (dB, > 0) or this MSE (>= 0). At most one; not with ``palette``.
+    min_psnr : float or None
+        Write nothing if the result's PSNR is below this (dB, > 0; at most
+        ``target_psnr``), like pngquant's ``--quality min``: the report says so and
+        the command line exits 99, so a script can keep the original.
     dither : {"none", "floyd-steinberg"}
     dither_strength : float in [0, 1]
     metrics : tuple of str
@@ -210,6 +216,9 @@ class CompressSettings:
     strip : bool
         Write no metadata: by default the ICC profile and the physical resolution
         (DPI) of the input are kept where the output format holds them.
+    optimize : int, 0 to 6
+        PNG outputs: run the oxipng optimizer at this level (0: not at all; 2 is
+        oxipng's default), losslessly, before the file is written.
 
     Raises
     ------
@@ -222,6 +231,7 @@ class CompressSettings:
     palette: Palette | None = None
     target_psnr: float | None = None
     max_mse: float | None = None
+    min_psnr: float | None = None
     dither: str = DEFAULT_DITHER
     dither_strength: float = DEFAULT_DITHER_STRENGTH
     metrics: tuple[str, ...] = ()
@@ -229,6 +239,7 @@ class CompressSettings:
     overwrite: bool = False
     skip_if_larger: bool = False
     strip: bool = False
+    optimize: int = 0
 
     def __post_init__(self) -> None:
         check_colors(self.k)
@@ -238,6 +249,16 @@ class CompressSettings:
         check_dither(self.dither, self.dither_strength)
         object.__setattr__(self, "metrics", check_metrics(self.metrics))
         check_target_psnr(self.target_psnr)
+        check_target_psnr(self.min_psnr, "min_psnr")
+        if (
+            self.min_psnr is not None
+            and self.target_psnr is not None
+            and self.min_psnr > self.target_psnr
+        ):
+            raise UsageError(
+                f"the minimum PSNR {self.min_psnr:g} is above the target {self.target_psnr:g}",
+                params=("min_psnr",),
+            )
         if self.max_mse is not None and not (self.max_mse >= 0 and math.isfinite(self.max_mse)):
             raise UsageError(
                 f"MSE ceiling must be a finite number >= 0, got {self.max_mse}",
@@ -255,6 +276,11 @@ class CompressSettings:
                     "a given palette fixes the colors: it does not go with a quality target",
                     params=("palette",),
                 )
+        if isinstance(self.optimize, bool) or self.optimize not in range(MAX_OPTIMIZE + 1):
+            raise UsageError(
+                f"optimize level must be 0 to {MAX_OPTIMIZE}, got {self.optimize!r}",
+                params=("optimize",),
+            )
         if self.max_pixels is not None and self.max_pixels < 1:
             raise UsageError(
                 f"max_pixels must be a positive number or None, got {self.max_pixels}",

@@ -62,12 +62,14 @@ def compress(
     report: Path | None,
     palette: Path | None,
     strip: bool,
+    optimize: int,
     overwrite: bool,
     dither: str,
     dither_strength: float,
     metrics: tuple[str, ...],
     target_psnr: float | None,
     max_mse: float | None,
+    min_psnr: float | None,
     fit: FitOptions,
     max_pixels: int | None,
     as_json: bool,
@@ -101,6 +103,7 @@ def compress(
             fit=fit,
             target_psnr=target_psnr,
             max_mse=max_mse,
+            min_psnr=min_psnr,
             dither=dither,
             dither_strength=dither_strength,
             metrics=metrics,
@@ -108,6 +111,7 @@ def compress(
             overwrite=overwrite,
             skip_if_larger=skip_if_larger,
             strip=strip,
+            optimize=optimize,
         )
         if palette is not None:
             from kquant.palettes import read_palette
@@ -152,6 +156,8 @@ def compress(
                 run.report_lost = True
     if run.failed or run.report_lost:
         click.get_current_context().exit(1)
+    if run.below_min:
+        click.get_current_context().exit(99)
     if run.missed:
         click.get_current_context().exit(3)
 

@@ -58,6 +58,7 @@ from kquant.defaults import (
     DITHERS,
     INITS,
     MAX_COLORS,
+    MAX_OPTIMIZE,
     MAX_SEED,
     METHOD_TEMPLATE,
     METHODS,
@@ -325,7 +326,7 @@ def target_psnr_option(help: str) -> Callable:
     return option(COLORS, "--target-psnr", type=float, metavar="DB", help=help)
 
 
-#: A quality target instead of a fixed k: --target-psnr --max-mse.
+#: A quality target instead of a fixed k, and a floor: --target-psnr --max-mse --min-psnr.
 quality_target_options = apply(
     [
         target_psnr_option(
@@ -337,6 +338,13 @@ quality_target_options = apply(
             type=float,
             metavar="X",
             help="Like --target-psnr, with an MSE ceiling.",
+        ),
+        option(
+            COLORS,
+            "--min-psnr",
+            type=float,
+            metavar="DB",
+            help="Write nothing below this PSNR; exit 99 (pngquant's --quality min).",
         ),
     ]
 )
@@ -404,6 +412,16 @@ output_options = apply(
             "--skip-if-larger",
             is_flag=True,
             help="Write nothing when the result is not smaller than the input.",
+        ),
+        option(
+            OUTPUT,
+            "-O",
+            "--optimize",
+            type=int,
+            default=0,
+            show_default=True,
+            metavar=f"0..{MAX_OPTIMIZE}",
+            help="Shrink PNGs losslessly with oxipng at this level (2: 4-18% smaller).",
         ),
         option(
             OUTPUT,

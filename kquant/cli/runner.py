@@ -76,7 +76,7 @@ class Runner:
                 click.echo(json.dumps(row))
         self.workers = jobs
         self.skip_existing = False
-        self.ok = self.skipped = self.failed = self.missed = 0
+        self.ok = self.skipped = self.failed = self.missed = self.below_min = 0
         self.bytes_in = self.bytes_out = 0
 
     def all(self, jobs: list[Job], settings: CompressSettings, *, skip_existing: bool) -> None:
@@ -276,6 +276,7 @@ class Runner:
                 if not self.quiet and (not self.batch or self.verbose):
                     bar.write(format_report(report), file=sys.stderr)
                 self.missed += report.target_met is False
+                self.below_min += report.min_met is False
                 self.bytes_in += report.bytes_in
                 self.bytes_out += report.bytes_out if report.written else report.bytes_in
             if result.status == "ok":
