@@ -42,6 +42,7 @@ bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/batch.py $(BATCH_ARGS)
 	$(BIN)/python bench/perceptual.py $(PERCEPTUAL_ARGS)
+	$(BIN)/python bench/rate.py $(RATE_ARGS)
 
 clean: ## Remove the virtualenv, caches and demo output
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info bench/work/outputs

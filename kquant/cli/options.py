@@ -390,8 +390,9 @@ output_options = apply(
             "-o",
             "--output",
             type=click.Path(path_type=Path),
-            help="Output file (one input; its suffix picks the format), or folder (many "
-            "inputs; the tree is mirrored).  [default: beside each input]",
+            help="Output file (one input; its suffix picks the format: .webp is often the "
+            "smallest), or folder (many inputs; the tree is mirrored).  "
+            "[default: beside each input]",
         ),
         option(
             OUTPUT,
