@@ -20,7 +20,7 @@ import fnmatch
 import glob
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +43,7 @@ __all__ = [
     "expand_inputs",
     "plan_jobs",
     "run_job",
+    "run_jobs",
     "worker_init",
 ]
 
@@ -483,6 +484,59 @@ class _WorkerInterrupt(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+def run_jobs(
+    jobs: list[Job],
+    settings: CompressSettings,
+    executor: Any,
+    *,
+    make_folder: bool = False,
+    skip_existing: bool = False,
+) -> Iterator[JobResult]:
+    """Compress ``jobs`` on any :class:`concurrent.futures.Executor` and yield their
+    results in input order, as each is ready.
+
+    ``executor`` may be a local ``ProcessPoolExecutor``, a Dask cluster's
+    (``distributed.Client(address).get_executor()``), or any other; the jobs' paths
+    must be readable and writable where the executor runs them. A job whose future
+    fails (its worker died and the executor gave up on it, Dask's ``KilledWorker``
+    after its retries) comes back as an error result; none is lost silently. Closing
+    the iterator early (Ctrl-C) cancels the jobs not yet started.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(2) as pool:  # doctest: +SKIP
+    ...     for result in run_jobs(plan.jobs, CompressSettings(k=64), pool):
+    ...         print(result.row())
+    """
+    futures = [
+        executor.submit(run_job, job, settings, make_folder=make_folder,
+                        skip_existing=skip_existing)
+        for job in jobs
+    ]  # fmt: skip
+    try:
+        for job, future in zip(jobs, futures, strict=True):
+            try:
+                yield future.result()
+            except Exception as exc:
+                if not _worker_died(exc):
+                    raise  # a bug, not a lost worker
+                yield JobResult(job, "error", error_type="WorkerDied",
+                                error=f"{job.input}: the worker running it died "
+                                f"({type(exc).__name__})")  # fmt: skip
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _worker_died(exc: BaseException) -> bool:
+    """Whether an executor's exception means the job's worker died: a broken local
+    pool, or Dask's ``KilledWorker`` (the task killed every worker it was given)."""
+    from concurrent.futures import BrokenExecutor
+
+    return isinstance(exc, BrokenExecutor) or type(exc).__name__ == "KilledWorker"
 
 
 def run_job_in_worker(index: int, job: Job, settings: CompressSettings, **kwargs: Any) -> JobResult:

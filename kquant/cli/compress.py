@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -74,6 +74,7 @@ def compress(
     max_pixels: int | None,
     as_json: bool,
     jobs: int,
+    cluster: str | None,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -135,6 +136,10 @@ def compress(
         )
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
+        client = None
+        if cluster:  # the workers' working folders differ: paths are made absolute
+            plan.jobs = [_absolute(job) for job in plan.jobs]
+            client = _connect(cluster, plan.jobs)
         existing = "replace" if overwrite else "append" if skip_existing else "refuse"
         writer = ReportWriter(report, existing=existing) if report else None
     run = Runner(
@@ -147,8 +152,11 @@ def compress(
         jobs=jobs,
     )
     try:
-        run.all(plan.jobs, settings, skip_existing=skip_existing)
+        executor = client.get_executor() if client is not None else None
+        run.all(plan.jobs, settings, skip_existing=skip_existing, executor=executor)
     finally:
+        if client is not None:
+            client.close()
         if writer:
             writer.close()
             if writer.error and not run.report_lost:
@@ -170,3 +178,69 @@ def _refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:
     for raw in inputs:
         if raw.isdigit() and not Path(raw).exists():
             raise UsageError(f"{raw}: no such file; for {raw} colors, use -k {raw}")
+
+
+#: How long --cluster waits for the scheduler to answer.
+CONNECT_TIMEOUT = "5s"
+
+
+def _connect(address: str, jobs: list) -> Any:
+    """A Dask client of the scheduler at ``address`` whose workers can all read the
+    inputs and write the output folders of ``jobs`` (checked on one of each, before
+    any work).
+
+    Raises
+    ------
+    click.UsageError
+        ``distributed`` is not installed, or a worker cannot see the paths.
+    click.ClickException
+        The scheduler cannot be reached.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise click.UsageError(
+            "--cluster needs Dask: pip install 'kquant[cluster]' (or dask[distributed])"
+        ) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise click.ClickException(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    if jobs:
+        job = jobs[0]
+        if str(job.input) == "-" or str(job.output) == "-":
+            client.close()
+            raise click.UsageError(
+                "--cluster reads and writes files: not - (standard input/output)"
+            )
+        folder = job.output.parent
+        while not folder.exists() and folder != folder.parent:  # created by the run
+            folder = folder.parent
+        seen = client.run(_sees, str(job.input.resolve()), str(folder.resolve()))
+        blind = sorted(worker for worker, ok in seen.items() if not ok)
+        if blind:
+            client.close()
+            raise click.UsageError(
+                f"{job.input}: the cluster's workers {', '.join(blind)} cannot read it or "
+                f"write in {folder}; --cluster needs paths every worker sees (a shared "
+                "filesystem)"
+            )
+    return client
+
+
+def _sees(path: str, folder: str) -> bool:
+    """On a worker: can it read ``path`` and write in ``folder``?"""
+    import os
+
+    return os.access(path, os.R_OK) and os.access(folder, os.W_OK | os.X_OK)
+
+
+def _absolute(job: Any) -> Any:
+    """``job`` with absolute paths (for workers elsewhere)."""
+    import dataclasses
+
+    name = job.name
+    if name is not None:
+        name = dataclasses.replace(name, folder=name.folder.absolute(), input=name.input.absolute())
+    return dataclasses.replace(job, input=job.input.absolute(), output=job.output.absolute(),
+                               name=name)  # fmt: skip

@@ -26,7 +26,7 @@ Shared options, and the commands that use them:
 ``-o --name --report --skip-existing          compress
 --skip-if-larger --palette``
 (:data:`output_options`)
-``-j -q -v`` (:data:`run_options`)            compress
+``-j --cluster -q -v`` (:data:`run_options`)  compress
 ============================================  ========================================
 """
 
@@ -445,7 +445,7 @@ output_options = apply(
     ]
 )
 
-#: How compress runs: -j -q -v.
+#: How compress runs: -j --cluster -q -v.
 run_options = apply(
     [
         option(
@@ -456,6 +456,14 @@ run_options = apply(
             default=os.cpu_count() or 1,
             show_default="number of cores",
             help="Worker processes for many images.",
+        ),
+        option(
+            OTHER,
+            "--cluster",
+            metavar="ADDRESS",
+            envvar="KQUANT_CLUSTER",
+            help="Run the jobs on this Dask scheduler (tcp://host:8786; needs pip install "
+            "'kquant[cluster]' and paths the workers can see).  [env: KQUANT_CLUSTER]",
         ),
         option(REPORTING, "-q", "--quiet", is_flag=True, help="No summary on stderr; errors only."),
         option(

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -79,10 +79,18 @@ class Runner:
         self.ok = self.skipped = self.failed = self.missed = self.below_min = 0
         self.bytes_in = self.bytes_out = 0
 
-    def all(self, jobs: list[Job], settings: CompressSettings, *, skip_existing: bool) -> None:
+    def all(
+        self,
+        jobs: list[Job],
+        settings: CompressSettings,
+        *,
+        skip_existing: bool,
+        executor: Any = None,
+    ) -> None:
         """Run ``jobs`` with ``settings``; ``skip_existing`` passes over jobs whose
         output exists (reported as skipped): before any work, or for names that depend
-        on a quality target's k, once the k is known."""
+        on a quality target's k, once the k is known. With ``executor`` (a Dask
+        cluster's), the jobs run there (:func:`kquant.batch.run_jobs`)."""
         import time
 
         from tqdm import tqdm
@@ -106,7 +114,9 @@ class Runner:
                 todo.append(job)
         self.skip_existing = skip_existing
         try:
-            if min(self.workers, len(todo)) <= 1:
+            if executor is not None:
+                self._in_executor(executor, todo, settings, bar)
+            elif min(self.workers, len(todo)) <= 1:
                 self._in_process(todo, settings, bar)
             else:
                 self._in_workers(todo, settings, bar)
@@ -128,6 +138,20 @@ class Runner:
                                  make_folder=self.batch, skip_existing=self.skip_existing,
                                  progress=progress)  # fmt: skip
                 self.take(result, bar)
+
+    def _in_executor(self, executor: Any, jobs: list[Job], settings: CompressSettings, bar):
+        """Any ``concurrent.futures`` executor (a Dask cluster's): results in input
+        order; on Ctrl-C the jobs not started are cancelled (those running finish on
+        their workers, written atomically)."""
+        from kquant.batch import run_jobs
+
+        results = run_jobs(jobs, settings, executor, make_folder=self.batch,
+                           skip_existing=self.skip_existing)  # fmt: skip
+        try:
+            for result in results:
+                self.take(result, bar)
+        finally:
+            results.close()
 
     def _in_workers(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
         """Worker processes; results taken in input order, so reports and outputs do
