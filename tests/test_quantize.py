@@ -241,7 +241,7 @@ def test_to_image_is_what_a_png_would_hold():
     np.testing.assert_array_equal(np.asarray(big), kquant.quantize(many, k=300).to_array())
 
 
-@pytest.mark.parametrize("target", [28.0, 31.0, 34.0])
+@pytest.mark.parametrize("target", [28.0, 34.0])
 def test_a_target_run_writes_a_file_that_meets_it(tmp_path, target):
     """Decoded independently, the written file reaches the target, with fewer colors
     than -k; the same command gives the same bytes."""
