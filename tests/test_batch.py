@@ -17,6 +17,7 @@ from PIL import Image
 
 from kquant.batch import Item, expand_inputs, plan_jobs
 from kquant.errors import UsageError
+from kquant.settings import FitOptions
 
 
 def _tree(root: Path) -> dict[str, Path]:
@@ -291,3 +292,16 @@ def test_progress_bars_show_on_a_terminal_only(tmp_path):
     proc = run_kquant("compress", src, "-k", "4", "-o", tmp_path / "p", "-j", "1")
     assert proc.returncode == 0 and "image" not in proc.stderr.replace("images", "")
     assert proc.stderr.count("\r") == 0
+
+
+def test_default_workers_follow_the_memory_left():
+    from kquant.batch import workers_for
+    from kquant.settings import CompressSettings
+
+    plain, lab = CompressSettings(), CompressSettings(fit=FitOptions(space="lab"))
+    gib = 2**30
+    assert workers_for([100_000] * 10, plain, cores=4, available=8 * gib) == 4
+    assert workers_for([100_000] * 3, plain, cores=8, available=None) == 3  # one per image
+    scans = [100_000_000] * 10  # 100 MP scans: about 1.8 GB each, 6.2 GB with Lab
+    assert workers_for(scans, plain, cores=8, available=4 * gib) == 2
+    assert workers_for(scans, lab, cores=8, available=4 * gib) == 1  # never fewer than one

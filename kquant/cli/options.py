@@ -33,7 +33,6 @@ Shared options, and the commands that use them:
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -453,8 +452,8 @@ run_options = apply(
             "-j",
             "--jobs",
             type=click.IntRange(1),
-            default=os.cpu_count() or 1,
-            show_default="number of cores",
+            default=None,
+            show_default="one per core, fewer if memory is short",
             help="Worker processes for many images.",
         ),
         option(

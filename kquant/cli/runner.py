@@ -62,7 +62,7 @@ class Runner:
         as_json: bool,
         writer: ReportWriter | None,
         ignored: list[tuple[Path, str]],
-        jobs: int,
+        jobs: int | None,
     ) -> None:
         from kquant.report import report_row
 
@@ -113,10 +113,12 @@ class Runner:
             else:
                 todo.append(job)
         self.skip_existing = skip_existing
+        if self.workers is None and executor is None and len(todo) > 1:
+            self.workers = self._workers_for(todo, settings)
         try:
             if executor is not None:
                 self._in_executor(executor, todo, settings, bar)
-            elif min(self.workers, len(todo)) <= 1:
+            elif min(self.workers or 1, len(todo)) <= 1:
                 self._in_process(todo, settings, bar)
             else:
                 self._in_workers(todo, settings, bar)
@@ -138,6 +140,19 @@ class Runner:
                                  make_folder=self.batch, skip_existing=self.skip_existing,
                                  progress=progress)  # fmt: skip
                 self.take(result, bar)
+
+    def _workers_for(self, jobs: list[Job], settings: CompressSettings) -> int:
+        """The default -j: one worker per core, fewer if the largest image's estimated
+        peak times that many would not fit in the memory left (said with -v)."""
+        from kquant.batch import image_pixels, workers_for
+        from kquant.images import available_memory
+
+        cores = os.cpu_count() or 1
+        chosen = workers_for([image_pixels(job.input) for job in jobs], settings, cores,
+                             available_memory())  # fmt: skip
+        if chosen < min(cores, len(jobs)) and self.verbose and not self.quiet:
+            click.echo(f"kquant: {chosen} worker(s), not {cores}: memory is short", err=True)
+        return chosen
 
     def _in_executor(self, executor: Any, jobs: list[Job], settings: CompressSettings, bar):
         """Any ``concurrent.futures`` executor (a Dask cluster's): results in input
