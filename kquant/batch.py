@@ -20,6 +20,7 @@ import fnmatch
 import glob
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +211,6 @@ def _walk(folder: Path, recursive: bool, seen: set[str] | None = None):
 
 def _not_a_file(path: Path) -> str | None:
     """Why ``path`` cannot be read as an image file, or None for a regular file."""
-    import stat
-
     try:
         mode = path.stat().st_mode
     except OSError as exc:
@@ -220,15 +219,9 @@ def _not_a_file(path: Path) -> str | None:
         return "broken symbolic link" if path.is_symlink() else (exc.strerror or str(exc))
     if stat.S_ISREG(mode):
         return None
-    kind = (
-        "named pipe"
-        if stat.S_ISFIFO(mode)
-        else "device"
-        if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
-        else "socket"
-        if stat.S_ISSOCK(mode)
-        else "special file"
-    )
+    kinds = [(stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"),
+             (stat.S_ISSOCK, "socket")]  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "special file")
     return f"not a regular file ({kind})"
 
 
@@ -360,10 +353,12 @@ class ReportWriter:
     Raises
     ------
     UsageError
-        A suffix other than .csv/.jsonl/.json, a report that cannot be opened, or a
-        CSV to append to with other columns.
+        A suffix other than .csv/.jsonl/.json, or a CSV to append to with other
+        columns.
     OutputExistsError
         The report exists and ``existing`` is "refuse".
+    ImageWriteError
+        The report cannot be opened for writing.
     """
 
     def __init__(self, path: Path, *, existing: str = "refuse") -> None:
@@ -675,12 +670,10 @@ def run_job(
             settings,
             progress=progress,
         )
-    except OutputExistsError as exc:
-        if skip_existing:
+    except (KquantError, MemoryError, OSError) as exc:
+        if skip_existing and isinstance(exc, OutputExistsError):  # a name known only now
             output = exc.path or job.output
             return JobResult(Job(job.input, output), "skipped", error="output exists")
-        return JobResult(job, "error", error=str(exc), error_type=type(exc).__name__)
-    except (KquantError, MemoryError, OSError) as exc:
         if isinstance(exc, MemoryError) and not isinstance(exc, KquantError):
             message = f"{job.input}: not enough memory"
         elif isinstance(exc, OSError) and not str(exc).startswith(str(job.input)):

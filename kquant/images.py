@@ -274,46 +274,62 @@ def _check_png_complete(path: Path, source: Path | IO[bytes]) -> None:
 
     Pillow decodes a PNG whose compressed data is well formed but short (10 of 100
     rows) without a word and leaves the missing rows black; this counts the
-    decompressed bytes against what the header announces (without keeping them).
+    decompressed bytes against what the header announces. The file is read again
+    chunk by chunk (other chunks skipped, nothing decompressed kept); a file object
+    that cannot seek back is not checked.
 
     Raises
     ------
     TruncatedImageError
     """
-    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
-    pos, expected, row_bytes, height = 8, None, 0, 0
+    if isinstance(source, Path):
+        with open(source, "rb") as fh:
+            _check_png_chunks(path, fh)
+    elif source.seekable():
+        source.seek(0)
+        _check_png_chunks(path, source)
+
+
+def _png_expected_bytes(header: bytes) -> tuple[int, int, int]:
+    """(decompressed bytes, bytes per row, rows) that an IHDR body announces."""
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    bits = header[8] * _PNG_CHANNELS.get(header[9], 4)
+    passes = _ADAM7 if header[12] == 1 else ((0, 0, 1, 1),)
+    expected = 0
+    for x0, y0, dx, dy in passes:
+        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if w > 0 and h > 0:
+            expected += h * (1 + -(-(w * bits) // 8))
+    return expected, 1 + -(-(width * bits) // 8), height
+
+
+def _check_png_chunks(path: Path, fh: IO[bytes]) -> None:
+    fh.read(8)  # signature
+    expected = None
     inflate = zlib.decompressobj()
     got = 0
     try:
-        while pos + 8 <= len(data):
-            length = int.from_bytes(data[pos : pos + 4], "big")
-            kind = data[pos + 4 : pos + 8]
-            body = data[pos + 8 : pos + 8 + length]
-            pos += 12 + length
+        while len(head := fh.read(8)) == 8:
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IEND":
+                break
             if kind == b"IHDR":
-                width, height = int.from_bytes(body[0:4], "big"), int.from_bytes(body[4:8], "big")
-                bits = body[8] * _PNG_CHANNELS.get(body[9], 4)
-                passes = _ADAM7 if body[12] == 1 else ((0, 0, 1, 1),)
-                expected = 0
-                for x0, y0, dx, dy in passes:
-                    w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
-                    if w > 0 and h > 0:
-                        expected += h * (1 + -(-(w * bits) // 8))
-                row_bytes = 1 + -(-(width * bits) // 8)
+                expected, row_bytes, height = _png_expected_bytes(fh.read(length))
             elif kind == b"IDAT" and expected is not None:
-                chunk = inflate.decompress(body, 1 << 20)
-                got += len(chunk)
+                got += len(inflate.decompress(fh.read(length), 1 << 20))
                 while inflate.unconsumed_tail and got < expected:
                     got += len(inflate.decompress(inflate.unconsumed_tail, 1 << 20))
                 if got >= expected:
                     return
-            elif kind == b"IEND":
-                break
+            else:
+                fh.seek(length, io.SEEK_CUR)
+            fh.seek(4, io.SEEK_CUR)  # CRC
     except zlib.error:
         return  # Pillow decoded it; corrupt data beyond that is its business
     if expected is not None and got < expected:
-        rows = f"{got // row_bytes} of {height} rows" if row_bytes else "part"
-        raise TruncatedImageError(f"{path}: truncated image data: the file holds {rows}")
+        raise TruncatedImageError(
+            f"{path}: truncated image data: the file holds {got // row_bytes} of {height} rows"
+        )
 
 
 #: Bytes of memory a run needs per pixel at the least (decoded image, color keys,

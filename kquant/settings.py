@@ -301,6 +301,8 @@ class CompressSettings:
         TypeError
             For a name that is neither a field of these settings nor of FitOptions.
         """
+        if not changes:  # already checked when built
+            return self
         fit_names = {f.name for f in dataclasses.fields(FitOptions)}
         fit_changes = {name: changes.pop(name) for name in list(changes) if name in fit_names}
         if fit_changes:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import blocks
+from helpers import blocks, live_processes
 from PIL import Image
 
 #: Marks every process this test session starts (kquant and its workers inherit it),
@@ -21,15 +21,14 @@ def _session_processes() -> list[int]:
     carry this session's mark."""
     mark = f"KQUANT_TEST_SESSION={os.environ['KQUANT_TEST_SESSION']}".encode()
     found = []
-    for proc in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+    for pid in live_processes():
+        if pid == os.getpid():
             continue
         try:
-            alive = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
-            tracker = b"resource_tracker" in (proc / "cmdline").read_bytes()
-            if alive and not tracker and mark in (proc / "environ").read_bytes():
-                found.append(int(proc.name))
-        except (OSError, IndexError):
+            tracker = b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            if not tracker and mark in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(pid)
+        except OSError:
             continue
     return found
 

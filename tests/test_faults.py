@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import blocks, huge_png, kquant, kquant_exe
+from helpers import blocks, huge_png, kquant, kquant_exe, live_processes
 from PIL import Image
 
 
@@ -225,24 +225,11 @@ def test_the_table_covers_at_least_forty_classes():
 
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] not in "ZX":
-                out.append(int(entry.name))
-    return out
+    return [child for child, parent in live_processes().items() if parent == pid]
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in "ZX"
+    return pid in live_processes()
 
 
 def _workers(pid: int, count: int, timeout: float = 30) -> list[int]:

@@ -147,9 +147,13 @@ class Runner:
         from kquant.batch import image_pixels, workers_for
         from kquant.images import available_memory
 
-        cores = os.cpu_count() or 1
+        cores, available = os.cpu_count() or 1, available_memory()
+        if settings.max_pixels is not None:  # if images at the pixel limit fit, read no headers
+            at_limit = workers_for([settings.max_pixels] * len(jobs), settings, cores, available)
+            if at_limit == min(cores, len(jobs)):
+                return at_limit
         chosen = workers_for([image_pixels(job.input) for job in jobs], settings, cores,
-                             available_memory())  # fmt: skip
+                             available)  # fmt: skip
         if chosen < min(cores, len(jobs)) and self.verbose and not self.quiet:
             click.echo(f"kquant: {chosen} worker(s), not {cores}: memory is short", err=True)
         return chosen
