@@ -39,13 +39,13 @@ __all__ = [
     "Item",
     "Job",
     "JobResult",
+    "JobRun",
     "Plan",
     "ReportWriter",
     "expand_inputs",
     "plan_jobs",
     "run_job",
     "run_jobs",
-    "worker_init",
 ]
 
 #: Suffixes taken as images when walking folders (explicitly named files are always
@@ -421,66 +421,6 @@ class ReportWriter:
                 self.error = f"{self.path}: cannot write the report: {exc.strerror or exc}"
 
 
-#: Worker-process state: interrupted (start no new job), inside a job, and the shared
-#: array where each job records the pid of the worker that started it.
-_interrupted = False
-_in_job = False
-_started: Any = None
-
-#: Linux's prctl option that sends the calling process a signal when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def worker_init(started: Any = None, parent: int | None = None) -> None:
-    """Initializer of worker processes.
-
-    - SIGINT (the parent's Ctrl-C, or Ctrl-C sent to the whole process group): the
-      job in hand stops (its temporary file is removed on the way out) and comes
-      back as "interrupted"; no other job starts; an idle worker just notes it.
-    - SIGTERM (the parent died, the pool is being torn down, or someone kills the
-      worker): the job in hand stops the same way and the worker exits at once, with
-      128 + 15.
-    - On Linux the worker asks for SIGTERM when its parent dies (``prctl``), so no
-      worker outlives a killed ``kquant`` (even by SIGKILL) or writes after it.
-
-    ``started`` is a shared int array: :func:`run_job_in_worker` records there the pid
-    of the worker that started each job, so the parent can tell which job a worker
-    was doing when it died.
-    """
-    import signal
-
-    global _started
-    _started = started
-
-    def interrupt(signum, frame):
-        global _interrupted
-        _interrupted = True
-        if _in_job:
-            raise _WorkerInterrupt(signum)
-        if signum == signal.SIGTERM:
-            os._exit(128 + signum)
-
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
-        pass
-    if parent is not None and os.getppid() != parent:  # the parent died before prctl
-        os._exit(128 + signal.SIGTERM)
-
-
-class _WorkerInterrupt(KeyboardInterrupt):
-    """A signal that stops a worker's job; ``signum`` says which."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 #: Memory a worker process takes before any image (interpreter, numpy, Pillow,
 #: scikit-learn: about 150 MB measured), with a margin.
 WORKER_BASE_BYTES = 250 * 2**20
@@ -526,16 +466,18 @@ def run_jobs(
     *,
     make_folder: bool = False,
     skip_existing: bool = False,
-) -> Iterator[JobResult]:
-    """Compress ``jobs`` on any :class:`concurrent.futures.Executor` and yield their
-    results in input order, as each is ready.
+) -> JobRun:
+    """Compress ``jobs`` on any :class:`concurrent.futures.Executor`; iterate the
+    returned :class:`JobRun` for their results in input order, each as it is ready.
 
-    ``executor`` may be a local ``ProcessPoolExecutor``, a Dask cluster's
-    (``distributed.Client(address).get_executor()``), or any other; the jobs' paths
-    must be readable and writable where the executor runs them. A job whose future
-    fails (its worker died and the executor gave up on it, Dask's ``KilledWorker``
-    after its retries) comes back as an error result; none is lost silently. Closing
-    the iterator early (Ctrl-C) cancels the jobs not yet started.
+    ``executor`` may be kquant's local :class:`kquant.pool.WorkerPool` (what
+    ``kquant compress -j N`` uses), a Dask cluster's
+    (``distributed.Client(address).get_executor()``), a thread pool or any other;
+    the jobs' paths must be readable and writable where the executor runs them. A
+    job whose worker died (and that the executor gave up on: Dask's
+    ``KilledWorker`` after its retries, the local pool's
+    :class:`~kquant.pool.WorkerDied`) comes back as an error result; none is lost
+    silently. To stop early (Ctrl-C), call :meth:`JobRun.stop`.
 
     Examples
     --------
@@ -549,47 +491,73 @@ def run_jobs(
                         skip_existing=skip_existing)
         for job in jobs
     ]  # fmt: skip
-    try:
-        for job, future in zip(jobs, futures, strict=True):
-            try:
-                yield future.result()
-            except Exception as exc:
-                if not _worker_died(exc):
-                    raise  # a bug, not a lost worker
-                yield JobResult(job, "error", error_type="WorkerDied",
-                                error=f"{job.input}: the worker running it died "
-                                f"({type(exc).__name__})")  # fmt: skip
-    finally:
-        for future in futures:
+    return JobRun(jobs, futures, executor)
+
+
+class JobRun:
+    """The jobs of one :func:`run_jobs` call, running on an executor.
+
+    Iterating yields a :class:`JobResult` per job in input order, each as soon as
+    it and the jobs before it are done. :meth:`stop` ends the run early.
+    """
+
+    def __init__(self, jobs: list[Job], futures: list[Any], executor: Any) -> None:
+        self.jobs, self.futures, self.executor = jobs, futures, executor
+        self.taken = 0  # results handed out so far
+
+    def __iter__(self) -> Iterator[JobResult]:
+        while self.taken < len(self.jobs):
+            i = self.taken
+            result = _result_of(self.jobs[i], self.futures[i])
+            self.taken += 1
+            yield result
+
+    def stop(self) -> list[JobResult]:
+        """Cancel the jobs not started; interrupt those running where the executor
+        can (the local pool: their temporary files go; on Dask they run to the end,
+        writing atomically, and are dropped); return the results of jobs finished by
+        then and not handed out yet, in input order."""
+        pending = list(zip(self.jobs[self.taken :], self.futures[self.taken :], strict=True))
+        for _, future in pending:
             future.cancel()
+        interrupt = getattr(self.executor, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+        finished = [_result_of(job, future) for job, future in pending
+                    if future.done() and not future.cancelled()]  # fmt: skip
+        self.taken = len(self.jobs)
+        return [result for result in finished if result.status != "interrupted"]
+
+
+def _result_of(job: Job, future: Any) -> JobResult:
+    """The result of ``job``'s future (waiting for it); a lost worker is an error
+    result, an interrupted job an "interrupted" one."""
+    from kquant.pool import TaskInterrupted, WorkerDied
+
+    try:
+        return future.result()
+    except TaskInterrupted:
+        return JobResult(job, "interrupted")
+    except Exception as exc:
+        if not _worker_died(exc):
+            raise  # a bug, not a lost worker
+        how = f" ({exc})" if str(exc) else ""
+        if not isinstance(exc, WorkerDied):
+            how = f" ({type(exc).__name__})"
+        return JobResult(job, "error", error_type="WorkerDied",
+                         error=f"{job.input}: the worker process died{how} "
+                         "while compressing it (out of memory?)")  # fmt: skip
 
 
 def _worker_died(exc: BaseException) -> bool:
-    """Whether an executor's exception means the job's worker died: a broken local
-    pool, or Dask's ``KilledWorker`` (the task killed every worker it was given)."""
+    """Whether an executor's exception means the job's worker died: kquant's pool's
+    :class:`~kquant.pool.WorkerDied`, a broken ``ProcessPoolExecutor``, or Dask's
+    ``KilledWorker`` (the task killed every worker it was given)."""
     from concurrent.futures import BrokenExecutor
 
-    return isinstance(exc, BrokenExecutor) or type(exc).__name__ == "KilledWorker"
+    from kquant.pool import WorkerDied
 
-
-def run_job_in_worker(index: int, job: Job, settings: CompressSettings, **kwargs: Any) -> JobResult:
-    """:func:`run_job` in a worker process: records which worker started job ``index``
-    and turns an interruption into an "interrupted" result (SIGINT) or the worker's
-    exit (SIGTERM), never a traceback."""
-    import signal
-
-    global _in_job
-    if _started is not None:
-        _started[index] = os.getpid()
-    _in_job = True
-    try:
-        return run_job(job, settings, **kwargs)
-    except _WorkerInterrupt as exc:
-        if exc.signum == signal.SIGTERM:
-            os._exit(128 + exc.signum)
-        return JobResult(job, "interrupted")
-    finally:
-        _in_job = False
+    return isinstance(exc, BrokenExecutor | WorkerDied) or type(exc).__name__ == "KilledWorker"
 
 
 @dataclass(frozen=True)
@@ -659,8 +627,6 @@ def run_job(
     from kquant.compress import compress_file
     from kquant.errors import KquantError
 
-    if _interrupted:
-        return JobResult(job, "interrupted")
     try:
         if make_folder:
             job.output.parent.mkdir(parents=True, exist_ok=True)

@@ -160,3 +160,13 @@ def live_processes() -> dict[int, int]:
             if fields[0] not in "ZX":
                 found[int(entry.name)] = int(fields[1])
     return found
+
+
+def echo_or_die(value: str) -> str:
+    """A task for worker pools: returns ``value``, or kills its own process by
+    SIGKILL when ``value`` is "die"."""
+    import signal
+
+    if value == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value

@@ -145,6 +145,7 @@ def test_the_readme_library_example_runs(tmp_path, monkeypatch):
     (tmp_path / "b.png").write_bytes(b"replaced by the example")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
-    for name in ("photo-k64.png", "out.png", "a.png", "b.png"):
+    for name in ("photo-k64.png", "out.png", "a.png", "b.png", "small/a-k32.png",
+                 "small/b-k32.png"):  # fmt: skip
         with Image.open(tmp_path / name) as im:
             assert im.format == "PNG"

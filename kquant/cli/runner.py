@@ -27,18 +27,6 @@ if TYPE_CHECKING:
     from kquant.settings import CompressSettings
 
 
-def _signal_name(signum: int | None) -> str:
-    """`` (killed by SIGKILL)`` for a signal number, or nothing."""
-    import signal
-
-    if not signum:
-        return ""
-    try:
-        return f" (killed by {signal.Signals(signum).name})"
-    except ValueError:
-        return f" (killed by signal {signum})"
-
-
 #: Seconds between redraws of the one-image bar.
 TICK = 0.25
 
@@ -159,105 +147,35 @@ class Runner:
         return chosen
 
     def _in_executor(self, executor: Any, jobs: list[Job], settings: CompressSettings, bar):
-        """Any ``concurrent.futures`` executor (a Dask cluster's): results in input
-        order; on Ctrl-C the jobs not started are cancelled (those running finish on
-        their workers, written atomically)."""
+        """Jobs on an executor: the local worker pool or a Dask cluster's, through the
+        same :func:`kquant.batch.run_jobs`. Results are taken in input order, so
+        reports and outputs do not depend on the number of workers. On Ctrl-C (or
+        SIGTERM, SIGHUP) the jobs not started are cancelled, the local workers are
+        interrupted (their temporary files go), and every job finished by then is
+        still reported."""
         from kquant.batch import run_jobs
 
-        results = run_jobs(jobs, settings, executor, make_folder=self.batch,
-                           skip_existing=self.skip_existing)  # fmt: skip
+        run = run_jobs(jobs, settings, executor, make_folder=self.batch,
+                       skip_existing=self.skip_existing)  # fmt: skip
         try:
-            for result in results:
+            for result in run:
                 self.take(result, bar)
-        finally:
-            results.close()
+        except KeyboardInterrupt:
+            for result in run.stop():
+                self.take(result, bar)
+            raise
 
     def _in_workers(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
-        """Worker processes; results taken in input order, so reports and outputs do
-        not depend on the number of workers. On Ctrl-C (or SIGTERM, SIGHUP) the
-        workers are interrupted too (their temporary files go), and every job finished
-        by then is still reported. A worker that dies (killed, out of memory) costs
-        only the job it was doing: that job gets an error row, the pool is rebuilt,
-        and the rest is done."""
-        import multiprocessing
+        """Local worker processes (:class:`kquant.pool.WorkerPool`): a worker that dies
+        (killed, out of memory) costs only the job it was doing, which gets an error
+        row; the pool is rebuilt and the rest is done."""
+        from kquant.pool import WorkerPool
 
-        # One core's worth of BLAS/OpenMP threads per worker, set before they start.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        remaining = list(range(len(jobs)))
-        while remaining:
-            remaining = self._pool_round(jobs, remaining, settings, bar, context)
-
-    def _pool_round(self, jobs, remaining, settings, bar, context) -> list[int]:
-        """Run jobs ``remaining`` (indices into ``jobs``) in one pool; return the
-        indices still to do if a worker died."""
-        import signal
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-
-        from kquant.batch import JobResult, run_job_in_worker, worker_init
-
-        started = context.Array("i", len(jobs), lock=False)  # pid that started each job
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(remaining)),
-            mp_context=context,
-            initializer=worker_init,
-            initargs=(started, os.getpid()),
-        )
-        futures = {
-            i: pool.submit(run_job_in_worker, i, jobs[i], settings, make_folder=self.batch,
-                           skip_existing=self.skip_existing)
-            for i in remaining
-        }  # fmt: skip
-        workers = dict(getattr(pool, "_processes", None) or {})
-        done: set[int] = set()
+        pool = WorkerPool(min(self.workers or 1, len(jobs)))
         try:
-            for i in remaining:
-                self.take(futures[i].result(), bar)
-                done.add(i)
-        except BrokenProcessPool:
-            pass
-        except KeyboardInterrupt:
-            for future in futures.values():
-                future.cancel()
-            for pid in workers:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGINT)
-            pool.shutdown(wait=True)
-            for i in remaining:
-                future = futures[i]
-                if i in done or not future.done() or future.cancelled():
-                    continue
-                if future.exception() is None and future.result().status != "interrupted":
-                    self.take(future.result(), bar)
-            raise
+            self._in_executor(pool, jobs, settings, bar)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        if len(done) == len(remaining):
-            return []
-        # A worker died: take what finished, blame the job the dead worker had started.
-        workers.update(getattr(pool, "_processes", None) or {})
-        dead = {pid: -p.exitcode for pid, p in workers.items()
-                if p.exitcode is not None and p.exitcode < 0}  # fmt: skip
-        blamed = [i for i in remaining if i not in done and started[i] in dead]
-        if not blamed:  # cannot tell which: every job that had started takes the blame
-            blamed = [i for i in remaining if i not in done and started[i]]
-        left = []
-        for i in remaining:
-            future = futures[i]
-            if i in done:
-                continue
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self.take(future.result(), bar)
-            elif i in blamed:
-                how = _signal_name(dead.get(started[i]))
-                self.take(JobResult(jobs[i], "error", error_type="WorkerDied",
-                                    error=f"{jobs[i].input}: the worker process died{how} "
-                                    "while compressing it (out of memory?)"), bar)  # fmt: skip
-            else:
-                left.append(i)
-        return left
 
     @contextlib.contextmanager
     def _stages(self, settings: CompressSettings) -> Iterator:
