@@ -421,15 +421,6 @@ class ReportWriter:
                 self.error = f"{self.path}: cannot write the report: {exc.strerror or exc}"
 
 
-#: Memory a worker process takes before any image (interpreter, numpy, Pillow,
-#: scikit-learn: about 150 MB measured), with a margin.
-WORKER_BASE_BYTES = 250 * 2**20
-#: Peak bytes per pixel of a job: plain (measured 15 on a 20 MP photo), and with Lab,
-#: dithering or perceptual measures (48-58 measured).
-BYTES_PER_PIXEL = 16
-BYTES_PER_PIXEL_HEAVY = 64
-
-
 def image_pixels(path: Path) -> int:
     """Width x height from the file's header (0 if it cannot be read)."""
     from PIL import Image
@@ -439,24 +430,6 @@ def image_pixels(path: Path) -> int:
             return im.width * im.height
     except Exception:  # the job itself will report what is wrong with the file
         return 0
-
-
-def workers_for(
-    pixels: list[int], settings: CompressSettings, cores: int, available: int | None
-) -> int:
-    """How many worker processes fit: one per core, fewer when the largest image's
-    estimated peak (:data:`BYTES_PER_PIXEL` per pixel, 4x with Lab, dithering or
-    measures, plus :data:`WORKER_BASE_BYTES`) times that many exceeds the memory
-    ``available``; at least one, at most one per image.
-
-    >>> workers_for([20_000_000] * 8, CompressSettings(), cores=8, available=2 * 2**30)
-    3
-    """
-    heavy = settings.fit.space != "rgb" or settings.dither != "none" or bool(settings.metrics)
-    per_pixel = BYTES_PER_PIXEL_HEAVY if heavy else BYTES_PER_PIXEL
-    need = WORKER_BASE_BYTES + max(pixels, default=0) * per_pixel
-    fit = cores if available is None else available // need
-    return max(1, min(cores, fit, len(pixels) or 1))
 
 
 def run_jobs(

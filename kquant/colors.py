@@ -7,11 +7,12 @@ codebook is fitted on and what the pixel mapping works through, so both cost
 O(distinct colors) rather than O(pixels) (a 4 MP photo has about 200k-450k distinct
 colors; a flat graphic a few hundred).
 
-Counting sorts the keys (faster here than ``np.bincount`` over 2**24 counters up to
-at least 20 MP: fresh memory costs about 2 ms per MB to touch on the machines
-measured, and the counters are 128 MB). Looking RGB pixels up uses a 2**24-entry
-table of palette indices (16 MB for uint8); RGBA keys span 2**32, so RGBA looks up
-with ``np.searchsorted``.
+Counting sorts the keys block by block and merges the blocks' counts (faster here
+than ``np.bincount`` over 2**24 counters: fresh memory costs about 2 ms per MB to
+touch on the machines measured, and the counters are 128 MB). Looking RGB pixels up
+goes through a 3 MB rank bitmap over the 2**24 colors; RGBA keys span 2**32, so
+RGBA looks up with ``np.searchsorted``. Memory beyond the pixels and the result
+stays a few MB, whatever the image's size.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ __all__ = ["BinnedHistogram", "ColorHistogram", "binned", "color_histogram", "lo
 
 _SHIFTS = np.array([0, 8, 16, 24], dtype=np.uint32)
 _RGB_KEYS = 1 << 24
-#: From this many pixels on, pixels are looked up through a 2**24-entry table.
+#: From this many pixels on, RGB pixels are looked up through a rank bitmap.
 _TABLE_MIN_PIXELS = 1 << 17
-#: Pixels handled per block where a per-pixel temporary is needed.
+#: Pixels handled per block where a per-pixel temporary is needed, and per block of
+#: :func:`lookup` (smaller: its temporaries add to the table and the output).
 _BLOCK = 1 << 20
-#: Threads that sort parts of the keys, and the fewest pixels worth a part.
+_LOOKUP_BLOCK = 1 << 16
+#: Pixels counted per block by :func:`color_histogram`, and threads counting blocks.
+_HIST_BLOCK = 1 << 20
 _SORT_THREADS = min(4, os.cpu_count() or 1)
-_PARALLEL_MIN_PIXELS = 1 << 20
 
 
 def pack(colors: np.ndarray) -> np.ndarray:
@@ -112,10 +115,14 @@ class ColorHistogram:
 def color_histogram(colors: np.ndarray) -> ColorHistogram:
     """Count the distinct colors of a set of pixels.
 
-    The keys are sorted in place (numpy's SIMD sort) and run-length counted; large
-    inputs are split into one part per core, sorted in threads (numpy releases the
-    GIL while sorting), and the parts' histograms merged. Extra memory is 4 bytes per
-    pixel.
+    Block by block (:data:`_HIST_BLOCK` pixels, one block per thread at a time;
+    numpy releases the GIL while sorting): a block's keys are sorted and
+    run-length counted, and the blocks' (key, count) pairs, packed into one uint64
+    each, are merged by sorting once they outnumber what was merged so far. Extra
+    memory is a few MB per thread plus 8 bytes per pair: on photos far below the 5
+    bytes per pixel of sorting every key at once (a 16 MP photo: 0.67 M pairs from
+    0.17 M distinct colors, 5 MB against 80 MB), at worst (every pixel a new color)
+    about 16 bytes per pixel.
 
     Parameters
     ----------
@@ -125,20 +132,50 @@ def color_histogram(colors: np.ndarray) -> ColorHistogram:
     -------
     ColorHistogram
     """
-    keys = pack(colors)
-    n_parts = min(_SORT_THREADS, max(1, keys.size // _PARALLEL_MIN_PIXELS))
-    parts = np.array_split(keys, n_parts)
-    if n_parts > 1:
-        with ThreadPoolExecutor(n_parts) as pool:
-            runs = list(pool.map(_sorted_runs, parts))
-        distinct = np.concatenate([d for d, _ in runs])
-        counts = np.concatenate([c for _, c in runs])
-        order = np.argsort(distinct, kind="stable")
-        distinct, starts = _run_starts(distinct[order])
-        counts = np.add.reduceat(counts[order], starts)
-    else:
-        distinct, counts = _sorted_runs(keys)
-    return ColorHistogram(distinct, unpack(distinct, colors.shape[1]), counts.astype(np.int64))
+    n = colors.shape[0]
+    if n >= 1 << 32:  # counts share a uint64 with their key
+        raise ValueError(f"cannot count the colors of {n} pixels (at most 2**32 - 1)")
+
+    def block_pairs(start: int) -> np.ndarray:
+        distinct, counts = _sorted_runs(pack(colors[start : start + _HIST_BLOCK]))
+        return _pairs(distinct, counts)
+
+    starts = range(0, n, _HIST_BLOCK)
+    merged = np.empty(0, dtype=np.uint64)
+    pending: list[np.ndarray] = []
+    waiting = 0
+    threads = min(_SORT_THREADS, len(starts))
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for pairs in pool.map(block_pairs, starts) if threads > 1 else map(block_pairs, starts):
+            pending.append(pairs)
+            waiting += pairs.size
+            if waiting > max(merged.size, _HIST_BLOCK):
+                merged, pending, waiting = _merge_pairs([merged, *pending]), [], 0
+    merged = _merge_pairs([merged, *pending]) if pending else merged
+    distinct = (merged >> np.uint64(32)).astype(np.uint32)
+    counts = (merged & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return ColorHistogram(distinct, unpack(distinct, colors.shape[1]), counts)
+
+
+def _pairs(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Keys and counts (each below 2**32) packed as ``key << 32 | count`` (uint64),
+    so that sorting the pairs sorts by key."""
+    pairs = keys.astype(np.uint64)
+    pairs <<= np.uint64(32)
+    pairs |= counts.astype(np.uint64)
+    return pairs
+
+
+def _merge_pairs(parts: list[np.ndarray]) -> np.ndarray:
+    """Pairs of :func:`_pairs` with every key once, its counts summed."""
+    if len(parts) == 1:
+        return parts[0]
+    pairs = np.concatenate(parts)
+    if pairs.size == 0:
+        return pairs
+    pairs.sort()
+    distinct, starts = _run_starts(pairs >> np.uint64(32))
+    return _pairs(distinct, np.add.reduceat(pairs & np.uint64(0xFFFFFFFF), starts))
 
 
 def _sorted_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +198,11 @@ def _run_starts(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def lookup(hist: ColorHistogram, colors: np.ndarray, values: np.ndarray) -> np.ndarray:
     """For each pixel, the value attached to its color in ``hist``.
 
+    Block by block: RGB pixels find their histogram row through a rank bitmap over
+    the 2**24 colors (:func:`_rank_rows`: 3 MB, against 16 MB for a table of
+    values, for 0.2 s instead of 0.12 s on a 16 MP photo); RGBA keys span 2**32 and
+    go through ``np.searchsorted``.
+
     Parameters
     ----------
     hist : ColorHistogram
@@ -174,17 +216,48 @@ def lookup(hist: ColorHistogram, colors: np.ndarray, values: np.ndarray) -> np.n
     (N,) ndarray of ``values.dtype``
     """
     out = np.empty(colors.shape[0], dtype=values.dtype)
-    table = None
+    ranks = None
     if hist.channels == 3 and colors.shape[0] >= _TABLE_MIN_PIXELS:
-        table = np.zeros(_RGB_KEYS, dtype=values.dtype)
-        table[hist.keys] = values
-    for start in range(0, colors.shape[0], _BLOCK):
-        keys = pack(colors[start : start + _BLOCK])
-        if table is not None:
-            out[start : start + _BLOCK] = table[keys]
-        else:
-            out[start : start + _BLOCK] = values[np.searchsorted(hist.keys, keys)]
+        ranks = _rank_bitmap(hist.keys)
+    for start in range(0, colors.shape[0], _LOOKUP_BLOCK):
+        keys = pack(colors[start : start + _LOOKUP_BLOCK])
+        rows = np.searchsorted(hist.keys, keys) if ranks is None else _rank_rows(ranks, keys)
+        np.take(values, rows, out=out[start : start + _LOOKUP_BLOCK])
     return out
+
+
+def _rank_bitmap(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A bitmap of which of the 2**24 RGB keys are present (64 keys a word), and
+    for each word how many keys come before it.
+
+    Parameters
+    ----------
+    keys : (M,) uint32 ndarray, sorted, distinct, below 2**24
+
+    Returns
+    -------
+    words : (2**18,) uint64 ndarray
+    before : (2**18,) int64 ndarray
+    """
+    words = np.zeros(_RGB_KEYS >> 6, dtype=np.uint64)
+    bits = np.left_shift(np.uint64(1), (keys & 63).astype(np.uint64))
+    np.bitwise_or.at(words, keys >> 6, bits)
+    before = np.zeros(words.size, dtype=np.int64)
+    np.cumsum(np.bitwise_count(words)[:-1], out=before[1:])
+    return words, before
+
+
+def _rank_rows(ranks: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray:
+    """Histogram rows of present RGB ``keys``: the number of present keys below
+    each (the word's count before it plus the set bits below it in its word)."""
+    words, before = ranks
+    word = keys >> 6
+    below = np.left_shift(np.uint64(1), (keys & 63).astype(np.uint64))
+    below -= np.uint64(1)
+    below &= words[word]
+    rows = before[word]
+    rows += np.bitwise_count(below)
+    return rows
 
 
 @dataclass(frozen=True)

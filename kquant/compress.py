@@ -6,6 +6,7 @@ library code (no click), so scripts can call it too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from kquant.colors import color_histogram
 from kquant.defaults import INDEXED_LIMIT, METRIC_LABELS
 from kquant.errors import ImageReadError, UsageError
 from kquant.images import check_writable, format_for, load_image, save_quantized
+from kquant.memory import release_free_memory
 from kquant.metrics import image_distortion, perceptual
 from kquant.naming import OutputName, default_template
 from kquant.quantizer import quantize, quantize_to_target
@@ -47,6 +49,12 @@ def _check_output(input_path: Path | None, output: Path, overwrite: bool) -> Non
     if same and not overwrite:
         raise UsageError(f"{output}: output is the input file (use --force to replace it)")
     check_writable(output, overwrite=overwrite)
+
+
+#: Largest image (pixels) whose decoding scikit-learn's import overlaps. The import
+#: adds about 100 MB; above this, it waits until the decoder's buffer is gone (16 MP:
+#: peak 246 -> 2xx MB, for 0.x s more).
+EARLY_IMPORT_MAX_PIXELS = 8_000_000
 
 
 def compress_file(
@@ -143,11 +151,15 @@ def compress_file(
         # with a name that depends on the chosen k, only the folder can be checked now
         _check_output(None if in_stream else input_path, output, s.overwrite or decided_later)
 
-    if fit.method != "random":
-        start_import()  # overlaps scikit-learn's import with decoding
+    def import_early(pixels: int) -> None:
+        if fit.method != "random" and pixels <= EARLY_IMPORT_MAX_PIXELS:
+            start_import()  # overlaps scikit-learn's import with decoding
+
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.LOAD)
-    image = load_image(input_path, max_pixels=s.max_pixels, name="-")
+    image = load_image(input_path, max_pixels=s.max_pixels, name="-", on_header=import_early)
+    if fit.method != "random":
+        start_import()  # a large image: overlaps the import with counting colors only
     input_path = image.path
     pixels = image.pixels
     notes: list[str] = list(image.notes)
@@ -213,6 +225,11 @@ def compress_file(
 
     report_stage(Stage.SAVE)
     t_save = time.perf_counter()
+    width, height = image.width, image.height
+    if fmt != "JPEG" and not s.metrics:  # nothing reads the pixels again: let them go
+        pixels = None
+        image = dataclasses.replace(image, pixels=None)  # keeps only what the report needs
+        release_free_memory()
     min_met = None
     if s.min_psnr is not None:
         quality = result.distortion.psnr
@@ -275,8 +292,8 @@ def compress_file(
         k=k,
         seed=fit.seed,
         sample=result.fit_pixels,
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         frames=image.frames,
         grayscale=image.grayscale,
         alpha=result.has_alpha,

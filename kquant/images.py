@@ -47,6 +47,7 @@ from kquant.errors import (
     OutputExistsError,
     UsageError,
 )
+from kquant.memory import check_memory
 
 __all__ = [
     "FORMATS",
@@ -171,6 +172,7 @@ def load_image(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     name: str = "-",
+    on_header: Callable[[int], None] | None = None,
 ) -> LoadedImage:
     """Read an image file into 8-bit RGB(A) pixels.
 
@@ -184,6 +186,9 @@ def load_image(
     max_pixels : int or None
         Refuse images with more pixels than this (decompression-bomb guard), before
         decoding them. None for no limit.
+    on_header : callable or None
+        Called with the number of pixels once the header is read and accepted,
+        before decoding (the caller may start work that should overlap decoding).
 
     Returns
     -------
@@ -224,6 +229,8 @@ def load_image(
                     limit=max_pixels,
                 )
             check_memory(path, width, height)
+            if on_header is not None:
+                on_header(width * height)
             fmt, mode = im.format, im.mode
             frames = int(getattr(im, "n_frames", 1))
             icc = im.info.get("icc_profile") or None
@@ -332,57 +339,6 @@ def _check_png_chunks(path: Path, fh: IO[bytes]) -> None:
         )
 
 
-#: Bytes of memory a run needs per pixel at the least (decoded image, color keys,
-#: histogram, indices; measured on a 20 MP photo: 450 MB peak, ~150 MB of it the
-#: interpreter and scikit-learn). Lab, dithering and --metrics need about 4x more.
-MIN_BYTES_PER_PIXEL = 16
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate, as far as Linux tells: ``MemAvailable``
-    and the cgroup's limit (v2 or v1) less its usage, whichever is lower; None if
-    neither can be read."""
-    limits = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                limits.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            if limit != "max":
-                limits.append(int(limit) - int(Path(usage_file).read_text()))
-        except (OSError, ValueError):
-            continue
-    return min(limits) if limits else None
-
-
-def check_memory(path: Path, width: int, height: int) -> None:
-    """Refuse, before decoding, an image that cannot fit in the memory left.
-
-    Raises
-    ------
-    NotEnoughMemoryError
-        ``width x height x`` :data:`MIN_BYTES_PER_PIXEL` is more than
-        :func:`available_memory`.
-    """
-    need = width * height * MIN_BYTES_PER_PIXEL
-    free = available_memory()
-    if free is not None and need > free:
-        raise NotEnoughMemoryError(
-            f"{path}: not enough memory: {width}x{height} needs at least "
-            f"{need / 2**30:.1f} GiB, {max(free, 0) / 2**30:.1f} GiB available"
-        )
-
-
 def _nonfinite_note(im: Image.Image) -> tuple[str, ...]:
     """A note when a float image has NaN or infinite samples (made black)."""
     if im.mode != "F":
@@ -421,13 +377,13 @@ def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
     mode = im.mode
     if mode == "P":
         has_alpha = "transparency" in im.info or (im.palette and im.palette.mode == "RGBA")
-        rgb = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+        rgb = _array_in_strips(im, "RGBA" if has_alpha else "RGB")
         gray = bool(
             np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
         )
         return _drop_opaque_alpha(rgb), gray
     if mode == "PA":
-        return _drop_opaque_alpha(np.asarray(im.convert("RGBA"))), False
+        return _drop_opaque_alpha(_array_in_strips(im, "RGBA")), False
     if mode in _GRAY_MODES:
         alpha = np.asarray(im.getchannel("A")) if mode in ("LA", "La") else None
         if mode == "La":
@@ -436,9 +392,27 @@ def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
         channels = [gray, gray, gray] if alpha is None else [gray, gray, gray, alpha]
         return _drop_opaque_alpha(np.stack(channels, axis=2)), True
     if mode in ("RGBA", "RGBa"):
-        return _drop_opaque_alpha(np.asarray(im.convert("RGBA"))), False
-    # convert() copies even when the mode is already RGB: skip it then
-    return np.asarray(im if mode == "RGB" else im.convert("RGB")), False
+        return _drop_opaque_alpha(_array_in_strips(im, "RGBA")), False
+    return _array_in_strips(im, "RGB"), False
+
+
+#: Pixels per strip in :func:`_array_in_strips` (256k: faster than larger strips).
+_STRIP_PIXELS = 1 << 18
+
+
+def _array_in_strips(im: Image.Image, mode: str) -> np.ndarray:
+    """``im`` converted to ``mode`` ("RGB" or "RGBA") as an (H, W, len(mode)) uint8
+    array, filled strip by strip. Neither ``np.asarray(im)`` (Pillow's whole-image
+    bytes, joined from chunks: twice the array at its peak, +91 MB against +48 MB
+    on a 16 MP photo) nor ``im.convert()`` (a whole converted copy) is made.
+    """
+    width, height = im.size
+    out = np.empty((height, width, len(mode)), dtype=np.uint8)
+    rows = max(1, _STRIP_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        strip = im.crop((0, top, width, min(height, top + rows)))
+        out[top : top + rows] = np.asarray(strip if strip.mode == mode else strip.convert(mode))
+    return out
 
 
 def _gray_to_uint8(im: Image.Image) -> np.ndarray:

@@ -330,7 +330,7 @@ def perceptual(
     """
     names = check_metrics(names)
     out: dict[str, Similarity] = {}
-    visible = original[..., 3] > 0 if original.shape[2] == 4 else None
+    visible = original[..., 3] > 0 if names and original.shape[2] == 4 else None
     for name, field_name in METRIC_FIELDS.items():
         blur = BLUR_SIGMA if name.endswith("-blur") else 0.0
         if name not in names or result is None:

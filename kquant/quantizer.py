@@ -33,6 +33,7 @@ from kquant.defaults import DEFAULT_COLORS, DEFAULT_DITHER, DEFAULT_DITHER_STREN
 from kquant.dither import floyd_steinberg
 from kquant.errors import UsageError
 from kquant.mapping import nearest_index
+from kquant.memory import release_free_memory
 from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
 from kquant.settings import FitOptions, check_colors, check_dither
 from kquant.spaces import features, from_features
@@ -160,7 +161,9 @@ def prepare(image: np.ndarray | Image.Image) -> Prepared:
     if visible is not None and visible.all():
         visible = None
     vis_colors = flat if visible is None else flat[visible]
-    return Prepared(pixels, visible, vis_colors, color_histogram(vis_colors))
+    hist = color_histogram(vis_colors)
+    release_free_memory()  # the counting threads' temporaries
+    return Prepared(pixels, visible, vis_colors, hist)
 
 
 def quantize(
@@ -279,6 +282,7 @@ def quantize(
         palette, labels = _order_palette(palette, labels, hist.counts)
         distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
 
+    release_free_memory()  # what the fit and the measures freed, before the indices
     offset = 1 if has_transparent else 0
     n_entries = palette.shape[0] + offset
     dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16

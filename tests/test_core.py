@@ -34,9 +34,14 @@ def test_histogram_counts_and_lookup():
     np.testing.assert_array_equal(hist.colors[rows], colors)
 
 
+@pytest.mark.parametrize("block", [None, 4096])
 @pytest.mark.parametrize("channels", [3, 4])
-def test_histogram_and_lookup_on_large_inputs_match_unique(channels):
-    # above the bincount / lookup-table threshold for RGB; RGBA takes the sort path
+def test_histogram_and_lookup_on_large_inputs_match_unique(channels, block, monkeypatch):
+    # above the rank-bitmap threshold for RGB; RGBA looks up by search. Small blocks:
+    # many blocks counted in threads and merged several times, lookups across blocks.
+    if block is not None:
+        monkeypatch.setattr("kquant.colors._HIST_BLOCK", block)
+        monkeypatch.setattr("kquant.colors._LOOKUP_BLOCK", block // 3)
     rng = np.random.default_rng(8)
     colors = rng.integers(0, 40, size=(300_000, channels), dtype=np.uint8) * 6
     hist = color_histogram(colors)

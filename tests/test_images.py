@@ -265,3 +265,21 @@ def test_few_color_png_is_never_larger_than_pillows_default_and_exact(tmp_path, 
     np.testing.assert_array_equal(read_rgba(out)[..., :3], q.to_array())
     with Image.open(out) as written:
         assert written.mode == "P" and written.tile[0].args == "P;4"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "PA", "CMYK", "YCbCr"])
+def test_pixels_are_read_in_strips_exactly(mode, monkeypatch):
+    """Strips of a few rows (not whole-image copies) give the pixels Pillow's own
+    conversion gives, for every mode that converts to RGB(A)."""
+    from kquant.images import pixels_from_pil
+
+    monkeypatch.setattr("kquant.images._STRIP_PIXELS", 7 * 37)  # 7 rows a strip
+    rgba = np.dstack([blocks(61, 37), np.tile(np.arange(37, dtype=np.uint8) * 7, (61, 1))])
+    im = Image.fromarray(rgba).convert(mode)
+    if mode == "P":
+        im.info["transparency"] = 3
+    want = np.asarray(im.convert("RGBA" if mode in ("RGBA", "P", "PA") else "RGB"))
+    got, _ = pixels_from_pil(im)
+    if got.shape[2] == 3 and want.shape[2] == 4:  # opaque alpha dropped
+        want = want[..., :3]
+    np.testing.assert_array_equal(got, want)

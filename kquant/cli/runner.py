@@ -132,8 +132,8 @@ class Runner:
     def _workers_for(self, jobs: list[Job], settings: CompressSettings) -> int:
         """The default -j: one worker per core, fewer if the largest image's estimated
         peak times that many would not fit in the memory left (said with -v)."""
-        from kquant.batch import image_pixels, workers_for
-        from kquant.images import available_memory
+        from kquant.batch import image_pixels
+        from kquant.memory import available_memory, workers_for
 
         cores, available = os.cpu_count() or 1, available_memory()
         if settings.max_pixels is not None:  # if images at the pixel limit fit, read no headers

@@ -1,0 +1,121 @@
+"""Memory: what an image costs, what the machine has left, how many workers fit.
+
+The figures are measured (``docs/BENCHMARKS.md``, "Memory per image"), and are the
+one place the loader's refusal (:func:`check_memory`) and the default number of
+workers (:func:`workers_for`) take them from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kquant.errors import NotEnoughMemoryError
+
+if TYPE_CHECKING:
+    from kquant.settings import CompressSettings
+
+__all__ = [
+    "BYTES_PER_PIXEL",
+    "BYTES_PER_PIXEL_HEAVY",
+    "WORKER_BASE_BYTES",
+    "available_memory",
+    "check_memory",
+    "release_free_memory",
+    "workers_for",
+]
+
+#: Memory a worker process takes before any image (interpreter, numpy, Pillow,
+#: scikit-learn: about 130 MB measured), with a margin.
+WORKER_BASE_BYTES = 200 * 2**20
+#: Peak bytes per pixel of a job beyond the process's base: plain (measured 5-6 from
+#: 1 to 100 MP: the RGB pixels, the output indices and their Pillow image), and with
+#: Lab, dithering or perceptual measures (48-58 measured), with a margin.
+BYTES_PER_PIXEL = 8
+BYTES_PER_PIXEL_HEAVY = 64
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, as far as Linux tells: ``MemAvailable``
+    and the cgroup's limit (v2 or v1) less its usage, whichever is lower; None if
+    neither can be read."""
+    limits = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            if limit != "max":
+                limits.append(int(limit) - int(Path(usage_file).read_text()))
+        except (OSError, ValueError):
+            continue
+    return min(limits) if limits else None
+
+
+def check_memory(path: Path, width: int, height: int) -> None:
+    """Refuse, before decoding, an image that cannot fit in the memory left.
+
+    Raises
+    ------
+    NotEnoughMemoryError
+        ``width x height x`` :data:`BYTES_PER_PIXEL` is more than
+        :func:`available_memory`.
+    """
+    need = width * height * BYTES_PER_PIXEL
+    free = available_memory()
+    if free is not None and need > free:
+        raise NotEnoughMemoryError(
+            f"{path}: not enough memory: {width}x{height} needs at least "
+            f"{need / 2**30:.1f} GiB, {max(free, 0) / 2**30:.1f} GiB available"
+        )
+
+
+def workers_for(
+    pixels: list[int], settings: CompressSettings, cores: int, available: int | None
+) -> int:
+    """How many worker processes fit: one per core, fewer when the largest image's
+    estimated peak (:data:`BYTES_PER_PIXEL` per pixel, :data:`BYTES_PER_PIXEL_HEAVY`
+    with Lab, dithering or measures, plus :data:`WORKER_BASE_BYTES`) times that many
+    exceeds the memory ``available``; at least one, at most one per image.
+
+    >>> from kquant.settings import CompressSettings
+    >>> workers_for([20_000_000] * 8, CompressSettings(dither="floyd-steinberg"),
+    ...             cores=8, available=4 * 2**30)
+    2
+    """
+    heavy = settings.fit.space != "rgb" or settings.dither != "none" or bool(settings.metrics)
+    per_pixel = BYTES_PER_PIXEL_HEAVY if heavy else BYTES_PER_PIXEL
+    need = WORKER_BASE_BYTES + max(pixels, default=0) * per_pixel
+    fit = cores if available is None else available // need
+    return max(1, min(cores, fit, len(pixels) or 1))
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by the C allocator back to the system (glibc's
+    ``malloc_trim``; nothing elsewhere). Large temporaries freed by numpy stay in the
+    allocator's heaps and arenas otherwise (glibc raises its mmap threshold after the
+    first large free, and threads get arenas of their own): 20-50 MB of resident
+    memory on a 16 MP photo between counting and mapping."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
