@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from kquant.colors import ColorHistogram, binned
+from kquant.memory import release_free_memory
 from kquant.settings import FitOptions
 
 __all__ = ["auto_n_init", "fit_codebook", "round_palette", "start_import"]
@@ -69,21 +70,26 @@ def fit_codebook(
     """
     if not 1 <= k < hist.n_colors:
         raise ValueError(f"k must be in [1, {hist.n_colors - 1}] for this histogram, got {k}")
-    if points is None:
-        points = hist.colors.astype(np.float64)
+    scratch = points is None  # RGB: the float copies are ours, made when needed
     if options.method == "random":
-        return points[_random_rows(hist, k, options.seed)]
+        rows = _random_rows(hist, k, options.seed)
+        return hist.colors[rows].astype(np.float64) if points is None else points[rows]
     from threadpoolctl import threadpool_limits
 
     # One thread: scikit-learn's threaded Lloyd adds per-thread partial sums in
     # whatever order the threads finish, so with more threads the centers (and, in
     # rare ties, the palette) could differ between runs, machines and --jobs values.
     with threadpool_limits(limits=1):
-        return _fit(hist, k, options, points, init)
+        return _fit(hist, k, options, points, init, scratch)
 
 
 def _fit(
-    hist: ColorHistogram, k: int, options: FitOptions, points: np.ndarray, init: np.ndarray | None
+    hist: ColorHistogram,
+    k: int,
+    options: FitOptions,
+    points: np.ndarray | None,
+    init: np.ndarray | None,
+    scratch: bool = False,
 ) -> np.ndarray:
     if options.method == "minibatch":
         from sklearn.cluster import MiniBatchKMeans
@@ -92,7 +98,7 @@ def _fit(
         model = MiniBatchKMeans(batch_size=4096, **_params(k, options))
         model.fit(full.means, sample_weight=full.weights)
         return model.cluster_centers_.astype(np.float64)
-    return _coarse_to_fine(hist, k, options, points, init)
+    return _coarse_to_fine(hist, k, options, points, init, scratch)
 
 
 #: The first fit runs on the coarsest binning with at least this many points per
@@ -123,9 +129,14 @@ def _coarse_to_fine(
     hist: ColorHistogram,
     k: int,
     options: FitOptions,
-    points: np.ndarray,
+    points: np.ndarray | None,
     init: np.ndarray | None = None,
+    scratch: bool = False,
 ) -> np.ndarray:
+    """Coarse to fine (see :func:`fit_codebook`); ``points`` None for the colors
+    themselves. With ``scratch``, the full histogram's points are this call's own
+    copy, and its fits center them in place (``copy_x=False``: the same centers,
+    without a second copy of the largest array)."""
     from sklearn.cluster import KMeans
 
     levels = [binned(hist, bits, points) for bits in (5, 6, 7)]
@@ -133,10 +144,12 @@ def _coarse_to_fine(
         (i for i, data in enumerate(levels) if data.n_points >= MIN_POINTS_PER_CLUSTER * k),
         None,
     )
+    release_free_memory()  # the binnings' temporaries (and the import's), before the largest
     full = binned(hist, 8, points)
     params = _params(k, options)
+    in_place = {"copy_x": not scratch}
     if first is None and init is None:  # no binning is fine enough for k: the full histogram
-        model = KMeans(**params).fit(full.means, sample_weight=full.weights)
+        model = KMeans(**params, **in_place).fit(full.means, sample_weight=full.weights)
         return model.cluster_centers_.astype(np.float64)
     if init is not None:  # warm start: the refinements only
         centers = np.asarray(init, dtype=np.float64)
@@ -150,6 +163,8 @@ def _coarse_to_fine(
         refinements.append((full, FULL_REFINE_ITER[0] if k <= 64 else FULL_REFINE_ITER[1]))
     for data, max_iter in refinements:
         warm = params | {"init": centers, "n_init": 1, "max_iter": max_iter}
+        if data is full:
+            warm |= in_place
         centers = KMeans(**warm).fit(data.means, sample_weight=data.weights).cluster_centers_
     return centers.astype(np.float64)
 

@@ -18,6 +18,7 @@ stays a few MB, whatever the image's size.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -174,8 +175,13 @@ def _merge_pairs(parts: list[np.ndarray]) -> np.ndarray:
     if pairs.size == 0:
         return pairs
     pairs.sort()
-    distinct, starts = _run_starts(pairs >> np.uint64(32))
-    return _pairs(distinct, np.add.reduceat(pairs & np.uint64(0xFFFFFFFF), starts))
+    if sys.byteorder == "little":  # keys and counts as views of the pairs' halves
+        halves = pairs.view(np.uint32)
+        keys, counts = halves[1::2], halves[0::2]
+    else:
+        keys, counts = pairs >> np.uint64(32), pairs & np.uint64(0xFFFFFFFF)
+    distinct, starts = _run_starts(keys)
+    return _pairs(distinct, np.add.reduceat(counts, starts, dtype=np.uint64))
 
 
 def _sorted_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,17 +312,18 @@ def binned(hist: ColorHistogram, bits: int, points: np.ndarray | None = None) ->
     BinnedHistogram
     """
     weights = hist.counts.astype(np.float64)
-    if points is None:
-        points = hist.colors.astype(np.float64)
     if bits >= 8:
-        return BinnedHistogram(points, weights)
-    q = (hist.colors >> (8 - bits)).astype(np.int64)
-    key = q[:, 0].copy()
-    for c in range(1, hist.channels):
-        key |= q[:, c] << (bits * c)
-    _, bin_of = np.unique(key, return_inverse=True)
+        return BinnedHistogram(hist.colors.astype(np.float64) if points is None else points,
+                               weights)  # fmt: skip
+    # a bin is the key with each channel's low 8 - bits bits cleared: uint32, in the
+    # same order as the bins' (q_C-1, ..., q_0) tuples
+    mask = int.from_bytes(bytes([(0xFF << (8 - bits)) & 0xFF] * hist.channels), "little")
+    _, bin_of = np.unique(hist.keys & np.uint32(mask), return_inverse=True)
     bin_of = bin_of.reshape(-1)
     w = np.bincount(bin_of, weights=weights)
-    sums = [np.bincount(bin_of, weights=weights * points[:, c]) for c in range(points.shape[1])]
-    means = np.stack(sums, axis=1) / w[:, None]
+    columns = hist.colors.T if points is None else points.T
+    means = np.empty((w.size, columns.shape[0]))
+    for c, column in enumerate(columns):  # one float64 column at a time
+        means[:, c] = np.bincount(bin_of, weights=weights * column)
+    means /= w[:, None]
     return BinnedHistogram(means, w)
