@@ -8,9 +8,14 @@ Compares, on the same folder:
 - a shell loop calling ``kquant compress`` once per file;
 - one ``pngquant --nofs 32`` call over the same files.
 
+Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which turns off
+glibc's adaptive mmap threshold, so every large array is mapped and faulted in
+afresh; the cluster runs once with that default and once with it unset.
+
 Then the cost of sending a job to the cluster, on 200 tiny images (16x16, where
-the work itself is next to nothing): seconds per image through ``--cluster`` against
-the local pool (``-j 2``), which says from what image size a cluster pays.
+the work itself is next to nothing) against one: the wall time each further image
+adds through ``--cluster`` and in one process, which says from what image size a
+cluster pays.
 
 The folder is made from the corpus (bench/corpus.py): each corpus image gives ten
 different crops, each resized to 640x480 (Lanczos). Wall time is the median of
@@ -73,16 +78,19 @@ def tiny_folder() -> Path:
     return folder
 
 
-def start_cluster():
-    """A LocalCluster of two one-thread worker processes on 127.0.0.1, or None
-    without ``distributed``."""
-    try:
-        from distributed import LocalCluster
-    except ImportError:
-        print("no dask.distributed: cluster rows skipped", file=sys.stderr)
-        return None
-    return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=50)  # fmt: skip
+def start_cluster(dask_malloc: bool = True):
+    """A LocalCluster of two one-thread worker processes on 127.0.0.1. Dask's nanny
+    starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; ``dask_malloc=False``
+    unsets it (the config override the README gives)."""
+    import dask
+    from distributed import LocalCluster
+
+    unset = (
+        {} if dask_malloc else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    )
+    with dask.config.set(unset):
+        return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None, silence_logs=50)  # fmt: skip
 
 
 def main() -> None:
@@ -92,7 +100,6 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-cluster", action="store_true")
     args = ap.parse_args()
-    cluster = None if args.no_cluster else start_cluster()
     folder = build_folder()
     files = sorted(folder.glob("*.png"))
     out = corpus.WORK / "batch-out"
@@ -124,32 +131,59 @@ def main() -> None:
                  f'mv ./*-pq.png "{out}/"'  # fmt: skip
         return run_once(["bash", "-c", script])
 
+    state: dict = {}
+
+    def on_cluster(src: Path = folder, dask_malloc: bool = False) -> Callable[[], tuple]:
+        """A kquant call sent to a cluster, started (and left idle) before its first
+        run, after every local row, so its idle workers do not share the machine with
+        them; one cluster at a time."""
+
+        def run() -> tuple[float, float]:
+            if state.get("malloc") is not dask_malloc:
+                if "cluster" in state:
+                    state["cluster"].close()
+                state["cluster"], state["malloc"] = start_cluster(dask_malloc), dask_malloc
+            return one_call("--cluster", state["cluster"].scheduler_address, src=src)()
+
+        return run
+
+    tiny = tiny_folder()
+    one_tiny = corpus.WORK / "tiny1"
+    one_tiny.mkdir(exist_ok=True)
+    shutil.copy(sorted(tiny.glob("*.png"))[0], one_tiny / "tiny-000.png")
     plan = [
         (f"kquant, one call, -j {args.jobs}", one_call("-j", str(args.jobs)), args.runs),
         ("kquant, one call, -j 1", one_call("-j", "1"), args.runs),
-    ]
-    if cluster is not None:
-        address = cluster.scheduler_address
-        plan.append(("kquant, one call, --cluster (2 workers)", one_call("--cluster", address),
-                     args.runs))  # fmt: skip
-    plan += [
         ("kquant, shell loop, one call per file", loop, args.loop_runs),
         ("pngquant --nofs, one call", pngquant, args.runs),
+        ("tiny 200: kquant -j 1", one_call("-j", "1", src=tiny), args.runs),
+        ("tiny 1: kquant -j 1", one_call("-j", "1", src=one_tiny), args.runs),
+        ("tiny 200: kquant -j 2", one_call("-j", "2", src=tiny), args.runs),
     ]
-    if cluster is not None:
-        tiny = tiny_folder()
+    if not args.no_cluster:
         plan += [
-            ("tiny: kquant -j 2", one_call("-j", "2", src=tiny), args.runs),
-            ("tiny: kquant --cluster (2 workers)", one_call("--cluster", address, src=tiny),
-             args.runs),
-        ]  # fmt: skip
+            (
+                "kquant, one call, --cluster (2 workers, Dask's malloc setting)",
+                on_cluster(dask_malloc=True),
+                args.runs,
+            ),
+            (
+                "kquant, one call, --cluster (2 workers, MALLOC_TRIM_THRESHOLD_ unset)",
+                on_cluster(),
+                args.runs,
+            ),
+            ("tiny 200: kquant --cluster", on_cluster(tiny), args.runs),
+            ("tiny 1: kquant --cluster", on_cluster(one_tiny), args.runs),
+        ]
     rows = []
-    for name, fn, runs in plan:
+    for name, fn, runs in [p for p in plan if p[2] > 0]:  # --loop-runs 0 skips the loop
         results = [fn() for _ in range(runs)]
         secs = statistics.median(t for t, _ in results)
         rss = statistics.median(m for _, m in results)
         rows.append((name, secs, rss, runs))
-        print(f"{name}: {secs:.1f} s", file=sys.stderr, flush=True)
+        print(f"{name}: {secs:.2f} s", file=sys.stderr, flush=True)
+    if "cluster" in state:
+        state["cluster"].close()
     base = rows[0][1]
     lines = [
         f"### Batch: {len(files)} images of 640x480 at k = 32",
@@ -160,14 +194,17 @@ def main() -> None:
     for name, secs, rss, runs in rows:
         if not name.startswith("tiny"):
             lines.append(f"| {name} | {secs:.1f} | {runs} | {secs / base:.2f} | {rss:.0f} |")
-    tiny_rows = [r for r in rows if r[0].startswith("tiny")]
-    if tiny_rows:
-        lines += ["", "Cost per task, 200 images of 16x16:", "",
-                  "| run | wall s | ms per image |", "|---|---|---|"]  # fmt: skip
-        for name, secs, _, _ in tiny_rows:
-            lines.append(f"| {name} | {secs:.2f} | {1000 * secs / 200:.1f} |")
-    if cluster is not None:
-        cluster.close()
+    secs_of = {name: secs for name, secs, _, _ in rows}
+    lines += ["", "Cost per task: 200 images of 16x16 against one (the difference over 199 is",
+              "the wall time each further image adds):", "",
+              "| run | 200 images s | 1 image s | ms per further image |",
+              "|---|---|---|---|"]  # fmt: skip
+    for how in ("-j 1", "-j 2", "--cluster"):
+        many, one = secs_of.get(f"tiny 200: kquant {how}"), secs_of.get(f"tiny 1: kquant {how}")
+        if many is not None:
+            slope = f"{1000 * (many - one) / 199:.1f}" if one is not None else ""
+            single = f"{one:.2f}" if one is not None else ""
+            lines.append(f"| kquant {how} | {many:.2f} | {single} | {slope} |")
     print("\n".join(lines))
 
 

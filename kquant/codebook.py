@@ -144,7 +144,7 @@ def _coarse_to_fine(
         (i for i, data in enumerate(levels) if data.n_points >= MIN_POINTS_PER_CLUSTER * k),
         None,
     )
-    release_free_memory()  # the binnings' temporaries (and the import's), before the largest
+    release_free_memory(hist.n_pixels)  # the binnings' leftovers, before the largest
     full = binned(hist, 8, points)
     params = _params(k, options)
     in_place = {"copy_x": not scratch}

@@ -229,7 +229,7 @@ def compress_file(
     if fmt != "JPEG" and not s.metrics:  # nothing reads the pixels again: let them go
         pixels = None
         image = dataclasses.replace(image, pixels=None)  # keeps only what the report needs
-        release_free_memory()
+        release_free_memory(width * height)
     min_met = None
     if s.min_psnr is not None:
         quality = result.distortion.psnr

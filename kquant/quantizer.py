@@ -162,7 +162,7 @@ def prepare(image: np.ndarray | Image.Image) -> Prepared:
         visible = None
     vis_colors = flat if visible is None else flat[visible]
     hist = color_histogram(vis_colors)
-    release_free_memory()  # the counting threads' temporaries
+    release_free_memory(flat.shape[0])  # the counting threads' temporaries
     return Prepared(pixels, visible, vis_colors, hist)
 
 
@@ -282,7 +282,7 @@ def quantize(
         palette, labels = _order_palette(palette, labels, hist.counts)
         distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
 
-    release_free_memory()  # what the fit and the measures freed, before the indices
+    release_free_memory(flat.shape[0])  # what the fit and the measures freed, before the indices
     offset = 1 if has_transparent else 0
     n_entries = palette.shape[0] + offset
     dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16

@@ -39,9 +39,10 @@ def test_histogram_counts_and_lookup():
 def test_histogram_and_lookup_on_large_inputs_match_unique(channels, block, monkeypatch):
     # above the rank-bitmap threshold for RGB; RGBA looks up by search. Small blocks:
     # many blocks counted in threads and merged several times, lookups across blocks.
-    if block is not None:
+    if block is not None:  # and the rank bitmap instead of the table
         monkeypatch.setattr("kquant.colors._HIST_BLOCK", block)
         monkeypatch.setattr("kquant.colors._LOOKUP_BLOCK", block // 3)
+        monkeypatch.setattr("kquant.colors._BITMAP_MIN_PIXELS", block)
     rng = np.random.default_rng(8)
     colors = rng.integers(0, 40, size=(300_000, channels), dtype=np.uint8) * 6
     hist = color_histogram(colors)
