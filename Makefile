@@ -41,6 +41,7 @@ bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/batch.py $(BATCH_ARGS)
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 	$(BIN)/python bench/perceptual.py $(PERCEPTUAL_ARGS)
 	$(BIN)/python bench/rate.py $(RATE_ARGS)
 

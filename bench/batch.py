@@ -27,6 +27,7 @@ Usage: python bench/batch.py [--runs 3] [--loop-runs 1] [--jobs 2] [--no-cluster
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -85,9 +86,10 @@ def start_cluster(dask_malloc: bool = True):
     import dask
     from distributed import LocalCluster
 
-    unset = (
-        {} if dask_malloc else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    )
+    unset = {}
+    if not dask_malloc:  # a nanny also sets it in its own process: spawned workers inherit
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        unset = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
     with dask.config.set(unset):
         return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address=None, silence_logs=50)  # fmt: skip

@@ -1,7 +1,9 @@
 """kquant against its peers: quality, size, time and memory, side by side.
 
 Usage: python bench/run.py [--runs N] [--k 16,64,256] [--tools a,b] [--images a,b]
-                           [--skip-scaling] [--out bench/work/results]
+                           [--out bench/work/results]
+
+Time and memory per megapixel, 1-100 MP, are bench/scale.py's.
 
 Every tool is run as a whole process, from input file to output file, on the same
 PNG inputs (made beforehand by bench/corpus.py). For each run we record the wall
@@ -190,29 +192,6 @@ def image_table(rows: list[Row], image: str, k: int, tools: list[str]) -> str:
     return "\n".join(lines)
 
 
-def scaling_table(runs: int, out_dir: Path) -> str:
-    lines = [
-        "### kquant scaling, k = 256 (kleiber photo resized)",
-        "",
-        "| MP | median s | s per MP | max RSS MB | MB per MP |",
-        "|---|---|---|---|---|",
-    ]
-    for mp in (1, 4, 12, 25, 50):
-        src = corpus.scaled(mp)
-        with Image.open(src) as im:
-            actual = im.width * im.height / 1e6
-        dst = out_dir / f"scaling-{mp}.png"
-        cmd = [KQUANT, "compress", str(src), "-k", "256", "-o", str(dst), "--force", "-q"]
-        results = [run_once(cmd) for _ in range(runs)]
-        secs = statistics.median(t for t, _ in results)
-        rss = statistics.median(m for _, m in results)
-        lines.append(
-            f"| {actual:.1f} | {secs:.2f} | {secs / actual:.3f} | {rss:.0f} | {rss / actual:.1f} |"
-        )
-        print(lines[-1], file=sys.stderr, flush=True)
-    return "\n".join(lines)
-
-
 def merge_rows(path: Path, new: list[Row]) -> list[Row]:
     """Merge new measurements into the CSV at ``path`` (a new row replaces the old one
     for the same tool, image and k), write it back, and return all rows. This lets
@@ -245,7 +224,6 @@ def main() -> None:
     ap.add_argument("--k", default="16,64,256")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--images", default="", help="comma-separated stems; default all")
-    ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--out", default=str(HERE / "work" / "results"))
     args = ap.parse_args()
     ks = [int(k) for k in args.k.split(",")]
@@ -277,8 +255,6 @@ def main() -> None:
     for image in ("photo-4mp", "kleiber-20mp"):
         if any(r.image == image for r in rows):
             parts.append(image_table(rows, image, max(ks), tools))
-    if not args.skip_scaling and "kquant" in tools:
-        parts.append(scaling_table(args.runs, out_dir))
     text = "\n\n".join(parts) + "\n"
     out.with_suffix(".md").write_text(text)
     print(text)

@@ -1,6 +1,7 @@
 """Time and peak memory per megapixel, 1 to 100 MP, kquant against pngquant.
 
-The 20 MP photo of the corpus resized (Lanczos) to each size, compressed at k = 256
+The 20 MP photo of the corpus resized (Lanczos) to each size (and, with ``--images``,
+corpus images as they are, in the CSV only), compressed at k = 256
 by whole processes; wall time and peak RSS (``ru_maxrss`` of the child) are the
 medians of ``--runs`` runs. The marginal columns are the differences between
 consecutive sizes divided by the megapixels between them: flat marginal figures
@@ -35,7 +36,7 @@ from run import KQUANT, run_once
 
 HERE = Path(__file__).resolve().parent
 Image.MAX_IMAGE_PIXELS = None  # the 100 MP image is ours
-FIELDS = ["tool", "megapixels", "seconds", "max_rss_mb", "runs"]
+FIELDS = ["tool", "image", "megapixels", "seconds", "max_rss_mb", "runs"]
 
 
 def measure(cmds: list[list[str]], runs: int) -> list[tuple[float, float]]:
@@ -55,7 +56,8 @@ def table(rows: list[dict], tools: list[str]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for tool in tools:
-        mine = sorted((r for r in rows if r["tool"] == tool), key=lambda r: r["megapixels"])
+        mine = sorted((r for r in rows if r["tool"] == tool and r["image"].startswith("kleiber-")),
+                      key=lambda r: r["megapixels"])  # fmt: skip
         prev = None
         for r in mine:
             mp, s, mb = r["megapixels"], r["seconds"], r["max_rss_mb"]
@@ -76,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sizes", default="1,4,12,25,50,100")
+    ap.add_argument("--images", default="", help="corpus images as they are, e.g. seeding-16mp")
     ap.add_argument("--also", action="append", default=[], help="LABEL=CMD, another kquant")
     ap.add_argument("--extra", default="", help="more kquant options, e.g. '--space lab'")
     ap.add_argument("--no-pngquant", action="store_true")
@@ -87,11 +90,12 @@ def main() -> None:
         (label, shlex.split(cmd)) for label, cmd in (a.split("=", 1) for a in args.also)
     ]
     rows = []
-    for size in (float(s) for s in args.sizes.split(",")):
-        src = corpus.scaled(size)
+    sources = [corpus.scaled(float(size)) for size in args.sizes.split(",") if size]
+    sources += [corpus.CORPUS / f"{name}.png" for name in args.images.split(",") if name]
+    for src in sources:
         with Image.open(src) as im:
             mp = im.width * im.height / 1e6
-        dst = out_dir / f"scale-{size:g}.png"
+        dst = out_dir / f"scale-{src.stem}.png"
         tools = [(label, [*cmd, "compress", str(src), "-k", "256", "-o", str(dst), "--force",
                           "-q", "--max-pixels", "none", *shlex.split(args.extra)])
                  for label, cmd in kquants]  # fmt: skip
@@ -100,7 +104,8 @@ def main() -> None:
                                        "256", str(src)]))  # fmt: skip
         measured = measure([cmd for _, cmd in tools], args.runs)
         for (tool, _), (secs, rss) in zip(tools, measured, strict=True):
-            rows.append({"tool": tool, "megapixels": round(mp, 2), "seconds": round(secs, 3),
+            rows.append({"tool": tool, "image": src.stem, "megapixels": round(mp, 2),
+                         "seconds": round(secs, 3),
                          "max_rss_mb": round(rss, 1), "runs": args.runs})  # fmt: skip
             print(f"{tool:24} {mp:6.1f} MP {secs:7.2f} s {rss:7.0f} MB", file=sys.stderr,
                   flush=True)  # fmt: skip
@@ -110,10 +115,9 @@ def main() -> None:
     if path.exists():
         with path.open(newline="") as fh:
             old = [
-                {**r, **{f: float(r[f]) for f in FIELDS[1:]}}
+                {**r, **{f: float(r[f]) for f in FIELDS[2:]}}
                 for r in csv.DictReader(fh)
-                if (r["tool"], float(r["megapixels"]))
-                not in {(n["tool"], n["megapixels"]) for n in rows}
+                if (r["tool"], r["image"]) not in {(n["tool"], n["image"]) for n in rows}
             ]
     merged = old + rows
     with path.open("w", newline="") as fh:

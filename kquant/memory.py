@@ -29,9 +29,10 @@ __all__ = [
 #: Memory a worker process takes before any image (interpreter, numpy, Pillow,
 #: scikit-learn: about 130 MB measured), with a margin.
 WORKER_BASE_BYTES = 200 * 2**20
-#: Peak bytes per pixel of a job beyond the process's base: plain (measured 5-6 from
-#: 1 to 100 MP: the RGB pixels, the output indices and their Pillow image), and with
-#: Lab, dithering or perceptual measures (48-58 measured), with a margin.
+#: Peak bytes per pixel of a job beyond the process's base, with a margin: plain
+#: (each further megapixel measured at 3.4-6.5 MB from 4 to 100 MP: the decoder's
+#: buffer and the pixel array, or the pixels, the indices and the fit), and with Lab,
+#: dithering or perceptual measures (48-58 measured).
 BYTES_PER_PIXEL = 8
 BYTES_PER_PIXEL_HEAVY = 64
 
