@@ -191,7 +191,7 @@ class WorkerPool(Executor):
                     task.cancel()
             inner = self._inner
         if inner is not None:
-            inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+            _shutdown(inner, wait=wait, cancel_futures=cancel_futures)
 
     def interrupt(self) -> None:
         """Stop: cancel the tasks not started, send SIGINT to every worker (tasks in
@@ -202,11 +202,14 @@ class WorkerPool(Executor):
             for task in list(self._tasks.values()):
                 task.cancel()
             inner, processes = self._inner, dict(self._processes)
+            ready = set(self._slots[0::2]) if self._slots is not None else set()
         for pid in processes:
+            # a worker still starting has no handler yet: SIGINT would print its
+            # traceback; it has no task either, so it just ends
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGINT)
+                os.kill(pid, signal.SIGINT if pid in ready else signal.SIGTERM)
         if inner is not None:
-            inner.shutdown(wait=True, cancel_futures=True)
+            _shutdown(inner)
 
     # -- inside
 
@@ -297,4 +300,12 @@ class WorkerPool(Executor):
                 else:
                     del self._tasks[number]
                     super(_Task, task).cancel()
-        threading.Thread(target=pool.shutdown, kwargs={"wait": True}, daemon=True).start()
+        threading.Thread(target=_shutdown, args=(pool,), daemon=True).start()
+
+
+def _shutdown(pool: ProcessPoolExecutor, wait: bool = True, cancel_futures: bool = True) -> None:
+    """Shut ``pool`` down. A pool that broke meanwhile may have closed its queues
+    itself (CPython 3.11 then fails closing them again, EBADF): nothing is left to
+    do then."""
+    with contextlib.suppress(OSError):
+        pool.shutdown(wait=wait, cancel_futures=cancel_futures)
