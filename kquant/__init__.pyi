@@ -2,6 +2,7 @@
 # kquant/__init__.py reads it (lazy_loader.attach_stub) and imports each name's module
 # on first use; type checkers read it as the package's interface ("x as x" marks a
 # name as exported, PEP 484).
+from .animation import quantize_animation as quantize_animation
 from .compress import compress_file as compress_file
 from .errors import ImageReadError as ImageReadError
 from .errors import ImageTooLargeError as ImageTooLargeError
@@ -18,12 +19,15 @@ from .metrics import image_distortion as image_distortion
 from .quantizer import Prepared as Prepared
 from .quantizer import Quantized as Quantized
 from .quantizer import as_pixels as as_pixels
+from .quantizer import fit_palette as fit_palette
 from .quantizer import prepare as prepare
 from .quantizer import quantize as quantize
 from .quantizer import quantize_to_target as quantize_to_target
 from .report import Report as Report
 from .report import StageSeconds as StageSeconds
 from .settings import CompressSettings as CompressSettings
+from .shared import SharedPalette as SharedPalette
+from .shared import shared_palette as shared_palette
 from .settings import FitOptions as FitOptions
 from .stages import Stage as Stage
 

@@ -20,7 +20,7 @@ from kquant.colors import ColorHistogram, binned
 from kquant.memory import release_free_memory
 from kquant.settings import FitOptions
 
-__all__ = ["auto_n_init", "fit_codebook", "round_palette", "start_import"]
+__all__ = ["auto_n_init", "fit_around", "fit_codebook", "round_palette", "start_import"]
 
 
 def fit_codebook(
@@ -167,6 +167,68 @@ def _coarse_to_fine(
             warm |= in_place
         centers = KMeans(**warm).fit(data.means, sample_weight=data.weights).cluster_centers_
     return centers.astype(np.float64)
+
+
+#: Rounds of :func:`fit_around`: reassign to fixed and free centers, refit the free.
+FIXED_ROUNDS = 4
+
+
+def fit_around(
+    hist: ColorHistogram,
+    centers: np.ndarray,
+    fixed: np.ndarray,
+    options: FitOptions,
+    points: np.ndarray | None = None,
+) -> np.ndarray:
+    """Move free centers so that, with fixed ones that do not move, they fit ``hist``.
+
+    Alternates, on the 7-bit bins of ``hist`` (the full histogram when it has fewer
+    bins than centers): each bin goes to its nearest center among fixed and free; the
+    bins held by free centers are refitted by scikit-learn's ``KMeans`` warm-started
+    from the free centers. Both steps lower the total squared error (the k-means
+    objective with some centers pinned), so colors near a fixed one stop pulling
+    free centers toward it. Stops after :data:`FIXED_ROUNDS` rounds or when no bin
+    changes center.
+
+    Parameters
+    ----------
+    hist : ColorHistogram
+        Every color, those of the fixed centers included.
+    centers : (F, D) float64 ndarray
+        Free centers to start from (fitted on the colors other than the fixed ones).
+    fixed : (N, D) float64 ndarray
+        Centers that stay where they are.
+    options : FitOptions
+    points : (M, D) float64 ndarray or None
+        ``hist``'s colors as points of the space to cluster in; None for the colors.
+
+    Returns
+    -------
+    (F, D) float64 ndarray
+    """
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    from kquant.mapping import nearest_index
+
+    free_k = centers.shape[0]
+    data = binned(hist, 7, points)
+    if data.n_points < free_k + fixed.shape[0]:
+        data = binned(hist, 8, points)
+    n_fixed = fixed.shape[0]
+    previous = None
+    with threadpool_limits(limits=1):
+        for _ in range(FIXED_ROUNDS):
+            labels = nearest_index(data.means, np.vstack([fixed, centers]))
+            if previous is not None and np.array_equal(labels, previous):
+                break
+            free = labels >= n_fixed
+            if np.count_nonzero(free) < free_k:
+                break
+            warm = _params(free_k, options) | {"init": centers, "n_init": 1, "max_iter": 10}
+            model = KMeans(**warm).fit(data.means[free], sample_weight=data.weights[free])
+            centers, previous = model.cluster_centers_.astype(np.float64), labels
+    return centers
 
 
 def _params(k: int, options: FitOptions) -> dict:

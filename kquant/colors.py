@@ -24,7 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BinnedHistogram", "ColorHistogram", "binned", "color_histogram", "lookup", "pack"]
+__all__ = [
+    "BinnedHistogram",
+    "ColorHistogram",
+    "binned",
+    "color_histogram",
+    "lookup",
+    "merge_histograms",
+    "pack",
+]
 
 _SHIFTS = np.array([0, 8, 16, 24], dtype=np.uint32)
 _RGB_KEYS = 1 << 24
@@ -95,7 +103,8 @@ class ColorHistogram:
     colors : (M, C) uint8 ndarray
         The same colors, unpacked.
     counts : (M,) int64 ndarray
-        How many pixels have each color; all positive.
+        How many pixels have each color; all positive (float64 for the weighted sum
+        of several images' histograms, :func:`merge_histograms`).
     """
 
     keys: np.ndarray
@@ -113,6 +122,57 @@ class ColorHistogram:
     @property
     def channels(self) -> int:
         return int(self.colors.shape[1])
+
+    def subset(self, rows: np.ndarray) -> ColorHistogram:
+        """The histogram of the colors selected by ``rows`` (a (M,) bool mask or
+        sorted row numbers)."""
+        return ColorHistogram(self.keys[rows], self.colors[rows], self.counts[rows])
+
+
+def merge_histograms(
+    hists: list[ColorHistogram], weights: list[float] | None = None
+) -> ColorHistogram:
+    """The histogram of several sets of pixels together (the frames of an animation,
+    the images of a set).
+
+    Parameters
+    ----------
+    hists : list of ColorHistogram
+        With 3 or 4 channels; RGB histograms are made RGBA (alpha 255) when any has
+        alpha.
+    weights : list of float or None
+        A factor for each histogram's counts (e.g. 1 / its pixels, to weigh images
+        equally); counts are then float64. None: counts add up (every pixel weighs
+        the same), int64.
+
+    Returns
+    -------
+    ColorHistogram
+
+    >>> a = color_histogram(np.array([[1, 2, 3], [1, 2, 3]], np.uint8))
+    >>> b = color_histogram(np.array([[1, 2, 3], [9, 9, 9]], np.uint8))
+    >>> m = merge_histograms([a, b]); m.colors.tolist(), m.counts.tolist()
+    ([[1, 2, 3], [9, 9, 9]], [3, 1])
+    """
+    channels = max(h.channels for h in hists)
+    keys = np.concatenate([_with_channels(h, channels).keys for h in hists])
+    if weights is None:
+        counts = np.concatenate([h.counts for h in hists]).astype(np.int64)
+    else:
+        counts = np.concatenate([h.counts * float(w) for h, w in zip(hists, weights, strict=True)])
+    order = np.argsort(keys, kind="stable")  # stable: same sums in the same order
+    keys, counts = keys[order], counts[order]
+    distinct, starts = _run_starts(keys)
+    summed = np.add.reduceat(counts, starts) if keys.size else counts
+    return ColorHistogram(distinct, unpack(distinct, channels), summed)
+
+
+def _with_channels(hist: ColorHistogram, channels: int) -> ColorHistogram:
+    """``hist`` with ``channels`` channels: RGB made opaque RGBA (keys keep their order)."""
+    if hist.channels == channels:
+        return hist
+    keys = hist.keys | np.uint32(0xFF << 24)
+    return ColorHistogram(keys, unpack(keys, channels), hist.counts)
 
 
 def color_histogram(colors: np.ndarray) -> ColorHistogram:

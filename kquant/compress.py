@@ -15,11 +15,19 @@ from typing import IO, Any
 
 import numpy as np
 
+from kquant.animation import ANIMATED_FORMATS, count_frames, quantize_animation
 from kquant.codebook import start_import
 from kquant.colors import color_histogram
 from kquant.defaults import INDEXED_LIMIT, METRIC_LABELS
 from kquant.errors import ImageReadError, UsageError
-from kquant.images import check_writable, format_for, load_image, save_quantized
+from kquant.images import (
+    GIF_ALPHA_THRESHOLD,
+    check_writable,
+    format_for,
+    load_image,
+    one_bit_alpha,
+    save_quantized,
+)
 from kquant.memory import release_free_memory
 from kquant.metrics import image_distortion, perceptual
 from kquant.naming import OutputName, default_template
@@ -29,9 +37,6 @@ from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
 __all__ = ["compress_file", "default_output"]
-
-#: Alpha at or above this is opaque, below it transparent, in formats with 1-bit alpha.
-GIF_ALPHA_THRESHOLD = 128
 
 
 def default_output(input_path: str | os.PathLike[str], method: str) -> OutputName:
@@ -146,6 +151,19 @@ def compress_file(
         raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
     if in_stream is None and not input_path.exists():
         raise ImageReadError(f"{input_path}: no such file")
+    n_frames = count_frames(in_stream or input_path)  # type: ignore[arg-type]
+    animated = n_frames > 1 and not s.first_frame
+    if animated and fmt not in ANIMATED_FORMATS:
+        raise UsageError(
+            f"{output}: {fmt} cannot hold the {n_frames} frames of "
+            f"{'-' if in_stream else input_path}; write .gif, .webp or .png, "
+            "or add --first-frame for the first frame only"
+        )
+    if animated and s.has_target:
+        raise UsageError(
+            f"{'-' if in_stream else input_path}: quality targets take single images, "
+            f"not animations ({n_frames} frames); give -k, or add --first-frame"
+        )
     decided_later = name is not None and s.has_target
     if out_stream is None:
         # with a name that depends on the chosen k, only the folder can be checked now
@@ -157,6 +175,10 @@ def compress_file(
 
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.LOAD)
+    if animated:
+        return _animation_report(
+            in_stream or input_path, out_stream or output, fmt, settings, t_start, progress
+        )
     image = load_image(input_path, max_pixels=s.max_pixels, name="-", on_header=import_early)
     if fit.method != "random":
         start_import()  # a large image: overlaps the import with counting colors only
@@ -164,19 +186,15 @@ def compress_file(
     pixels = image.pixels
     notes: list[str] = list(image.notes)
     if image.frames > 1:
-        notes.append(f"only the first of {image.frames} frames was quantized")
+        notes.append(f"only the first of {image.frames} frames was quantized (--first-frame)")
     if pixels.shape[2] == 4 and fmt == "JPEG":
         raise UsageError(
             f"{output}: JPEG cannot store the transparency of {input_path}; "
             "write .png, .webp, .gif or .tif"
         )
-    if (
-        pixels.shape[2] == 4
-        and fmt == "GIF"
-        and np.any((pixels[..., 3] > 0) & (pixels[..., 3] < 255))
-    ):
-        pixels = pixels.copy()
-        pixels[..., 3] = np.where(pixels[..., 3] >= GIF_ALPHA_THRESHOLD, 255, 0)
+    if fmt == "GIF":
+        pixels, changed = one_bit_alpha(pixels)
+    if fmt == "GIF" and changed:
         notes.append(
             f"GIF has 1-bit transparency: alpha below {GIF_ALPHA_THRESHOLD} made transparent"
         )
@@ -184,16 +202,18 @@ def compress_file(
 
     strength = s.dither_strength if s.dither != "none" else 0.0
     palette = None if s.palette is None else np.array(s.palette, dtype=np.uint8)
+    keep = np.array(s.keep_colors, dtype=np.uint8) if s.keep_colors else None
     target_met = None
     if not s.has_target:
         result = quantize(pixels, k, options=fit, palette=palette, progress=progress,
-                          dither=s.dither, dither_strength=strength)  # fmt: skip
+                          dither=s.dither, dither_strength=strength, keep=keep,
+                          whole_palette=s.whole_palette)  # fmt: skip
         fit_seconds = result.seconds["fit"]
     else:
         report_stage(Stage.FIT)
         k, result, target_met = quantize_to_target(
             pixels, s.k, target_psnr=s.target_psnr, max_mse=s.max_mse, options=fit,
-            dither=s.dither, dither_strength=strength,
+            dither=s.dither, dither_strength=strength, keep=keep,
         )  # fmt: skip
         # every k tried counts: the search is the fit
         fit_seconds = time.perf_counter() - t_loaded - result.seconds["map"]
@@ -205,14 +225,13 @@ def compress_file(
         if decided_later:
             output = name(k)  # type: ignore[misc]
             _check_output(None if in_stream else input_path, output, s.overwrite)
-    if palette is not None:
-        notes.append(f"mapped onto the given palette of {len(palette)} colors")
-    elif result.fit_pixels == 0:
+    notes += _palette_notes(s)
+    if palette is None and result.fit_pixels == 0:
         notes.append(
             f"image has only {result.colors_in} distinct colors, not more than k={k}: "
             "reproduced exactly"
         )
-    elif result.colors_out < k:
+    elif palette is None and result.colors_out < k:
         notes.append(f"palette has {result.colors_out} colors, fewer than the {k} asked")
     if palette is None and result.fit_pixels == 0:
         strength = 0.0  # reproduced exactly: no error to diffuse
@@ -295,6 +314,7 @@ def compress_file(
         width=width,
         height=height,
         frames=image.frames,
+        frames_out=1,
         grayscale=image.grayscale,
         alpha=result.has_alpha,
         colors_in=result.colors_in,
@@ -317,4 +337,94 @@ def compress_file(
         written=written,
         target_met=target_met,
         min_met=min_met,
+    )
+
+
+def _palette_notes(s: CompressSettings) -> list[str]:
+    """What the report says about kept colors and a given or shared palette."""
+    notes = [f"{len(s.keep_colors)} colors kept exactly"] if s.keep_colors else []
+    if s.palette is not None:
+        kind = "shared" if s.whole_palette else "given"
+        notes.append(f"mapped onto the {kind} palette of {len(s.palette)} colors")
+    return notes
+
+
+def _animation_report(
+    source: Path | IO[bytes],
+    output: Path | IO[bytes],
+    fmt: str,
+    settings: CompressSettings,
+    t_start: float,
+    progress: Callable[[Stage], None] | None,
+) -> Report:
+    """Quantize an animation (:func:`kquant.animation.quantize_animation`) and report
+    it like an image: distortion and colors over all frames."""
+    s, fit = settings, settings.fit
+    name = "-" if hasattr(source, "read") else str(source)
+    t_load = time.perf_counter()
+    result = quantize_animation(source, output, fmt, s, progress=progress)
+    notes = list(result.notes)
+    per_frame = s.frame_palette == "per-frame" and s.palette is None
+    notes.append(
+        f"animation: {result.frames} frames, "
+        + ("a palette per frame" if per_frame else "one palette for all frames")
+        + (f", loop {result.loop}" if result.loop is not None else ", plays once")
+    )
+    notes += _palette_notes(s)
+    strength = s.dither_strength if s.dither != "none" else 0.0
+    if strength > 0:
+        notes.append("dithered frame by frame (Floyd-Steinberg): error measured on the result")
+    if s.metrics:
+        notes.append("perceptual measures are not computed for animations")
+    bytes_in = Path(name).stat().st_size if name != "-" else (
+        len(source.getbuffer()) if hasattr(source, "getbuffer") else 0  # type: ignore[union-attr]
+    )  # fmt: skip
+    d = result.distortion
+    if result.min_met is False:
+        notes.append(f"not written: PSNR {d.psnr:.2f} dB is below the minimum {s.min_psnr:g} dB")
+    elif not result.written:
+        notes.append(
+            f"not written: {result.bytes_out:,} bytes would not be smaller than the input's "
+            f"{bytes_in:,}"
+        )
+    total = time.perf_counter() - t_start
+    return Report(
+        input=name,
+        output=str(output) if not hasattr(output, "write") else "-",
+        format=fmt,
+        method="palette" if s.palette is not None else fit.method,
+        space=fit.space,
+        dither=s.dither if strength > 0 else "none",
+        dither_strength=strength,
+        k=len(s.palette) if s.palette is not None else s.k,
+        seed=fit.seed,
+        sample=result.fit_pixels,
+        width=result.width,
+        height=result.height,
+        frames=result.frames,
+        frames_out=result.frames_out,
+        grayscale=False,
+        alpha=result.alpha,
+        colors_in=result.colors_in,
+        colors_out=result.colors_out,
+        mse=d.mse,
+        psnr=d.psnr,
+        max_error=d.max_error,
+        delta_e=None,
+        ssim=None,
+        delta_e_blur=None,
+        ssim_blur=None,
+        bytes_in=bytes_in,
+        bytes_out=result.bytes_out,
+        seconds=StageSeconds(
+            load=t_load - t_start,
+            fit=result.seconds["fit"],
+            map=result.seconds["map"],
+            save=result.seconds["save"],
+            metrics=None,
+            total=total,
+        ),
+        notes=tuple(notes),
+        written=result.written,
+        min_met=result.min_met,
     )

@@ -59,6 +59,13 @@ DEFAULT_SPACE = "rgb"
 #: Dithering methods, and the share of each pixel's error diffused.
 DITHERS: tuple[str, ...] = ("none", "floyd-steinberg")
 DEFAULT_DITHER = "none"
+#: Palettes of an animation: one for all frames, or one per frame.
+FRAME_PALETTES: tuple[str, ...] = ("shared", "per-frame")
+DEFAULT_FRAME_PALETTE = "shared"
+#: How the images of a set weigh in a shared palette (kquant.shared): by their
+#: pixels, or each the same.
+WEIGHTS: tuple[str, ...] = ("pixels", "equal")
+DEFAULT_WEIGHT = "pixels"
 DEFAULT_DITHER_STRENGTH = 1.0
 
 #: ``kquant sweep``: the k tried, and the pixels the silhouette and Calinski-Harabasz

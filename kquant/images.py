@@ -201,9 +201,50 @@ def load_image(
     ImageTooLargeError
         More pixels than ``max_pixels``.
     """
+    source, path, size = open_source(path, name)
+    with reading(path), Image.open(source) as im:
+        width, height = check_size(im, path, max_pixels)
+        if on_header is not None:
+            on_header(width * height)
+        fmt, mode = im.format, im.mode
+        frames = int(getattr(im, "n_frames", 1))
+        icc = im.info.get("icc_profile") or None
+        dpi = _dpi(im)
+        im.load()
+        if fmt == "PNG" and frames == 1:
+            _check_png_complete(path, source)
+        notes = _nonfinite_note(im)
+        ImageOps.exif_transpose(im, in_place=True)  # no copy when nothing to do
+        pixels, grayscale = pixels_from_pil(im)
+    return LoadedImage(
+        pixels=pixels,
+        path=path,
+        format=fmt,
+        mode=mode,
+        grayscale=grayscale,
+        frames=frames,
+        icc_profile=icc,
+        bytes=size,
+        dpi=dpi,
+        notes=notes,
+    )
+
+
+def open_source(
+    path: str | os.PathLike[str] | IO[bytes], name: str = "-"
+) -> tuple[Path | IO[bytes], Path, int]:
+    """What to hand ``Image.open``, the path for messages, and the file's size (-1
+    for a stream of unknown size), after refusing what is not a readable, non-empty
+    regular file.
+
+    Raises
+    ------
+    ImageReadError
+    """
     if hasattr(path, "read"):
-        source, path = path, Path(name)
+        source = path
         size = len(source.getbuffer()) if hasattr(source, "getbuffer") else -1
+        path = Path(name)
     else:
         source = path = Path(path)
         try:
@@ -218,29 +259,17 @@ def load_image(
             raise ImageReadError(f"{path}: not a regular file (a pipe or a device)")
     if size == 0:
         raise ImageReadError(f"{path}: empty file")
+    return source, path, size  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def reading(path: Path):
+    """Pillow's errors while opening and decoding ``path`` as one-line
+    :class:`ImageReadError` messages naming it; Pillow's own decompression-bomb
+    check off (the caller checks with :func:`check_size`)."""
     try:
-        with _pillow_limit_off(), Image.open(source) as im:
-            width, height = im.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise ImageTooLargeError(
-                    f"{path}: image is {width}x{height} = {width * height:,} pixels, "
-                    f"above the limit of {max_pixels:,} (decompression-bomb guard)",
-                    pixels=width * height,
-                    limit=max_pixels,
-                )
-            check_memory(path, width, height)
-            if on_header is not None:
-                on_header(width * height)
-            fmt, mode = im.format, im.mode
-            frames = int(getattr(im, "n_frames", 1))
-            icc = im.info.get("icc_profile") or None
-            dpi = _dpi(im)
-            im.load()
-            if fmt == "PNG" and frames == 1:
-                _check_png_complete(path, source)
-            notes = _nonfinite_note(im)
-            ImageOps.exif_transpose(im, in_place=True)  # no copy when nothing to do
-            pixels, grayscale = pixels_from_pil(im)
+        with _pillow_limit_off():
+            yield
     except (ImageTooLargeError, NotEnoughMemoryError, TruncatedImageError):
         raise
     except UnidentifiedImageError:
@@ -251,18 +280,26 @@ def load_image(
         raise ImageReadError(f"{path}: cannot read: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(f"{path}: truncated or corrupt image data ({exc})") from None
-    return LoadedImage(
-        pixels=pixels,
-        path=path,
-        format=fmt,
-        mode=mode,
-        grayscale=grayscale,
-        frames=frames,
-        icc_profile=icc,
-        bytes=size,
-        dpi=dpi,
-        notes=notes,
-    )
+
+
+def check_size(im: Image.Image, path: Path, max_pixels: int | None) -> tuple[int, int]:
+    """(width, height) of an opened image, refusing more than ``max_pixels`` pixels
+    or more than memory holds, before anything is decoded.
+
+    Raises
+    ------
+    ImageTooLargeError, NotEnoughMemoryError
+    """
+    width, height = im.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: image is {width}x{height} = {width * height:,} pixels, "
+            f"above the limit of {max_pixels:,} (decompression-bomb guard)",
+            pixels=width * height,
+            limit=max_pixels,
+        )
+    check_memory(path, width, height)
+    return width, height
 
 
 class TruncatedImageError(ImageReadError):
@@ -429,6 +466,23 @@ def _gray_to_uint8(im: Image.Image) -> np.ndarray:
         vmax = float(values.max()) if values.size else 0.0
         scale = 257.0 if vmax > 255 else (1.0 / 255.0 if im.mode == "F" and vmax <= 1 else 1.0)
     return np.clip(np.rint(values / scale), 0, 255).astype(np.uint8)
+
+
+#: Alpha at or above this is opaque, below it transparent, in formats with 1-bit alpha.
+GIF_ALPHA_THRESHOLD = 128
+
+
+def one_bit_alpha(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(H, W, C) uint8 pixels with alpha made 0 or 255 at :data:`GIF_ALPHA_THRESHOLD`
+    (GIF has 1-bit transparency), and whether anything changed (a copy then)."""
+    if pixels.shape[2] != 4:
+        return pixels, False
+    alpha = pixels[..., 3]
+    if not np.any((alpha > 0) & (alpha < 255)):
+        return pixels, False
+    pixels = pixels.copy()
+    pixels[..., 3] = np.where(alpha >= GIF_ALPHA_THRESHOLD, 255, 0)
+    return pixels, True
 
 
 def _drop_opaque_alpha(pixels: np.ndarray) -> np.ndarray:

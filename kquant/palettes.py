@@ -23,7 +23,14 @@ from kquant.defaults import DEFAULT_MAX_PIXELS
 from kquant.errors import UsageError
 from kquant.quantizer import Quantized
 
-__all__ = ["draw_swatch", "palette_shares", "read_palette", "to_hex", "write_palette"]
+__all__ = [
+    "draw_swatch",
+    "palette_shares",
+    "read_colors",
+    "read_palette",
+    "to_hex",
+    "write_palette",
+]
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 PALETTE_SUFFIXES = (".gpl", ".json", ".txt")
@@ -79,6 +86,43 @@ def write_palette(path: Path, colors: np.ndarray, shares: np.ndarray | None = No
     if suffix == ".txt":
         return "\n".join(hexes) + "\n"
     raise UsageError(f"{path}: palette files end in {', '.join(PALETTE_SUFFIXES)}")
+
+
+def read_colors(
+    values: tuple[str, ...] | list[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Colors given as ``#rrggbb`` (or ``rrggbb``) or as palette files
+    (:func:`read_palette`), in order, without repeats.
+
+    Returns
+    -------
+    (N, 3) uint8 ndarray
+
+    Raises
+    ------
+    UsageError
+        A value that is neither a hex color nor a palette file.
+
+    >>> read_colors(["#ff0000", "FFFFFF", "#ff0000"]).tolist()
+    [[255, 0, 0], [255, 255, 255]]
+    """
+    rows: list[np.ndarray] = []
+    for value in values:
+        match = _HEX.match(value.strip())
+        if match:
+            rows.append(np.frombuffer(bytes.fromhex(match.group(1)), np.uint8).reshape(1, 3))
+        elif Path(value).is_file():
+            rows.append(read_palette(Path(value), max_pixels=max_pixels))
+        else:
+            raise UsageError(
+                f"{value!r} is neither a color (#rrggbb) nor a palette file",
+                params=("keep_colors",),
+            )
+    if not rows:
+        return np.zeros((0, 3), np.uint8)
+    array = np.vstack(rows)
+    _, first = np.unique(array, axis=0, return_index=True)
+    return array[np.sort(first)]
 
 
 def read_palette(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:

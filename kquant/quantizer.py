@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kquant.codebook import fit_codebook, round_palette, start_import
-from kquant.colors import ColorHistogram, color_histogram, lookup
+from kquant.codebook import fit_around, fit_codebook, round_palette, start_import
+from kquant.colors import ColorHistogram, color_histogram, lookup, pack
 from kquant.defaults import DEFAULT_COLORS, DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH, INDEXED_LIMIT
 from kquant.dither import floyd_steinberg
 from kquant.errors import UsageError
@@ -42,7 +42,15 @@ from kquant.stages import Stage
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Prepared", "Quantized", "as_pixels", "prepare", "quantize", "quantize_to_target"]
+__all__ = [
+    "Prepared",
+    "Quantized",
+    "as_pixels",
+    "fit_palette",
+    "prepare",
+    "quantize",
+    "quantize_to_target",
+]
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,9 @@ def quantize(
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
     progress: Callable[[Stage], None] | None = None,
     init: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+    whole_palette: bool = False,
+    transparent_entry: bool = False,
     **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors.
@@ -192,9 +203,10 @@ def quantize(
         Maximum number of visible colors, 1 <= k <= 65536.
     options : FitOptions or None
         How to fit the palette; default ``FitOptions()``.
-    palette : (P, 3) uint8 array or None
-        Map onto these colors instead of fitting (``k`` is then not used); with
-        alpha, they are opaque entries. Unused colors are dropped.
+    palette : (P, 3) or (P, C) uint8 array or None
+        Map onto these colors instead of fitting (``k`` is then not used); RGB rows
+        are opaque entries with alpha. Unused colors are dropped unless
+        ``whole_palette``.
     dither : {"none", "floyd-steinberg"}
         Floyd-Steinberg error diffusion onto the palette (:mod:`kquant.dither`), in
         the space colors are matched in; transparent pixels stay transparent and
@@ -209,6 +221,19 @@ def quantize(
         Start the k-means fit from these centers, points of the fit space
         (:func:`kquant.spaces.features`; RGB values for opaque RGB), skipping the
         coarse fit (see :func:`kquant.codebook.fit_codebook`).
+    keep : (N, 3) uint8 array or None
+        Colors that must be in the palette exactly (opaque): they count toward
+        ``k`` and the other ``k - N`` are fitted around them (see
+        :func:`fit_palette`); pixels of exactly these colors keep them. Kept even
+        where no pixel uses them. With ``palette``, added to it.
+    whole_palette : bool
+        With ``palette``: write it as given, every row in its order (unused ones
+        too), so several images share index for index (frames of an animation, a
+        set of sprites). The distinct colors used are ``colors_out``.
+    transparent_entry : bool
+        Reserve the transparent entry even when no pixel is transparent, so images
+        of a set that has transparency share the same rows. It is row 0, or the
+        last row with ``whole_palette``.
     **fit
         Fields of :class:`kquant.settings.FitOptions` to set or override:
         ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab"),
@@ -234,6 +259,8 @@ def quantize(
     """
     check_colors(k)
     check_dither(dither, dither_strength)
+    if whole_palette and palette is None:
+        raise UsageError("whole_palette needs a palette", params=("whole_palette",))
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.FIT)
@@ -244,26 +271,22 @@ def quantize(
     height, width, channels = prep.pixels.shape
     flat = prep.pixels.reshape(-1, channels)
     visible, vis_colors, hist = prep.visible, prep.vis_colors, prep.hist
-    has_transparent = visible is not None
+    has_transparent = visible is not None or transparent_entry
     if has_transparent and k <= INDEXED_LIMIT:
         k = min(k, INDEXED_LIMIT - 1)
 
-    exact = palette is None and hist.n_colors <= k
     points = features(hist.colors, options.space)  # None: opaque RGB, compared as integers
+    kept = None if keep is None or not len(keep) else _as_channels(keep, channels, "keep_colors")
     if palette is not None:  # map onto the given palette, no fit
-        palette = _as_channels(np.asarray(palette, dtype=np.uint8), channels)
-        fit_pixels = 0
-    elif exact:
-        palette, fit_pixels = hist.colors, 0
+        palette = _as_channels(palette, channels)
+        if kept is not None:
+            palette = round_palette(np.vstack([kept, palette]).astype(np.float64))
+        fitted, fit_pixels = True, 0
     else:
         fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
-        fit_points = points if fit_hist is hist else features(fit_hist.colors, options.space)
-        centers = fit_codebook(fit_hist, k, options, fit_points, init=init)
-        if fit_points is not None:
-            centers = from_features(centers, options.space, channels)
-        palette = round_palette(centers)
-        if channels == 4:
-            palette = _opaque_rows(palette, hist, points, options.space)
+        palette, fitted = _fit_palette(hist, k, options, points, kept, init, fit_hist)
+        fit_pixels = fit_pixels if fitted else 0
+    exact = not fitted and kept is None  # the palette is the histogram's colors, in order
     t1 = time.perf_counter()
     report_stage(Stage.MAP)
 
@@ -273,35 +296,44 @@ def quantize(
         labels = nearest_index(hist.colors, palette)
     else:
         labels = _nearest_keeping_opaque(hist.colors, points, palette, options.space)
-    dithered = dither == "floyd-steinberg" and not exact and dither_strength > 0
+    dithered = dither == "floyd-steinberg" and fitted and dither_strength > 0
+    n_kept = 0 if kept is None else kept.shape[0]
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
         labels = _dither(prep, points, palette, labels, options.space, dither_strength)
-        palette, labels = _order_palette(palette, labels)
+        if not whole_palette:
+            palette, labels = _order_palette(palette, labels, always=n_kept)
         distortion = image_distortion(vis_colors[:, None], palette[labels][:, None])
     else:
-        palette, labels = _order_palette(palette, labels, hist.counts)
+        if not whole_palette:
+            palette, labels = _order_palette(palette, labels, hist.counts, always=n_kept)
         distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
 
     release_free_memory(flat.shape[0])  # what the fit and the measures freed, before the indices
-    offset = 1 if has_transparent else 0
-    n_entries = palette.shape[0] + offset
+    # the transparent entry is row 0 (tRNS stays short), or last with a whole palette
+    # (the given rows keep their indices in every image of a set)
+    n_visible = palette.shape[0]
+    n_entries = n_visible + (1 if has_transparent else 0)
+    transparent = None if not has_transparent else n_visible if whole_palette else 0
+    offset = 1 if transparent == 0 else 0
     dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16
-    index = np.zeros(flat.shape[0], dtype=dtype)  # 0 is the transparent entry, if any
+    index = np.full(flat.shape[0], transparent or 0, dtype=dtype)
     labels = (labels + offset).astype(dtype)
     pixel_labels = labels if dithered else lookup(hist, vis_colors, labels)
-    if has_transparent:
+    if visible is not None:
         index[visible] = pixel_labels
-        palette = np.vstack([np.zeros((1, channels), np.uint8), palette])
     else:
         index = pixel_labels
+    if has_transparent:
+        clear = np.zeros((1, channels), np.uint8)
+        palette = np.vstack([palette, clear] if whole_palette else [clear, palette])
     t2 = time.perf_counter()
 
     return Quantized(
         palette=palette,
         indices=index.reshape(height, width),
-        transparent_index=0 if has_transparent else None,
+        transparent_index=transparent,
         colors_in=hist.n_colors,
-        colors_out=n_entries - offset,
+        colors_out=int(np.unique(pixel_labels).size) if whole_palette else n_visible,
         distortion=distortion,
         fit_pixels=fit_pixels,
         seconds={"fit": t1 - t0, "map": t2 - t1},
@@ -434,17 +466,123 @@ def _nearest_keeping_opaque(
     return labels
 
 
-def _as_channels(palette: np.ndarray, channels: int) -> np.ndarray:
-    """A (P, 3) RGB palette as (P, channels), opaque; duplicates dropped."""
-    if palette.ndim != 2 or palette.shape[1] != 3 or palette.shape[0] == 0:
+def _as_channels(palette: Any, channels: int, name: str = "palette") -> np.ndarray:
+    """A (P, 3) RGB palette as (P, channels), opaque (a (P, 4) one is taken as it
+    is with alpha); duplicates dropped, order kept."""
+    palette = np.asarray(palette, dtype=np.uint8)
+    if palette.ndim != 2 or palette.shape[1] not in (3, channels) or palette.shape[0] == 0:
         raise UsageError(
-            f"palette must be a non-empty (P, 3) uint8 array, got {palette.shape}",
-            params=("palette",),
+            f"{name} must be a non-empty (P, 3) uint8 array, got {palette.shape}",
+            params=(name,),
         )
     palette = round_palette(palette.astype(np.float64))
-    if channels == 4:
+    if channels == 4 and palette.shape[1] == 3:
         palette = np.hstack([palette, np.full((palette.shape[0], 1), 255, np.uint8)])
     return palette
+
+
+def fit_palette(
+    hist: ColorHistogram,
+    k: int = DEFAULT_COLORS,
+    options: FitOptions | None = None,
+    *,
+    keep: np.ndarray | None = None,
+    order: bool = True,
+) -> np.ndarray:
+    """Fit a palette of at most ``k`` visible colors to a color histogram.
+
+    What :func:`quantize` does before mapping, for histograms that are not one
+    image's: the frames of an animation, a set of images
+    (:func:`kquant.colors.merge_histograms`).
+
+    Parameters
+    ----------
+    hist : ColorHistogram
+        Visible colors (RGB, or RGBA with alpha > 0) and their counts (pixels, or
+        any positive weights).
+    k : int
+    options : FitOptions or None
+    keep : (N, 3) uint8 array or None
+        Colors kept exactly (see :func:`quantize`); they are the first N rows
+        unless ``order``.
+    order : bool
+        Order rows as written: translucent first, then by weight (ties by color);
+        unused rows dropped, kept colors never.
+
+    Returns
+    -------
+    (P, C) uint8 ndarray, P <= k
+        The histogram's own colors when it has at most ``k`` (with the kept ones).
+
+    >>> from kquant.colors import color_histogram
+    >>> img = np.array([[0, 0, 0]] * 3 + [[250, 250, 250]] * 2 + [[255, 0, 0]], np.uint8)
+    >>> fit_palette(color_histogram(img), 2, keep=[(255, 0, 0)]).tolist()
+    [[100, 100, 100], [255, 0, 0]]
+    """
+    check_colors(k)
+    options = options or FitOptions()
+    kept = (
+        None if keep is None or not len(keep) else _as_channels(keep, hist.channels, "keep_colors")
+    )
+    points = features(hist.colors, options.space)
+    palette = _fit_palette(hist, k, options, points, kept, None, hist)[0]
+    if not order:
+        return palette
+    if points is None:
+        labels = nearest_index(hist.colors, palette)
+    else:
+        labels = _nearest_keeping_opaque(hist.colors, points, palette, options.space)
+    n_kept = 0 if kept is None else kept.shape[0]
+    return _order_palette(palette, labels, hist.counts, always=n_kept)[0]
+
+
+def _fit_palette(
+    hist: ColorHistogram,
+    k: int,
+    options: FitOptions,
+    points: np.ndarray | None,
+    kept: np.ndarray | None,
+    init: np.ndarray | None,
+    fit_hist: ColorHistogram,
+) -> tuple[np.ndarray, bool]:
+    """The palette (P, C) uint8 for ``hist`` and whether it was fitted (False: the
+    histogram's colors, after the kept ones, in order). ``fit_hist`` is what the
+    codebook is fitted on (``hist`` or a sample of its pixels); ``kept`` (N, C)
+    uint8 rows come first, exactly, and the other ``k - N`` are fitted on the colors
+    other than them, then moved to fit around them (:func:`kquant.codebook.fit_around`).
+    """
+    n_kept = 0 if kept is None else kept.shape[0]
+    if n_kept > k:
+        raise UsageError(f"{n_kept} kept colors do not fit in k={k}", params=("keep_colors",))
+    if kept is None:
+        rest, rest_fit, rest_points = hist, fit_hist, points
+    else:
+        mine = np.isin(hist.keys, pack(kept))
+        rest = hist.subset(~mine)
+        rest_points = None if points is None else points[~mine]
+        rest_fit = (
+            rest if fit_hist is hist else fit_hist.subset(~np.isin(fit_hist.keys, pack(kept)))
+        )
+    if rest.n_colors <= k - n_kept:
+        palette = rest.colors if kept is None else np.vstack([kept, rest.colors])
+        return palette, False
+    if k == n_kept:
+        return kept, True  # type: ignore[return-value]
+    fit_points = rest_points if rest_fit is rest else features(rest_fit.colors, options.space)
+    if rest_fit.n_colors <= k - n_kept:  # a sample with too few colors: fit on them all
+        rest_fit, fit_points = rest, rest_points
+    centers = fit_codebook(rest_fit, k - n_kept, options, fit_points, init=init)
+    if kept is not None and options.method != "random":
+        fixed = kept.astype(np.float64) if points is None else features(kept, options.space)
+        centers = fit_around(hist, centers, fixed, options, points)
+    if points is not None:
+        centers = from_features(centers, options.space, hist.channels)
+    palette = round_palette(centers)
+    if hist.channels == 4:
+        palette = _opaque_rows(palette, rest, rest_points, options.space)
+    if kept is not None:
+        palette = round_palette(np.vstack([kept, palette]).astype(np.float64))
+    return palette, True
 
 
 def _fit_histogram(
@@ -470,9 +608,9 @@ def _fit_histogram(
 
 
 def _order_palette(
-    palette: np.ndarray, labels: np.ndarray, counts: np.ndarray | None = None
+    palette: np.ndarray, labels: np.ndarray, counts: np.ndarray | None = None, always: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop unused palette rows and order the rest.
+    """Drop unused palette rows (but never the first ``always``) and order the rest.
 
     Rows with alpha < 255 come first (PNG's tRNS chunk then stays short), then rows
     by descending pixel count; ties by color, so the order is deterministic.
@@ -482,7 +620,7 @@ def _order_palette(
     pointing into it.
     """
     usage = np.bincount(labels, weights=counts, minlength=palette.shape[0])
-    used = np.flatnonzero(usage > 0)
+    used = np.flatnonzero((usage > 0) | (np.arange(usage.size) < always))
     opaque = palette[used, 3] == 255 if palette.shape[1] == 4 else np.ones(used.size, bool)
     channels_rev = [palette[used, c] for c in reversed(range(palette.shape[1]))]
     order = used[np.lexsort((*channels_rev, -usage[used], opaque))]
@@ -500,6 +638,7 @@ def quantize_to_target(
     options: FitOptions | None = None,
     dither: str = DEFAULT_DITHER,
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
+    keep: np.ndarray | None = None,
     **fit: Any,
 ) -> tuple[int, Quantized, bool]:
     """The smallest k (up to ``max_k``) whose result reaches a quality target.
@@ -517,8 +656,9 @@ def quantize_to_target(
 
     Parameters
     ----------
-    image, options, dither, dither_strength, **fit
-        As for :func:`quantize`.
+    image, options, dither, dither_strength, keep, **fit
+        As for :func:`quantize`. With kept colors every k tried is fitted from
+        scratch (merged centers would move them).
     max_k : int
         Largest k tried.
     target_psnr : float or None
@@ -554,11 +694,12 @@ def quantize_to_target(
             return d.psnr is None or d.psnr >= target_psnr
         return d.mse <= max_mse  # type: ignore[operator]
 
-    draw = {"dither": dither, "dither_strength": dither_strength}
+    draw = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
     tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
     if not meets(tried[max_k]):
         return max_k, tried[max_k], False
-    tree = _merge_tree(tried[max_k], options) if prep.hist.n_colors > max_k else None
+    merge = prep.hist.n_colors > max_k and (keep is None or not len(keep))
+    tree = _merge_tree(tried[max_k], options) if merge else None
 
     def at(k: int) -> Quantized:
         if k not in tried:

@@ -64,6 +64,7 @@ class Report:
     width: int
     height: int
     frames: int
+    frames_out: int
     grayscale: bool
     alpha: bool
     colors_in: int
@@ -178,7 +179,8 @@ def format_report(report: Report) -> str:
     """
     r = report
     fit = f"fitted on {r.sample:,} px" if r.sample else "no fit needed"
-    kind = f", {r.frames} frames" if r.frames > 1 else ""
+    kind = f", animation of {r.frames} frames" if r.frames_out > 1 else ""
+    kind += f", first of {r.frames} frames" if r.frames > 1 and r.frames_out == 1 else ""
     kind += ", gray" if r.grayscale else ""
     kind += ", alpha" if r.alpha else ""
     psnr = "lossless" if r.psnr is None else f"PSNR {r.psnr:.2f} dB"

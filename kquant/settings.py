@@ -34,6 +34,7 @@ from kquant.defaults import (
     DEFAULT_COLORS,
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
+    DEFAULT_FRAME_PALETTE,
     DEFAULT_INIT,
     DEFAULT_MAX_ITER,
     DEFAULT_MAX_PIXELS,
@@ -44,6 +45,7 @@ from kquant.defaults import (
     DEFAULT_SPACE,
     DEFAULT_TOL,
     DITHERS,
+    FRAME_PALETTES,
     INITS,
     MAX_COLORS,
     MAX_OPTIMIZE,
@@ -219,6 +221,19 @@ class CompressSettings:
     optimize : int, 0 to 6
         PNG outputs: run the oxipng optimizer at this level (0: not at all; 2 is
         oxipng's default), losslessly, before the file is written.
+    keep_colors : tuple of (r, g, b)
+        Colors that must be in the palette exactly (brand colors, pure white):
+        they count toward ``k`` (at most ``k`` of them), the others are fitted
+        around them, and pixels of exactly these colors keep them. With
+        ``palette``, added to it.
+    whole_palette : bool
+        Write ``palette`` whole and in its order in every output (unused rows too),
+        so a set of images shares it index for index (``--shared-palette``).
+    frame_palette : {"shared", "per-frame"}
+        Animations: one palette fitted on all frames together (no flicker), or
+        one per frame (GIF local color tables; WebP). See :mod:`kquant.animation`.
+    first_frame : bool
+        Animations: quantize and write the first frame only.
 
     Raises
     ------
@@ -240,6 +255,10 @@ class CompressSettings:
     skip_if_larger: bool = False
     strip: bool = False
     optimize: int = 0
+    keep_colors: Palette = ()
+    whole_palette: bool = False
+    frame_palette: str = DEFAULT_FRAME_PALETTE
+    first_frame: bool = False
 
     def __post_init__(self) -> None:
         check_colors(self.k)
@@ -276,6 +295,18 @@ class CompressSettings:
                     "a given palette fixes the colors: it does not go with a quality target",
                     params=("palette",),
                 )
+        if self.keep_colors is not None and len(self.keep_colors):
+            keep = _as_palette(self.keep_colors, "keep_colors")
+            object.__setattr__(self, "keep_colors", keep)
+            if self.palette is None and len(keep) > self.k:
+                raise UsageError(
+                    f"{len(keep)} kept colors do not fit in k={self.k}", params=("keep_colors",)
+                )
+        else:
+            object.__setattr__(self, "keep_colors", ())
+        if self.whole_palette and self.palette is None:
+            raise UsageError("a whole palette needs a palette", params=("whole_palette",))
+        check_choice("frame_palette", self.frame_palette, FRAME_PALETTES, "frame palette")
         if isinstance(self.optimize, bool) or self.optimize not in range(MAX_OPTIMIZE + 1):
             raise UsageError(
                 f"optimize level must be 0 to {MAX_OPTIMIZE}, got {self.optimize!r}",
@@ -310,7 +341,7 @@ class CompressSettings:
         return dataclasses.replace(self, **changes)
 
 
-def _as_palette(colors: Any) -> Palette:
+def _as_palette(colors: Any, name: str = "palette") -> Palette:
     """(P, 3) array-like of 0-255 values as a tuple of int triples."""
     if hasattr(colors, "tolist"):  # a numpy array, without importing numpy here
         colors = colors.tolist()
@@ -320,7 +351,7 @@ def _as_palette(colors: Any) -> Palette:
         rows = ()
     if not rows or any(len(row) != 3 or not all(0 <= v <= 255 for v in row) for row in rows):
         raise UsageError(
-            "palette must be a non-empty list of (r, g, b) colors with 0-255 values",
-            params=("palette",),
+            f"{name} must be a non-empty list of (r, g, b) colors with 0-255 values",
+            params=(name,),
         )
     return tuple(dict.fromkeys(rows))  # type: ignore[return-value]

@@ -181,14 +181,21 @@ def test_output_formats_report_what_was_written(blocks_png, tmp_path, suffix):
         assert any("lossy" in n for n in report["notes"])
 
 
-def test_gif_input_reports_first_frame(tmp_path):
+def test_animated_gif_is_quantized_whole_or_first_frame_when_asked(tmp_path):
     frames = [Image.fromarray(blocks(16, 16, seed=s)) for s in range(3)]
     src = tmp_path / "anim.gif"
     frames[0].save(src, save_all=True, append_images=frames[1:])
     code, out, err = invoke("compress", src, "-k", "4", "--json")
     assert code == 0
     report = json.loads(out)
-    assert report["frames"] == 3
+    assert report["frames"] == report["frames_out"] == 3 and "animation of 3 frames" in err
+    with Image.open(tmp_path / "anim-k4.png") as im:
+        assert im.n_frames == 3
+    code, out, err = invoke("compress", src, "-k", "4", "--json", "--first-frame", "-o",
+                            tmp_path / "first.png")  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    assert report["frames"] == 3 and report["frames_out"] == 1
     assert any("first of 3 frames" in n for n in report["notes"])
     assert "first of 3 frames" in err
 

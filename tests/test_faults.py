@@ -76,6 +76,9 @@ def world(t: Path) -> None:
     (t / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (t / "existing.png").write_bytes(b"keep me")
     (t / "old.csv").write_text("earlier rows\n")
+    (t / "set.gpl").write_text("GIMP Palette\n0 0 0\tblack\n")
+    frames = [Image.fromarray(blocks(16, 16, seed=i)) for i in range(3)]
+    frames[0].save(t / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,26 @@ CASES = [
     case("palette-deep-json", "compress {t}/img.png --palette {t}/deep.json", 2,
          "nested too deeply"),
     case("palette-bomb", "compress {t}/img.png --palette {t}/bomb.png", 1, "above the limit"),
+    case("keep-color-not-a-color", "compress {t}/img.png --keep-color red", 2,
+         "--keep-color: 'red' is neither a color"),
+    case("keep-colors-above-k", "compress {t}/img.png -k 1 --keep-color #000000 --keep-color "
+         "#ffffff", 2, "--keep-color: 2 kept colors do not fit in k=1", absent=["img-k1.png"]),
+    case("shared-and-given-palette", "compress {t}/in --shared-palette --palette {t}/pal.txt",
+         2, "give one of them", absent=["in/0-k256.png"]),
+    case("export-without-shared", "compress {t}/img.png --export {t}/p.gpl", 2,
+         "--shared-palette", absent=["p.gpl", "img-k256.png"]),
+    case("shared-palette-file-exists", "compress {t}/in -k 4 --shared-palette --export "
+         "{t}/set.gpl", 2, "already exists", absent=["in/0-k4.png"]),
+    # animations
+    case("animation-into-jpeg", "compress {t}/anim.gif -k 4 -o {t}/o.jpg", 2,
+         "cannot hold the 3 frames of {t}/anim.gif; write .gif, .webp or .png, or add "
+         "--first-frame", absent=["o.jpg"]),
+    case("animation-first-frame-jpeg", "compress {t}/anim.gif -k 4 -o {t}/o.jpg --first-frame",
+         0, "first of 3 frames", exist=["o.jpg"]),
+    case("per-frame-palettes-into-apng", "compress {t}/anim.gif -k 4 -o {t}/o.png "
+         "--frame-palette per-frame", 2, "APNG frames share one palette", absent=["o.png"]),
+    case("animation-with-target", "compress {t}/anim.gif --target-psnr 30", 2,
+         "quality targets take single images", absent=["anim-k256.png"]),
     # the analysis commands
     case("compare-method", "compare {t}/img.png --methods kmeans,octree", 2, "octree"),
     case("compare-bomb", "compare {t}/bomb.png", 1, "--max-pixels"),

@@ -84,7 +84,8 @@ def _sample_report() -> Report:
     return Report(
         input="in.jpg", output="out.png", format="PNG", method="kmeans", space="lab",
         dither="floyd-steinberg", dither_strength=0.5, k=16, seed=3, sample=1000, width=40,
-        height=30, frames=1, grayscale=False, alpha=False, colors_in=900, colors_out=16,
+        height=30, frames=1, frames_out=1, grayscale=False, alpha=False, colors_in=900,
+        colors_out=16,
         mse=12.5, psnr=37.2, max_error=40, delta_e=2.5, ssim=0.91, delta_e_blur=1.5,
         ssim_blur=0.97, bytes_in=5000, bytes_out=1500,
         seconds=StageSeconds(load=0.1, fit=0.2, map=0.3, save=0.4, metrics=0.5, total=1.5),

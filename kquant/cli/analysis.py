@@ -22,10 +22,13 @@ from kquant.cli.options import (
     fit_options,
     force_option,
     image_argument,
+    images_argument,
     json_option,
+    keep_color_option,
     look_options,
     option,
     target_psnr_option,
+    weight_option,
 )
 from kquant.defaults import (
     DEFAULT_METRIC_SAMPLE,
@@ -151,10 +154,13 @@ def compare(
 Examples:
   kquant palette photo.jpg -k 8
   kquant palette photo.jpg -k 16 --swatch swatch.png --export colors.gpl
-  kquant palette logo.png -k 4 --json""",
+  kquant palette logo.png -k 4 --json
+  kquant palette icons/*.png -k 32 --weight equal --export icons.gpl""",
 )
-@image_argument
+@images_argument
 @colors_option(DEFAULT_PALETTE_COLORS)
+@keep_color_option
+@weight_option
 @fit_options
 @option(
     OUTPUT,
@@ -171,8 +177,10 @@ Examples:
 @force_option
 @json_option
 def palette(
-    image: Path,
+    images: tuple[Path, ...],
     k: int,
+    keep_colors: tuple[str, ...],
+    weight: str,
     fit: FitOptions,
     max_pixels: int | None,
     swatch: Path | None,
@@ -183,27 +191,40 @@ def palette(
     """Fit a K-color palette to IMAGE and list it by share: hex, RGB, share %.
 
     The palette is the one `compress` would write with the same options; export it
-    to reuse it with `compress --palette`.
+    to reuse it with `compress --palette`. With several images, one palette is
+    fitted over all of them (their colors counted together; --weight equal gives
+    each image the same weight whatever its size): the palette that
+    `compress --shared-palette` writes for them.
     """
     import json
 
     from kquant.images import write_atomically
-    from kquant.palettes import draw_swatch, palette_shares, to_hex, write_palette
+    from kquant.palettes import draw_swatch, palette_shares, read_colors, to_hex, write_palette
     from kquant.quantizer import quantize
 
     with library_errors():
-        q = quantize(read_image(image, max_pixels), k, options=fit)
-        colors, shares = palette_shares(q)
+        keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
+        if len(images) == 1:
+            q = quantize(read_image(images[0], max_pixels), k, options=fit, keep=keep)
+            colors, shares = palette_shares(q)
+        else:
+            from kquant.shared import shared_palette
+
+            if any(str(image) == STDIO for image in images):
+                raise click.UsageError("- (standard input) takes one image only")
+            fitted = shared_palette(images, k, fit, keep=keep, weight=weight, max_pixels=max_pixels)
+            colors, shares = fitted.palette, fitted.shares
         if export is not None:
             text = write_palette(export, colors, shares).encode()
             write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
         if swatch is not None:
             picture = draw_swatch(colors, shares)
             write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=overwrite)
+    source = str(images[0]) if len(images) == 1 else [str(image) for image in images]
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
         if as_json:
-            row = {"input": str(image), "hex": to_hex(color), "rgb": rgb, "share": float(share)}
+            row = {"input": source, "hex": to_hex(color), "rgb": rgb, "share": float(share)}
             click.echo(json.dumps(row))
         else:
             click.echo(f"{to_hex(color)}  {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}  {100 * share:6.2f}%")

@@ -17,10 +17,13 @@ from kquant.cli.options import (
     force_option,
     input_options,
     json_option,
+    keep_color_option,
     look_options,
     output_options,
     quality_target_options,
     run_options,
+    set_options,
+    weight_option,
 )
 from kquant.defaults import STDIO
 
@@ -38,13 +41,17 @@ More examples:
   kquant compress photo.jpg --json | jq .psnr
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
   kquant compress -r photos/ -o small/ -j 2 -q    # two worker processes
-  kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all""",
+  kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all
+  kquant compress anim.gif -k 64 -o small.webp    # every frame, one palette""",
 )
 @input_options
 @colors_option()
 @output_options
 @force_option
 @look_options
+@keep_color_option
+@set_options
+@weight_option
 @quality_target_options
 @fit_options(method=True)
 @json_option
@@ -70,6 +77,12 @@ def compress(
     target_psnr: float | None,
     max_mse: float | None,
     min_psnr: float | None,
+    keep_colors: tuple[str, ...],
+    shared_palette: bool,
+    export: Path | None,
+    frame_palette: str,
+    first_frame: bool,
+    weight: str,
     fit: FitOptions,
     max_pixels: int | None,
     as_json: bool,
@@ -113,7 +126,22 @@ def compress(
             skip_if_larger=skip_if_larger,
             strip=strip,
             optimize=optimize,
+            frame_palette=frame_palette,
+            first_frame=first_frame,
         )
+        if keep_colors:
+            from kquant.palettes import read_colors
+
+            kept = read_colors(keep_colors, max_pixels=max_pixels)
+            settings = settings.replace(keep_colors=kept)
+        if shared_palette and palette is not None:
+            raise UsageError("--palette maps onto a given palette; --shared-palette fits one: "
+                             "give one of them")  # fmt: skip
+        if export is not None and not shared_palette:
+            raise UsageError("--export writes the palette of --shared-palette; add it")
+        if shared_palette and settings.has_target:
+            raise UsageError("a shared palette fixes the colors: it does not go with a quality "
+                             "target")  # fmt: skip
         if palette is not None:
             from kquant.palettes import read_palette
 
@@ -136,6 +164,8 @@ def compress(
         )
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
+        if shared_palette:
+            settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
         client = None
         if cluster:  # the workers' working folders differ: paths are made absolute
             plan.jobs = [_absolute(job) for job in plan.jobs]
@@ -168,6 +198,52 @@ def compress(
         click.get_current_context().exit(99)
     if run.missed:
         click.get_current_context().exit(3)
+
+
+def _fit_shared(
+    jobs: list, settings: Any, weight: str, export: Path | None, quiet: bool, skip_existing: bool
+) -> Any:
+    """``settings`` mapping every job's image onto one palette fitted over all of them
+    (:func:`kquant.shared.shared_palette`), written whole in every output; the palette
+    is written to ``export`` or ``palette-k<K>.gpl`` in the outputs' common folder.
+    Images that cannot be read are left out of the fit (their jobs report the error)."""
+    import os
+
+    from kquant.errors import UsageError
+    from kquant.images import write_atomically
+    from kquant.palettes import write_palette
+    from kquant.shared import shared_palette
+
+    if any(str(job.input) == STDIO or str(job.output) == STDIO for job in jobs):
+        raise UsageError("--shared-palette reads and writes files: not - (standard input/output)")
+    if export is None:
+        folder = Path(os.path.commonpath([str(job.output.parent.absolute()) for job in jobs]))
+        folder.mkdir(parents=True, exist_ok=True)  # the run makes the outputs' folders anyway
+        export = folder / f"palette-k{settings.k}.gpl"
+    if export.exists() and not settings.overwrite and not skip_existing:
+        raise UsageError(f"{export}: the shared palette's file already exists "
+                         "(use --force to replace it, --skip-existing to keep it)")  # fmt: skip
+    keep = None
+    if settings.keep_colors:
+        import numpy as np
+
+        keep = np.array(settings.keep_colors, np.uint8)
+    shared = shared_palette(
+        [job.input for job in jobs],
+        settings.k,
+        settings.fit,
+        keep=keep,
+        weight=weight,
+        max_pixels=settings.max_pixels,
+        skip_errors=True,
+    )
+    text = write_palette(export, shared.palette, shared.shares).encode()
+    if not (export.exists() and not settings.overwrite and export.read_bytes() == text):
+        write_atomically(export, lambda fh: fh.write(text), overwrite=settings.overwrite)
+    if not quiet:
+        click.echo(f"kquant: shared palette of {shared.palette.shape[0]} colors over "
+                   f"{shared.images} images -> {export}", err=True)  # fmt: skip
+    return settings.replace(palette=shared.palette, whole_palette=True, keep_colors=())
 
 
 def _refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:

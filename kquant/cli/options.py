@@ -9,7 +9,8 @@ print the library's message if it refuses.
 Shared options, and the commands that use them:
 
 ============================================  ========================================
-``IMAGE`` (:data:`image_argument`)            compare, palette, sweep
+``IMAGE`` (:data:`image_argument`)            compare, sweep
+``IMAGE...`` (:data:`images_argument`)        palette
 ``-k/--colors`` (:func:`colors_option`)       compress, compare, palette
 ``--sample --init --n-init --max-iter --tol   compress, compare, palette, sweep
 --space --seed --max-pixels``
@@ -27,6 +28,10 @@ Shared options, and the commands that use them:
 --skip-if-larger --palette``
 (:data:`output_options`)
 ``-j --cluster -q -v`` (:data:`run_options`)  compress
+``--keep-color`` (:data:`keep_color_option`)  compress, palette
+``--weight`` (:data:`weight_option`)          compress, palette
+``--shared-palette --export --first-frame     compress
+--frame-palette`` (:data:`set_options`)
 ============================================  ========================================
 """
 
@@ -44,6 +49,7 @@ from kquant.defaults import (
     DEFAULT_COLORS,
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
+    DEFAULT_FRAME_PALETTE,
     DEFAULT_INIT,
     DEFAULT_MAX_ITER,
     DEFAULT_MAX_PIXELS,
@@ -54,7 +60,9 @@ from kquant.defaults import (
     DEFAULT_SPACE,
     DEFAULT_TEMPLATE,
     DEFAULT_TOL,
+    DEFAULT_WEIGHT,
     DITHERS,
+    FRAME_PALETTES,
     INITS,
     MAX_COLORS,
     MAX_OPTIMIZE,
@@ -64,6 +72,7 @@ from kquant.defaults import (
     METRICS,
     SPACES,
     STDIO,
+    WEIGHTS,
 )
 
 #: Context settings of every command: ``-h`` too, and wider help.
@@ -167,6 +176,21 @@ def _require_file(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
 #: not a file exits 2.
 image_argument = click.argument(
     "image", type=click.Path(path_type=Path, dir_okay=False), callback=_require_file
+)
+
+
+def _require_files(ctx: click.Context, param: click.Parameter, values: tuple) -> tuple:
+    return tuple(_require_file(ctx, param, value) for value in values)
+
+
+#: The images of ``palette``: one (``-``: standard input) or several, one palette over
+#: all of them; a path that is not a file exits 2.
+images_argument = click.argument(
+    "images",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    callback=_require_files,
 )
 
 
@@ -471,6 +495,60 @@ run_options = apply(
             "--verbose",
             is_flag=True,
             help="With many inputs, print each image's summary too.",
+        ),
+    ]
+)
+
+
+#: Colors kept exactly (compress, palette).
+keep_color_option = option(
+    COLORS,
+    "--keep-color",
+    "keep_colors",
+    multiple=True,
+    metavar="#RRGGBB|FILE",
+    help="Keep this color exactly (repeatable, or a palette file); counts toward -k.",
+)
+
+#: How images weigh in a palette shared by a set (compress --shared-palette, palette).
+weight_option = option(
+    COLORS,
+    "--weight",
+    type=click.Choice(WEIGHTS),
+    default=DEFAULT_WEIGHT,
+    show_default=True,
+    help="Weigh images in a shared palette by pixels, or equally.",
+)
+
+#: Palettes over a set and over frames (compress):
+#: --shared-palette --export --first-frame --frame-palette.
+set_options = apply(
+    [
+        option(
+            COLORS,
+            "--shared-palette",
+            is_flag=True,
+            help="One palette fitted over all the inputs.",
+        ),
+        option(
+            OUTPUT,
+            "--export",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Where --shared-palette writes its palette.",
+        ),
+        option(
+            COLORS,
+            "--frame-palette",
+            type=click.Choice(FRAME_PALETTES),
+            default=DEFAULT_FRAME_PALETTE,
+            metavar="MODE",
+            help="Animations: shared (one palette, default) or per-frame.",
+        ),
+        option(
+            COLORS,
+            "--first-frame",
+            is_flag=True,
+            help="Animations: write the first frame only.",
         ),
     ]
 )

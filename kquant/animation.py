@@ -1,0 +1,571 @@
+"""Animations: every frame quantized, written as an animated GIF, WebP or PNG (APNG).
+
+Frames are read as Pillow composites them (each frame the full canvas as shown, after
+the previous frames' disposal and blending), so inputs of any disposal scheme give
+the same result. Two passes over the file keep memory bounded: the first decodes the
+frames one at a time and adds up their color histograms; the palette is fitted once
+on the sum (every frame's pixels weigh the same, so no frame's colors are left out
+and nothing flickers); the second decodes the frames again and maps each onto it. No
+more than one decoded frame is held at a time, plus the output: a GIF is encoded
+frame by frame (:class:`GifWriter`), WebP and APNG frames are kept as 1-byte palette
+indices for Pillow's writers.
+
+With ``frame_palette="per-frame"`` each frame gets its own palette (GIF: a local
+color table per frame; WebP: frames are plain pixels): better colors per frame, more
+bytes, and colors that may shift between frames. APNG has one palette for all frames,
+so it takes a shared palette only.
+
+Dithering runs on each frame on its own: the same source pixels give the same
+result in every frame, but where pixels change slightly between frames the dither
+pattern changes too, which shows as shimmer in still areas of noisy video.
+
+Timing is kept: the number of frames, each frame's duration (GIF stores hundredths of
+a second) and the loop count. Loops are Pillow's: a GIF without a NETSCAPE block
+plays once (``loop`` None), WebP and APNG count plays (0: forever).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+from kquant.colors import ColorHistogram, color_histogram, merge_histograms
+from kquant.defaults import DEFAULT_MAX_PIXELS, INDEXED_LIMIT
+from kquant.errors import UsageError
+from kquant.images import (
+    check_size,
+    one_bit_alpha,
+    open_source,
+    pixels_from_pil,
+    reading,
+    write_atomically,
+)
+from kquant.metrics import Distortion, psnr
+from kquant.quantizer import fit_palette, quantize
+from kquant.settings import CompressSettings
+from kquant.stages import Stage
+
+__all__ = [
+    "ANIMATED_FORMATS",
+    "AnimatedResult",
+    "GifWriter",
+    "count_frames",
+    "frame_pixels",
+    "quantize_animation",
+]
+
+#: Output formats that hold an animation (Pillow's names): GIF, WebP, APNG.
+ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
+#: Frame histograms are merged once this many are waiting (bounds their memory).
+_MERGE_EVERY = 16
+
+
+def count_frames(path: str | os.PathLike[str] | IO[bytes], name: str = "-") -> int:
+    """Frames in an image file, from its headers (GIF: its blocks are skipped
+    through, nothing decoded); 1 for a still image or a file Pillow cannot open
+    (reading it later says what is wrong)."""
+    try:
+        source, where, _ = open_source(path, name)
+        with reading(where), Image.open(source) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:  # the real read reports the problem
+        return 1
+    finally:
+        if hasattr(path, "seek"):
+            path.seek(0)  # type: ignore[union-attr]
+
+
+@dataclass
+class AnimatedResult:
+    """What :func:`quantize_animation` did.
+
+    Attributes
+    ----------
+    width, height, frames : int
+    frames_out : int
+        Frames in the written file (libwebp folds a frame identical to the one before
+        into that one's duration).
+    durations : list of int
+        Milliseconds each input frame is shown.
+    loop : int or None
+    alpha : bool
+        Some frame has transparency.
+    colors_in : int
+        Distinct visible colors over all frames.
+    colors_out : int
+        Distinct visible colors written, over all frames.
+    distortion : Distortion
+        Over the visible pixels of every frame.
+    fit_pixels : int
+        Pixels the palette (or the palettes) were fitted on; 0 if none was needed.
+    bytes_out : int
+    written : bool
+        False when ``skip_if_larger`` or ``min_psnr`` kept the file from being written.
+    min_met : bool or None
+        Whether the PSNR reached ``min_psnr`` (None: no minimum).
+    seconds : dict
+        ``fit`` (reading and counting, fitting) and ``map`` (reading again, mapping),
+        ``save`` (encoding and writing).
+    notes : list of str
+    """
+
+    width: int
+    height: int
+    frames: int
+    frames_out: int = 0
+    durations: list[int] = field(default_factory=list)
+    loop: int | None = None
+    alpha: bool = False
+    colors_in: int = 0
+    colors_out: int = 0
+    distortion: Distortion = field(default_factory=lambda: Distortion(0.0, None, 0))
+    fit_pixels: int = 0
+    bytes_out: int = 0
+    written: bool = False
+    min_met: bool | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Frames:
+    """Reads an animation's frames, one decoded at a time, as often as asked."""
+
+    source: Path | IO[bytes]
+    path: Path
+    max_pixels: int | None
+    gif_alpha: bool  # alpha made 1-bit (GIF output)
+    channels: int = 3  # 4 once any frame has alpha: every frame is then RGBA
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        """(H, W, C) uint8 pixels and the duration (ms) of each frame, in order."""
+        if hasattr(self.source, "seek"):
+            self.source.seek(0)  # type: ignore[union-attr]
+        with reading(self.path), Image.open(self.source) as im:
+            check_size(im, self.path, self.max_pixels)
+            for number in range(int(getattr(im, "n_frames", 1))):
+                im.seek(number)
+                im.load()
+                pixels, _ = pixels_from_pil(im)
+                yield self._channels(pixels), int(im.info.get("duration") or 0)
+
+    def _channels(self, pixels: np.ndarray) -> np.ndarray:
+        if self.gif_alpha:
+            pixels = one_bit_alpha(pixels)[0]
+        if pixels.shape[2] == 4 and pixels[..., 3].min() == 255:
+            pixels = np.ascontiguousarray(pixels[..., :3])
+        if pixels.shape[2] < self.channels:
+            opaque = np.full((*pixels.shape[:2], 1), 255, np.uint8)
+            pixels = np.concatenate([pixels, opaque], axis=2)
+        return pixels
+
+
+def frame_pixels(
+    path: str | os.PathLike[str] | IO[bytes],
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str = "-",
+) -> Iterator[tuple[np.ndarray, int]]:
+    """The frames of an image file as Pillow composites them, decoded one at a time:
+    (H, W, C) uint8 RGB or RGBA pixels (C as each frame needs) and the frame's
+    duration in ms (0 if none).
+
+    Raises
+    ------
+    ImageReadError, ImageTooLargeError, NotEnoughMemoryError
+    """
+    source, where, _ = open_source(path, name)
+    yield from _Frames(source, where, max_pixels, gif_alpha=False)
+
+
+def _visible_histogram(pixels: np.ndarray) -> ColorHistogram:
+    flat = pixels.reshape(-1, pixels.shape[2])
+    return color_histogram(flat if flat.shape[1] == 3 else flat[flat[:, 3] > 0])
+
+
+def quantize_animation(
+    input_path: str | os.PathLike[str] | IO[bytes],
+    output: Path | IO[bytes],
+    fmt: str,
+    settings: CompressSettings,
+    *,
+    name: str = "-",
+    progress: Callable[[Stage], None] | None = None,
+) -> AnimatedResult:
+    """Quantize every frame of an animation and write it as one.
+
+    Parameters
+    ----------
+    input_path : path-like or binary file object
+    output : Path or binary file object
+        Written atomically (a stream gets the whole file in one write).
+    fmt : {"GIF", "WEBP", "PNG"}
+    settings : CompressSettings
+        ``k``, ``fit``, ``palette``, ``keep_colors``, ``dither``,
+        ``frame_palette``, ``max_pixels``, ``overwrite``, ``skip_if_larger`` are used.
+    name : str
+        Name of a stream, for messages.
+    progress : callable or None
+        Called with ``Stage.FIT``, ``Stage.MAP`` and ``Stage.SAVE``.
+
+    Returns
+    -------
+    AnimatedResult
+
+    Raises
+    ------
+    UsageError
+        Per-frame palettes in APNG, more than 256 colors in GIF, a quality target.
+    ImageReadError, ImageWriteError, OutputExistsError
+    """
+    import time
+
+    report_stage = progress or (lambda stage: None)
+    s = settings
+    if fmt not in ANIMATED_FORMATS:
+        raise UsageError(f"{fmt} cannot hold an animation")
+    per_frame = s.frame_palette == "per-frame" and s.palette is None
+    if per_frame and fmt == "PNG":
+        raise UsageError("APNG frames share one palette: per-frame palettes need .gif or .webp")
+    source, path, size = open_source(input_path, name)
+    frames = _Frames(source, path, s.max_pixels, gif_alpha=fmt == "GIF")
+    with reading(path), Image.open(source) as im:
+        width, height = check_size(im, path, s.max_pixels)
+        n_frames = int(getattr(im, "n_frames", 1))
+        loop = im.info.get("loop")
+        if im.format != "GIF" and loop is None:
+            loop = 0
+    result = AnimatedResult(width=width, height=height, frames=n_frames, loop=loop)
+    strength = s.dither_strength if s.dither != "none" else 0.0
+    keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
+    t0 = time.perf_counter()
+    report_stage(Stage.FIT)
+
+    palette = None
+    if not per_frame:  # pass 1: every frame's colors, then one palette
+        merged: ColorHistogram | None = None
+        pending: list[ColorHistogram] = []
+        for pixels, duration in frames:
+            result.durations.append(duration)
+            if pixels.shape[2] == 4:
+                frames.channels = 4
+            pending.append(_visible_histogram(pixels))
+            if len(pending) >= _MERGE_EVERY:
+                merged = merge_histograms(([merged] if merged else []) + pending)
+                pending = []
+        hist = merge_histograms(([merged] if merged else []) + pending)
+        result.alpha = frames.channels == 4
+        result.colors_in = hist.n_colors
+        k = min(s.k, INDEXED_LIMIT - 1) if result.alpha and s.k <= INDEXED_LIMIT else s.k
+        if s.palette is not None:
+            palette = np.array(s.palette, np.uint8)
+            if keep is not None:
+                palette = np.vstack([keep, palette])
+            palette = _with_channels(palette, frames.channels)
+        else:
+            palette = fit_palette(hist, k, s.fit, keep=keep)
+            palette = _with_channels(palette, frames.channels)
+            result.fit_pixels = hist.n_pixels if palette.shape[0] < hist.n_colors else 0
+        del hist, merged, pending
+    if palette is not None and fmt == "GIF" and palette.shape[0] + result.alpha > 256:
+        raise UsageError(f"{output}: GIF holds at most 256 colors, not {palette.shape[0]}")
+    t1 = time.perf_counter()
+    report_stage(Stage.MAP)
+
+    sq_sum, n_values, max_error = 0.0, 0, 0
+    used: set[int] | np.ndarray = set()
+    out_frames: list[tuple[np.ndarray, np.ndarray, int | None]] = []
+    gif = GifWriter(width, height, loop) if fmt == "GIF" else None
+    frame_hists: list[ColorHistogram] = []
+    for number, (pixels, duration) in enumerate(frames):
+        if per_frame:
+            result.durations.append(duration)
+            result.alpha = result.alpha or pixels.shape[2] == 4
+            frame_hists.append(_visible_histogram(pixels))
+            if len(frame_hists) >= _MERGE_EVERY:
+                frame_hists = [merge_histograms(frame_hists)]
+            q = quantize(pixels, s.k, options=s.fit, keep=keep, dither=s.dither,
+                         dither_strength=strength)  # fmt: skip
+            result.fit_pixels += q.fit_pixels
+        else:
+            q = quantize(pixels, s.k, options=s.fit, palette=palette, whole_palette=True,
+                         transparent_entry=result.alpha, dither=s.dither,
+                         dither_strength=strength)  # fmt: skip
+        visible = (
+            int(pixels.shape[0] * pixels.shape[1])
+            if q.transparent_index is None
+            else int(np.count_nonzero(q.indices != q.transparent_index))
+        )
+        sq_sum += q.distortion.mse * visible * 3
+        n_values += visible * 3
+        max_error = max(max_error, q.distortion.max_error)
+        used = _used_colors(used, q.palette, q.indices, q.transparent_index)
+        if gif is not None:
+            gif.add(q.palette, q.indices, q.transparent_index, durations_of(result, number))
+        else:
+            out_frames.append((q.palette, q.indices, q.transparent_index))
+    if per_frame:
+        result.colors_in = merge_histograms(frame_hists).n_colors
+    mse = sq_sum / n_values if n_values else 0.0
+    result.distortion = Distortion(mse=mse, psnr=psnr(mse), max_error=max_error)
+    result.colors_out = len(used)
+    t2 = time.perf_counter()
+
+    report_stage(Stage.SAVE)
+    if gif is not None:
+        data = gif.finish()
+        result.frames_out = gif.frames
+    else:
+        data = _encode_pillow(out_frames, fmt, result)
+        result.frames_out = _frames_in(data)
+    del out_frames
+    if result.frames_out < n_frames:
+        result.notes.append(
+            f"{n_frames - result.frames_out} frames identical to the one before were folded "
+            "into its duration by libwebp"
+        )
+    max_bytes = size - 1 if s.skip_if_larger and size > 0 else None
+    result.bytes_out = len(data)
+    quality = result.distortion.psnr
+    result.min_met = None if s.min_psnr is None else quality is None or quality >= s.min_psnr
+    result.written = result.min_met is not False and (max_bytes is None or len(data) <= max_bytes)
+    if result.written:
+        if hasattr(output, "write"):
+            output.write(data)  # type: ignore[union-attr]
+            output.flush()  # type: ignore[union-attr]
+        else:
+            write_atomically(Path(output), lambda fh: fh.write(data), overwrite=s.overwrite)
+    result.seconds = {"fit": t1 - t0, "map": t2 - t1, "save": time.perf_counter() - t2}
+    return result
+
+
+def durations_of(result: AnimatedResult, number: int) -> int:
+    return result.durations[number] if number < len(result.durations) else 0
+
+
+def _with_channels(palette: np.ndarray, channels: int) -> np.ndarray:
+    if palette.shape[1] < channels:
+        return np.hstack([palette, np.full((palette.shape[0], 1), 255, np.uint8)])
+    return palette
+
+
+def _used_colors(
+    used: set[int], palette: np.ndarray, indices: np.ndarray, transparent: int | None
+) -> set[int]:
+    """``used`` with the visible colors of one frame added (as packed ints)."""
+    rows = np.flatnonzero(np.bincount(indices.ravel(), minlength=palette.shape[0]))
+    if transparent is not None:
+        rows = rows[rows != transparent]
+    colors = palette[rows].astype(np.uint32)
+    keys = colors[:, 0] | colors[:, 1] << 8 | colors[:, 2] << 16
+    used.update(keys.tolist())
+    return used
+
+
+def _encode_pillow(
+    out_frames: list[tuple[np.ndarray, np.ndarray, int | None]], fmt: str, result: AnimatedResult
+) -> bytes:
+    """An animated WebP or APNG of the frames, by Pillow."""
+    images = [_frame_image(palette, indices, transparent, fmt)
+              for palette, indices, transparent in out_frames]  # fmt: skip
+    durations = [max(d, 1) for d in result.durations[: len(images)]]
+    loop = 1 if result.loop is None else result.loop  # a GIF without a loop plays once
+    buffer = io.BytesIO()
+    first, rest = images[0], images[1:]
+    if fmt == "WEBP":
+        first.save(buffer, "WEBP", save_all=True, append_images=rest, duration=durations,
+                   loop=loop, lossless=True, quality=100, method=4, exact=True)  # fmt: skip
+    else:
+        # Pillow folds a frame identical to the one before into its duration unless
+        # the two dispose differently: such a frame restores the canvas it found
+        # (OP_PREVIOUS), which is the same picture, so the frame count is kept
+        from PIL.PngImagePlugin import Disposal
+
+        disposal = [Disposal.OP_NONE]
+        for before, after in itertools.pairwise(out_frames):
+            same = np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0])
+            flip = Disposal.OP_PREVIOUS if disposal[-1] == Disposal.OP_NONE else Disposal.OP_NONE
+            disposal.append(flip if same else Disposal.OP_NONE)
+        first.save(buffer, "PNG", save_all=True, append_images=rest, duration=durations,
+                   loop=loop, disposal=disposal, optimize=False,
+                   compress_level=6)  # fmt: skip
+    return buffer.getvalue()
+
+
+def _frame_image(
+    palette: np.ndarray, indices: np.ndarray, transparent: int | None, fmt: str
+) -> Image.Image:
+    """One frame for Pillow: mode P with the palette (APNG, up to 256 entries), else
+    the pixels (WebP frames are pixels; libwebp finds its own palette)."""
+    if fmt == "PNG" and palette.shape[0] <= 256:
+        if palette.shape[0] <= _APNG_SUBBYTE_ROWS:  # 8-bit indices: see the constant
+            filler = np.zeros((_APNG_SUBBYTE_ROWS + 1 - palette.shape[0], palette.shape[1]))
+            filler[:, 3:] = 255
+            palette = np.vstack([palette, filler.astype(np.uint8)])
+        im = Image.fromarray(indices.astype(np.uint8, copy=False), mode="L")
+        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
+        im.putpalette(palette.tobytes(), rawmode=mode)
+        return im
+    return Image.fromarray(palette[indices])
+
+
+#: Pillow writes palettes of up to 16 rows with 1-4 bits per index; ffmpeg 5.1 draws
+#: such APNG frames wrongly where they sit at an offset (Pillow and libpng's apngdis
+#: agree with each other), so animation palettes are padded past 16 rows (8 bits).
+_APNG_SUBBYTE_ROWS = 16
+
+
+def _frames_in(data: bytes) -> int:
+    with Image.open(io.BytesIO(data)) as im:
+        return int(getattr(im, "n_frames", 1))
+
+
+class GifWriter:
+    """An animated GIF, encoded frame by frame.
+
+    Each frame stores only what changed: the rectangle around the pixels that differ
+    from what is on screen, and inside it, unchanged pixels as transparent (long
+    runs of one index compress well) where the palette has a transparent entry or a
+    free one to make it; both ways are encoded and the smaller is kept. A frame is
+    disposed to the background (transparent) only when the next frame makes pixels
+    transparent that it showed; otherwise frames are left in place. A frame with no
+    change is still written (one pixel), so the frame count and timing stay as they
+    were. The first frame's palette is the global color table; a frame with other
+    colors brings a local one (per-frame palettes).
+
+    Parameters
+    ----------
+    width, height : int
+    loop : int or None
+        NETSCAPE loop count (0: forever); None: play once (no loop block).
+    """
+
+    def __init__(self, width: int, height: int, loop: int | None) -> None:
+        self.width, self.height, self.loop = width, height, loop
+        self.frames = 0
+        self._global: np.ndarray | None = None
+        self._chunks: list[bytes] = []
+        self._canvas = np.zeros((height, width, 4), np.uint8)  # what is on screen
+        self._pending: tuple | None = None
+        self._ms = self._cs = 0  # time so far, exact and as written in 1/100 s
+
+    def add(
+        self, palette: np.ndarray, indices: np.ndarray, transparent: int | None, duration: int
+    ) -> None:
+        """Add a frame: (H, W) indices into ``palette`` (P <= 256, C) uint8, whose row
+        ``transparent`` (if any) is transparent; ``duration`` in ms."""
+        rows = _gif_rows(palette, transparent)
+        # GIF counts hundredths of a second: each delay is rounded so that the time
+        # elapsed stays within 5 ms of the source's (125 ms frames: 120, 130, 120...)
+        self._ms += duration
+        delay = round(self._ms / 10) - self._cs
+        self._cs += delay
+        frame = (rows, indices.astype(np.uint8, copy=False), rows[indices], 10 * delay)
+        if self._pending is not None:
+            self._write(self._pending, frame)
+        self._pending = frame
+
+    def finish(self) -> bytes:
+        """The whole file."""
+        if self._pending is not None:
+            self._write(self._pending, None)
+            self._pending = None
+        rows = self._global if self._global is not None else np.zeros((2, 4), np.uint8)
+        table = _color_table(rows)
+        head = b"GIF89a" + self.width.to_bytes(2, "little") + self.height.to_bytes(2, "little")
+        head += bytes([0x80 | (_table_bits(rows.shape[0]) - 1), 0, 0]) + table
+        if self.loop is not None:
+            head += b"!\xff\x0bNETSCAPE2.0\x03\x01" + int(self.loop).to_bytes(2, "little") + b"\0"
+        return head + b"".join(self._chunks) + b";"
+
+    def _write(self, frame: tuple, following: tuple | None) -> None:
+        from PIL.GifImagePlugin import getdata
+
+        rows, indices, colors, duration = frame
+        first = self._global is None
+        if first:
+            self._global = rows
+        changed = np.any(colors != self._canvas, axis=2)
+        rect = (0, 0, self.width, self.height) if first else _bbox(changed)
+        disposal = 1
+        if following is not None:  # pixels it shows that the next one makes transparent
+            clear = (following[2][..., 3] == 0) & (colors[..., 3] != 0)
+            if clear.any():
+                disposal, rect = 2, _union(rect, _bbox(clear))
+        rect = rect or (0, 0, 1, 1)
+        free = _transparent_row(rows)
+        x0, y0, x1, y1 = rect
+        crop = indices[y0:y1, x0:x1]
+        tries = [crop]
+        if free is not None and not first:
+            masked = crop.copy()
+            masked[~changed[y0:y1, x0:x1]] = free
+            tries.append(masked)
+        local = not np.array_equal(rows, self._global)
+        params: dict = {"duration": duration, "disposal": disposal, "include_color_table": local}
+        if free is not None:
+            params["transparency"] = free
+        encoded = []
+        for data in tries:
+            im = Image.fromarray(np.ascontiguousarray(data), mode="L")
+            im.putpalette(rows[:, :3].tobytes(), rawmode="RGB")
+            encoded.append(b"".join(getdata(im, offset=(x0, y0), **params)))
+        self._chunks.append(min(encoded, key=len))
+        self.frames += 1
+        self._canvas = colors.copy()
+        if disposal == 2:
+            self._canvas[y0:y1, x0:x1] = 0
+
+
+def _gif_rows(palette: np.ndarray, transparent: int | None) -> np.ndarray:
+    """(P', 4) RGBA rows of a frame's palette: the transparent row (0, 0, 0, 0),
+    every other row opaque (GIF has 1-bit alpha); with no transparent row and fewer
+    than 256, one is added, for unchanged pixels."""
+    rgba = _with_channels(palette, 4).copy()
+    rgba[:, 3] = 255
+    if transparent is not None:
+        rgba[transparent] = 0
+    elif rgba.shape[0] < 256:
+        rgba = np.vstack([rgba, np.zeros((1, 4), np.uint8)])
+    return rgba
+
+
+def _color_table(rows: np.ndarray) -> bytes:
+    """A GIF color table of RGBA ``rows``: RGB, padded to a power of two entries."""
+    rgb = rows[:, :3].tobytes()
+    return rgb + b"\0" * (3 * (1 << _table_bits(rows.shape[0])) - len(rgb))
+
+
+def _transparent_row(rgba: np.ndarray) -> int | None:
+    rows = np.flatnonzero(rgba[:, 3] == 0)
+    return int(rows[0]) if rows.size else None
+
+
+def _table_bits(entries: int) -> int:
+    """Bits of a GIF color table holding ``entries`` (at least 2 entries: 1 bit)."""
+    return max(1, int(entries - 1).bit_length())
+
+
+Rect = tuple[int, int, int, int]
+
+
+def _bbox(mask: np.ndarray) -> Rect | None:
+    """(x0, y0, x1, y1) around the True pixels; None if there are none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def _union(a: Rect | None, b: Rect | None) -> Rect | None:
+    if a is None or b is None:
+        return a or b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))

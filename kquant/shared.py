@@ -1,0 +1,179 @@
+"""One palette for a set of images (sprites, icons, a site's pictures, frames saved one
+by one): fitted once on the colors of all of them, then every image is mapped onto it.
+
+The images' histograms of visible colors are summed (:func:`kquant.colors.merge_histograms`)
+and the palette is fitted on the sum, exactly as for one image
+(:func:`kquant.quantizer.fit_palette`). How images are weighed:
+
+- ``"pixels"`` (default): every pixel counts once, so a large image pulls the palette
+  more than an icon; the palette minimises the squared error over all pixels of the
+  set.
+- ``"equal"``: every image weighs the same whatever its size (each image's counts
+  are scaled to the mean number of pixels), so small images keep their colors.
+
+An animation counts with all its frames. The palette holds opaque colors (partly
+transparent pixels count by their color); images with transparent pixels add one
+transparent entry after the shared rows, so the shared rows keep their indices in
+every file, and the palette then has at most 255 rows (PNG and GIF hold 256 entries).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kquant.colors import ColorHistogram, color_histogram, merge_histograms
+from kquant.defaults import (
+    DEFAULT_COLORS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_WEIGHT,
+    INDEXED_LIMIT,
+    WEIGHTS,
+)
+from kquant.errors import ImageReadError, KquantError, UsageError
+from kquant.mapping import nearest_index
+from kquant.quantizer import fit_palette
+from kquant.settings import FitOptions, check_choice
+from kquant.spaces import features
+
+__all__ = ["SharedPalette", "image_histogram", "shared_palette"]
+
+
+@dataclass(frozen=True)
+class SharedPalette:
+    """A palette fitted over a set of images.
+
+    Attributes
+    ----------
+    palette : (P, 3) uint8 ndarray
+        Ordered by share, largest first (ties by color).
+    shares : (P,) float64 ndarray
+        Each row's share of the set's (weighted) visible pixels; they sum to 1.
+    images : int
+        Images the palette was fitted on.
+    colors_in : int
+        Distinct visible colors over the set.
+    alpha : bool
+        Some image has transparent pixels.
+    skipped : list of str
+        One-line errors of images that could not be read (with ``skip_errors``).
+    """
+
+    palette: np.ndarray
+    shares: np.ndarray
+    images: int
+    colors_in: int
+    alpha: bool
+    skipped: list[str] = field(default_factory=list)
+
+
+def image_histogram(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[ColorHistogram, bool]:
+    """The histogram of an image file's visible RGB colors (all frames of an
+    animation) and whether some pixel is transparent.
+
+    Raises
+    ------
+    ImageReadError, ImageTooLargeError, NotEnoughMemoryError
+    """
+    from kquant.animation import count_frames, frame_pixels
+    from kquant.images import load_image
+
+    if count_frames(path) > 1:
+        frames = (pixels for pixels, _ in frame_pixels(path, max_pixels=max_pixels))
+    else:
+        frames = iter([load_image(path, max_pixels=max_pixels).pixels])
+    hists, alpha = [], False
+    for pixels in frames:
+        flat = pixels.reshape(-1, pixels.shape[2])
+        if flat.shape[1] == 4:
+            visible = flat[:, 3] > 0
+            alpha = alpha or not visible.all()
+            flat = np.ascontiguousarray(flat[visible, :3])
+        hists.append(color_histogram(flat))
+    return merge_histograms(hists), alpha
+
+
+def shared_palette(
+    images: Sequence[str | os.PathLike[str]],
+    k: int = DEFAULT_COLORS,
+    options: FitOptions | None = None,
+    *,
+    keep: np.ndarray | None = None,
+    weight: str = DEFAULT_WEIGHT,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    skip_errors: bool = False,
+) -> SharedPalette:
+    """Fit one palette of at most ``k`` colors over several image files.
+
+    Parameters
+    ----------
+    images : sequence of path-like
+    k : int
+        At most 255 when some image has transparent pixels.
+    options : FitOptions or None
+    keep : (N, 3) uint8 array or None
+        Colors kept exactly (:func:`kquant.quantize`).
+    weight : {"pixels", "equal"}
+        See the module's docstring.
+    max_pixels : int or None
+    skip_errors : bool
+        Leave out images that cannot be read (listed in ``skipped``) instead of
+        raising; at least one must be read.
+
+    Returns
+    -------
+    SharedPalette
+
+    Raises
+    ------
+    UsageError
+        No images, an unknown weighting.
+    KquantError
+        An image cannot be read (without ``skip_errors``), or none could.
+    """
+    check_choice("weight", weight, WEIGHTS, "weighting")
+    if not images:
+        raise UsageError("a shared palette needs at least one image")
+    hists: list[ColorHistogram] = []
+    alpha, skipped = False, []
+    for path in images:
+        try:
+            hist, transparent = image_histogram(path, max_pixels=max_pixels)
+        except KquantError as exc:
+            if not skip_errors:
+                raise
+            skipped.append(str(exc))
+            continue
+        if hist.n_colors:
+            hists.append(hist)
+        alpha = alpha or transparent
+    if not hists:
+        raise ImageReadError(f"no image of the set could be read ({len(skipped)} failed)")
+    weights = None
+    if weight == "equal":
+        mean = float(np.mean([h.n_pixels for h in hists]))
+        weights = [mean / h.n_pixels for h in hists]
+    total = merge_histograms(hists, weights)
+    if alpha and k <= INDEXED_LIMIT:
+        k = min(k, INDEXED_LIMIT - 1)  # the transparent entry after the shared rows
+    options = options or FitOptions()
+    palette = fit_palette(total, k, options, keep=keep)
+    points = features(total.colors, options.space)
+    if points is None:
+        labels = nearest_index(total.colors, palette)
+    else:
+        labels = nearest_index(points, features(palette, options.space))
+    counts = np.bincount(labels, weights=total.counts, minlength=palette.shape[0])
+    return SharedPalette(
+        palette=palette,
+        shares=counts / counts.sum(),
+        images=len(hists),
+        colors_in=total.n_colors,
+        alpha=alpha,
+        skipped=skipped,
+    )
