@@ -26,9 +26,9 @@ from .quantizer import quantize_to_target as quantize_to_target
 from .report import Report as Report
 from .report import StageSeconds as StageSeconds
 from .settings import CompressSettings as CompressSettings
+from .settings import FitOptions as FitOptions
 from .shared import SharedPalette as SharedPalette
 from .shared import shared_palette as shared_palette
-from .settings import FitOptions as FitOptions
 from .stages import Stage as Stage
 
 __version__: str

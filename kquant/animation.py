@@ -29,7 +29,9 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -37,19 +39,27 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
-from kquant.colors import ColorHistogram, color_histogram, merge_histograms
+from kquant.codebook import start_import
+from kquant.colors import (
+    ColorHistogram,
+    ColorTable,
+    keys_histogram,
+    merge_histograms,
+    pack,
+    unpack,
+)
 from kquant.defaults import DEFAULT_MAX_PIXELS, INDEXED_LIMIT
 from kquant.errors import UsageError
 from kquant.images import (
+    GIF_ALPHA_THRESHOLD,
     check_size,
-    one_bit_alpha,
     open_source,
     pixels_from_pil,
     reading,
     write_atomically,
 )
-from kquant.metrics import Distortion, psnr
-from kquant.quantizer import fit_palette, quantize
+from kquant.metrics import Distortion, distortion_from_histogram, psnr
+from kquant.quantizer import fit_palette, match_colors, quantize
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -135,37 +145,83 @@ class AnimatedResult:
     notes: list[str] = field(default_factory=list)
 
 
+#: Frames decoded in the first pass are kept for the second, as 4 bytes a pixel, up to
+#: this many bytes in all (500 frames of 480x270); past it every frame is decoded
+#: again. Measured on a 120-frame 480x270 APNG: decoding and converting a frame
+#: costs about 3 ms, a third of kquant's time per frame.
+FRAME_CACHE_BYTES = 256 << 20
+_OPAQUE = np.uint32(0xFF000000)
+
+
 @dataclass
 class _Frames:
-    """Reads an animation's frames, one decoded at a time, as often as asked."""
+    """An animation's frames as Pillow composites them, decoded one at a time, as
+    (H, W) uint32 keys of their RGBA pixels (:func:`kquant.colors.pack`'s layout:
+    alpha in the top byte). The first pass records the durations and whether any
+    pixel is not opaque, and keeps frames up to :data:`FRAME_CACHE_BYTES` for the
+    second."""
 
     source: Path | IO[bytes]
     path: Path
     max_pixels: int | None
     gif_alpha: bool  # alpha made 1-bit (GIF output)
-    channels: int = 3  # 4 once any frame has alpha: every frame is then RGBA
+    cache_bytes: int = FRAME_CACHE_BYTES
+    alpha: bool = False
+    durations: list[int] = field(default_factory=list)
+    _cache: list[np.ndarray] | None = field(default_factory=list)
+    _passes: int = 0
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
-        """(H, W, C) uint8 pixels and the duration (ms) of each frame, in order."""
+    def __iter__(self) -> Iterator[np.ndarray]:
+        first = self._passes == 0
+        self._passes += 1
+        if not first and self._cache is not None:  # every frame was kept
+            yield from self._cache
+            return
         if hasattr(self.source, "seek"):
             self.source.seek(0)  # type: ignore[union-attr]
+        kept = 0
         with reading(self.path), Image.open(self.source) as im:
             check_size(im, self.path, self.max_pixels)
             for number in range(int(getattr(im, "n_frames", 1))):
                 im.seek(number)
                 im.load()
-                pixels, _ = pixels_from_pil(im)
-                yield self._channels(pixels), int(im.info.get("duration") or 0)
+                keys = self._keys(im)
+                if first:
+                    self.durations.append(int(im.info.get("duration") or 0))
+                    self.alpha = self.alpha or bool((keys < _OPAQUE).any())
+                    if self._cache is not None and kept + keys.nbytes <= self.cache_bytes:
+                        self._cache.append(keys)
+                        kept += keys.nbytes
+                    else:
+                        self._cache = None
+                yield keys
 
-    def _channels(self, pixels: np.ndarray) -> np.ndarray:
+    def pixels(self, keys: np.ndarray) -> np.ndarray:
+        """(H, W, C) uint8 pixels of a frame's keys: RGBA if the animation has alpha
+        (a view), else RGB."""
+        if sys.byteorder != "little":
+            rgba = unpack(keys.reshape(-1), 4).reshape(*keys.shape, 4)
+        else:
+            rgba = keys.view(np.uint8).reshape(*keys.shape, 4)
+        return rgba if self.alpha else np.ascontiguousarray(rgba[..., :3])
+
+    def _keys(self, im: Image.Image) -> np.ndarray:
+        if im.mode in ("RGBA", "RGB", "P", "L", "LA", "PA", "1"):
+            rgba = np.asarray(im.convert("RGBA"))
+        else:  # 16-bit and float frames: scaled as for still images
+            pixels = pixels_from_pil(im)[0]
+            if pixels.shape[2] == 3:
+                pixels = np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
+            rgba = pixels
+        if sys.byteorder != "little":
+            keys = pack(rgba.reshape(-1, 4)).reshape(rgba.shape[:2])
+        else:
+            keys = np.ascontiguousarray(rgba).view(np.uint32)[..., 0].copy()
         if self.gif_alpha:
-            pixels = one_bit_alpha(pixels)[0]
-        if pixels.shape[2] == 4 and pixels[..., 3].min() == 255:
-            pixels = np.ascontiguousarray(pixels[..., :3])
-        if pixels.shape[2] < self.channels:
-            opaque = np.full((*pixels.shape[:2], 1), 255, np.uint8)
-            pixels = np.concatenate([pixels, opaque], axis=2)
-        return pixels
+            alpha = keys >> np.uint32(24)
+            if ((alpha > 0) & (alpha < 255)).any():
+                keys = np.where(alpha >= GIF_ALPHA_THRESHOLD, keys | _OPAQUE, keys & ~_OPAQUE)
+        return keys
 
 
 def frame_pixels(
@@ -175,20 +231,30 @@ def frame_pixels(
     name: str = "-",
 ) -> Iterator[tuple[np.ndarray, int]]:
     """The frames of an image file as Pillow composites them, decoded one at a time:
-    (H, W, C) uint8 RGB or RGBA pixels (C as each frame needs) and the frame's
-    duration in ms (0 if none).
+    (H, W, C) uint8 pixels (RGBA where a frame has a pixel that is not opaque, else
+    RGB) and the frame's duration in ms (0 if none).
 
     Raises
     ------
     ImageReadError, ImageTooLargeError, NotEnoughMemoryError
     """
     source, where, _ = open_source(path, name)
-    yield from _Frames(source, where, max_pixels, gif_alpha=False)
+    frames = _Frames(source, where, max_pixels, gif_alpha=False, cache_bytes=0)
+    for number, keys in enumerate(frames):
+        frames.alpha = bool((keys < _OPAQUE).any())
+        yield frames.pixels(keys), frames.durations[number]
 
 
-def _visible_histogram(pixels: np.ndarray) -> ColorHistogram:
-    flat = pixels.reshape(-1, pixels.shape[2])
-    return color_histogram(flat if flat.shape[1] == 3 else flat[flat[:, 3] > 0])
+def _visible_histogram(keys: np.ndarray) -> ColorHistogram:
+    """RGBA histogram of a frame's visible pixels (alpha > 0)."""
+    flat = keys.reshape(-1)
+    return keys_histogram(flat[flat > np.uint32(0xFFFFFF)], 4)
+
+
+def _as_rgb(hist: ColorHistogram) -> ColorHistogram:
+    """An RGBA histogram of opaque colors as an RGB one (keys keep their order)."""
+    keys = hist.keys & np.uint32(0xFFFFFF)
+    return ColorHistogram(keys, hist.colors[:, :3].copy(), hist.counts)
 
 
 def quantize_animation(
@@ -236,7 +302,8 @@ def quantize_animation(
     if per_frame and fmt == "PNG":
         raise UsageError("APNG frames share one palette: per-frame palettes need .gif or .webp")
     source, path, size = open_source(input_path, name)
-    frames = _Frames(source, path, s.max_pixels, gif_alpha=fmt == "GIF")
+    cache = 0 if per_frame else FRAME_CACHE_BYTES  # one pass only: nothing to keep
+    frames = _Frames(source, path, s.max_pixels, gif_alpha=fmt == "GIF", cache_bytes=cache)
     with reading(path), Image.open(source) as im:
         width, height = check_size(im, path, s.max_pixels)
         n_frames = int(getattr(im, "n_frames", 1))
@@ -248,33 +315,44 @@ def quantize_animation(
     keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
     t0 = time.perf_counter()
     report_stage(Stage.FIT)
+    if s.palette is None and s.fit.method != "random":
+        start_import()  # scikit-learn's import overlaps the first pass
 
-    palette = None
+    palette = table = None
     if not per_frame:  # pass 1: every frame's colors, then one palette
         merged: ColorHistogram | None = None
-        pending: list[ColorHistogram] = []
-        for pixels, duration in frames:
-            result.durations.append(duration)
-            if pixels.shape[2] == 4:
-                frames.channels = 4
-            pending.append(_visible_histogram(pixels))
-            if len(pending) >= _MERGE_EVERY:
-                merged = merge_histograms(([merged] if merged else []) + pending)
-                pending = []
-        hist = merge_histograms(([merged] if merged else []) + pending)
-        result.alpha = frames.channels == 4
+        pending: list[Future[ColorHistogram]] = []
+        with ThreadPoolExecutor(1) as counting:  # sorting releases the GIL: it overlaps decoding
+            for keys in frames:
+                pending.append(counting.submit(_visible_histogram, keys))
+                if len(pending) >= _MERGE_EVERY:
+                    done = [f.result() for f in pending]
+                    merged = merge_histograms(([merged] if merged else []) + done)
+                    pending = []
+            done = [f.result() for f in pending]
+        hist = merge_histograms(([merged] if merged else []) + done)
+        if not frames.alpha:
+            hist = _as_rgb(hist)
+        result.durations = frames.durations
+        result.alpha = frames.alpha
         result.colors_in = hist.n_colors
         k = min(s.k, INDEXED_LIMIT - 1) if result.alpha and s.k <= INDEXED_LIMIT else s.k
         if s.palette is not None:
             palette = np.array(s.palette, np.uint8)
             if keep is not None:
                 palette = np.vstack([keep, palette])
-            palette = _with_channels(palette, frames.channels)
+            palette = _with_channels(palette, hist.channels)
         else:
             palette = fit_palette(hist, k, s.fit, keep=keep)
-            palette = _with_channels(palette, frames.channels)
+            palette = _with_channels(palette, hist.channels)
             result.fit_pixels = hist.n_pixels if palette.shape[0] < hist.n_colors else 0
-        del hist, merged, pending
+        if strength == 0:  # every frame's pixels map through one table of all colors
+            labels = match_colors(hist.colors, palette, s.fit.space)
+            d = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
+            result.distortion, result.colors_out = d, int(np.unique(labels).size)
+            dtype = np.uint8 if palette.shape[0] + result.alpha <= INDEXED_LIMIT else np.uint16
+            table = ColorTable(hist, labels.astype(dtype))
+        del hist, merged, pending, done
     if palette is not None and fmt == "GIF" and palette.shape[0] + result.alpha > 256:
         raise UsageError(f"{output}: GIF holds at most 256 colors, not {palette.shape[0]}")
     t1 = time.perf_counter()
@@ -285,17 +363,25 @@ def quantize_animation(
     out_frames: list[tuple[np.ndarray, np.ndarray, int | None]] = []
     gif = GifWriter(width, height, loop) if fmt == "GIF" else None
     frame_hists: list[ColorHistogram] = []
-    for number, (pixels, duration) in enumerate(frames):
+    for number, keys in enumerate(frames):
+        if per_frame and number == 0:
+            result.durations = frames.durations
+        if table is not None:
+            written = _through_table(keys, table, palette, result.alpha)  # type: ignore[arg-type]
+            _add_frame(gif, out_frames, written, durations_of(result, number))
+            continue
         if per_frame:
-            result.durations.append(duration)
-            result.alpha = result.alpha or pixels.shape[2] == 4
-            frame_hists.append(_visible_histogram(pixels))
+            frames.alpha = bool((keys < _OPAQUE).any())  # this frame's own
+            result.alpha = result.alpha or frames.alpha
+            frame_hists.append(_visible_histogram(keys))
             if len(frame_hists) >= _MERGE_EVERY:
                 frame_hists = [merge_histograms(frame_hists)]
+            pixels = frames.pixels(keys)
             q = quantize(pixels, s.k, options=s.fit, keep=keep, dither=s.dither,
                          dither_strength=strength)  # fmt: skip
             result.fit_pixels += q.fit_pixels
         else:
+            pixels = frames.pixels(keys)
             q = quantize(pixels, s.k, options=s.fit, palette=palette, whole_palette=True,
                          transparent_entry=result.alpha, dither=s.dither,
                          dither_strength=strength)  # fmt: skip
@@ -308,15 +394,14 @@ def quantize_animation(
         n_values += visible * 3
         max_error = max(max_error, q.distortion.max_error)
         used = _used_colors(used, q.palette, q.indices, q.transparent_index)
-        if gif is not None:
-            gif.add(q.palette, q.indices, q.transparent_index, durations_of(result, number))
-        else:
-            out_frames.append((q.palette, q.indices, q.transparent_index))
+        frame = (q.palette, q.indices, q.transparent_index)
+        _add_frame(gif, out_frames, frame, durations_of(result, number))
     if per_frame:
         result.colors_in = merge_histograms(frame_hists).n_colors
-    mse = sq_sum / n_values if n_values else 0.0
-    result.distortion = Distortion(mse=mse, psnr=psnr(mse), max_error=max_error)
-    result.colors_out = len(used)
+    if table is None:
+        mse = sq_sum / n_values if n_values else 0.0
+        result.distortion = Distortion(mse=mse, psnr=psnr(mse), max_error=max_error)
+        result.colors_out = len(used)
     t2 = time.perf_counter()
 
     report_stage(Stage.SAVE)
@@ -345,6 +430,31 @@ def quantize_animation(
             write_atomically(Path(output), lambda fh: fh.write(data), overwrite=s.overwrite)
     result.seconds = {"fit": t1 - t0, "map": t2 - t1, "save": time.perf_counter() - t2}
     return result
+
+
+Frame = tuple[np.ndarray, np.ndarray, "int | None"]
+
+
+def _through_table(keys: np.ndarray, table: ColorTable, palette: np.ndarray, alpha: bool) -> Frame:
+    """A frame (its (H, W) keys) mapped through the table of every color's palette
+    row: (palette, with the transparent entry last when the animation has alpha,
+    (H, W) indices, the transparent entry or None), as :func:`kquant.quantize` with a
+    whole palette."""
+    if not alpha:
+        return palette, table.of_keys(keys), None
+    visible = keys > np.uint32(0xFFFFFF)
+    indices = np.full(keys.shape, palette.shape[0], dtype=table.values.dtype)
+    indices[visible] = table.of_keys(keys[visible])
+    clear = np.zeros((1, palette.shape[1]), np.uint8)
+    return np.vstack([palette, clear]), indices, palette.shape[0]
+
+
+def _add_frame(gif: GifWriter | None, out_frames: list[Frame], frame: Frame, duration: int) -> None:
+    """Hand a frame to the GIF writer (encoded now) or keep it for Pillow's writers."""
+    if gif is not None:
+        gif.add(*frame, duration)
+    else:
+        out_frames.append(frame)
 
 
 def durations_of(result: AnimatedResult, number: int) -> int:
@@ -453,7 +563,7 @@ class GifWriter:
         self.frames = 0
         self._global: np.ndarray | None = None
         self._chunks: list[bytes] = []
-        self._canvas = np.zeros((height, width, 4), np.uint8)  # what is on screen
+        self._canvas = np.zeros((height, width), np.uint32)  # what is on screen, RGBA
         self._pending: tuple | None = None
         self._ms = self._cs = 0  # time so far, exact and as written in 1/100 s
 
@@ -468,7 +578,8 @@ class GifWriter:
         self._ms += duration
         delay = round(self._ms / 10) - self._cs
         self._cs += delay
-        frame = (rows, indices.astype(np.uint8, copy=False), rows[indices], 10 * delay)
+        shown = rows.view(np.uint32).reshape(-1)[indices]  # RGBA as one uint32; 0: clear
+        frame = (rows, indices.astype(np.uint8, copy=False), shown, 10 * delay)
         if self._pending is not None:
             self._write(self._pending, frame)
         self._pending = frame
@@ -493,11 +604,11 @@ class GifWriter:
         first = self._global is None
         if first:
             self._global = rows
-        changed = np.any(colors != self._canvas, axis=2)
+        changed = colors != self._canvas
         rect = (0, 0, self.width, self.height) if first else _bbox(changed)
         disposal = 1
         if following is not None:  # pixels it shows that the next one makes transparent
-            clear = (following[2][..., 3] == 0) & (colors[..., 3] != 0)
+            clear = (following[2] == 0) & (colors != 0)
             if clear.any():
                 disposal, rect = 2, _union(rect, _bbox(clear))
         rect = rect or (0, 0, 1, 1)

@@ -27,8 +27,10 @@ import numpy as np
 __all__ = [
     "BinnedHistogram",
     "ColorHistogram",
+    "ColorTable",
     "binned",
     "color_histogram",
+    "keys_histogram",
     "lookup",
     "merge_histograms",
     "pack",
@@ -223,6 +225,20 @@ def color_histogram(colors: np.ndarray) -> ColorHistogram:
     return ColorHistogram(distinct, unpack(distinct, colors.shape[1]), counts)
 
 
+def keys_histogram(keys: np.ndarray, channels: int = 4) -> ColorHistogram:
+    """The histogram of colors given as keys (:func:`pack`'s layout; RGBA pixels
+    viewed as uint32 on a little-endian machine), sorted in one piece.
+
+    Parameters
+    ----------
+    keys : ndarray of uint32, any shape; not changed
+    channels : int
+        3 for keys of RGB colors (alpha byte 0), 4 for RGBA.
+    """
+    distinct, counts = _sorted_runs(keys.reshape(-1).copy())
+    return ColorHistogram(distinct, unpack(distinct, channels), counts.astype(np.int64))
+
+
 def _pairs(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Keys and counts (each below 2**32) packed as ``key << 32 | count`` (uint64),
     so that sorting the pairs sorts by key."""
@@ -303,6 +319,42 @@ def lookup(hist: ColorHistogram, colors: np.ndarray, values: np.ndarray) -> np.n
         rows = np.searchsorted(hist.keys, keys) if ranks is None else _rank_rows(ranks, keys)
         np.take(values, rows, out=out[start : start + _LOOKUP_BLOCK])
     return out
+
+
+class ColorTable:
+    """:func:`lookup` prepared once for many calls (the frames of an animation): RGB
+    colors through a 2**24-entry table of values (16 MB for uint8 values), RGBA
+    through ``np.searchsorted`` on the histogram's keys.
+
+    Parameters
+    ----------
+    hist : ColorHistogram
+        Must hold every color later looked up.
+    values : (M,) ndarray
+        One value per histogram row.
+
+    >>> hist = color_histogram(np.array([[1, 2, 3], [9, 9, 9]], np.uint8))
+    >>> ColorTable(hist, np.array([5, 7], np.uint8))(np.array([[9, 9, 9]], np.uint8)).tolist()
+    [7]
+    """
+
+    def __init__(self, hist: ColorHistogram, values: np.ndarray) -> None:
+        self.keys, self.values = hist.keys, values
+        self.table = None
+        if hist.channels == 3:
+            self.table = np.zeros(_RGB_KEYS, dtype=values.dtype)
+            self.table[hist.keys] = values
+
+    def __call__(self, colors: np.ndarray) -> np.ndarray:
+        """(N,) values of ``colors`` (N, C) uint8."""
+        return self.of_keys(pack(colors))
+
+    def of_keys(self, keys: np.ndarray) -> np.ndarray:
+        """Values of colors given as keys (any shape, same shape out); the alpha byte
+        of RGB keys is ignored."""
+        if self.table is not None:
+            return np.take(self.table, keys & np.uint32(_RGB_KEYS - 1))
+        return np.take(self.values, np.searchsorted(self.keys, keys))
 
 
 def _rank_bitmap(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,7 @@ __all__ = [
     "Quantized",
     "as_pixels",
     "fit_palette",
+    "match_colors",
     "prepare",
     "quantize",
     "quantize_to_target",
@@ -528,12 +529,29 @@ def fit_palette(
     palette = _fit_palette(hist, k, options, points, kept, None, hist)[0]
     if not order:
         return palette
-    if points is None:
-        labels = nearest_index(hist.colors, palette)
-    else:
-        labels = _nearest_keeping_opaque(hist.colors, points, palette, options.space)
+    labels = match_colors(hist.colors, palette, options.space)
     n_kept = 0 if kept is None else kept.shape[0]
     return _order_palette(palette, labels, hist.counts, always=n_kept)[0]
+
+
+def match_colors(colors: np.ndarray, palette: np.ndarray, space: str = "rgb") -> np.ndarray:
+    """The palette row each color is written as, by the rule of :func:`quantize`:
+    the nearest in ``space`` (exact integer RGB for opaque RGB); with alpha, opaque
+    colors among opaque rows only.
+
+    Parameters
+    ----------
+    colors : (M, C) uint8 ndarray
+    palette : (P, C) uint8 ndarray
+
+    Returns
+    -------
+    (M,) int32 ndarray
+    """
+    points = features(colors, space)
+    if points is None:
+        return nearest_index(colors, palette)
+    return _nearest_keeping_opaque(colors, points, palette, space)
 
 
 def _fit_palette(

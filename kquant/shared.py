@@ -34,10 +34,8 @@ from kquant.defaults import (
     WEIGHTS,
 )
 from kquant.errors import ImageReadError, KquantError, UsageError
-from kquant.mapping import nearest_index
-from kquant.quantizer import fit_palette
+from kquant.quantizer import fit_palette, match_colors
 from kquant.settings import FitOptions, check_choice
-from kquant.spaces import features
 
 __all__ = ["SharedPalette", "image_histogram", "shared_palette"]
 
@@ -163,11 +161,7 @@ def shared_palette(
         k = min(k, INDEXED_LIMIT - 1)  # the transparent entry after the shared rows
     options = options or FitOptions()
     palette = fit_palette(total, k, options, keep=keep)
-    points = features(total.colors, options.space)
-    if points is None:
-        labels = nearest_index(total.colors, palette)
-    else:
-        labels = nearest_index(points, features(palette, options.space))
+    labels = match_colors(total.colors, palette, options.space)
     counts = np.bincount(labels, weights=total.counts, minlength=palette.shape[0])
     return SharedPalette(
         palette=palette,
