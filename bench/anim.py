@@ -6,7 +6,9 @@ screencast from ``five-or-more``), cut and scaled by ffmpeg and stored as lossle
 APNG (the reference every output is measured against), plus the animated GIF logo of
 ``advi`` as shipped. Each tool makes an animated GIF at k colors, as a whole process:
 
-- ``kquant``: ``kquant compress SRC -k K -o OUT.gif`` (no dithering);
+- ``kquant``: ``kquant compress SRC -k K -o OUT.gif`` (no dithering), and with
+  ``--frame-palette per-frame`` (a palette per frame, as ImageMagick's ``-colors``
+  makes for a sequence);
 - ``ffmpeg`` / ``ffmpeg-dither``: ``palettegen=stats_mode=full:max_colors=K`` and
   ``paletteuse`` with ``dither=none`` / its default (sierra2_4a), one command;
 - ``gifsicle``: ``gifsicle -O3 --colors K`` on a GIF of the frames with a 256-color
@@ -61,7 +63,8 @@ VIDEOS = {
 }  # fmt: skip
 GIF_SOURCES = {"advi-logo": ("advi", "usr/share/doc/advi/manual/advilogo.anim.gif")}
 
-TOOLS = ["kquant", "ffmpeg", "ffmpeg-dither", "gifsicle", "imagemagick", "imagemagick-opt"]
+TOOLS = ["kquant", "kquant-per-frame", "ffmpeg", "ffmpeg-dither", "gifsicle", "imagemagick",
+         "imagemagick-opt"]  # fmt: skip
 FIELDS = ["tool", "animation", "frames", "k", "mse", "psnr", "bytes", "seconds", "max_rss_mb"]
 
 
@@ -98,15 +101,35 @@ def sources() -> dict[str, Path]:
     return out
 
 
-def frames_of(path: Path) -> list[np.ndarray]:
-    """Every frame as Pillow composites it, (H, W, 4) uint8."""
+def frames_of(path: Path, at: list[int] | None = None) -> list[np.ndarray]:
+    """Every frame as Pillow composites it, (H, W, 4) uint8. With ``at`` (a source's
+    frame start times, ms) and fewer frames than that, the frame shown at each time,
+    times scaled to the same total: ffmpeg's GIF muxer and gifsicle fold equal frames
+    together, and GIF delays are whole hundredths of a second."""
     with Image.open(path) as im:
-        frames = []
+        frames, starts, clock = [], [], 0
         for number in range(getattr(im, "n_frames", 1)):
             im.seek(number)
             im.load()
             frames.append(np.asarray(im.convert("RGBA")).copy())
+            starts.append(clock)
+            clock += int(im.info.get("duration") or 0)
+    if at is None or len(at) == len(frames):
         return frames
+    scale = (at[-1] + (at[-1] - at[-2] if len(at) > 1 else 0)) / max(clock, 1)
+    shown = [max(0, int(np.searchsorted(starts, t / scale + 1, side="right")) - 1) for t in at]
+    return [frames[i] for i in shown]
+
+
+def start_times(path: Path) -> list[int]:
+    """When each frame of a file starts, in ms."""
+    with Image.open(path) as im:
+        times, clock = [], 0
+        for number in range(getattr(im, "n_frames", 1)):
+            im.seek(number)
+            times.append(clock)
+            clock += int(im.info.get("duration") or 0)
+        return times
 
 
 def mse_over(source: list[np.ndarray], written: list[np.ndarray]) -> float:
@@ -147,6 +170,8 @@ def command(tool: str, src: Path, extra: dict[str, Path], k: int, dst: Path) -> 
     palettegen = f"palettegen=stats_mode=full:max_colors={k}"
     return {
         "kquant": [KQUANT, "compress", str(src), "-k", str(k), "-o", str(dst), "--force", "-q"],
+        "kquant-per-frame": [KQUANT, "compress", str(src), "-k", str(k), "-o", str(dst),
+                             "--force", "-q", "--frame-palette", "per-frame"],
         "ffmpeg": ["ffmpeg", "-v", "error", "-y", *fmt, "-i", str(src), "-filter_complex",
                    f"[0:v]split[a][b];[a]{palettegen}[p];[b][p]paletteuse=dither=none",
                    str(dst)],
@@ -174,7 +199,8 @@ def measure(tool, name, src, extra, k, runs, source_frames) -> dict:
     dst.parent.mkdir(exist_ok=True)
     cmd = command(tool, src, extra, k, dst)
     timed = [run_once(cmd) for _ in range(runs)]
-    mse = mse_over(source_frames, frames_of(dst))
+    written = frames_of(dst, at=start_times(src))
+    mse = mse_over(source_frames, written)
     return {
         "tool": tool,
         "animation": name,
@@ -202,10 +228,50 @@ def frames_memory(src: Path, runs: int) -> list[dict]:
             dst = WORK / "out" / f"frames-{count}{suffix}"
             cmd = [KQUANT, "compress", str(path), "-k", "64", "-o", str(dst), "--force", "-q"]
             timed = [run_once(cmd) for _ in range(runs)]
-            rows.append({"frames": count, "format": suffix[1:],
-                         "seconds": round(statistics.median(t for t, _ in timed), 2),
-                         "max_rss_mb": round(statistics.median(m for _, m in timed), 1)})  # fmt: skip
+            seconds = round(statistics.median(t for t, _ in timed), 2)
+            peak = round(statistics.median(m for _, m in timed), 1)
+            rows.append({"frames": count, "format": suffix[1:], "seconds": seconds,
+                         "max_rss_mb": peak})  # fmt: skip
     return rows
+
+
+def gif_savings(name: str, k: int) -> dict:
+    """Bytes of kquant's GIF of ``name`` at k written with every frame whole, with
+    changed rectangles only, and as kquant writes it (rectangles plus unchanged
+    pixels transparent): the same frames and palette through kquant.animation.GifWriter."""
+    from kquant.animation import GifWriter
+    from kquant.colors import pack
+
+    path = WORK / "out" / f"{name}-kquant-k{k}.gif"
+    frames = frames_of(path)
+    durations = [int(d) for d in _durations(path)]
+    colors = np.unique(np.concatenate([f.reshape(-1, 4) for f in frames]), axis=0)
+    visible = colors[colors[:, 3] > 0]
+    palette = visible[:, :3]
+    transparent = palette.shape[0] if len(visible) < len(colors) else None
+    if transparent is not None:
+        palette = np.vstack([palette, [[0, 0, 0]]]).astype(np.uint8)
+    keys = pack(np.ascontiguousarray(visible))
+    sizes = {}
+    for level, label in ((0, "whole"), (1, "rectangles"), (2, "kquant")):
+        writer = GifWriter(frames[0].shape[1], frames[0].shape[0], 0, optimize=level)
+        for frame, duration in zip(frames, durations, strict=True):
+            flat = frame.reshape(-1, 4)
+            index = np.full(flat.shape[0], transparent or 0, np.uint8)
+            seen = flat[:, 3] > 0
+            index[seen] = np.searchsorted(keys, pack(np.ascontiguousarray(flat[seen])))
+            writer.add(palette, index.reshape(frame.shape[:2]), transparent, duration)
+        sizes[label] = len(writer.finish())
+    return {"animation": name, "k": k, **sizes}
+
+
+def _durations(path: Path) -> list[int]:
+    with Image.open(path) as im:
+        out = []
+        for number in range(im.n_frames):
+            im.seek(number)
+            out.append(int(im.info.get("duration") or 0))
+        return out
 
 
 def shared_case(k: int) -> list[dict]:
@@ -254,11 +320,23 @@ def main() -> None:
     ap.add_argument("--k", default="64,256")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--out", type=Path, default=HERE / "work" / "anim-results")
+    ap.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="Reuse <out>.csv's rows; measure only memory, GIF sizes, sets.",
+    )
     args = ap.parse_args()
     ks = [int(k) for k in args.k.split(",")]
     tools = args.tools.split(",")
     rows = []
-    for name, src in sources().items():
+    if args.tables_only:
+        with open(args.out.with_suffix(".csv"), newline="") as fh:
+            for row in csv.DictReader(fh):
+                rows.append({f: row[f] if f in ("tool", "animation") else float(row[f])
+                             for f in FIELDS})  # fmt: skip
+        for row in rows:
+            row["k"] = int(row["k"])
+    for name, src in sources().items() if not args.tables_only else ():
         extra = helpers(name, src)
         source_frames = frames_of(src)
         for k in ks:
@@ -266,15 +344,21 @@ def main() -> None:
                 row = measure(tool, name, src, extra, k, args.runs, source_frames)
                 rows.append(row)
                 print(row, flush=True)
-    with open(args.out.with_suffix(".csv"), "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    if not args.tables_only:
+        with open(args.out.with_suffix(".csv"), "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
     lines = [summary(rows, k, tools) for k in ks]
     memory = frames_memory(sources()["screencast"], args.runs)
     lines.append("| frames | output | s | peak MB |\n|---|---|---|---|")
     lines += [f"| {r['frames']} | {r['format']} | {r['seconds']} | {r['max_rss_mb']} |"
               for r in memory]  # fmt: skip
+    savings = [gif_savings(name, 64) for name in sources()]
+    lines.append("| animation (k = 64) | whole frames | changed rectangles | kquant |\n"
+                 "|---|---|---|---|")  # fmt: skip
+    lines += [f"| {r['animation']} | {r['whole']:,} | {r['rectangles']:,} | {r['kquant']:,} |"
+              for r in savings]  # fmt: skip
     shared = shared_case(64)
     lines.append("\n| set | images | k | MSE, a palette each | MSE, one shared | ratio |")
     lines.append("|---|---|---|---|---|---|")
@@ -302,9 +386,10 @@ def summary(rows: list[dict], k: int, tools: list[str]) -> str:
     ratio = []
     for field in ("mse", "bytes", "seconds"):
         medians = []
-        for tool in tools:
-            values = [by[(tool, n)][field] / by[("kquant", n)][field] for n in names]
-            medians.append(f"{statistics.median(values):.2f}")
+        for tool in tools:  # lossless results (MSE 0) have no ratio
+            values = [by[(tool, n)][field] / by[("kquant", n)][field] for n in names
+                      if by[("kquant", n)][field]]  # fmt: skip
+            medians.append(f"{statistics.median(values):.2f}" if values else "n/a")
         ratio.append(f"| median {field} / kquant's | | " + " | ".join(medians) + " |")
     return "\n".join(lines + ratio)
 

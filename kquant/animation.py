@@ -318,6 +318,13 @@ def quantize_animation(
     if s.palette is None and s.fit.method != "random":
         start_import()  # scikit-learn's import overlaps the first pass
 
+    # GIF frames store unchanged pixels as transparent (much smaller: 583 -> 1xx KB on
+    # a 30-frame screencast at k = 256, 583 -> 149 KB), which needs a free entry: 255 colors
+    spare = fmt == "GIF" and s.k >= INDEXED_LIMIT
+    if spare:
+        result.notes.append(
+            "GIF animation: 255 colors and a transparent entry for unchanged pixels"
+        )
     palette = table = None
     if not per_frame:  # pass 1: every frame's colors, then one palette
         merged: ColorHistogram | None = None
@@ -336,7 +343,7 @@ def quantize_animation(
         result.durations = frames.durations
         result.alpha = frames.alpha
         result.colors_in = hist.n_colors
-        k = min(s.k, INDEXED_LIMIT - 1) if result.alpha and s.k <= INDEXED_LIMIT else s.k
+        k = min(s.k, INDEXED_LIMIT - 1) if (result.alpha or spare) and s.k <= INDEXED_LIMIT else s.k
         if s.palette is not None:
             palette = np.array(s.palette, np.uint8)
             if keep is not None:
@@ -377,7 +384,8 @@ def quantize_animation(
             if len(frame_hists) >= _MERGE_EVERY:
                 frame_hists = [merge_histograms(frame_hists)]
             pixels = frames.pixels(keys)
-            q = quantize(pixels, s.k, options=s.fit, keep=keep, dither=s.dither,
+            q = quantize(pixels, min(s.k, INDEXED_LIMIT - 1) if spare else s.k, options=s.fit,
+                         keep=keep, dither=s.dither,
                          dither_strength=strength)  # fmt: skip
             result.fit_pixels += q.fit_pixels
         else:
@@ -556,10 +564,14 @@ class GifWriter:
     width, height : int
     loop : int or None
         NETSCAPE loop count (0: forever); None: play once (no loop block).
+    optimize : {2, 1, 0}
+        2: as above; 1: changed rectangles only; 0: every frame whole (what the
+        benchmark compares with).
     """
 
-    def __init__(self, width: int, height: int, loop: int | None) -> None:
+    def __init__(self, width: int, height: int, loop: int | None, optimize: int = 2) -> None:
         self.width, self.height, self.loop = width, height, loop
+        self.optimize = optimize
         self.frames = 0
         self._global: np.ndarray | None = None
         self._chunks: list[bytes] = []
@@ -605,7 +617,8 @@ class GifWriter:
         if first:
             self._global = rows
         changed = colors != self._canvas
-        rect = (0, 0, self.width, self.height) if first else _bbox(changed)
+        whole = first or self.optimize == 0
+        rect = (0, 0, self.width, self.height) if whole else _bbox(changed)
         disposal = 1
         if following is not None:  # pixels it shows that the next one makes transparent
             clear = (following[2] == 0) & (colors != 0)
@@ -616,7 +629,7 @@ class GifWriter:
         x0, y0, x1, y1 = rect
         crop = indices[y0:y1, x0:x1]
         tries = [crop]
-        if free is not None and not first:
+        if free is not None and not first and self.optimize >= 2:
             masked = crop.copy()
             masked[~changed[y0:y1, x0:x1]] = free
             tries.append(masked)

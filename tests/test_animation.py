@@ -229,3 +229,17 @@ def test_gif_colors_above_256_are_refused_before_work(tmp_path):
     ran = kquant("compress", src, "-k", "300", "-o", tmp_path / "o.gif")
     assert ran.returncode == 2 and "at most 256" in ran.stderr
     assert not (tmp_path / "o.gif").exists()
+
+
+def test_animation_onto_a_given_palette_and_through_pipes(tmp_path):
+    palette = tmp_path / "p.txt"
+    palette.write_text("#000000\n#ffffff\n#d04020\n#2040d0\n")
+    out = tmp_path / "out.gif"
+    assert kquant("compress", GIF, "--palette", palette, "-o", out).returncode == 0
+    allowed = {(0, 0, 0), (255, 255, 255), (208, 64, 32), (32, 64, 208)}
+    assert colors_of(frames_of(out)[0]) <= allowed
+    ran = kquant("compress", "-", "-k", "8", "-o", "-", input=WEBP.read_bytes())
+    assert ran.returncode == 0, ran.stderr
+    piped = tmp_path / "piped.png"
+    piped.write_bytes(ran.stdout_bytes)
+    assert len(frames_of(piped)[0]) == 10
