@@ -36,14 +36,16 @@ format: install-test ## Apply ruff fixes and formatting
 	$(BIN)/ruff format kquant tests bench
 
 bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick, classic sklearn (long)
-	@command -v pngquant >/dev/null && [ -x /usr/bin/convert ] && [ -x /usr/bin/time ] || \
-	  { apt-get update -qq && apt-get install -y -qq pngquant imagemagick time; }
+	@command -v pngquant >/dev/null && [ -x /usr/bin/convert ] && [ -x /usr/bin/time ] && \
+	  command -v ffmpeg >/dev/null && command -v gifsicle >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq pngquant imagemagick time ffmpeg gifsicle; }
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/batch.py $(BATCH_ARGS)
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 	$(BIN)/python bench/perceptual.py $(PERCEPTUAL_ARGS)
 	$(BIN)/python bench/rate.py $(RATE_ARGS)
+	$(BIN)/python bench/anim.py $(ANIM_ARGS)
 
 clean: ## Remove the virtualenv, caches and demo output
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info bench/work/outputs

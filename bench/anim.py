@@ -252,6 +252,7 @@ def gif_savings(name: str, k: int) -> dict:
     if transparent is not None:
         palette = np.vstack([palette, [[0, 0, 0]]]).astype(np.uint8)
     keys = pack(np.ascontiguousarray(visible))
+    order = np.argsort(keys)  # rows sorted as colors, not as keys
     sizes = {}
     for level, label in ((0, "whole"), (1, "rectangles"), (2, "kquant")):
         writer = GifWriter(frames[0].shape[1], frames[0].shape[0], 0, optimize=level)
@@ -259,7 +260,8 @@ def gif_savings(name: str, k: int) -> dict:
             flat = frame.reshape(-1, 4)
             index = np.full(flat.shape[0], transparent or 0, np.uint8)
             seen = flat[:, 3] > 0
-            index[seen] = np.searchsorted(keys, pack(np.ascontiguousarray(flat[seen])))
+            found = np.searchsorted(keys[order], pack(np.ascontiguousarray(flat[seen])))
+            index[seen] = order[found]
             writer.add(palette, index.reshape(frame.shape[:2]), transparent, duration)
         sizes[label] = len(writer.finish())
     return {"animation": name, "k": k, **sizes}
@@ -332,7 +334,7 @@ def main() -> None:
     if args.tables_only:
         with open(args.out.with_suffix(".csv"), newline="") as fh:
             for row in csv.DictReader(fh):
-                rows.append({f: row[f] if f in ("tool", "animation") else float(row[f])
+                rows.append({f: row[f] if f in ("tool", "animation") else float(row[f] or 0)
                              for f in FIELDS})  # fmt: skip
         for row in rows:
             row["k"] = int(row["k"])
@@ -349,22 +351,25 @@ def main() -> None:
             writer = csv.DictWriter(fh, fieldnames=FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-    lines = [summary(rows, k, tools) for k in ks]
+    sections = [summary(rows, k, tools) for k in ks]
     memory = frames_memory(sources()["screencast"], args.runs)
-    lines.append("| frames | output | s | peak MB |\n|---|---|---|---|")
-    lines += [f"| {r['frames']} | {r['format']} | {r['seconds']} | {r['max_rss_mb']} |"
+    table = ["| frames (k = 64) | output | s | peak MB |", "|---|---|---|---|"]
+    table += [f"| {r['frames']} | {r['format']} | {r['seconds']} | {r['max_rss_mb']} |"
               for r in memory]  # fmt: skip
+    sections.append("\n".join(table))
     savings = [gif_savings(name, 64) for name in sources()]
-    lines.append("| animation (k = 64) | whole frames | changed rectangles | kquant |\n"
-                 "|---|---|---|---|")  # fmt: skip
-    lines += [f"| {r['animation']} | {r['whole']:,} | {r['rectangles']:,} | {r['kquant']:,} |"
+    table = ["| animation (k = 64) | whole frames | changed rectangles | kquant |",
+             "|---|---|---|---|"]  # fmt: skip
+    table += [f"| {r['animation']} | {r['whole']:,} | {r['rectangles']:,} | {r['kquant']:,} |"
               for r in savings]  # fmt: skip
+    sections.append("\n".join(table))
     shared = shared_case(64)
-    lines.append("\n| set | images | k | MSE, a palette each | MSE, one shared | ratio |")
-    lines.append("|---|---|---|---|---|---|")
-    lines += [f"| {r['set']} | {r['images']} | {r['k']} | {r['mse_each']} | {r['mse_shared']} "
+    table = ["| set | images | k | MSE, a palette each | MSE, one shared | ratio |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    table += [f"| {r['set']} | {r['images']} | {r['k']} | {r['mse_each']} | {r['mse_shared']} "
               f"| {r['ratio']} |" for r in shared]  # fmt: skip
-    text = "\n\n".join(lines)
+    sections.append("\n".join(table))
+    text = "\n\n".join(sections)
     args.out.with_suffix(".md").write_text(text + "\n")
     print(text)
 
