@@ -41,6 +41,11 @@ def test_shared_palette_equals_the_exported_one_and_every_output_holds_it(three,
         written = out / f"{image.stem}-k12.png"
         assert png_palette(written)[: len(shared)] == shared.tolist()
     assert "shared palette of 12 colors over 3 images" in ran.stderr
+    again = tmp_path / "again"  # the same command, the same bytes
+    assert kquant("compress", three, "-k", "12", "-o", again, "--shared-palette").returncode == 0
+    assert [p.read_bytes() for p in sorted(out.iterdir())] == [
+        p.read_bytes() for p in sorted(again.iterdir())
+    ]
 
 
 def test_shared_palette_is_deterministic_and_weights_change_it(three, tmp_path):
