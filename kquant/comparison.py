@@ -17,14 +17,21 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kquant.defaults import DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH, METHODS
+from kquant.defaults import DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH, MAX_SEED, METHODS
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.metrics import perceptual
-from kquant.quantizer import Quantized, quantize
+from kquant.quantizer import Quantized, prepare, quantize
 from kquant.settings import FitOptions, check_choice
 
-__all__ = ["MethodResult", "check_methods", "compare_methods", "side_by_side"]
+__all__ = [
+    "MethodResult",
+    "SheetLayout",
+    "check_methods",
+    "compare_methods",
+    "sheet_layout",
+    "side_by_side",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,11 @@ class MethodResult:
     measures : dict
         Perceptual measures by report field (``delta_e``, ``ssim``, ...), None
         where not asked for (:func:`kquant.metrics.perceptual`).
+    seeds : tuple of int
+        The seeds the method ran with (``compare_methods(repeat=N)``); the first
+        one's result is ``quantized``.
+    mses : tuple of float
+        The MSE of each seed's result.
     """
 
     method: str
@@ -49,6 +61,19 @@ class MethodResult:
     png_bytes: int
     seconds: float
     measures: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    mses: tuple[float, ...] = ()
+
+    def spread(self) -> dict[str, float | None]:
+        """Mean, standard deviation (n - 1; 0 for one run), min and max of MSE and
+        PSNR over the seeds; PSNR ones None if a run was lossless."""
+        mses = np.array(self.mses or (self.quantized.distortion.mse,), dtype=np.float64)
+        out: dict[str, float | None] = {}
+        psnrs = None if (mses <= 0).any() else 10 * np.log10(255.0**2 / mses)
+        for name, values in (("mse", mses), ("psnr", psnrs)):
+            for stat, f in (("mean", np.mean), ("std", _std), ("min", np.min), ("max", np.max)):
+                out[f"{name}_{stat}"] = None if values is None else float(f(values))
+        return out
 
     def row(self, k: int) -> dict:
         d = self.quantized.distortion
@@ -62,7 +87,14 @@ class MethodResult:
             **self.measures,
             "bytes": self.png_bytes,
             "seconds": self.seconds,
+            "repeat": max(1, len(self.seeds)),
+            "seeds": list(self.seeds),
+            **self.spread(),
         }
+
+
+def _std(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
 
 
 def check_methods(methods: Sequence[str]) -> None:
@@ -83,6 +115,7 @@ def compare_methods(
     dither: str = DEFAULT_DITHER,
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
     metrics: Sequence[str] = (),
+    repeat: int = 1,
 ) -> list[MethodResult]:
     """Quantize ``pixels`` with each of ``methods``.
 
@@ -98,69 +131,184 @@ def compare_methods(
         As for :func:`kquant.quantize`, for every method.
     metrics : sequence of str
         Perceptual measures to compute (:func:`kquant.metrics.perceptual`).
+    repeat : int
+        Run each method with this many seeds (``options.seed``, +1, ..., wrapping at
+        2**32), for the spread of MSE and PSNR (:meth:`MethodResult.spread`); the
+        pictures, sizes, measures and seconds are the first seed's.
 
     Returns
     -------
     list of MethodResult, in the order of ``methods``
     """
     check_methods(methods)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise UsageError(f"repeat must be a whole number >= 1, got {repeat!r}", params=("repeat",))
     options = options or FitOptions()
+    seeds = tuple((options.seed + i) % (MAX_SEED + 1) for i in range(repeat))
     results = []
+    prepared = prepare(pixels)  # colors counted once for every method and seed
     for method in methods:
-        start = time.perf_counter()
-        q = quantize(
-            pixels,
-            k,
-            options=dataclasses.replace(options, method=method),
-            dither=dither,
-            dither_strength=dither_strength,
-        )
-        seconds = time.perf_counter() - start
+        runs = []
+        for seed in seeds:
+            start = time.perf_counter()
+            run = quantize(
+                prepared,
+                k,
+                options=dataclasses.replace(options, method=method, seed=seed),
+                dither=dither,
+                dither_strength=dither_strength,
+            )
+            runs.append((run, time.perf_counter() - start))
+        q, seconds = runs[0]
         measured = perceptual(pixels, q.to_array() if metrics else None, metrics)
         buffer = io.BytesIO()
         size = save_quantized(
             buffer, q.palette, q.indices, fmt="PNG", transparent_index=q.transparent_index
         )
         measures = {name: value.value for name, value in measured.items()}
-        results.append(MethodResult(method, q, size, seconds, measures))
+        mses = tuple(run.distortion.mse for run, _ in runs)
+        results.append(MethodResult(method, q, size, seconds, measures, seeds, mses))
     return results
 
 
-def side_by_side(pixels: np.ndarray, results: list[MethodResult], k: int) -> Image.Image:
-    """The original and each result next to each other, each labelled.
+def sheet_columns(panels: int) -> int:
+    """Columns of a sheet of ``panels`` panels: the squarest grid, at most 4 wide."""
+    return min(4, int(np.ceil(np.sqrt(panels))))
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Where a comparison sheet puts things (pixels).
+
+    Attributes
+    ----------
+    columns, rows : int
+        Grid of full-size panels; a zoom adds as many rows of zoomed panels.
+    width, height : int
+        Each panel's picture (the image's size).
+    label : int
+        Height of the label band above each picture.
+    gap : int
+        Space between cells and around the sheet.
+    font : int
+        Size of the labels' font, px (1/26 of the panel's width, 12 to 48).
+    """
+
+    columns: int
+    rows: int
+    width: int
+    height: int
+    label: int
+    gap: int
+    font: int
+
+    def cell(self, index: int) -> tuple[int, int]:
+        """Top-left corner of cell ``index`` (label band first, then the picture)."""
+        row, col = divmod(index, self.columns)
+        return (self.gap + col * (self.width + self.gap),
+                self.gap + row * (self.label + self.height + self.gap))  # fmt: skip
+
+
+def sheet_layout(panels: int, width: int, height: int, zoom: bool = False) -> SheetLayout:
+    """The layout of a sheet of ``panels`` pictures of ``width`` x ``height``: labels
+    sized to the panel (two lines of about 1/26 of its width, 12 to 48 px)."""
+    columns = sheet_columns(panels)
+    rows = int(np.ceil(panels / columns)) * (2 if zoom else 1)
+    size = max(12, min(48, width // 26))
+    return SheetLayout(columns, rows, width, height, label=int(2.6 * size),
+                       gap=max(6, size // 2), font=size)  # fmt: skip
+
+
+def side_by_side(
+    pixels: np.ndarray,
+    results: list[MethodResult],
+    k: int,
+    *,
+    original_bytes: int | None = None,
+    zoom: bool = False,
+) -> Image.Image:
+    """The original and each result in a grid, each labelled, readable when scaled.
+
+    Panels are the image's size, in the squarest grid (2 x 2 for the original and
+    three methods); above each, a label in Pillow's scalable font sized to the panel:
+    the method and k, then PSNR and the indexed PNG's bytes (for the original, its
+    colors and ``original_bytes``). Transparent pixels show a checkerboard. With
+    ``zoom``, a second grid shows the same crop of every panel, magnified with
+    nearest-neighbour pixels: the window (a quarter of the width and height) where
+    the results differ most from the original (summed squared error of all
+    methods), so banding and noise can be seen; a frame marks it on the full panels.
 
     Parameters
     ----------
     pixels : (H, W, 3|4) uint8 ndarray
         The original.
     results : list of MethodResult
+    k : int
+    original_bytes : int or None
+    zoom : bool
 
     Returns
     -------
     PIL.Image.Image
-        RGB, ``(len(results) + 1) * W + gaps`` wide and ``H + label`` high; transparent
-        pixels are shown over white.
+        RGB, laid out as :func:`sheet_layout` says.
     """
-    label_h, gap = 22, 8
+    from kquant.colors import color_histogram
+    from kquant.drawing import fit_text, on_checkerboard
+
     h, w = pixels.shape[:2]
-    panels = [("original", pixels)] + [
-        (
-            f"{r.method} k={k} "
-            + ("lossless" if r.quantized.distortion.psnr is None
-               else f"{r.quantized.distortion.psnr:.2f} dB"),
-            r.quantized.to_array(),
-        )
-        for r in results
-    ]  # fmt: skip
-    sheet = Image.new("RGB", (len(panels) * w + (len(panels) - 1) * gap, h + label_h), "white")
+    n_colors = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
+    first = f"original, {n_colors:,} colors"
+    panels = [(("original", first if original_bytes is None
+                else f"{n_colors:,} colors, {original_bytes:,} bytes"), pixels)]  # fmt: skip
+    for r in results:
+        d = r.quantized.distortion
+        quality = "lossless" if d.psnr is None else f"PSNR {d.psnr:.2f} dB"
+        panels.append(((f"{r.method}, k={k}", f"{quality}, {r.png_bytes:,} bytes"),
+                       r.quantized.to_array()))  # fmt: skip
+    layout = sheet_layout(len(panels), w, h, zoom)
+    cells = layout.rows * layout.columns
+    sheet = Image.new(
+        "RGB",
+        (layout.gap + layout.columns * (w + layout.gap),
+         layout.gap + layout.rows * (layout.label + h + layout.gap)),
+        "white",
+    )  # fmt: skip
     draw = ImageDraw.Draw(sheet)
-    for i, (label, array) in enumerate(panels):
-        x = i * (w + gap)
-        panel = Image.fromarray(array)
-        if panel.mode == "RGBA":
-            backdrop = Image.new("RGB", panel.size, "white")
-            backdrop.paste(panel, mask=panel.getchannel("A"))
-            panel = backdrop
-        sheet.paste(panel, (x, label_h))
-        draw.text((x + 4, 4), label, fill="black")
+    box = _zoom_box(pixels, [p for _, p in panels[1:]]) if zoom else None
+    per_grid = cells // 2 if zoom else cells
+    for i, ((title, detail), array) in enumerate(panels):
+        pictures = [(i, on_checkerboard(array), title)]
+        if box is not None:
+            x0, y0, x1, y1 = box
+            crop = on_checkerboard(array[y0:y1, x0:x1], max(2, (x1 - x0) // 24))
+            pictures.append((per_grid + i, crop.resize((w, h), Image.Resampling.NEAREST),
+                             f"{title}, zoomed x{w // (x1 - x0)}"))  # fmt: skip
+        for cell, picture, name in pictures:
+            x, y = layout.cell(cell)
+            sheet.paste(picture, (x, y + layout.label))
+            size = layout.font
+            for line, (text, weight) in enumerate(((name, "black"), (detail, (60, 60, 60)))):
+                text, face = fit_text(draw, text, w, size)
+                draw.text((x, y + line * int(1.25 * size)), text, fill=weight, font=face)
+            if box is not None and cell == i:  # where the zoomed crop comes from
+                x0, y0, x1, y1 = box
+                top = y + layout.label
+                draw.rectangle((x + x0, top + y0, x + x1 - 1, top + y1 - 1),
+                               outline=(230, 30, 30), width=max(1, w // 320))  # fmt: skip
     return sheet
+
+
+def _zoom_box(original: np.ndarray, results: list[np.ndarray]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the window, a quarter of each side, where the results'
+    summed squared error against the original is largest (ties: top-left first)."""
+    h, w = original.shape[:2]
+    bw, bh = max(1, w // 4), max(1, h // 4)
+    err = np.zeros((h, w))
+    for result in results:
+        diff = original[..., :3].astype(np.float64) - result[..., :3]
+        err += (diff * diff).sum(axis=2)
+    total = np.zeros((h + 1, w + 1))
+    total[1:, 1:] = err.cumsum(axis=0).cumsum(axis=1)
+    sums = total[bh:, bw:] - total[:-bh, bw:] - total[bh:, :-bw] + total[:-bh, :-bw]
+    y0, x0 = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(x0), int(y0), int(x0) + bw, int(y0) + bh

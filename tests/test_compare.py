@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from helpers import SAMPLES, kquant
+import pytest
+from helpers import SAMPLES, blocks, kquant
 from PIL import Image
 
 import kquant as kq
+from kquant.comparison import sheet_layout
 
 
 def test_kmeans_beats_random_on_a_real_photo(tmp_path):
@@ -22,13 +24,27 @@ def test_kmeans_beats_random_on_a_real_photo(tmp_path):
     assert rows["kmeans"]["mse"] < rows["random"]["mse"]
     assert rows["kmeans"]["psnr"] > rows["random"]["psnr"]
     assert all(r["colors"] <= 16 and r["bytes"] > 0 for r in rows.values())
-    # the picture: original plus three labelled panels of the image's size
+    # the picture: original plus three labelled panels of the image's size, 2 x 2
     original = kq.load_image(SAMPLES / "china.jpg").pixels
     h, w = original.shape[:2]
+    layout = sheet_layout(4, w, h)
+    assert (layout.columns, layout.rows) == (2, 2)
     with Image.open(sheet) as im:
-        assert im.size == (4 * w + 3 * 8, h + 22)
-        panel = np.asarray(im.convert("RGB"))[22:, :w]
-    np.testing.assert_array_equal(panel, original)
+        g, lab = layout.gap, layout.label
+        assert im.size == (g + 2 * (w + g), g + 2 * (lab + h + g))
+        drawn = np.asarray(im.convert("RGB"))
+    for index, name in enumerate(["original", "kmeans", "minibatch", "random"]):
+        x, y = layout.cell(index)
+        picture = drawn[y + lab : y + lab + h, x : x + w]
+        if name == "original":
+            np.testing.assert_array_equal(picture, original)
+        else:  # the result saved with --save-dir, as it is
+            with Image.open(saved / f"china-{name}-k16.png") as im:
+                np.testing.assert_array_equal(picture, np.asarray(im.convert("RGB")))
+        label = drawn[y : y + lab, x : x + w]
+        ink = (label.min(axis=2) < 128).sum()
+        assert ink > 200  # two lines of text drawn in the label band
+        assert (label[:, w // 2 :].min(axis=2) < 128).sum() < ink  # left-aligned text
     # each method's result kept, with at most k colors
     for method in rows:
         with Image.open(saved / f"china-{method}-k16.png") as im:
@@ -48,3 +64,56 @@ def test_compare_table_and_bad_methods(tmp_path):
     assert "lossless" in lines[1]  # two colors, k=4: exact
     bad = kquant("compare", src, "--methods", "kmeans,octree")
     assert bad.returncode == 2 and "octree" in bad.stderr
+
+
+def test_repeat_gives_the_spread_of_separate_seeds(tmp_path):
+    src = tmp_path / "b.png"
+    Image.fromarray(blocks(40, 40, noise=40)).save(src)
+    ran = kquant("compare", src, "-k", "6", "--methods", "random,kmeans", "--seed", "7",
+                 "--repeat", "3", "--json")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    rows = {r["method"]: r for r in map(json.loads, ran.stdout.splitlines())}
+    for method, row in rows.items():
+        alone = []
+        for seed in (7, 8, 9):
+            one = kquant("compare", src, "-k", "6", "--methods", method, "--seed", str(seed),
+                         "--json")  # fmt: skip
+            alone.append(json.loads(one.stdout)["mse"])
+        assert row["repeat"] == 3 and row["seeds"] == [7, 8, 9]
+        assert row["mse"] == alone[0]  # the first seed's result is the one shown
+        assert row["mse_mean"] == pytest.approx(np.mean(alone))
+        assert row["mse_std"] == pytest.approx(np.std(alone, ddof=1))
+        assert (row["mse_min"], row["mse_max"]) == (min(alone), max(alone))
+        psnrs = 10 * np.log10(255**2 / np.array(alone))
+        assert row["psnr_mean"] == pytest.approx(psnrs.mean())
+    assert rows["random"]["mse_std"] > 0  # the random codebook varies with the seed
+    table = kquant("compare", src, "-k", "6", "--methods", "random", "--repeat", "3")
+    assert "over 3 seeds (0..2)" in table.stdout and "±" in table.stdout
+
+
+def test_sheet_shows_transparency_on_a_checkerboard_and_zooms(tmp_path):
+    rgba = np.dstack([blocks(64, 96, noise=30), np.full((64, 96), 255, np.uint8)])
+    rgba[:16, :, 3] = 0  # a transparent band at the top
+    src = tmp_path / "a.png"
+    Image.fromarray(rgba).save(src)
+    plain, zoomed_sheet = tmp_path / "plain.png", tmp_path / "zoomed.png"
+    for sheet, extra in ((plain, ()), (zoomed_sheet, ("--zoom",))):
+        ran = kquant("compare", src, "-k", "4", "--methods", "kmeans,random",
+                     "--side-by-side", sheet, *extra)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+    layout = sheet_layout(3, 96, 64)
+    with Image.open(plain) as im:
+        drawn = np.asarray(im.convert("RGB"))
+    for cell in range(3):  # the original and both results: transparent band on the board
+        x, y = layout.cell(cell)
+        band = drawn[y + layout.label : y + layout.label + 16, x : x + 96]
+        assert set(np.unique(band).tolist()) == {204, 255}  # the checkerboard's two grays
+        assert (band[0, :4] == 204).all() and (band[0, 4:8] == 255).all()  # 4 px squares
+    layout = sheet_layout(3, 96, 64, zoom=True)
+    assert (layout.columns, layout.rows) == (2, 4)  # 3 panels in 2 x 2, twice
+    with Image.open(zoomed_sheet) as im:
+        drawn = np.asarray(im.convert("RGB"))
+        assert im.size[1] == layout.gap + 4 * (layout.label + 64 + layout.gap)
+    zx, zy = layout.cell(4)  # the zoomed original: a crop magnified with whole pixels
+    zoomed = drawn[zy + layout.label : zy + layout.label + 64, zx : zx + 96]
+    assert (zoomed[::4, ::4] == zoomed[1::4, 1::4]).all()

@@ -76,6 +76,21 @@ Examples:
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep each result as <stem>-<method>-k<K>.png in this folder.",
 )
+@option(
+    OUTPUT,
+    "--zoom",
+    is_flag=True,
+    help="With --side-by-side: add the crop where the methods differ most, magnified.",
+)
+@option(
+    REPORTING,
+    "--repeat",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Run each method with N seeds (--seed, +1, ...): mean ± sd, min and max.",
+)
 @force_option
 @json_option
 def compare(
@@ -89,6 +104,8 @@ def compare(
     metrics: tuple[str, ...],
     sheet: Path | None,
     save_dir: Path | None,
+    zoom: bool,
+    repeat: int,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -115,6 +132,7 @@ def compare(
             dither=dither,
             dither_strength=dither_strength,
             metrics=metrics,
+            repeat=repeat,
         )
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +142,8 @@ def compare(
                                q.indices, transparent_index=q.transparent_index,
                                overwrite=overwrite)  # fmt: skip
         if sheet is not None:
-            picture = side_by_side(pixels, results, k)
+            size = None if str(image) == STDIO else image.stat().st_size
+            picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom)
             fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
             write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=overwrite)
     rows = [{"input": str(image), **r.row(k)} for r in results]
@@ -145,6 +164,20 @@ def compare(
         click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
                    f"{row['max_error']:>7}{measured} {row['bytes']:>10,} "
                    f"{row['seconds']:>8.2f}")  # fmt: skip
+    if repeat > 1:
+        click.echo(f"\nover {repeat} seeds ({rows[0]['seeds'][0]}..{rows[0]['seeds'][-1]}); "
+                   "the rows above are the first seed's")  # fmt: skip
+        click.echo(f"{'method':<10} {'MSE mean ± sd':>17} {'min':>8} {'max':>8} "
+                   f"{'PSNR mean ± sd':>16} {'min':>7} {'max':>7}")  # fmt: skip
+        for row in rows:
+            psnr = (
+                "lossless".rjust(32)
+                if row["psnr_mean"] is None
+                else f"{row['psnr_mean']:>8.2f} ± {row['psnr_std']:<5.2f} "
+                f"{row['psnr_min']:>7.2f} {row['psnr_max']:>7.2f}"
+            )
+            click.echo(f"{row['method']:<10} {row['mse_mean']:>9.2f} ± {row['mse_std']:<5.2f} "
+                       f"{row['mse_min']:>8.2f} {row['mse_max']:>8.2f} {psnr}")  # fmt: skip
 
 
 @click.command(
