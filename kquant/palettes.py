@@ -223,16 +223,58 @@ def _read_json(path: Path, text: str) -> list[tuple[int, int, int]]:
     return out
 
 
-def draw_swatch(colors: np.ndarray, shares: np.ndarray, size: tuple[int, int] = (600, 80)):
-    """Bands of the palette colors, widths proportional to their shares.
+#: Swatch geometry: the picture's width, the narrowest tile (room for "#rrggbb" in
+#: the label font), the height of a row of tiles, the label font's size.
+SWATCH_WIDTH, SWATCH_MIN_TILE, SWATCH_ROW, SWATCH_FONT = 800, 88, 72, 15
 
-    Returns a PIL RGB image of ``size``.
+
+def swatch_tiles(
+    shares: np.ndarray, width: int = SWATCH_WIDTH, min_tile: int = SWATCH_MIN_TILE
+) -> list[tuple[int, int, int]]:
+    """Where each color's tile goes: (row, x, tile width), in palette order.
+
+    Tiles are as wide as the color's share of ``width`` but never narrower than
+    ``min_tile`` (a wide share is cut to ``width``); they fill rows left to right
+    in palette order, a tile that would overflow starting the next row.
+
+    >>> swatch_tiles(np.array([0.5, 0.3, 0.1, 0.1]), width=400, min_tile=100)
+    [(0, 0, 200), (0, 200, 120), (1, 0, 100), (1, 100, 100)]
     """
-    width, height = size
-    swatch = Image.new("RGB", size, "white")
+    wanted = [round(min(width, max(min_tile, float(share) * width))) for share in shares]
+    tiles, row, x = [], 0, 0
+    for w in wanted:
+        if x and x + w > width:
+            row, x = row + 1, 0
+        tiles.append((row, x, w))
+        x += w
+    return tiles
+
+
+def draw_swatch(colors: np.ndarray, shares: np.ndarray, width: int = SWATCH_WIDTH) -> Image.Image:
+    """The palette as tiles, each labelled with its hex code and share, sized by share
+    but never narrower than :data:`SWATCH_MIN_TILE` (:func:`swatch_tiles`), in rows of
+    :data:`SWATCH_ROW` pixels. Labels are black or white, whichever reads better on
+    the color.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, ``width`` wide.
+    """
+    from kquant.drawing import fit_text
+
+    tiles = swatch_tiles(shares, width)
+    n_rows = 1 + max((row for row, _, _ in tiles), default=0)
+    swatch = Image.new("RGB", (width, n_rows * SWATCH_ROW), "white")
     draw = ImageDraw.Draw(swatch)
-    edges = np.rint(np.concatenate([[0], np.cumsum(shares)]) * width).astype(int)
-    for color, left, right in zip(colors, edges[:-1], edges[1:], strict=True):
-        if right > left:
-            draw.rectangle([left, 0, right - 1, height - 1], fill=tuple(int(v) for v in color[:3]))
+    for color, share, (row, x, w) in zip(colors, shares, tiles, strict=True):
+        rgb = tuple(int(v) for v in color[:3])
+        top = row * SWATCH_ROW
+        draw.rectangle([x, top, x + w - 1, top + SWATCH_ROW - 1], fill=rgb)
+        luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+        ink = (0, 0, 0) if luma > 140 else (255, 255, 255)
+        for line, text in enumerate((to_hex(color), f"{100 * share:.1f}%")):
+            text, face = fit_text(draw, text, w - 8, SWATCH_FONT)
+            draw.text((x + 5, top + SWATCH_ROW - 8 - (2 - line) * (SWATCH_FONT + 4)), text,
+                      fill=ink, font=face)  # fmt: skip
     return swatch

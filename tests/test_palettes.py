@@ -10,7 +10,15 @@ from helpers import SAMPLES, kquant, read_rgba
 from PIL import Image
 
 from kquant.errors import UsageError
-from kquant.palettes import read_palette
+from kquant.palettes import (
+    SWATCH_MIN_TILE,
+    SWATCH_ROW,
+    SWATCH_WIDTH,
+    draw_swatch,
+    read_palette,
+    swatch_tiles,
+    to_hex,
+)
 
 
 @pytest.mark.parametrize("suffix", [".gpl", ".json", ".txt"])
@@ -44,8 +52,25 @@ def test_palette_from_an_image_and_swatch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [line.split()[-1] for line in proc.stdout.splitlines()] == ["25.00%"] * 4
     with Image.open(swatch) as im:
-        assert im.size == (600, 80)
-        assert len(im.convert("RGB").getcolors()) == 4  # four bands, equal shares
+        assert im.size == (SWATCH_WIDTH, SWATCH_ROW)  # four tiles of 25% fit one row
+        drawn = np.asarray(im.convert("RGB"))
+    listed = [line.split()[0] for line in proc.stdout.splitlines()]
+    for i, hex_code in enumerate(listed):  # tile i: its color, and a label on it
+        tile = drawn[:, i * SWATCH_WIDTH // 4 : (i + 1) * SWATCH_WIDTH // 4]
+        colors, counts = np.unique(tile.reshape(-1, 3), axis=0, return_counts=True)
+        assert to_hex(colors[np.argmax(counts)]) == hex_code
+        assert len(colors) > 2  # the anti-aliased text of "#rrggbb" and "25.0%"
+
+
+def test_swatch_tiles_are_never_too_narrow_and_wrap():
+    shares = np.array([0.6] + [0.4 / 39] * 39)
+    tiles = swatch_tiles(shares)
+    assert tiles[0] == (0, 0, round(0.6 * SWATCH_WIDTH))  # sized by its share
+    assert min(w for _, _, w in tiles) == SWATCH_MIN_TILE  # the small ones at the minimum
+    rows = max(r for r, _, _ in tiles) + 1
+    assert all(x + w <= SWATCH_WIDTH for _, x, w in tiles) and rows > 1
+    picture = draw_swatch(np.zeros((40, 3), np.uint8), shares)
+    assert picture.size == (SWATCH_WIDTH, rows * SWATCH_ROW)
 
 
 @pytest.mark.parametrize(
