@@ -1,36 +1,83 @@
-"""Curves of a sweep against k, with matplotlib (the optional ``plot`` extra)."""
+"""Curves of a sweep against k, with matplotlib (the optional ``plot`` extra).
+
+The figure is a :class:`matplotlib.figure.Figure` made directly, not through pyplot,
+so drawing it never switches the caller's backend (no ``matplotlib.use``) and
+leaves no global figure behind; ``figure.savefig`` picks the writer by format.
+"""
 
 from __future__ import annotations
 
+import math
+
 from kquant.sweep import SweepRow
 
-__all__ = ["plot_sweep"]
+__all__ = ["SUGGESTION_STYLES", "plot_sweep"]
+
+#: How each suggested k is drawn: label, color, line style.
+SUGGESTION_STYLES = {
+    "elbow": ("elbow of inertia", "tab:red", "--"),
+    "silhouette": ("silhouette maximum", "tab:green", ":"),
+    "target_psnr": ("smallest k reaching the target", "tab:purple", "-."),
+}
 
 
-def plot_sweep(rows: list[SweepRow]):
-    """A matplotlib Figure with four panels against k (log scale): inertia, PSNR,
-    silhouette, Calinski-Harabasz."""
-    import matplotlib
+def plot_sweep(
+    rows: list[SweepRow],
+    suggested: dict[str, int | None] | None = None,
+    *,
+    title: str = "",
+    target_psnr: float | None = None,
+):
+    """A matplotlib Figure of six panels against k: inertia (log scale), PSNR, PNG
+    bytes, silhouette, Calinski-Harabasz, seconds. The x axis is log-scaled with a
+    tick at each k tried, labelled with its value (8, 16, ...). Each suggested k
+    (:func:`kquant.sweep.suggest`) is a vertical line in every panel, named in the
+    legend; a PSNR target is a horizontal line on the PSNR panel.
 
-    matplotlib.use("Agg")
+    Parameters
+    ----------
+    rows : list of SweepRow
+    suggested : dict or None
+        ``elbow``, ``silhouette``, ``target_psnr`` -> k or None.
+    title : str
+        The figure's title (the image's name).
+    target_psnr : float or None
+    """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullLocator
 
     ks = [r.k for r in rows]
-    figure = Figure(figsize=(10, 7), layout="constrained")
+
+    def values(name: str) -> list[float]:
+        return [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in rows]
+
     panels = [
-        ("inertia", [r.inertia for r in rows]),
-        ("PSNR (dB)", [r.psnr if r.psnr is not None else float("nan") for r in rows]),
-        ("silhouette", [r.silhouette if r.silhouette is not None else float("nan") for r in rows]),
-        ("Calinski-Harabasz", [
-            r.calinski_harabasz if r.calinski_harabasz is not None else float("nan")
-            for r in rows
-        ]),
-    ]  # fmt: skip
-    for i, (name, values) in enumerate(panels):
-        ax = figure.add_subplot(2, 2, i + 1)
-        ax.plot(ks, values, marker="o")
+        ("inertia", values("inertia"), "log"),
+        ("PSNR (dB)", values("psnr"), "linear"),
+        ("PNG size (KB)", [r.bytes / 1024 for r in rows], "linear"),
+        ("silhouette", values("silhouette"), "linear"),
+        ("Calinski-Harabasz", values("calinski_harabasz"), "linear"),
+        ("seconds", values("seconds"), "linear"),
+    ]
+    figure = Figure(figsize=(12, 7), layout="constrained")
+    figure.suptitle(f"{title}: measures against k" if title else "measures against k")
+    marks = [(key, k) for key, k in (suggested or {}).items() if k is not None]
+    for i, (name, ys, yscale) in enumerate(panels):
+        ax = figure.add_subplot(2, 3, i + 1)
+        ax.plot(ks, ys, marker="o", color="tab:blue")
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("k")
+        ax.xaxis.set_major_locator(FixedLocator(ks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_yscale(yscale)
+        ax.set_xlabel("k (colors)")
         ax.set_title(name)
         ax.grid(True, alpha=0.3)
+        for key, k in marks:
+            label, color, style = SUGGESTION_STYLES[key]
+            ax.axvline(k, color=color, linestyle=style, label=f"{label}: k={k}")
+        if name.startswith("PSNR") and target_psnr is not None:
+            ax.axhline(target_psnr, color="gray", linewidth=0.8, label=f"target {target_psnr:g} dB")
+        if i == 0 and (marks or target_psnr is not None):
+            ax.legend(fontsize="small")
     return figure

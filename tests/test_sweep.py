@@ -75,3 +75,37 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     assert result.returncode == 1
     assert "pip install 'kquant[plot]'" in result.stderr
     assert not (tmp_path / "p.png").exists()
+
+
+def test_sweep_plot_ticks_scales_and_marks(monkeypatch):
+    import matplotlib
+
+    from kquant.plots import plot_sweep
+    from kquant.sweep import suggest, sweep
+
+    def no_switching(*args, **kwargs):
+        raise AssertionError("plot_sweep must not switch the caller's backend")
+
+    monkeypatch.setattr(matplotlib, "use", no_switching)
+    rows = sweep(blocks(48, 48, noise=20), [2, 4, 8, 16, 32], metric_sample=200)
+    tips = suggest(rows, target_psnr=30)
+    figure = plot_sweep(rows, tips, title="blocks", target_psnr=30)
+    axes = figure.get_axes()
+    titles = ["inertia", "PSNR (dB)", "PNG size (KB)", "silhouette", "Calinski-Harabasz",
+              "seconds"]  # fmt: skip
+    assert [ax.get_title() for ax in axes] == titles
+    assert figure.get_suptitle() == "blocks: measures against k"
+    for ax in axes:  # real k on a log axis, one tick each, labelled 2, 4, 8...
+        assert ax.get_xscale() == "log"
+        assert list(ax.get_xticks()) == [2, 4, 8, 16, 32]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "16", "32"]
+    assert axes[0].get_yscale() == "log"
+    marks = {line.get_label() for line in axes[0].get_lines()}
+    names = {"elbow": "elbow of inertia", "silhouette": "silhouette maximum",
+             "target_psnr": "smallest k reaching the target"}  # fmt: skip
+    for key, k in tips.items():
+        if k is not None:
+            assert f"{names[key]}: k={k}" in marks
+    assert any(line.get_label() == "target 30 dB" for line in axes[1].get_lines())
+    legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert any(text.startswith("elbow of inertia: k=") for text in legend)

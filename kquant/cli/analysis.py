@@ -353,7 +353,8 @@ def sweep(
             from kquant.images import write_atomically
             from kquant.plots import plot_sweep
 
-            figure = plot_sweep(rows)
+            figure = plot_sweep(rows, suggest(rows, target_psnr), title=_stem(image),
+                                target_psnr=target_psnr)  # fmt: skip
             write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=overwrite)
     dicts = [{"input": str(image), **row.to_dict()} for row in rows]
     tips = suggest(rows, target_psnr)
