@@ -21,6 +21,7 @@ from kquant.cli.options import (
     colors_option,
     fit_options,
     force_option,
+    html_option,
     image_argument,
     images_argument,
     json_option,
@@ -82,6 +83,7 @@ Examples:
     is_flag=True,
     help="With --side-by-side: add the crop where the methods differ most, magnified.",
 )
+@html_option
 @option(
     REPORTING,
     "--repeat",
@@ -105,6 +107,7 @@ def compare(
     sheet: Path | None,
     save_dir: Path | None,
     zoom: bool,
+    html: Path | None,
     repeat: int,
     overwrite: bool,
     as_json: bool,
@@ -146,7 +149,10 @@ def compare(
             picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom)
             fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
             write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=overwrite)
-    rows = [{"input": str(image), **r.row(k)} for r in results]
+        rows = [{"input": str(image), **r.row(k)} for r in results]
+        if html is not None:
+            page = _compare_page(image, pixels, results, rows, k, html).encode("utf-8")
+            write_atomically(html, lambda fh: fh.write(page), overwrite=overwrite)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -400,6 +406,25 @@ def read_image(image: Path, max_pixels: int | None):
         source = io.BytesIO(sys.stdin.buffer.read())
         return load_image(source, max_pixels=max_pixels, name=STDIO).pixels
     return load_image(image, max_pixels=max_pixels).pixels
+
+
+def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) -> str:
+    """The HTML page of a comparison (:mod:`kquant.html`): a row per method, each
+    result against the original; results kept with --save-dir are not linked."""
+    from kquant.colors import color_histogram
+    from kquant.html import Entry, render_page, thumbnail
+
+    original = thumbnail(pixels)
+    colors_in = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
+    bytes_in = None if str(image) == STDIO else image.stat().st_size
+    entries = []
+    for r, row in zip(results, rows, strict=True):
+        values = {"input": f"{row['method']}, k={k}", "status": "ok", "colors_in": colors_in,
+                  "colors_out": row["colors"], "psnr": row["psnr"],
+                  "delta_e": row.get("delta_e"), "bytes_in": bytes_in,
+                  "bytes_out": row["bytes"]}  # fmt: skip
+        entries.append(Entry(values, before=original, after=thumbnail(r.quantized.to_array())))
+    return render_page(entries, f"kquant compare {image}: k={k}", noun="results")
 
 
 def _stem(image: Path) -> str:

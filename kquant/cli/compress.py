@@ -15,6 +15,7 @@ from kquant.cli.options import (
     colors_option,
     fit_options,
     force_option,
+    html_option,
     input_options,
     json_option,
     keep_color_option,
@@ -55,6 +56,7 @@ More examples:
 @quality_target_options
 @fit_options(method=True)
 @json_option
+@html_option
 @run_options
 def compress(
     inputs: tuple[str, ...],
@@ -86,6 +88,7 @@ def compress(
     fit: FitOptions,
     max_pixels: int | None,
     as_json: bool,
+    html: Path | None,
     jobs: int,
     cluster: str | None,
     quiet: bool,
@@ -181,10 +184,16 @@ def compress(
         ignored=found.skipped + plan.ignored,
         jobs=jobs,
     )
+    if html is not None:
+        if html.exists() and not overwrite:
+            raise click.UsageError(f"{html}: already exists (use --force to replace it)")
+        run.rows = []
     try:
         executor = client.get_executor() if client is not None else None
         run.all(plan.jobs, settings, skip_existing=skip_existing, executor=executor)
     finally:
+        if html is not None and run.rows:
+            _write_html(html, run.rows)
         if client is not None:
             client.close()
         if writer:
@@ -244,6 +253,18 @@ def _fit_shared(
         click.echo(f"kquant: shared palette of {shared.palette.shape[0]} colors over "
                    f"{shared.images} images -> {export}", err=True)  # fmt: skip
     return settings.replace(palette=shared.palette, whole_palette=True, keep_colors=())
+
+
+def _write_html(path: Path, rows: list[dict]) -> None:
+    """The batch's HTML page (:mod:`kquant.html`): thumbnails of each input and
+    output, read back from the files."""
+    from kquant.html import entries_from_rows, render_page
+    from kquant.images import write_atomically
+
+    with library_errors():
+        page = render_page(entries_from_rows(rows, path), f"kquant compress: {len(rows)} images")
+        data = page.encode("utf-8")
+        write_atomically(path, lambda fh: fh.write(data), overwrite=True)
 
 
 def _refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:

@@ -29,6 +29,7 @@ Shared options, and the commands that use them:
 (:data:`output_options`)
 ``-j --cluster -q -v`` (:data:`run_options`)  compress
 ``--keep-color`` (:data:`keep_color_option`)  compress, palette
+``--html`` (:data:`html_option`)              compress, compare
 ``--weight`` (:data:`weight_option`)          compress, palette
 ``--shared-palette --export --first-frame     compress
 --frame-palette`` (:data:`set_options`)
@@ -551,4 +552,13 @@ set_options = apply(
             help="Animations: write the first frame only.",
         ),
     ]
+)
+
+
+#: A self-contained HTML page of the results (compress, compare).
+html_option = option(
+    REPORTING,
+    "--html",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a self-contained HTML page: sortable table, before/after, worst first.",
 )

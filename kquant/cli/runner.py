@@ -63,6 +63,7 @@ class Runner:
             if as_json:
                 click.echo(json.dumps(row))
         self.workers = jobs
+        self.rows: list[dict] | None = None  # kept for --html
         self.skip_existing = False
         self.ok = self.skipped = self.failed = self.missed = self.below_min = 0
         self.bytes_in = self.bytes_out = 0
@@ -253,6 +254,8 @@ class Runner:
     def _report(self, row: dict, bar) -> None:
         """Write a report row; the first time the report cannot be written, say so
         once (the run goes on and exits 1)."""
+        if self.rows is not None:
+            self.rows.append(row)
         if self.writer and not self.writer.write(row) and not self.report_lost:
             self.report_lost = True
             message = f"kquant: error: {self.writer.error}; its later rows are lost"

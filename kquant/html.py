@@ -1,0 +1,254 @@
+"""A self-contained HTML page of a batch or a comparison: a sortable table, and every
+image before and after, worst first.
+
+The page needs nothing but itself: styles and the few lines of script are inline,
+thumbnails are embedded as JPEG data URIs (at most :data:`THUMB` pixels a side, about
+15-30 KB each, so 1000 images make a page of about 30-60 MB), and each thumbnail links
+to the full file by a path relative to the page. It works opened from disk, with no
+network. Script: click a column's header to sort by it; drag the slider on an image
+to move the line between before (left) and after (right).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["THUMB", "Entry", "entries_from_rows", "render_page", "thumbnail"]
+
+#: Largest side of an embedded thumbnail, in pixels.
+THUMB = 320
+
+#: The table's columns: (key of an entry's values, header, how to show it).
+COLUMNS = (
+    ("input", "input", "{}"),
+    ("status", "status", "{}"),
+    ("colors_in", "colors in", "{:,}"),
+    ("colors_out", "colors out", "{:,}"),
+    ("psnr", "PSNR dB", "{:.2f}"),
+    ("delta_e", "ΔE2000", "{:.2f}"),
+    ("bytes_in", "bytes in", "{:,}"),
+    ("bytes_out", "bytes out", "{:,}"),
+)
+
+
+@dataclass
+class Entry:
+    """One image of the page.
+
+    Attributes
+    ----------
+    values : dict
+        ``input``, ``status`` and the numbers of :data:`COLUMNS` (missing: shown
+        empty); ``error`` for a failed one.
+    before, after : bytes or None
+        JPEG thumbnails (:func:`thumbnail`).
+    before_link, after_link : str or None
+        Where the full images are, relative to the page.
+    """
+
+    values: dict
+    before: bytes | None = None
+    after: bytes | None = None
+    before_link: str | None = None
+    after_link: str | None = None
+    extra: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def thumbnail(image: Image.Image | np.ndarray, size: int = THUMB) -> bytes:
+    """A JPEG (quality 90) at most ``size`` pixels a side; transparency over a
+    checkerboard."""
+    from kquant.drawing import on_checkerboard
+
+    if isinstance(image, Image.Image):
+        image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
+        image = np.asarray(image.convert("RGBA") if "A" in image.mode or "transparency" in
+                           image.info else image.convert("RGB"))  # fmt: skip
+    picture = on_checkerboard(image)
+    picture.thumbnail((size, size), Image.Resampling.BOX)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _thumb_of(path: str | None, size: int) -> bytes | None:
+    if not path or path == "-" or not os.path.isfile(path):
+        return None
+    try:
+        with Image.open(path) as im:
+            return thumbnail(im, size)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _relative(path: str | None, page: Path) -> str | None:
+    if not path or path == "-":
+        return None
+    return Path(os.path.relpath(Path(path).absolute(), page.absolute().parent)).as_posix()
+
+
+def entries_from_rows(rows: Sequence[dict], page: Path, size: int = THUMB) -> list[Entry]:
+    """Entries of a batch's report rows (:func:`kquant.report.report_row`), with
+    thumbnails read from the input and output files and links relative to ``page``."""
+    return [
+        Entry(
+            values=dict(row),
+            before=_thumb_of(row.get("input"), size),
+            after=_thumb_of(row.get("output"), size),
+            before_link=_relative(row.get("input"), page),
+            after_link=_relative(row.get("output"), page),
+        )
+        for row in rows
+    ]
+
+
+def _worst_first(entry: Entry) -> tuple:
+    """Errors first, then the lowest PSNR (lossless last), then by name."""
+    v = entry.values
+    failed = v.get("status") not in ("ok",)
+    psnr = v.get("psnr")
+    return (not failed, float("inf") if psnr is None else psnr, str(v.get("input")))
+
+
+def render_page(entries: list[Entry], title: str, noun: str = "images") -> str:
+    """The page's HTML, entries worst first; ``noun`` names what the rows are."""
+    entries = sorted(entries, key=_worst_first)
+    head = "".join(
+        f'<th data-col="{i}" data-num="{int(key not in ("input", "status"))}" '
+        f'title="sort">{html.escape(label)}</th>'
+        for i, (key, label, _) in enumerate(COLUMNS)
+    )
+    body, figures = [], []
+    for n, entry in enumerate(entries):
+        v = entry.values
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = v.get(key)
+            shown = "" if value is None else fmt.format(value)
+            if key == "psnr" and value is None and v.get("status") == "ok":
+                shown = "lossless"
+            sort = "" if value is None else value
+            if key == "psnr" and value is None:
+                sort = 1e9 if v.get("status") == "ok" else -1
+            text = html.escape(shown)
+            if key == "input":
+                text = f'<a href="#img{n}">{text}</a>'
+            cells.append(f'<td data-sort="{html.escape(str(sort))}">{text}</td>')
+        css = "" if v.get("status") == "ok" else ' class="bad"'
+        body.append(f"<tr{css}>{''.join(cells)}</tr>")
+        figures.append(_figure(n, entry))
+    return _PAGE.format(
+        title=html.escape(title),
+        count=f"{len(entries)} {html.escape(noun)}",
+        head=head,
+        rows="\n".join(body),
+        figures="\n".join(figures),
+    )
+
+
+def _img(data: bytes | None, alt: str, link: str | None, css: str = "") -> str:
+    if data is None:
+        return f'<div class="missing {css}">{html.escape(alt)}: no picture</div>'
+    src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    img = f'<img class="{css}" alt="{html.escape(alt)}" src="{src}">'
+    return img if link is None else f'<a href="{html.escape(link)}">{img}</a>'
+
+
+def _figure(n: int, entry: Entry) -> str:
+    v = entry.values
+    name = html.escape(str(v.get("input")))
+    psnr = v.get("psnr")
+    quality = "lossless" if psnr is None else f"PSNR {psnr:.2f} dB"
+    caption = f"{name}: {html.escape(quality)}" if v.get("status") == "ok" else (
+        f"{name}: {html.escape(str(v.get('status')))} {html.escape(str(v.get('error') or ''))}"
+    )  # fmt: skip
+    if entry.before is not None and entry.after is not None:
+        pictures = (
+            '<div class="slider">'
+            + _img(entry.before, "before", entry.before_link, "before")
+            + _img(entry.after, "after", entry.after_link, "after")
+            + '<input type="range" min="0" max="100" value="50" aria-label="before/after">'
+            + "</div>"
+        )
+    else:
+        pictures = _img(entry.before, "before", entry.before_link) + _img(
+            entry.after, "after", entry.after_link
+        )
+    more = "".join(f"<figure>{_img(data, label, None)}<figcaption>{html.escape(label)}"
+                   "</figcaption></figure>" for label, data in entry.extra)  # fmt: skip
+    return (
+        f'<section id="img{n}"><h2>{caption}</h2><div class="pair">{pictures}{more}</div></section>'
+    )
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 2em; }}
+th, td {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: left; }}
+th {{ cursor: pointer; background: #f3f3f3; user-select: none; }}
+th.asc::after {{ content: " \\25B2"; }} th.desc::after {{ content: " \\25BC"; }}
+tr.bad td {{ background: #fde8e8; }}
+section {{ margin: 1em 0 2em; }} h2 {{ font-size: 15px; margin: 0 0 .4em; }}
+.pair {{ display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }}
+.slider {{ position: relative; display: inline-block; line-height: 0; }}
+.slider img {{ display: block; }}
+.slider a + a img, .slider img.after {{ position: absolute; top: 0; left: 0;
+  clip-path: inset(0 0 0 50%); }}
+.slider input {{ position: absolute; left: 0; right: 0; bottom: 4px; width: 100%; }}
+.missing {{ padding: 1em; background: #eee; }}
+figure {{ margin: 0; }} figcaption {{ font-size: 12px; }}
+</style></head>
+<body data-images="0">
+<h1>{title}</h1>
+<p>{count}, worst first (errors, then the lowest PSNR). Click a column to sort;
+drag a slider to compare before (left) and after (right); click a picture for the file.</p>
+<table id="rows"><thead><tr>{head}</tr></thead><tbody>
+{rows}
+</tbody></table>
+{figures}
+<script>
+"use strict";
+document.querySelectorAll("th").forEach(function (th) {{
+  th.addEventListener("click", function () {{
+    var col = +th.dataset.col, num = th.dataset.num === "1";
+    var desc = th.classList.contains("asc");
+    document.querySelectorAll("th").forEach(function (h) {{ h.className = ""; }});
+    th.className = desc ? "desc" : "asc";
+    var body = document.querySelector("#rows tbody");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {{
+      var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
+      var d = num ? (parseFloat(x || "NaN") || 0) - (parseFloat(y || "NaN") || 0)
+                  : x.localeCompare(y);
+      return desc ? -d : d;
+    }});
+    rows.forEach(function (r) {{ body.appendChild(r); }});
+  }});
+}});
+document.querySelectorAll(".slider input").forEach(function (range) {{
+  range.addEventListener("input", function () {{
+    var top = range.parentNode.querySelector("img.after");
+    top.style.clipPath = "inset(0 0 0 " + range.value + "%)";
+  }});
+}});
+window.addEventListener("load", function () {{
+  var images = Array.prototype.slice.call(document.images);
+  var loaded = images.filter(function (img) {{ return img.complete && img.naturalWidth > 0; }});
+  document.body.dataset.images = images.length + " " + loaded.length;
+}});
+</script>
+</body></html>
+"""
