@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test demo test lint format bench clean
+.PHONY: help install install-test demo test lint format bench pictures clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,20 @@ bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick
 	$(BIN)/python bench/perceptual.py $(PERCEPTUAL_ARGS)
 	$(BIN)/python bench/rate.py $(RATE_ARGS)
 	$(BIN)/python bench/anim.py $(ANIM_ARGS)
+
+pictures: install ## Remake the README's pictures in docs/pictures (needs chromium for the page)
+	@mkdir -p demo-output docs/pictures
+	$(BIN)/kquant compare sample_images/china.jpg -k 16 --zoom --side-by-side demo-output/sheet.png --force
+	$(BIN)/kquant compress demo-output/sheet.png -k 128 -O 2 -o docs/pictures/compare-sheet.png --force -q
+	$(BIN)/kquant sweep sample_images/china.jpg -k 2..256 --target-psnr 35 --plot demo-output/sweep.png --force
+	$(BIN)/kquant compress demo-output/sweep.png -k 64 -O 2 -o docs/pictures/sweep.png --force -q
+	$(BIN)/kquant palette sample_images/china.jpg -k 16 --swatch docs/pictures/swatch.png --force
+	$(BIN)/kquant compress sample_images/china.jpg sample_images/coffee.png sample_images/chelsea-alpha.png \
+	  sample_images/astronaut.png -k 16 -o demo-output/batch --html demo-output/batch/report.html \
+	  --metrics deltae --force -q
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,760 \
+	  --screenshot=demo-output/report.png "file://$(CURDIR)/demo-output/batch/report.html"
+	$(BIN)/kquant compress demo-output/report.png -k 64 -O 2 -o docs/pictures/report.png --force -q
 
 clean: ## Remove the virtualenv, caches and demo output
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache *.egg-info bench/work/outputs

@@ -198,7 +198,7 @@ body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; margin-bottom: 2em; }}
 th, td {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: left; }}
-th {{ cursor: pointer; background: #f3f3f3; user-select: none; }}
+th {{ cursor: pointer; background: #f3f3f3; user-select: none; white-space: nowrap; }}
 th.asc::after {{ content: " \\25B2"; }} th.desc::after {{ content: " \\25BC"; }}
 tr.bad td {{ background: #fde8e8; }}
 section {{ margin: 1em 0 2em; }} h2 {{ font-size: 15px; margin: 0 0 .4em; }}

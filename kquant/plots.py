@@ -28,11 +28,12 @@ def plot_sweep(
     title: str = "",
     target_psnr: float | None = None,
 ):
-    """A matplotlib Figure of six panels against k: inertia (log scale), PSNR, PNG
-    bytes, silhouette, Calinski-Harabasz, seconds. The x axis is log-scaled with a
-    tick at each k tried, labelled with its value (8, 16, ...). Each suggested k
-    (:func:`kquant.sweep.suggest`) is a vertical line in every panel, named in the
-    legend; a PSNR target is a horizontal line on the PSNR panel.
+    """A matplotlib Figure of five panels against k: inertia (log scale), PSNR, PNG
+    bytes, silhouette, Calinski-Harabasz, and a sixth holding the legend. The x axis
+    is log-scaled with a tick at each k tried, labelled with its value (8, 16, ...).
+    Each suggested k (:func:`kquant.sweep.suggest`) is a vertical line in every
+    panel, named in the legend; a PSNR target is a horizontal line on the PSNR
+    panel. Nothing timed is drawn, so the same sweep gives the same picture.
 
     Parameters
     ----------
@@ -57,7 +58,6 @@ def plot_sweep(
         ("PNG size (KB)", [r.bytes / 1024 for r in rows], "linear"),
         ("silhouette", values("silhouette"), "linear"),
         ("Calinski-Harabasz", values("calinski_harabasz"), "linear"),
-        ("seconds", values("seconds"), "linear"),
     ]
     figure = Figure(figsize=(12, 7), layout="constrained")
     figure.suptitle(f"{title}: measures against k" if title else "measures against k")
@@ -78,6 +78,12 @@ def plot_sweep(
             ax.axvline(k, color=color, linestyle=style, label=f"{label}: k={k}")
         if name.startswith("PSNR") and target_psnr is not None:
             ax.axhline(target_psnr, color="gray", linewidth=0.8, label=f"target {target_psnr:g} dB")
-        if i == 0 and (marks or target_psnr is not None):
-            ax.legend(fontsize="small")
+    key = figure.add_subplot(2, 3, 6)
+    key.axis("off")
+    handles = [line for ax in figure.get_axes()[:2] for line in ax.get_lines()[1:]]
+    seen: dict[str, object] = {}
+    for line in handles:
+        seen.setdefault(line.get_label(), line)
+    if seen:
+        key.legend(list(seen.values()), list(seen), loc="center", title="suggested k")
     return figure

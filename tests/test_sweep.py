@@ -91,11 +91,11 @@ def test_sweep_plot_ticks_scales_and_marks(monkeypatch):
     tips = suggest(rows, target_psnr=30)
     figure = plot_sweep(rows, tips, title="blocks", target_psnr=30)
     axes = figure.get_axes()
-    titles = ["inertia", "PSNR (dB)", "PNG size (KB)", "silhouette", "Calinski-Harabasz",
-              "seconds"]  # fmt: skip
+    titles = ["inertia", "PSNR (dB)", "PNG size (KB)", "silhouette", "Calinski-Harabasz", ""]
     assert [ax.get_title() for ax in axes] == titles
+    curves, legend_ax = axes[:5], axes[5]
     assert figure.get_suptitle() == "blocks: measures against k"
-    for ax in axes:  # real k on a log axis, one tick each, labelled 2, 4, 8...
+    for ax in curves:  # real k on a log axis, one tick each, labelled 2, 4, 8...
         assert ax.get_xscale() == "log"
         assert list(ax.get_xticks()) == [2, 4, 8, 16, 32]
         assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "16", "32"]
@@ -107,5 +107,15 @@ def test_sweep_plot_ticks_scales_and_marks(monkeypatch):
         if k is not None:
             assert f"{names[key]}: k={k}" in marks
     assert any(line.get_label() == "target 30 dB" for line in axes[1].get_lines())
-    legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in legend_ax.get_legend().get_texts()]
     assert any(text.startswith("elbow of inertia: k=") for text in legend)
+    assert "target 30 dB" in legend
+
+
+def test_sweep_plot_is_the_same_picture_twice(tmp_path):
+    src = tmp_path / "img.png"
+    Image.fromarray(blocks(32, 32)).save(src)
+    plots = [tmp_path / "a.png", tmp_path / "b.png"]
+    for plot in plots:
+        assert kquant("sweep", src, "-k", "2..16", "--plot", plot).returncode == 0
+    assert plots[0].read_bytes() == plots[1].read_bytes()
