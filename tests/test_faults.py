@@ -208,6 +208,8 @@ CASES = [
     # the analysis commands
     case("compare-method", "compare {t}/img.png --methods kmeans,octree", 2, "octree"),
     case("compare-bomb", "compare {t}/bomb.png", 1, "--max-pixels"),
+    case("html-exists", "compress {t}/in -k 4 --html {t}/existing.png", 2,
+         "existing.png: already exists (use --force", absent=["in/0-k4.png"]),
     case("compare-repeat-zero", "compare {t}/img.png --repeat 0", 2,
          "--repeat: repeat must be a whole number >= 1"),
     case("sweep-ks", "sweep {t}/img.png -k 0..4", 2, "not a list of k"),

@@ -436,7 +436,7 @@ output_options = apply(
             OUTPUT,
             "--skip-if-larger",
             is_flag=True,
-            help="Write nothing when the result is not smaller than the input.",
+            help="Write nothing unless smaller than the input.",
         ),
         option(
             OUTPUT,
@@ -560,5 +560,5 @@ html_option = option(
     REPORTING,
     "--html",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a self-contained HTML page: sortable table, before/after, worst first.",
+    help="Write an HTML page of the results, worst first.",
 )

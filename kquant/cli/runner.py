@@ -57,13 +57,13 @@ class Runner:
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
         self.report_lost = False
+        self.rows: list[dict] | None = None  # kept for --html
         for path, why in ignored:  # files passed over are inputs too: they get a row
             row = report_row(None, input=str(path), output=None, status="skipped", error=why)
             self._report(row, None)
             if as_json:
                 click.echo(json.dumps(row))
         self.workers = jobs
-        self.rows: list[dict] | None = None  # kept for --html
         self.skip_existing = False
         self.ok = self.skipped = self.failed = self.missed = self.below_min = 0
         self.bytes_in = self.bytes_out = 0
