@@ -79,18 +79,22 @@ _MERGE_EVERY = 16
 
 
 def count_frames(path: str | os.PathLike[str] | IO[bytes], name: str = "-") -> int:
-    """Frames in an image file, from its headers (GIF: its blocks are skipped
-    through, nothing decoded); 1 for a still image or a file Pillow cannot open
-    (reading it later says what is wrong)."""
+    """Frames in an image file, from its headers (a GIF's blocks are skipped
+    through, nothing decoded); 1 for a still image. A stream is left at its start.
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read, or its frames cannot be counted (a cut GIF): said
+        before any work, rather than quantizing the first frame as if it were all.
+    """
+    source, where, _ = open_source(path, name)
     try:
-        source, where, _ = open_source(path, name)
         with reading(where), Image.open(source) as im:
             return int(getattr(im, "n_frames", 1))
-    except Exception:  # the real read reports the problem
-        return 1
     finally:
-        if hasattr(path, "seek"):
-            path.seek(0)  # type: ignore[union-attr]
+        if hasattr(source, "seek"):
+            source.seek(0)  # type: ignore[union-attr]
 
 
 @dataclass

@@ -27,6 +27,7 @@ import errno
 import io
 import os
 import stat
+import struct
 import tempfile
 import warnings
 import zlib
@@ -278,7 +279,9 @@ def reading(path: Path):
         raise ImageReadError(f"{path}: {exc}") from None
     except PermissionError:
         raise ImageReadError(f"{path}: cannot read: permission denied") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        # Pillow's parsers raise IndexError or struct.error on some cut or malformed
+        # files (a GIF cut inside a frame's blocks)
         raise ImageReadError(f"{path}: truncated or corrupt image data ({exc})") from None
 
 

@@ -79,6 +79,8 @@ def world(t: Path) -> None:
     (t / "set.gpl").write_text("GIMP Palette\n0 0 0\tblack\n")
     frames = [Image.fromarray(blocks(16, 16, seed=i)) for i in range(3)]
     frames[0].save(t / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    data = (t / "anim.gif").read_bytes()
+    (t / "cut-anim.gif").write_bytes(data[: len(data) * 3 // 4])  # ends in the third frame
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,8 @@ CASES = [
          0, "first of 3 frames", exist=["o.jpg"]),
     case("per-frame-palettes-into-apng", "compress {t}/anim.gif -k 4 -o {t}/o.png "
          "--frame-palette per-frame", 2, "APNG frames share one palette", absent=["o.png"]),
+    case("truncated-animation", "compress {t}/cut-anim.gif -k 4 -o {t}/o.gif", 1,
+         "cut-anim.gif: truncated or corrupt", absent=["o.gif"]),
     case("animation-with-target", "compress {t}/anim.gif --target-psnr 30", 2,
          "quality targets take single images", absent=["anim-k256.png"]),
     # the analysis commands
