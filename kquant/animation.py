@@ -525,18 +525,18 @@ def _encode_pillow(
 def _frame_image(
     palette: np.ndarray, indices: np.ndarray, transparent: int | None, fmt: str
 ) -> Image.Image:
-    """One frame for Pillow: mode P with the palette (APNG, up to 256 entries), else
-    the pixels (WebP frames are pixels; libwebp finds its own palette)."""
-    if fmt == "PNG" and palette.shape[0] <= 256:
-        if palette.shape[0] <= _APNG_SUBBYTE_ROWS:  # 8-bit indices: see the constant
-            filler = np.zeros((_APNG_SUBBYTE_ROWS + 1 - palette.shape[0], palette.shape[1]))
-            filler[:, 3:] = 255
-            palette = np.vstack([palette, filler.astype(np.uint8)])
-        im = Image.fromarray(indices.astype(np.uint8, copy=False), mode="L")
-        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
-        im.putpalette(palette.tobytes(), rawmode=mode)
-        return im
-    return Image.fromarray(palette[indices])
+    """One frame for Pillow, kept until the whole animation is encoded: mode P with
+    the palette (one byte a pixel) up to 256 entries, else the pixels. Pillow's WebP
+    writer turns each P frame into pixels only while encoding it."""
+    if palette.shape[0] > 256:
+        return Image.fromarray(palette[indices])
+    if fmt == "PNG" and palette.shape[0] <= _APNG_SUBBYTE_ROWS:  # 8-bit indices: see there
+        filler = np.zeros((_APNG_SUBBYTE_ROWS + 1 - palette.shape[0], palette.shape[1]))
+        filler[:, 3:] = 255
+        palette = np.vstack([palette, filler.astype(np.uint8)])
+    im = Image.fromarray(indices.astype(np.uint8, copy=False), mode="L")
+    im.putpalette(palette.tobytes(), rawmode="RGBA" if palette.shape[1] == 4 else "RGB")
+    return im
 
 
 #: Pillow writes palettes of up to 16 rows with 1-4 bits per index; ffmpeg 5.1 draws
