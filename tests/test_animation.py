@@ -243,3 +243,18 @@ def test_animation_onto_a_given_palette_and_through_pipes(tmp_path):
     piped = tmp_path / "piped.png"
     piped.write_bytes(ran.stdout_bytes)
     assert len(frames_of(piped)[0]) == 10
+
+
+def test_palette_of_an_animation_is_the_one_its_frames_get(tmp_path):
+    exported = tmp_path / "p.txt"
+    ran = kquant("palette", GIF, "-k", "8", "--export", exported)
+    assert ran.returncode == 0, ran.stderr
+    out = tmp_path / "out.png"  # APNG: the palette written as fitted
+    assert kquant("compress", GIF, "-k", "8", "-o", out).returncode == 0
+    with Image.open(out) as im:
+        written = np.array(im.getpalette()).reshape(-1, 3)[:8].tolist()
+    from kquant.palettes import read_palette
+
+    assert read_palette(exported).tolist() == written
+    note = kquant("compare", GIF, "-k", "4", "--methods", "random")
+    assert note.returncode == 0 and "the first of its 46 frames is used" in note.stderr

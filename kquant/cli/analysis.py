@@ -229,8 +229,9 @@ def palette(
 ) -> None:
     """Fit a K-color palette to IMAGE and list it by share: hex, RGB, share %.
 
-    The palette is the one `compress` would write with the same options; export it
-    to reuse it with `compress --palette`. With several images, one palette is
+    The palette is the one `compress` would write with the same options (of an
+    animation, fitted on all its frames); export it to reuse it with
+    `compress --palette`. With several images, one palette is
     fitted over all of them (their colors counted together; --weight equal gives
     each image the same weight whatever its size): the palette that
     `compress --shared-palette` writes for them.
@@ -243,7 +244,7 @@ def palette(
 
     with library_errors():
         keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
-        if len(images) == 1:
+        if len(images) == 1 and not _animated(images[0]):
             q = quantize(read_image(images[0], max_pixels), k, options=fit, keep=keep)
             colors, shares = palette_shares(q)
         else:
@@ -397,15 +398,27 @@ def sweep(
 
 def read_image(image: Path, max_pixels: int | None):
     """The pixels of the IMAGE argument, (H, W, 3|4) uint8; ``-`` reads standard
-    input."""
+    input. Of an animation, the first frame, with a note on stderr."""
     from kquant.images import load_image
 
     if str(image) == STDIO:
         import io
 
         source = io.BytesIO(sys.stdin.buffer.read())
-        return load_image(source, max_pixels=max_pixels, name=STDIO).pixels
-    return load_image(image, max_pixels=max_pixels).pixels
+        loaded = load_image(source, max_pixels=max_pixels, name=STDIO)
+    else:
+        loaded = load_image(image, max_pixels=max_pixels)
+    if loaded.frames > 1:
+        click.echo(f"kquant: note: {image}: the first of its {loaded.frames} frames is used",
+                   err=True)  # fmt: skip
+    return loaded.pixels
+
+
+def _animated(image: Path) -> bool:
+    """Whether IMAGE is an animation (its palette is then fitted on every frame)."""
+    from kquant.animation import count_frames
+
+    return str(image) != STDIO and count_frames(image) > 1
 
 
 def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) -> str:
