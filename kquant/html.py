@@ -111,11 +111,12 @@ def entries_from_rows(rows: Sequence[dict], page: Path, size: int = THUMB) -> li
 
 
 def _worst_first(entry: Entry) -> tuple:
-    """Errors first, then the lowest PSNR (lossless last), then by name."""
+    """Errors first, then the lowest PSNR (lossless last), then what was skipped;
+    ties by name."""
     v = entry.values
-    failed = v.get("status") not in ("ok",)
+    rank = {"error": 0, "ok": 1}.get(str(v.get("status")), 2)
     psnr = v.get("psnr")
-    return (not failed, float("inf") if psnr is None else psnr, str(v.get("input")))
+    return (rank, float("inf") if psnr is None else psnr, str(v.get("input")))
 
 
 def render_page(entries: list[Entry], title: str, noun: str = "images") -> str:
@@ -213,7 +214,7 @@ figure {{ margin: 0; }} figcaption {{ font-size: 12px; }}
 </style></head>
 <body data-images="0">
 <h1>{title}</h1>
-<p>{count}, worst first (errors, then the lowest PSNR). Click a column to sort;
+<p>{count}, worst first (errors, then the lowest PSNR; skipped files last). Click a column to sort;
 drag a slider to compare before (left) and after (right); click a picture for the file.</p>
 <table id="rows"><thead><tr>{head}</tr></thead><tbody>
 {rows}
