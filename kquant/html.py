@@ -5,8 +5,9 @@ The page needs nothing but itself: styles and the few lines of script are inline
 thumbnails are embedded as JPEG data URIs (at most :data:`THUMB` pixels a side, about
 15-30 KB each, so 1000 images make a page of about 30-60 MB), and each thumbnail links
 to the full file by a path relative to the page. It works opened from disk, with no
-network. Script: click a column's header to sort by it; drag the slider on an image
-to move the line between before (left) and after (right).
+network. Script: click a column's header to sort by it (or open ``page.html#sort=N``
+for column N, from 0); drag the slider on an image to move the line between before
+(left) and after (right).
 """
 
 from __future__ import annotations
@@ -245,6 +246,10 @@ document.querySelectorAll(".slider input").forEach(function (range) {{
     top.style.clipPath = "inset(0 0 0 " + range.value + "%)";
   }});
 }});
+var wanted = /^#sort=(\\d+)$/.exec(location.hash);  // page.html#sort=4: sorted by column 4
+if (wanted && document.querySelectorAll("th")[+wanted[1]]) {{
+  document.querySelectorAll("th")[+wanted[1]].click();
+}}
 window.addEventListener("load", function () {{
   var images = Array.prototype.slice.call(document.images);
   var loaded = images.filter(function (img) {{ return img.complete && img.naturalWidth > 0; }});

@@ -19,9 +19,13 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=".ci/run installs c
 def browse(page) -> tuple[str, list[str]]:
     """The DOM of ``page`` after its scripts ran in headless Chromium, and the
     console lines it logged."""
+    return browse_url(page.absolute().as_uri())
+
+
+def browse_url(url: str) -> tuple[str, list[str]]:
     ran = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.absolute().as_uri()],
+         "--v=0", "--virtual-time-budget=5000", "--dump-dom", url],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return ran.stdout, [line for line in ran.stderr.splitlines() if ":CONSOLE" in line]
@@ -83,3 +87,27 @@ def test_thumbnails_stay_small(tmp_path):
     with Image.open(__import__("io").BytesIO(data)) as im:
         assert max(im.size) == THUMB and im.format == "JPEG"
     assert len(data) < 100_000
+
+
+@needs_chromium
+def test_columns_sort_in_the_browser(tmp_path):
+    page = tmp_path / "report.html"
+    ran = kquant("compress", batch(tmp_path), "-k", "16", "-o", tmp_path / "out", "--html", page)
+    assert ran.returncode == 1
+    dom, console = browse_url(page.absolute().as_uri() + "#sort=6")  # by bytes in
+    assert console == [] and 'class="asc"' in dom
+    body = dom.split("<tbody>")[1].split("</tbody>")[0]
+    cells = [re.findall(r'data-sort="([^"]*)"', row)[6]
+             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]  # fmt: skip
+    sizes = [float(c) for c in cells if c]  # the broken file has no size in
+    assert len(sizes) == 3 and sizes == sorted(sizes)
+    assert (
+        sizes
+        != [
+            float(c)
+            for c in re.findall(  # not the page's own (worst-first) order
+                r'data-sort="([^"]*)"', page.read_text().split("<tbody>")[1]
+            )[6::8]
+            if c
+        ]
+    )
