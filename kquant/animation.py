@@ -59,7 +59,7 @@ from kquant.images import (
     write_atomically,
 )
 from kquant.metrics import Distortion, distortion_from_histogram, psnr
-from kquant.quantizer import fit_palette, match_colors, quantize
+from kquant.quantizer import fit_palette, given_palette, match_colors, quantize
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -74,6 +74,8 @@ __all__ = [
 
 #: Output formats that hold an animation (Pillow's names): GIF, WebP, APNG.
 ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
+#: A frame as written: (palette (P, C) uint8, (H, W) indices, transparent row or None).
+Frame = tuple[np.ndarray, np.ndarray, "int | None"]
 #: Frame histograms are merged once this many are waiting (bounds their memory).
 _MERGE_EVERY = 16
 
@@ -104,6 +106,10 @@ class AnimatedResult:
     Attributes
     ----------
     width, height, frames : int
+    bytes_in : int
+        Size of the input (-1: a stream of unknown size).
+    per_frame : bool
+        A palette per frame (else one for all).
     frames_out : int
         Frames in the written file (libwebp folds a frame identical to the one before
         into that one's duration).
@@ -134,6 +140,8 @@ class AnimatedResult:
     width: int
     height: int
     frames: int
+    bytes_in: int = 0
+    per_frame: bool = False
     frames_out: int = 0
     durations: list[int] = field(default_factory=list)
     loop: int | None = None
@@ -314,7 +322,8 @@ def quantize_animation(
         loop = im.info.get("loop")
         if im.format != "GIF" and loop is None:
             loop = 0
-    result = AnimatedResult(width=width, height=height, frames=n_frames, loop=loop)
+    result = AnimatedResult(width=width, height=height, frames=n_frames, bytes_in=size,
+                            per_frame=per_frame, loop=loop)  # fmt: skip
     strength = s.dither_strength if s.dither != "none" else 0.0
     keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
     t0 = time.perf_counter()
@@ -349,13 +358,9 @@ def quantize_animation(
         result.colors_in = hist.n_colors
         k = min(s.k, INDEXED_LIMIT - 1) if (result.alpha or spare) and s.k <= INDEXED_LIMIT else s.k
         if s.palette is not None:
-            palette = np.array(s.palette, np.uint8)
-            if keep is not None:
-                palette = np.vstack([keep, palette])
-            palette = _with_channels(palette, hist.channels)
+            palette = given_palette(s.palette, hist.channels, keep)
         else:
-            palette = fit_palette(hist, k, s.fit, keep=keep)
-            palette = _with_channels(palette, hist.channels)
+            palette = fit_palette(hist, k, s.fit, keep=keep)  # rows of hist.channels
             result.fit_pixels = hist.n_pixels if palette.shape[0] < hist.n_colors else 0
         if strength == 0:  # every frame's pixels map through one table of all colors
             labels = match_colors(hist.colors, palette, s.fit.space)
@@ -371,7 +376,7 @@ def quantize_animation(
 
     sq_sum, n_values, max_error = 0.0, 0, 0
     used: set[int] | np.ndarray = set()
-    out_frames: list[tuple[np.ndarray, np.ndarray, int | None]] = []
+    out_frames: list[Frame] = []
     gif = GifWriter(width, height, loop) if fmt == "GIF" else None
     frame_hists: list[ColorHistogram] = []
     for number, keys in enumerate(frames):
@@ -379,7 +384,7 @@ def quantize_animation(
             result.durations = frames.durations
         if table is not None:
             written = _through_table(keys, table, palette, result.alpha)  # type: ignore[arg-type]
-            _add_frame(gif, out_frames, written, durations_of(result, number))
+            _add_frame(gif, out_frames, written, _duration_of(result, number))
             continue
         if per_frame:
             frames.alpha = bool((keys < _OPAQUE).any())  # this frame's own
@@ -407,7 +412,7 @@ def quantize_animation(
         max_error = max(max_error, q.distortion.max_error)
         used = _used_colors(used, q.palette, q.indices, q.transparent_index)
         frame = (q.palette, q.indices, q.transparent_index)
-        _add_frame(gif, out_frames, frame, durations_of(result, number))
+        _add_frame(gif, out_frames, frame, _duration_of(result, number))
     if per_frame:
         result.colors_in = merge_histograms(frame_hists).n_colors
     if table is None:
@@ -431,8 +436,7 @@ def quantize_animation(
         )
     max_bytes = size - 1 if s.skip_if_larger and size > 0 else None
     result.bytes_out = len(data)
-    quality = result.distortion.psnr
-    result.min_met = None if s.min_psnr is None else quality is None or quality >= s.min_psnr
+    result.min_met = s.meets_minimum(result.distortion.psnr)
     result.written = result.min_met is not False and (max_bytes is None or len(data) <= max_bytes)
     if result.written:
         if hasattr(output, "write"):
@@ -442,9 +446,6 @@ def quantize_animation(
             write_atomically(Path(output), lambda fh: fh.write(data), overwrite=s.overwrite)
     result.seconds = {"fit": t1 - t0, "map": t2 - t1, "save": time.perf_counter() - t2}
     return result
-
-
-Frame = tuple[np.ndarray, np.ndarray, "int | None"]
 
 
 def _through_table(keys: np.ndarray, table: ColorTable, palette: np.ndarray, alpha: bool) -> Frame:
@@ -469,14 +470,8 @@ def _add_frame(gif: GifWriter | None, out_frames: list[Frame], frame: Frame, dur
         out_frames.append(frame)
 
 
-def durations_of(result: AnimatedResult, number: int) -> int:
+def _duration_of(result: AnimatedResult, number: int) -> int:
     return result.durations[number] if number < len(result.durations) else 0
-
-
-def _with_channels(palette: np.ndarray, channels: int) -> np.ndarray:
-    if palette.shape[1] < channels:
-        return np.hstack([palette, np.full((palette.shape[0], 1), 255, np.uint8)])
-    return palette
 
 
 def _used_colors(
@@ -492,12 +487,9 @@ def _used_colors(
     return used
 
 
-def _encode_pillow(
-    out_frames: list[tuple[np.ndarray, np.ndarray, int | None]], fmt: str, result: AnimatedResult
-) -> bytes:
+def _encode_pillow(out_frames: list[Frame], fmt: str, result: AnimatedResult) -> bytes:
     """An animated WebP or APNG of the frames, by Pillow."""
-    images = [_frame_image(palette, indices, transparent, fmt)
-              for palette, indices, transparent in out_frames]  # fmt: skip
+    images = [_frame_image(palette, indices, fmt) for palette, indices, _ in out_frames]
     durations = [max(d, 1) for d in result.durations[: len(images)]]
     loop = 1 if result.loop is None else result.loop  # a GIF without a loop plays once
     buffer = io.BytesIO()
@@ -522,9 +514,7 @@ def _encode_pillow(
     return buffer.getvalue()
 
 
-def _frame_image(
-    palette: np.ndarray, indices: np.ndarray, transparent: int | None, fmt: str
-) -> Image.Image:
+def _frame_image(palette: np.ndarray, indices: np.ndarray, fmt: str) -> Image.Image:
     """One frame for Pillow, kept until the whole animation is encoded: mode P with
     the palette (one byte a pixel) up to 256 entries, else the pixels. Pillow's WebP
     writer turns each P frame into pixels only while encoding it."""
@@ -657,8 +647,8 @@ def _gif_rows(palette: np.ndarray, transparent: int | None) -> np.ndarray:
     """(P', 4) RGBA rows of a frame's palette: the transparent row (0, 0, 0, 0),
     every other row opaque (GIF has 1-bit alpha); with no transparent row and fewer
     than 256, one is added, for unchanged pixels."""
-    rgba = _with_channels(palette, 4).copy()
-    rgba[:, 3] = 255
+    rgba = np.full((palette.shape[0], 4), 255, np.uint8)
+    rgba[:, :3] = palette[:, :3]
     if transparent is not None:
         rgba[transparent] = 0
     elif rgba.shape[0] < 256:

@@ -249,16 +249,9 @@ def compress_file(
         pixels = None
         image = dataclasses.replace(image, pixels=None)  # keeps only what the report needs
         release_free_memory(width * height)
-    min_met = None
-    if s.min_psnr is not None:
-        quality = result.distortion.psnr
-        min_met = quality is None or quality >= s.min_psnr
+    min_met = s.meets_minimum(result.distortion.psnr)
     if min_met is False:  # below the minimum: nothing is encoded or written
         bytes_out, written = 0, False
-        notes.append(
-            f"not written: PSNR {result.distortion.psnr:.2f} dB is below the minimum "
-            f"{s.min_psnr:g} dB"
-        )
     else:
         bytes_out = save_quantized(
             out_stream or output,
@@ -272,11 +265,7 @@ def compress_file(
             optimize=s.optimize,
         )
         written = not s.skip_if_larger or bytes_out < image.bytes
-        if not written:
-            notes.append(
-                f"not written: {bytes_out:,} bytes would not be smaller than the input's "
-                f"{image.bytes:,}"
-            )
+    notes += _not_written(s, written, min_met, result.distortion.psnr, bytes_out, image.bytes)
     t_saved = time.perf_counter()
 
     distortion, colors_out = result.distortion, result.colors_out
@@ -340,6 +329,23 @@ def compress_file(
     )
 
 
+def _not_written(
+    s: CompressSettings,
+    written: bool,
+    min_met: bool | None,
+    psnr: float | None,
+    bytes_out: int,
+    bytes_in: int,
+) -> list[str]:
+    """The report's note on why nothing was written (--min-psnr, --skip-if-larger)."""
+    if min_met is False:
+        return [f"not written: PSNR {psnr:.2f} dB is below the minimum {s.min_psnr:g} dB"]
+    if not written:
+        return [f"not written: {bytes_out:,} bytes would not be smaller than the input's "
+                f"{bytes_in:,}"]  # fmt: skip
+    return []
+
+
 def _palette_notes(s: CompressSettings) -> list[str]:
     """What the report says about kept colors and a given or shared palette."""
     notes = [f"{len(s.keep_colors)} colors kept exactly"] if s.keep_colors else []
@@ -364,10 +370,9 @@ def _animation_report(
     t_load = time.perf_counter()
     result = quantize_animation(source, output, fmt, s, progress=progress)
     notes = list(result.notes)
-    per_frame = s.frame_palette == "per-frame" and s.palette is None
     notes.append(
         f"animation: {result.frames} frames, "
-        + ("a palette per frame" if per_frame else "one palette for all frames")
+        + ("a palette per frame" if result.per_frame else "one palette for all frames")
         + (f", loop {result.loop}" if result.loop is not None else ", plays once")
     )
     notes += _palette_notes(s)
@@ -376,17 +381,9 @@ def _animation_report(
         notes.append("dithered frame by frame (Floyd-Steinberg): error measured on the result")
     if s.metrics:
         notes.append("perceptual measures are not computed for animations")
-    bytes_in = Path(name).stat().st_size if name != "-" else (
-        len(source.getbuffer()) if hasattr(source, "getbuffer") else 0  # type: ignore[union-attr]
-    )  # fmt: skip
+    bytes_in = max(result.bytes_in, 0)
     d = result.distortion
-    if result.min_met is False:
-        notes.append(f"not written: PSNR {d.psnr:.2f} dB is below the minimum {s.min_psnr:g} dB")
-    elif not result.written:
-        notes.append(
-            f"not written: {result.bytes_out:,} bytes would not be smaller than the input's "
-            f"{bytes_in:,}"
-        )
+    notes += _not_written(s, result.written, result.min_met, d.psnr, result.bytes_out, bytes_in)
     total = time.perf_counter() - t_start
     return Report(
         input=name,

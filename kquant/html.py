@@ -17,7 +17,7 @@ import html
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,6 @@ class Entry:
     after: bytes | None = None
     before_link: str | None = None
     after_link: str | None = None
-    extra: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def thumbnail(image: Image.Image | np.ndarray, size: int = THUMB) -> bytes:
@@ -184,11 +183,7 @@ def _figure(n: int, entry: Entry) -> str:
         pictures = _img(entry.before, "before", entry.before_link) + _img(
             entry.after, "after", entry.after_link
         )
-    more = "".join(f"<figure>{_img(data, label, None)}<figcaption>{html.escape(label)}"
-                   "</figcaption></figure>" for label, data in entry.extra)  # fmt: skip
-    return (
-        f'<section id="img{n}"><h2>{caption}</h2><div class="pair">{pictures}{more}</div></section>'
-    )
+    return f'<section id="img{n}"><h2>{caption}</h2><div class="pair">{pictures}</div></section>'
 
 
 _PAGE = """<!DOCTYPE html>
@@ -211,7 +206,6 @@ section {{ margin: 1em 0 2em; }} h2 {{ font-size: 15px; margin: 0 0 .4em; }}
   clip-path: inset(0 0 0 50%); }}
 .slider input {{ position: absolute; left: 0; right: 0; bottom: 4px; width: 100%; }}
 .missing {{ padding: 1em; background: #eee; }}
-figure {{ margin: 0; }} figcaption {{ font-size: 12px; }}
 </style></head>
 <body data-images="0">
 <h1>{title}</h1>

@@ -47,6 +47,7 @@ __all__ = [
     "Quantized",
     "as_pixels",
     "fit_palette",
+    "given_palette",
     "match_colors",
     "prepare",
     "quantize",
@@ -277,11 +278,9 @@ def quantize(
         k = min(k, INDEXED_LIMIT - 1)
 
     points = features(hist.colors, options.space)  # None: opaque RGB, compared as integers
-    kept = None if keep is None or not len(keep) else _as_channels(keep, channels, "keep_colors")
+    kept = _kept(keep, channels)
     if palette is not None:  # map onto the given palette, no fit
-        palette = _as_channels(palette, channels)
-        if kept is not None:
-            palette = round_palette(np.vstack([kept, palette]).astype(np.float64))
+        palette = given_palette(palette, channels, keep)
         fitted, fit_pixels = True, 0
     else:
         fit_hist, fit_pixels = _fit_histogram(vis_colors, hist, k, options)
@@ -482,6 +481,19 @@ def _as_channels(palette: Any, channels: int, name: str = "palette") -> np.ndarr
     return palette
 
 
+def _kept(keep: Any, channels: int) -> np.ndarray | None:
+    """Kept colors as (N, channels) uint8 rows (opaque), or None for none."""
+    return None if keep is None or not len(keep) else _as_channels(keep, channels, "keep_colors")
+
+
+def given_palette(palette: Any, channels: int, keep: Any = None) -> np.ndarray:
+    """A given palette as it is written: the kept colors first, then its rows, as
+    (P, channels) uint8 (RGB rows opaque), duplicates dropped, order kept."""
+    palette = _as_channels(palette, channels)
+    kept = _kept(keep, channels)
+    return palette if kept is None else round_palette(np.vstack([kept, palette]).astype(np.float64))
+
+
 def fit_palette(
     hist: ColorHistogram,
     k: int = DEFAULT_COLORS,
@@ -522,9 +534,7 @@ def fit_palette(
     """
     check_colors(k)
     options = options or FitOptions()
-    kept = (
-        None if keep is None or not len(keep) else _as_channels(keep, hist.channels, "keep_colors")
-    )
+    kept = _kept(keep, hist.channels)
     points = features(hist.colors, options.space)
     palette = _fit_palette(hist, k, options, points, kept, None, hist)[0]
     if not order:

@@ -318,6 +318,13 @@ class CompressSettings:
                 params=("max_pixels",),
             )
 
+    def meets_minimum(self, psnr: float | None) -> bool | None:
+        """Whether a result of ``psnr`` dB (None: lossless) may be written under
+        ``min_psnr``; None when there is no minimum."""
+        if self.min_psnr is None:
+            return None
+        return psnr is None or psnr >= self.min_psnr
+
     @property
     def has_target(self) -> bool:
         """Whether k is searched for a quality target."""
