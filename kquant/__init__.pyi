@@ -9,6 +9,7 @@ from .errors import ImageTooLargeError as ImageTooLargeError
 from .errors import ImageWriteError as ImageWriteError
 from .errors import KquantError as KquantError
 from .errors import OutputExistsError as OutputExistsError
+from .errors import UnexpectedError as UnexpectedError
 from .errors import UsageError as UsageError
 from .images import LoadedImage as LoadedImage
 from .images import load_image as load_image

@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,8 +49,8 @@ from kquant.colors import (
     pack,
     unpack,
 )
-from kquant.defaults import DEFAULT_MAX_PIXELS, INDEXED_LIMIT
-from kquant.errors import UsageError
+from kquant.defaults import ANIMATION_WORK_FACTOR, DEFAULT_MAX_PIXELS, INDEXED_LIMIT
+from kquant.errors import ImageTooLargeError, UsageError
 from kquant.images import (
     GIF_ALPHA_THRESHOLD,
     check_size,
@@ -92,11 +93,99 @@ def count_frames(path: str | os.PathLike[str] | IO[bytes], name: str = "-") -> i
     """
     source, where, _ = open_source(path, name)
     try:
-        with reading(where), Image.open(source) as im:
+        with reading(where, source), Image.open(source) as im:
             return int(getattr(im, "n_frames", 1))
     finally:
         if hasattr(source, "seek"):
             source.seek(0)  # type: ignore[union-attr]
+
+
+def animation_canvas(
+    im: Image.Image, source: Path | IO[bytes], path: Path, max_pixels: int | None
+) -> tuple[int, int]:
+    """(width, height) of the canvas that holds every frame of an opened animation,
+    checked before any frame is decoded: the canvas against ``max_pixels``, and the
+    work (canvas pixels x frames) against :data:`ANIMATION_WORK_FACTOR` x
+    ``max_pixels``.
+
+    A GIF's frames may reach beyond its logical screen (Pillow then grows the image
+    as it decodes them, with its own decompression-bomb check off while kquant reads);
+    the frames' extents are read from the file's blocks first
+    (:func:`gif_extent`), and every frame is placed on the canvas that holds them all.
+
+    Raises
+    ------
+    ImageTooLargeError
+    """
+    width, height = check_size(im, path, max_pixels)
+    if im.format == "GIF":
+        width, height = gif_extent(source)
+        if (width, height) != im.size:
+            check_size(im, path, max_pixels, size=(width, height), what="a frame reaches")
+    frames = int(getattr(im, "n_frames", 1))
+    if max_pixels is not None and width * height * frames > ANIMATION_WORK_FACTOR * max_pixels:
+        limit = ANIMATION_WORK_FACTOR * max_pixels
+        raise ImageTooLargeError(
+            f"{path}: animation of {frames:,} frames of {width}x{height} is "
+            f"{width * height * frames:,} pixels to decode, above the limit of {limit:,} "
+            f"({ANIMATION_WORK_FACTOR} x the pixel limit; decompression-bomb guard)",
+            pixels=width * height * frames,
+            limit=limit,
+        )
+    return width, height
+
+
+def gif_extent(source: Path | IO[bytes]) -> tuple[int, int]:
+    """(width, height) holding a GIF's logical screen and every frame's extent, read
+    from its blocks (image data skipped, nothing decoded). A cut or malformed file
+    gives what was read up to the cut (Pillow's decoding reports the damage)."""
+    if isinstance(source, Path):
+        with open(source, "rb") as fh:
+            return _gif_blocks_extent(fh)
+    position = source.tell()
+    try:
+        source.seek(0)
+        return _gif_blocks_extent(source)
+    finally:
+        source.seek(position)
+
+
+def _gif_blocks_extent(fh: IO[bytes]) -> tuple[int, int]:
+    head = fh.read(13)
+    if len(head) < 13 or head[:3] != b"GIF":
+        return 0, 0
+    width, height = struct.unpack("<2H", head[6:10])
+    if head[10] & 0x80:  # global color table
+        fh.seek(3 << ((head[10] & 7) + 1), io.SEEK_CUR)
+    while (kind := fh.read(1)) in (b"!", b","):
+        if kind == b"!":
+            fh.read(1)  # the extension's label
+        else:
+            descriptor = fh.read(9)
+            if len(descriptor) < 9:
+                break
+            x, y, w, h = struct.unpack("<4H", descriptor[:8])
+            width, height = max(width, x + w), max(height, y + h)
+            if descriptor[8] & 0x80:  # local color table
+                fh.seek(3 << ((descriptor[8] & 7) + 1), io.SEEK_CUR)
+            fh.read(1)  # LZW minimum code size
+        while (size := fh.read(1)) and size[0]:  # data sub-blocks
+            fh.seek(size[0], io.SEEK_CUR)
+    return width, height
+
+
+def _on_canvas(keys: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
+    """A frame's (H, W) uint32 keys on the (width, height) canvas: as they are if
+    they fill it, else in its top-left corner with transparent pixels around (Pillow
+    gives the frames of a GIF whose frames reach beyond its screen at the size
+    reached so far)."""
+    width, height = canvas
+    if keys.shape == (height, width):
+        return keys
+    placed = np.zeros((height, width), np.uint32)  # transparent black
+    h, w = min(height, keys.shape[0]), min(width, keys.shape[1])
+    placed[:h, :w] = keys[:h, :w]
+    return placed
 
 
 @dataclass
@@ -192,12 +281,12 @@ class _Frames:
         if hasattr(self.source, "seek"):
             self.source.seek(0)  # type: ignore[union-attr]
         kept = 0
-        with reading(self.path), Image.open(self.source) as im:
-            check_size(im, self.path, self.max_pixels)
+        with reading(self.path, self.source), Image.open(self.source) as im:
+            canvas = animation_canvas(im, self.source, self.path, self.max_pixels)
             for number in range(int(getattr(im, "n_frames", 1))):
                 im.seek(number)
                 im.load()
-                keys = self._keys(im)
+                keys = _on_canvas(self._keys(im), canvas)
                 if first:
                     self.durations.append(int(im.info.get("duration") or 0))
                     self.alpha = self.alpha or bool((keys < _OPAQUE).any())
@@ -316,8 +405,8 @@ def quantize_animation(
     source, path, size = open_source(input_path, name)
     cache = 0 if per_frame else FRAME_CACHE_BYTES  # one pass only: nothing to keep
     frames = _Frames(source, path, s.max_pixels, gif_alpha=fmt == "GIF", cache_bytes=cache)
-    with reading(path), Image.open(source) as im:
-        width, height = check_size(im, path, s.max_pixels)
+    with reading(path, source), Image.open(source) as im:
+        width, height = animation_canvas(im, source, path, s.max_pixels)
         n_frames = int(getattr(im, "n_frames", 1))
         loop = im.info.get("loop")
         if im.format != "GIF" and loop is None:

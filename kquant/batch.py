@@ -15,6 +15,7 @@ output) costs nothing and changes nothing.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import errno
 import fnmatch
 import glob
@@ -593,22 +594,27 @@ def run_job(
     stdout). ``make_folder`` creates the output's folder first. With
     ``skip_existing``, an existing output is a skipped job, not an error (for names
     known only after a quality target's search; others are skipped before any work).
-    Errors that belong to the image (bad file, cannot write, out of memory) come back
-    in the result; anything else is a bug and propagates. Module-level, so worker
+    Every error raised while working on the image comes back in the result: kquant's
+    own (bad file, cannot write, out of memory) and any other exception, as an
+    :class:`~kquant.errors.UnexpectedError` naming the file (with ``KQUANT_DEBUG=1``
+    such exceptions propagate with their traceback). Module-level, so worker
     processes can run it; the in-process path runs it too.
     """
     from kquant.compress import compress_file
-    from kquant.errors import KquantError
+    from kquant.errors import KquantError, per_image
 
     try:
         if make_folder:
             job.output.parent.mkdir(parents=True, exist_ok=True)
-        report = compress_file(
-            job.input if source is None else source,
-            job.destination if target is None else target,
-            settings,
-            progress=progress,
-        )
+        with per_image(job.input) as heard:
+            report = compress_file(
+                job.input if source is None else source,
+                job.destination if target is None else target,
+                settings,
+                progress=progress,
+            )
+        if heard:  # warnings about the file: notes of its report
+            report = dataclasses.replace(report, notes=(*report.notes, *heard))
     except (KquantError, MemoryError, OSError) as exc:
         if skip_existing and isinstance(exc, OutputExistsError):  # a name known only now
             output = exc.path or job.output

@@ -24,6 +24,10 @@ INDEXED_LIMIT = 256
 #: Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``); a test checks
 #: they agree.
 DEFAULT_MAX_PIXELS = 89_478_485
+#: An animation's work (canvas pixels x frames) may be this many times the pixel
+#: limit: 1.43 G pixels by default, a couple of minutes of work; a 965-byte GIF
+#: announcing 40 frames of 9000x9000 is refused before any decoding.
+ANIMATION_WORK_FACTOR = 16
 
 #: Output name template for folders and many inputs: ``{stem}`` input name without
 #: suffix, ``{ext}`` input suffix without the dot, ``{k}`` colors, ``{method}``.

@@ -12,16 +12,23 @@ exits 1.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "FileWarning",
     "ImageReadError",
     "ImageTooLargeError",
     "ImageWriteError",
     "KquantError",
     "NotEnoughMemoryError",
     "OutputExistsError",
+    "UnexpectedError",
     "UsageError",
+    "debugging",
+    "per_image",
+    "unexpected",
 ]
 
 
@@ -88,3 +95,106 @@ class OutputExistsError(ImageWriteError):
     def __init__(self, message: str, *, path: Path | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class FileWarning(UserWarning):
+    """Something odd about an input file that did not stop kquant from reading it
+    (what libtiff printed while decoding it, say); like Pillow's own warnings about a
+    file, :func:`per_image` turns it into a note of the image's report."""
+
+
+class UnexpectedError(KquantError):
+    """An exception kquant's own checks did not foresee, raised while working on one
+    image (a Pillow decoder's ``TypeError``, an encoder's ``RuntimeError``...): the
+    image's error, never the run's. The message names the file, the exception's type
+    and its text, and asks for a report; ``KQUANT_DEBUG=1`` lets the original
+    exception through with its traceback instead (:func:`debugging`).
+
+    Attributes
+    ----------
+    original : str
+        The class name of the exception it stands for.
+    """
+
+    def __init__(self, message: str, *, original: str) -> None:
+        super().__init__(message)
+        self.original = original
+
+
+#: Environment variable that keeps Python tracebacks of unforeseen exceptions.
+DEBUG_VARIABLE = "KQUANT_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether ``KQUANT_DEBUG`` is set to something other than "" or "0"."""
+    import os
+
+    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeName: text`` of an exception in one line (its first line, at most 200
+    characters; the type alone if it has no text)."""
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def unexpected(subject: object, exc: BaseException) -> UnexpectedError:
+    """The :class:`UnexpectedError` standing for ``exc``, raised while working on
+    ``subject`` (a path, or a name)."""
+    return UnexpectedError(
+        f"{subject}: unexpected error ({describe(exc)}); this is a bug in kquant or in a "
+        "library it uses: please report it with the file (KQUANT_DEBUG=1 shows where)",
+        original=type(exc).__name__,
+    )
+
+
+@contextlib.contextmanager
+def per_image(subject: object) -> Iterator[list[str]]:
+    """The boundary of the work on one image.
+
+    An exception that escapes kquant's own checks becomes :func:`unexpected`
+    (``KquantError``, ``MemoryError``, ``OSError`` and interrupts pass as they are);
+    with ``KQUANT_DEBUG=1`` it passes unchanged, with its traceback.
+
+    Warnings about the file (Pillow's, such as "Corrupt EXIF data", and
+    :class:`FileWarning`) are caught and given, one line each and without
+    repeats, in the yielded list, filled when the block ends: the caller makes them
+    notes of the image's report. Other warnings are issued again after the block, as
+    they came (kquant's own: the test suite turns them into errors).
+    """
+    import warnings
+
+    heard: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield heard
+        except (KquantError, MemoryError, OSError):
+            raise
+        except Exception as exc:
+            if debugging():
+                raise
+            raise unexpected(subject, exc) from exc
+        finally:
+            others = []
+            for w in caught:
+                if _about_the_file(w):
+                    line = "warning: " + " ".join(str(w.message).split())
+                    if line not in heard:
+                        heard.append(line)
+                else:
+                    others.append(w)
+    for w in others:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _about_the_file(w: object) -> bool:
+    """Whether a caught warning is about the input file: a :class:`FileWarning`, or
+    any warning issued by Pillow's own code."""
+    import os
+
+    if issubclass(w.category, FileWarning):  # type: ignore[attr-defined]
+        return True
+    parts = os.path.normpath(w.filename).split(os.sep)  # type: ignore[attr-defined]
+    return "PIL" in parts

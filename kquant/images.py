@@ -28,6 +28,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import tempfile
 import warnings
 import zlib
@@ -41,12 +42,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from kquant.defaults import DEFAULT_MAX_PIXELS
 from kquant.errors import (
+    FileWarning,
     ImageReadError,
     ImageTooLargeError,
     ImageWriteError,
+    KquantError,
     NotEnoughMemoryError,
     OutputExistsError,
     UsageError,
+    describe,
 )
 from kquant.memory import check_memory
 
@@ -203,18 +207,18 @@ def load_image(
         More pixels than ``max_pixels``.
     """
     source, path, size = open_source(path, name)
-    with reading(path), Image.open(source) as im:
+    with reading(path, source), Image.open(source) as im:
         width, height = check_size(im, path, max_pixels)
         if on_header is not None:
             on_header(width * height)
         fmt, mode = im.format, im.mode
         frames = int(getattr(im, "n_frames", 1))
         icc = im.info.get("icc_profile") or None
-        dpi = _dpi(im)
+        dpi, dpi_notes = _dpi(im)
         im.load()
         if fmt == "PNG" and frames == 1:
             _check_png_complete(path, source)
-        notes = _nonfinite_note(im)
+        notes = _nonfinite_note(im) + dpi_notes
         ImageOps.exif_transpose(im, in_place=True)  # no copy when nothing to do
         pixels, grayscale = pixels_from_pil(im)
     return LoadedImage(
@@ -264,39 +268,133 @@ def open_source(
 
 
 @contextlib.contextmanager
-def reading(path: Path):
+def reading(path: Path, source: Path | IO[bytes] | None = None):
     """Pillow's errors while opening and decoding ``path`` as one-line
     :class:`ImageReadError` messages naming it; Pillow's own decompression-bomb
-    check off (the caller checks with :func:`check_size`)."""
+    check off (the caller checks with :func:`check_size`).
+
+    Every exception out of Pillow's parsers and decoders is the file's problem, not
+    the run's: the known kinds get their own words, any other (a ``TypeError`` or
+    ``NotImplementedError`` from a plugin, seen on Pillow's own test files) is "cannot
+    decode" with its type and text. What libtiff prints on the process's stderr while
+    a TIFF ``source`` is read is captured (:func:`_c_stderr_captured`): on failure it
+    is added to the message, otherwise each line is a :class:`FileWarning`, which
+    :func:`kquant.errors.per_image` turns into a note of the image's report.
+    """
+    chatter: list[str] = []
     try:
-        with _pillow_limit_off():
+        with _pillow_limit_off(), _c_stderr_captured(source, chatter):
             yield
     except (ImageTooLargeError, NotEnoughMemoryError, TruncatedImageError):
         raise
+    except ImageReadError as exc:
+        raise ImageReadError(_with_chatter(str(exc), chatter)) from None
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file Pillow can read") from None
+        raise ImageReadError(
+            _with_chatter(f"{path}: not an image file Pillow can read", chatter)
+        ) from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: {exc}") from None
     except PermissionError:
         raise ImageReadError(f"{path}: cannot read: permission denied") from None
+    except MemoryError:
+        raise NotEnoughMemoryError(f"{path}: not enough memory to decode it") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         # Pillow's parsers raise IndexError or struct.error on some cut or malformed
         # files (a GIF cut inside a frame's blocks)
-        raise ImageReadError(f"{path}: truncated or corrupt image data ({exc})") from None
+        message = f"{path}: truncated or corrupt image data ({_one_line(exc)})"
+        raise ImageReadError(_with_chatter(message, chatter)) from None
+    except KquantError:
+        raise
+    except Exception as exc:
+        message = f"{path}: cannot decode it ({describe(exc)})"
+        raise ImageReadError(_with_chatter(message, chatter)) from None
+    for line in chatter:
+        warnings.warn(f"libtiff: {line}", FileWarning, stacklevel=3)
 
 
-def check_size(im: Image.Image, path: Path, max_pixels: int | None) -> tuple[int, int]:
-    """(width, height) of an opened image, refusing more than ``max_pixels`` pixels
-    or more than memory holds, before anything is decoded.
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line."""
+    return " ".join(str(exc).split())
+
+
+def _with_chatter(message: str, chatter: list[str]) -> str:
+    """``message`` with what libtiff said, on the same line."""
+    return f"{message}; libtiff: {'; '.join(chatter)}" if chatter else message
+
+
+#: The first bytes of TIFF files (classic and BigTIFF, both byte orders).
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+
+
+def _is_tiff(source: Path | IO[bytes] | None) -> bool:
+    try:
+        if isinstance(source, Path):
+            with open(source, "rb") as fh:
+                head = fh.read(4)
+        elif source is not None and hasattr(source, "getbuffer"):
+            head = bytes(source.getbuffer()[:4])
+        else:
+            return False
+    except OSError:
+        return False
+    return head in _TIFF_MAGIC
+
+
+@contextlib.contextmanager
+def _c_stderr_captured(source: Path | IO[bytes] | None, lines: list[str]):
+    """While a TIFF is read, file descriptor 2 goes to a temporary file, whose lines
+    are added to ``lines``: libtiff (Pillow's TIFF decoder) prints its warnings and
+    errors there itself, beside kquant's one-line messages. Only TIFFs, and only in
+    the main thread (the descriptor is the process's); a progress bar redrawn
+    meanwhile (lines starting with a carriage return) is dropped."""
+    import threading
+
+    if not _is_tiff(source) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(1 << 16).decode("utf-8", "replace")
+            for raw in text.split("\n"):
+                line = raw.strip().removeprefix("tempfile.tif: ")
+                if line and not raw.startswith("\r") and line not in lines:
+                    lines.append(line)
+
+
+def check_size(
+    im: Image.Image,
+    path: Path,
+    max_pixels: int | None,
+    *,
+    size: tuple[int, int] | None = None,
+    what: str = "image is",
+) -> tuple[int, int]:
+    """(width, height) of an opened image (or ``size``, a canvas the image will need),
+    refusing more than ``max_pixels`` pixels or more than memory holds, before
+    anything is decoded. ``what`` starts the message ("a frame reaches").
 
     Raises
     ------
     ImageTooLargeError, NotEnoughMemoryError
     """
-    width, height = im.size
+    width, height = size or im.size
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
-            f"{path}: image is {width}x{height} = {width * height:,} pixels, "
+            f"{path}: {what} {width}x{height} = {width * height:,} pixels, "
             f"above the limit of {max_pixels:,} (decompression-bomb guard)",
             pixels=width * height,
             limit=max_pixels,
@@ -391,18 +489,30 @@ def _nonfinite_note(im: Image.Image) -> tuple[str, ...]:
 _TRANSPOSING = frozenset({5, 6, 7, 8})
 
 
-def _dpi(im: Image.Image) -> tuple[float, float] | None:
-    """The resolution Pillow read, as (x, y) dpi after the EXIF orientation."""
+#: The resolutions kept, in dots per inch: what every output format can store (JPEG
+#: holds whole numbers up to 65535; PNG and BMP pixels per meter need at least 1 dpi
+#: to be above 0).
+DPI_RANGE = (1.0, 65535.0)
+
+
+def _dpi(im: Image.Image) -> tuple[tuple[float, float] | None, tuple[str, ...]]:
+    """The resolution Pillow read, as (x, y) dpi after the EXIF orientation, and a
+    note when it is outside :data:`DPI_RANGE` (a corrupt header's 4294967295 dpi):
+    such a resolution is dropped, not written (it does not fit PNG's pHYs or BMP's
+    header, and means nothing)."""
     dpi = im.info.get("dpi")
     try:
         x, y = (float(v) for v in dpi)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        return None
+        return None, ()
     if not (x > 0 and y > 0):
-        return None
+        return None, ()
+    low, high = DPI_RANGE
+    if not (low <= x <= high and low <= y <= high):
+        return None, (f"resolution {x:.10g}x{y:.10g} dpi is out of range: not kept",)
     if im.getexif().get(0x0112) in _TRANSPOSING:
         x, y = y, x
-    return (x, y)
+    return (x, y), ()
 
 
 def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
