@@ -363,29 +363,10 @@ class ReportWriter:
     """
 
     def __init__(self, path: Path, *, existing: str = "refuse") -> None:
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".jsonl", ".json"):
-            raise UsageError(f"{path}: report must end in .csv or .jsonl", params=("report",))
+        append = self.check(path, existing=existing)
         self.path = path
-        self.csv = suffix == ".csv"
+        self.csv = path.suffix.lower() == ".csv"
         self.error: str | None = None
-        present = path.is_file() and path.stat().st_size > 0
-        if present and existing == "refuse":
-            raise OutputExistsError(
-                f"{path}: report already exists (use --force to replace it, or "
-                "--skip-existing to add this run's rows to it)",
-                path=path,
-            )
-        append = present and existing == "append"
-        if append and self.csv:
-            with open(path, newline="", encoding="utf-8") as fh:
-                header = next(csv.reader(fh), [])
-            if header != row_columns():
-                raise UsageError(
-                    f"{path}: cannot add rows to a report with other columns (from another "
-                    "version of kquant?); use --force to replace it or another file",
-                    params=("report",),
-                )
         try:  # names that are not UTF-8 are written with backslash escapes
             self._fh: IO[str] = open(  # noqa: SIM115
                 path, "a" if append else "w", newline="", encoding="utf-8",
@@ -396,6 +377,33 @@ class ReportWriter:
         self._writer = csv.DictWriter(self._fh, row_columns()) if self.csv else None
         if self._writer and not append:
             self._writer.writeheader()
+
+    @staticmethod
+    def check(path: Path, *, existing: str = "refuse") -> bool:
+        """Whether a report at ``path`` would be appended to, after refusing what
+        :class:`ReportWriter` refuses (see Raises there, but for ``ImageWriteError``),
+        with nothing created: a run checks it before any work."""
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".jsonl", ".json"):
+            raise UsageError(f"{path}: report must end in .csv or .jsonl", params=("report",))
+        present = path.is_file() and path.stat().st_size > 0
+        if present and existing == "refuse":
+            raise OutputExistsError(
+                f"{path}: report already exists (use --force to replace it, or "
+                "--skip-existing to add this run's rows to it)",
+                path=path,
+            )
+        append = present and existing == "append"
+        if append and suffix == ".csv":
+            with open(path, newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+            if header != row_columns():
+                raise UsageError(
+                    f"{path}: cannot add rows to a report with other columns (from another "
+                    "version of kquant?); use --force to replace it or another file",
+                    params=("report",),
+                )
+        return append
 
     def write(self, row: dict[str, Any]) -> bool:
         """Write one :func:`kquant.report.report_row`; False if the report can no
@@ -614,7 +622,8 @@ def run_job(
                 progress=progress,
             )
         if heard:  # warnings about the file: notes of its report
-            report = dataclasses.replace(report, notes=(*report.notes, *heard))
+            notes = (*report.notes, *(f"warning: {line}" for line in heard))
+            report = dataclasses.replace(report, notes=notes)
     except (KquantError, MemoryError, OSError) as exc:
         if skip_existing and isinstance(exc, OutputExistsError):  # a name known only now
             output = exc.path or job.output

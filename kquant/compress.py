@@ -266,6 +266,7 @@ def compress_file(
         )
         written = not s.skip_if_larger or bytes_out < image.bytes
     notes += _not_written(s, written, min_met, result.distortion.psnr, bytes_out, image.bytes)
+    notes += _optimize_note(s, fmt, animated=False)
     t_saved = time.perf_counter()
 
     distortion, colors_out = result.distortion, result.colors_out
@@ -346,6 +347,15 @@ def _not_written(
     return []
 
 
+def _optimize_note(s: CompressSettings, fmt: str, *, animated: bool) -> list[str]:
+    """The report's note when ``-O`` asked for oxipng but the output is not a still
+    PNG (oxipng optimizes PNG images only; it would drop an APNG's frames)."""
+    if not s.optimize or (fmt == "PNG" and not animated):
+        return []
+    what = "an animated PNG" if fmt == "PNG" else fmt
+    return [f"-O {s.optimize} not applied: oxipng optimizes still PNGs, not {what}"]
+
+
 def _palette_notes(s: CompressSettings) -> list[str]:
     """What the report says about kept colors and a given or shared palette."""
     notes = [f"{len(s.keep_colors)} colors kept exactly"] if s.keep_colors else []
@@ -384,6 +394,7 @@ def _animation_report(
     bytes_in = max(result.bytes_in, 0)
     d = result.distortion
     notes += _not_written(s, result.written, result.min_met, d.psnr, result.bytes_out, bytes_in)
+    notes += _optimize_note(s, fmt, animated=True)
     total = time.perf_counter() - t_start
     return Report(
         input=name,

@@ -150,24 +150,27 @@ def unexpected(subject: object, exc: BaseException) -> UnexpectedError:
 
 
 @contextlib.contextmanager
-def per_image(subject: object) -> Iterator[list[str]]:
+def per_image(subject: object, *, warnings_too: bool = True) -> Iterator[list[str]]:
     """The boundary of the work on one image.
 
     An exception that escapes kquant's own checks becomes :func:`unexpected`
     (``KquantError``, ``MemoryError``, ``OSError`` and interrupts pass as they are);
     with ``KQUANT_DEBUG=1`` it passes unchanged, with its traceback.
 
-    Warnings about the file (Pillow's, such as "Corrupt EXIF data", and
-    :class:`FileWarning`) are caught and given, one line each and without
+    With ``warnings_too``, warnings about the file (Pillow's, such as "Corrupt EXIF
+    data", and :class:`FileWarning`) are caught and given, one line each and without
     repeats, in the yielded list, filled when the block ends: the caller makes them
-    notes of the image's report. Other warnings are issued again after the block, as
-    they came (kquant's own: the test suite turns them into errors).
+    notes of the image's report, or warning lines. Other warnings are issued again
+    after the block, as they came (kquant's own: the test suite turns them into
+    errors).
     """
     import warnings
 
     heard: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with contextlib.ExitStack() as stack:
+        caught = stack.enter_context(warnings.catch_warnings(record=True)) if warnings_too else []
+        if warnings_too:
+            warnings.simplefilter("always")
         try:
             yield heard
         except (KquantError, MemoryError, OSError):
@@ -178,9 +181,9 @@ def per_image(subject: object) -> Iterator[list[str]]:
             raise unexpected(subject, exc) from exc
         finally:
             others = []
-            for w in caught:
+            for w in caught or ():
                 if _about_the_file(w):
-                    line = "warning: " + " ".join(str(w.message).split())
+                    line = " ".join(str(w.message).split())
                     if line not in heard:
                         heard.append(line)
                 else:

@@ -4,10 +4,23 @@ image before and after, worst first.
 The page needs nothing but itself: styles and the few lines of script are inline,
 thumbnails are embedded as JPEG data URIs (at most :data:`THUMB` pixels a side, about
 15-30 KB each, so 1000 images make a page of about 30-60 MB), and each thumbnail links
-to the full file by a path relative to the page. It works opened from disk, with no
-network. Script: click a column's header to sort by it (or open ``page.html#sort=N``
-for column N, from 0); drag the slider on an image to move the line between before
-(left) and after (right).
+to the full file by a path relative to the page (:func:`link_to`). It works opened from
+disk, with no network. Script: click a column's header to sort by it (or open
+``page.html#sort=N`` for column N, from 0); drag the slider on an image to move the line
+between before (left) and after (right).
+
+File names are data, never markup or URLs:
+
+- A link is the file's path relative to the page's folder, its bytes (``os.fsencode``:
+  a name that is not UTF-8 keeps its real bytes) percent-encoded with only ``/`` left
+  as it is, and ``./`` put in front unless it starts with ``../``. So no link can be
+  read as a URL scheme (``javascript:x.png`` links to ``./javascript%3Ax.png``), and
+  ``#``, ``?``, ``%``, spaces, quotes, ``<``, ``&`` or newlines in a name link to that
+  file. Links are never absolute, except on Windows for a file on another drive than
+  the page: there a ``file:`` URL (:meth:`pathlib.Path.as_uri`).
+- Text (names, titles, error messages) is HTML-escaped, and any character UTF-8
+  cannot hold (a name that is not UTF-8 reaches Python as surrogate escapes) is shown
+  as U+FFFD, so the page can always be written as UTF-8.
 """
 
 from __future__ import annotations
@@ -16,14 +29,16 @@ import base64
 import html
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["THUMB", "Entry", "entries_from_rows", "render_page", "thumbnail"]
+__all__ = ["THUMB", "Entry", "entries_from_rows", "link_to", "render_page", "thumbnail"]
 
 #: Largest side of an embedded thumbnail, in pixels.
 THUMB = 320
@@ -53,7 +68,7 @@ class Entry:
     before, after : bytes or None
         JPEG thumbnails (:func:`thumbnail`).
     before_link, after_link : str or None
-        Where the full images are, relative to the page.
+        Where the full images are: URLs relative to the page (:func:`link_to`).
     """
 
     values: dict
@@ -89,22 +104,49 @@ def _thumb_of(path: str | None, size: int) -> bytes | None:
         return None
 
 
-def _relative(path: str | None, page: Path) -> str | None:
-    if not path or path == "-":
+def link_to(path: str | os.PathLike[str] | None, page: Path) -> str | None:
+    """The URL of the file ``path`` from the HTML page ``page``: its path relative to
+    the page's folder, its bytes percent-encoded (only ``/`` kept), after ``./`` unless
+    it starts with ``../``; None for no file (None, ``""`` or ``-``, standard input).
+
+    Examples
+    --------
+    >>> link_to("javascript:alert(1).png", Path("page.html"))
+    './javascript%3Aalert%281%29.png'
+    >>> link_to("in/a#b.png", Path("pages/page.html"))
+    '../in/a%23b.png'
+    """
+    if not path or str(path) == "-":
         return None
-    return Path(os.path.relpath(Path(path).absolute(), page.absolute().parent)).as_posix()
+    target = Path(path).absolute()
+    try:
+        relative = os.path.relpath(target, page.absolute().parent)
+    except ValueError:  # Windows: another drive than the page's
+        return target.as_uri()
+    link = quote(os.fsencode(Path(relative).as_posix()), safe="/")
+    return link if link.startswith("../") else "./" + link
+
+
+def _utf8(text: str) -> str:
+    """``text`` with each surrogate (a byte of a name that is not UTF-8, as
+    ``os.fsdecode`` gives it) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def entries_from_rows(rows: Sequence[dict], page: Path, size: int = THUMB) -> list[Entry]:
     """Entries of a batch's report rows (:func:`kquant.report.report_row`), with
-    thumbnails read from the input and output files and links relative to ``page``."""
+    thumbnails read from the input and output files and links relative to ``page``
+    (:func:`link_to`)."""
     return [
         Entry(
             values=dict(row),
             before=_thumb_of(row.get("input"), size),
             after=_thumb_of(row.get("output"), size),
-            before_link=_relative(row.get("input"), page),
-            after_link=_relative(row.get("output"), page),
+            before_link=link_to(row.get("input"), page),
+            after_link=link_to(row.get("output"), page),
         )
         for row in rows
     ]
@@ -120,7 +162,11 @@ def _worst_first(entry: Entry) -> tuple:
 
 
 def render_page(entries: list[Entry], title: str, noun: str = "images") -> str:
-    """The page's HTML, entries worst first; ``noun`` names what the rows are."""
+    """The page's HTML, entries worst first; ``noun`` names what the rows are.
+
+    Every character of the result can be encoded as UTF-8: surrogates (names that are
+    not UTF-8) are shown as U+FFFD.
+    """
     entries = sorted(entries, key=_worst_first)
     head = "".join(
         f'<th data-col="{i}" data-num="{int(key not in ("input", "status"))}" '
@@ -146,13 +192,14 @@ def render_page(entries: list[Entry], title: str, noun: str = "images") -> str:
         css = "" if v.get("status") == "ok" else ' class="bad"'
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
         figures.append(_figure(n, entry))
-    return _PAGE.format(
+    page = _PAGE.format(
         title=html.escape(title),
         count=f"{len(entries)} {html.escape(noun)}",
         head=head,
         rows="\n".join(body),
         figures="\n".join(figures),
     )
+    return _utf8(page)  # names that are not UTF-8; links are ASCII (link_to)
 
 
 def _img(data: bytes | None, alt: str, link: str | None, css: str = "") -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kquant.defaults import DEFAULT_MAX_PIXELS
+from kquant.defaults import DEFAULT_MAX_PIXELS, MAX_COLORS
 from kquant.errors import UsageError
 from kquant.quantizer import Quantized
 
@@ -165,6 +165,13 @@ def read_palette(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
         raise UsageError(f"{path}: no colors in this palette")
     array = np.array(colors, dtype=np.uint8).reshape(-1, 3)
     _, first = np.unique(array, axis=0, return_index=True)
+    if first.size > MAX_COLORS:
+        kind = "palette" if suffix in PALETTE_SUFFIXES else "image used as a palette"
+        raise UsageError(
+            f"{path}: this {kind} has {first.size:,} distinct colors; a palette holds at "
+            f"most {MAX_COLORS:,}",
+            params=("palette",),
+        )
     return array[np.sort(first)]
 
 

@@ -137,7 +137,8 @@ def row_columns() -> list[str]:
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     """A :func:`report_row` flattened for CSV, keyed by :func:`row_columns`: nested
-    fields spread out (seconds rounded to 0.1 ms), ``notes`` joined with ``; ``."""
+    fields spread out (seconds rounded to 0.1 ms), ``notes`` joined with ``; ``, text
+    that a spreadsheet would take for a formula quoted (:func:`_cell`)."""
     nested = _nested()
     flat: dict[str, Any] = {}
     for key, value in row.items():
@@ -146,10 +147,23 @@ def flat_row(row: dict[str, Any]) -> dict[str, Any]:
                 item = None if value is None else value[sub.name]
                 flat[f"{key}_{sub.name}"] = round(item, 4) if isinstance(item, float) else item
         elif key == "notes":
-            flat[key] = None if value is None else "; ".join(value)
+            flat[key] = None if value is None else _cell("; ".join(value))
         else:
-            flat[key] = value
+            flat[key] = _cell(value) if isinstance(value, str) else value
     return flat
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV
+#: Injection"): =, +, -, @, tab and carriage return.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A text cell of a CSV report, with a single quote in front when it would start
+    a spreadsheet formula (an input named ``=HYPERLINK(...).png``): OWASP's advice, so
+    opening the report in a spreadsheet never runs a file name. Numbers are never
+    changed, and JSON reports keep every text exactly."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def human_bytes(nbytes: int) -> str:

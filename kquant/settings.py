@@ -288,6 +288,14 @@ class CompressSettings:
                 "give a PSNR target or an MSE ceiling, not both",
                 params=("target_psnr", "max_mse"),
             )
+        if self.min_psnr is not None and self.max_mse:  # MSE 0 is lossless: any minimum holds
+            ceiling_psnr = 10 * math.log10(255**2 / self.max_mse)
+            if self.min_psnr > ceiling_psnr:
+                raise UsageError(
+                    f"the minimum PSNR {self.min_psnr:g} is above the PSNR of the MSE ceiling "
+                    f"{self.max_mse:g} ({ceiling_psnr:.2f} dB): lower --min-psnr or --max-mse",
+                    params=("min_psnr",),
+                )
         if self.palette is not None:
             object.__setattr__(self, "palette", _as_palette(self.palette))
             if self.has_target:

@@ -33,7 +33,7 @@ from kquant.defaults import (
     INDEXED_LIMIT,
     WEIGHTS,
 )
-from kquant.errors import ImageReadError, KquantError, UsageError
+from kquant.errors import ImageReadError, KquantError, UsageError, per_image
 from kquant.quantizer import fit_palette, match_colors
 from kquant.settings import FitOptions, check_choice
 
@@ -141,7 +141,8 @@ def shared_palette(
     alpha, skipped = False, []
     for path in images:
         try:
-            hist, transparent = image_histogram(path, max_pixels=max_pixels)
+            with per_image(path, warnings_too=False):  # the caller shows the warnings
+                hist, transparent = image_histogram(path, max_pixels=max_pixels)
         except KquantError as exc:
             if not skip_errors:
                 raise

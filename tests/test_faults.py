@@ -81,6 +81,52 @@ def world(t: Path) -> None:
     frames[0].save(t / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     data = (t / "anim.gif").read_bytes()
     (t / "cut-anim.gif").write_bytes(data[: len(data) * 3 // 4])  # ends in the third frame
+    odd_files(t)
+
+
+#: The 128-byte header of Pillow's ``unimplemented_pfflags.dds``: pixel format flags 8,
+#: which Pillow's DDS plugin answers with NotImplementedError.
+DDS_HEADER = bytes.fromhex(
+    "444453207c00000007100a000001000000010000008000000000000001000000" + "00" * 44
+    + "2000000008000000400000000000000000000000000000000000000000000000"
+    + "0810400000000000000000000000000000000000"
+)  # fmt: skip
+
+
+def gif_bytes(frames: list[Image.Image], screen: tuple[int, int] | None = None) -> bytes:
+    """An animated GIF of ``frames`` (no frame folded into another), with its logical
+    screen size set to ``screen`` if given (smaller than the frames: they reach
+    beyond it)."""
+    import io
+
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], optimize=False,
+                   duration=[10 + i for i in range(len(frames))], disposal=1)  # fmt: skip
+    data = bytearray(buffer.getvalue())
+    if screen is not None:
+        data[6:10] = struct.pack("<2H", *screen)
+    return bytes(data)
+
+
+def odd_files(t: Path) -> None:
+    """Files like the odd ones of Pillow's own test images (issue 21)."""
+    (t / "pfflags.dds").write_bytes(DDS_HEADER + bytes(32768))
+    exif = Image.Exif()
+    exif[0x011A] = exif[0x011B] = 4294967295  # X/YResolution: 4294967295 dpi
+    exif[0x0128] = 2
+    Image.fromarray(blocks(16, 16)).save(t / "dpi.jpg", exif=exif)
+    colors = [(255, 0, 0), (0, 0, 255), (0, 200, 0)]
+    frames = [Image.new("RGB", (20, 20), colors[i % 3]) for i in range(3)]
+    (t / "beyond.gif").write_bytes(gif_bytes(frames, screen=(10, 10)))
+    tiny = [Image.new("RGB", (1, 1), colors[i % 2]) for i in range(40)]
+    (t / "work-bomb.gif").write_bytes(gif_bytes(tiny, screen=(9000, 9000)))
+    # a frame descriptor announcing 65535 x 65535 on a 10 x 10 screen
+    one = bytearray(gif_bytes([Image.new("RGB", (10, 10), c) for c in colors[:2]]))
+    second = one.index(b"\x2c", one.index(b"\x2c") + 1)  # the second image descriptor
+    one[second + 5 : second + 9] = struct.pack("<2H", 65535, 65535)
+    (t / "extent-bomb.gif").write_bytes(bytes(one))
+    names = [f"{i:06x}" for i in range(65537)]
+    (t / "huge.txt").write_text("".join(f"#{n}\n" for n in names))
 
 
 @dataclass(frozen=True)
@@ -196,7 +242,9 @@ CASES = [
     case("export-without-shared", "compress {t}/img.png --export {t}/p.gpl", 2,
          "--shared-palette", absent=["p.gpl", "img-k256.png"]),
     case("shared-palette-file-exists", "compress {t}/in -k 4 --shared-palette --export "
-         "{t}/set.gpl", 2, "already exists", absent=["in/0-k4.png"]),
+         "{t}/set.gpl", 1, "already exists", absent=["in/0-k4.png"]),
+    case("palette-above-65536", "compress {t}/img.png --palette {t}/huge.txt", 2,
+         "huge.txt: this palette has 65,537 distinct colors; a palette holds at most 65,536"),
     # animations
     case("animation-into-jpeg", "compress {t}/anim.gif -k 4 -o {t}/o.jpg", 2,
          "cannot hold the 3 frames of {t}/anim.gif; write .gif, .webp or .png, or add "
@@ -212,8 +260,42 @@ CASES = [
     # the analysis commands
     case("compare-method", "compare {t}/img.png --methods kmeans,octree", 2, "octree"),
     case("compare-bomb", "compare {t}/bomb.png", 1, "--max-pixels"),
-    case("html-exists", "compress {t}/in -k 4 --html {t}/existing.png", 2,
+    case("html-exists", "compress {t}/in -k 4 --html {t}/existing.png", 1,
          "existing.png: already exists (use --force", absent=["in/0-k4.png"]),
+    case("compare-html-exists", "compare {t}/img.png -k 4 --html {t}/existing.png", 1,
+         "existing.png: already exists (use --force"),
+    # every file a run writes, planned together (issue 21)
+    case("html-is-the-output", "compress {t}/img.png -k 4 -o {t}/o.png --html {t}/o.png", 2,
+         "--html {t}/o.png is the same file as {t}/o.png (the output of", absent=["o.png"]),
+    case("html-is-an-input", "compress {t}/img.png -k 4 --html {t}/img.png --force", 2,
+         "--html {t}/img.png is the input", absent=["img-k4.png"]),
+    case("report-is-an-input", "compress {t}/img.png {t}/old.csv -k 4 --report {t}/old.csv "
+         "--force", 2, "--report {t}/old.csv is the input", absent=["img-k4.png"]),
+    case("report-is-the-page", "compress {t}/img.png -k 4 --report {t}/x.csv --html {t}/x.csv",
+         2, "is the same file as --report", absent=["x.csv", "img-k4.png"]),
+    case("export-is-the-report", "compress {t}/in -k 4 --shared-palette --export {t}/r.jsonl "
+         "--report {t}/r.jsonl", 2, "same file", absent=["r.jsonl", "in/0-k4.png"]),
+    case("compare-sheet-is-the-page", "compare {t}/img.png -k 4 --side-by-side {t}/s.png "
+         "--html {t}/s.png", 2, "same file", absent=["s.png"]),
+    case("palette-export-is-the-input", "palette {t}/img.png -k 4 --export {t}/img.png "
+         "--force", 2, "is the input"),
+    case("sweep-plot-is-the-input", "sweep {t}/img.png -k 2,4 --plot {t}/img.png --force", 2,
+         "is the input"),
+    # odd files, like those of Pillow's own tests (issue 21)
+    case("decoder-not-implemented", "compress {t}/pfflags.dds -k 4", 1,
+         "pfflags.dds: cannot decode it (NotImplementedError", absent=["pfflags-k4.png"]),
+    case("dpi-out-of-range", "compress {t}/dpi.jpg -k 4", 0,
+         "resolution 4294967295x4294967295 dpi is out of range: not kept", exist=["dpi-k4.png"]),
+    case("frames-beyond-the-screen", "compress {t}/beyond.gif -k 4 -o {t}/o.gif", 0,
+         "20x20, animation of 3 frames", exist=["o.gif"]),
+    case("frame-extent-bomb", "compress {t}/extent-bomb.gif -k 4 -o {t}/o.gif", 1,
+         "a frame reaches 65535x65535", absent=["o.gif"]),
+    case("animation-work-bomb", "compress {t}/work-bomb.gif -k 4 -o {t}/o.gif", 1,
+         "40 frames of 9000x9000 is 3,240,000,000 pixels to decode", absent=["o.gif"]),
+    case("animation-work-bomb-compare", "palette {t}/work-bomb.gif -k 4", 1,
+         "pixels to decode"),
+    case("max-mse-against-min-psnr", "compress {t}/img.png --max-mse 10 --min-psnr 60", 2,
+         "--min-psnr: the minimum PSNR 60 is above the PSNR of the MSE ceiling 10 (38.13 dB)"),
     case("compare-repeat-zero", "compare {t}/img.png --repeat 0", 2,
          "--repeat: repeat must be a whole number >= 1"),
     case("sweep-ks", "sweep {t}/img.png -k 0..4", 2, "not a list of k"),

@@ -1,11 +1,17 @@
 """The HTML pages of compress --html and compare --html (issue 16), loaded from disk
-by a real headless Chromium: rows rendered, every image decoded, no console error."""
+by a real headless Chromium: rows rendered, every image decoded, no console error; and
+their links and names (issue 21): every link a scheme-free relative URL to the right
+file, whatever its name, and a page written even for names that are not UTF-8."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import numpy as np
 import pytest
@@ -111,3 +117,151 @@ def test_columns_sort_in_the_browser(tmp_path):
             if c
         ]
     )
+
+
+# Links and names (issue 21): a file name is data, never a URL scheme or markup, and a
+# name that is not UTF-8 is shown with U+FFFD but linked by its real bytes.
+
+#: Names that break a naive link: a scheme, URL delimiters, escapes, markup.
+HOSTILE = [
+    "javascript:x.png",
+    "javascript:alert(1).png",
+    "a#b.png",
+    "a?b.png",
+    "100%.png",
+    "%41.png",
+    "sp ace.png",
+    "new\nline.png",
+    "\"q'<&>.png",
+    "back\\slash.png",
+    "ü.png",
+]
+NOT_UTF8 = os.fsdecode(b"bad\xff.png")
+
+
+class _Links(HTMLParser):
+    """The ``href`` of every ``<a>``, the ``src`` of every ``<img>``, every ``id`` and
+    the text of every ``<h2>`` of a page."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.hrefs, self.srcs, self.ids, self.captions = [], [], set(), []
+        self._in_h2 = False
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a":
+            self.hrefs.append(attrs["href"])
+        elif tag == "img":
+            self.srcs.append(attrs["src"])
+        elif tag == "h2":
+            self._in_h2 = True
+            self.captions.append("")
+
+    def handle_endtag(self, tag):
+        self._in_h2 = self._in_h2 and tag != "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.captions[-1] += data
+
+
+def linked_bytes(href: str, page: Path) -> bytes:
+    """The path (bytes, normalized) a relative ``href`` of ``page`` points at."""
+    assert urlsplit(href).scheme == "" and (href.startswith(("./", "../"))), href
+    return os.path.normpath(os.path.join(os.fsencode(page.parent), unquote_to_bytes(href)))
+
+
+@pytest.mark.parametrize("name", [*HOSTILE, NOT_UTF8], ids=ascii)
+@pytest.mark.parametrize("where", [".", "in", "../in", "a/../in"])
+def test_link_to_is_scheme_free_and_finds_the_file(tmp_path, monkeypatch, name, where):
+    from kquant.html import link_to
+
+    monkeypatch.chdir(tmp_path)
+    page = Path("pages", "page.html") if where.startswith("..") else Path("page.html")
+    for path in (os.path.join(where, name), tmp_path / where / name):  # relative, absolute
+        href = link_to(path, page)
+        assert href.isascii() and not set(href) & set("\"'<>&#? \n\\:"), href
+        expected = os.path.normpath(os.fsencode(tmp_path / where / name))
+        assert linked_bytes(href, (tmp_path / page)) == expected
+
+
+def test_link_to_no_file_and_another_drive(monkeypatch, tmp_path):
+    from kquant import html
+
+    assert [html.link_to(p, tmp_path / "p.html") for p in (None, "", "-")] == [None] * 3
+
+    def another_drive(*args):  # what os.path.relpath does on Windows across drives
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    monkeypatch.setattr(html.os.path, "relpath", another_drive)
+    href = html.link_to(tmp_path / "a#b.png", tmp_path / "p.html")
+    assert href == (tmp_path / "a#b.png").as_uri() and href.startswith("file:///")
+
+
+def test_rendered_names_are_text_and_utf8(tmp_path):
+    from kquant.html import Entry, render_page
+
+    names = [*HOSTILE, NOT_UTF8]
+    entries = [Entry({"input": n, "status": "error", "error": f"{n}: broken"}) for n in names]
+    text = render_page(entries, f"kquant compress {NOT_UTF8}")
+    text.encode("utf-8")  # no surrogate left
+    parsed = _Links(text)
+    shown = [n.replace(NOT_UTF8, "bad\ufffd.png") for n in names]
+    assert sorted(parsed.captions) == sorted(f"{n}: error {n}: broken" for n in shown)
+    assert "<title>kquant compress bad\ufffd.png</title>" in text
+    assert all(href.startswith("#img") for href in parsed.hrefs)  # no file, no link
+
+
+def page_links(tmp_path: Path, names: list[str]) -> tuple[Path, _Links]:
+    """``kquant compress`` of one small PNG per name (in ``tmp_path/in``, outputs in
+    ``tmp_path/out``) with ``--html`` into ``tmp_path/pages``; the page and its links,
+    each checked: a fragment names a section, anything else is a file of the run."""
+    folder, pages = tmp_path / "in", tmp_path / "pages"
+    folder.mkdir()
+    pages.mkdir()
+    for name in names:
+        Image.fromarray(blocks(8, 8, noise=0)).save(folder / name, format="PNG")
+    page = pages / "page.html"
+    ran = kquant("compress", *(folder / n for n in names), "-k", "4", "-o", tmp_path / "out",
+                 "--html", page)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    parsed = _Links(page.read_bytes().decode("utf-8"))
+    files = {os.fsencode(p) for d in (folder, tmp_path / "out") for p in d.iterdir()}
+    assert len(files) == 2 * len(names)
+    linked = set()
+    for href in parsed.hrefs:
+        assert urlsplit(href).scheme == "", href
+        if href.startswith("#"):
+            assert href[1:] in parsed.ids
+        else:
+            linked.add(linked_bytes(href, page))
+    assert linked == files  # every input and output, each by its own name
+    assert all(src.startswith("data:image/jpeg;base64,") for src in parsed.srcs)
+    return page, parsed
+
+
+def test_batch_page_links_files_with_hostile_names(tmp_path):
+    page, parsed = page_links(tmp_path, HOSTILE)
+    folder = str(tmp_path / "in")
+    assert sorted(parsed.captions) == sorted(f"{folder}/{n}: lossless" for n in HOSTILE)
+    assert 'href="../in/javascript%3Ax.png"' in page.read_text()
+
+
+def test_pages_of_a_name_that_is_not_utf8(tmp_path):
+    try:
+        (tmp_path / NOT_UTF8).touch()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this filesystem refuses names that are not UTF-8")
+    page, parsed = page_links(tmp_path, [NOT_UTF8, "plain.png"])
+    text = page.read_text(encoding="utf-8")
+    assert 'href="../in/bad%FF.png"' in text and 'href="../out/bad%FF-k4.png"' in text
+    assert f"{tmp_path}/in/bad\ufffd.png: lossless" in parsed.captions
+    compared = tmp_path / "compare.html"
+    ran = kquant("compare", tmp_path / "in" / NOT_UTF8, "-k", "4", "--html", compared)
+    assert ran.returncode == 0, ran.stderr
+    assert "bad\ufffd.png: k=4</title>" in compared.read_text(encoding="utf-8")

@@ -122,10 +122,15 @@ def compare(
 
     from kquant.comparison import check_methods, compare_methods, side_by_side
     from kquant.images import save_quantized, write_atomically
+    from kquant.written import Written, check_files
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    with library_errors():
+    with library_errors(image):
         check_methods(names)
+        saved = [save_dir / f"{_stem(image)}-{name}-k{k}.png" for name in names] if save_dir else []
+        check_files([*(Written(path, "--save-dir") for path in saved),
+                     *_flagged(("--side-by-side", sheet), ("--html", html))], [image],
+                    overwrite=overwrite)  # fmt: skip
         pixels = read_image(image, max_pixels)
         results = compare_methods(
             pixels,
@@ -139,9 +144,9 @@ def compare(
         )
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
-            for r in results:
+            for r, path in zip(results, saved, strict=True):
                 q = r.quantized
-                save_quantized(save_dir / f"{_stem(image)}-{r.method}-k{k}.png", q.palette,
+                save_quantized(path, q.palette,
                                q.indices, transparent_index=q.transparent_index,
                                overwrite=overwrite)  # fmt: skip
         if sheet is not None:
@@ -241,8 +246,11 @@ def palette(
     from kquant.images import write_atomically
     from kquant.palettes import draw_swatch, palette_shares, read_colors, to_hex, write_palette
     from kquant.quantizer import quantize
+    from kquant.written import check_files
 
-    with library_errors():
+    with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
+        check_files(_flagged(("--export", export), ("--swatch", swatch)), images,
+                    overwrite=overwrite)  # fmt: skip
         keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
         if len(images) == 1 and not _animated(images[0]):
             q = quantize(read_image(images[0], max_pixels), k, options=fit, keep=keep)
@@ -335,6 +343,7 @@ def sweep(
 
     from kquant.sweep import check_sweep, parse_ks, suggest
     from kquant.sweep import sweep as run_sweep
+    from kquant.written import check_files
 
     if plot is not None:
         try:
@@ -343,9 +352,10 @@ def sweep(
             raise click.ClickException(
                 "--plot needs matplotlib: pip install 'kquant[plot]' (or matplotlib)"
             ) from None
-    with library_errors():
+    with library_errors(image):
         k_list = parse_ks(ks)
         check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
+        check_files(_flagged(("--plot", plot)), [image], overwrite=overwrite)
         pixels = read_image(image, max_pixels)
         with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
 
@@ -438,6 +448,13 @@ def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) 
                   "bytes_out": row["bytes"]}  # fmt: skip
         entries.append(Entry(values, before=original, after=thumbnail(r.quantized.to_array())))
     return render_page(entries, f"kquant compare {image}: k={k}", noun="results")
+
+
+def _flagged(*files: tuple[str, Path | None]) -> list:
+    """:class:`kquant.written.Written` files of the options given (flag, path)."""
+    from kquant.written import Written
+
+    return [Written(path, flag) for flag, path in files if path is not None]
 
 
 def _stem(image: Path) -> str:

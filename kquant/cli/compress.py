@@ -167,13 +167,19 @@ def compress(
         )
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
-        if shared_palette:
-            settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
+        if shared_palette and export is None:
+            export = _palette_file(plan.jobs, settings.k)
+        _check_run_files(plan.jobs, report=report, html=html, export=export,
+                         overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
+        existing = "replace" if overwrite else "append" if skip_existing else "refuse"
+        if report is not None:
+            ReportWriter.check(report, existing=existing)
         client = None
         if cluster:  # the workers' working folders differ: paths are made absolute
             plan.jobs = [_absolute(job) for job in plan.jobs]
             client = _connect(cluster, plan.jobs)
-        existing = "replace" if overwrite else "append" if skip_existing else "refuse"
+        if shared_palette:
+            settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
         writer = ReportWriter(report, existing=existing) if report else None
     run = Runner(
         batch=found.batch,
@@ -185,8 +191,6 @@ def compress(
         jobs=jobs,
     )
     if html is not None:
-        if html.exists() and not overwrite:
-            raise click.UsageError(f"{html}: already exists (use --force to replace it)")
         run.rows = []
     try:
         executor = client.get_executor() if client is not None else None
@@ -209,29 +213,56 @@ def compress(
         click.get_current_context().exit(3)
 
 
-def _fit_shared(
-    jobs: list, settings: Any, weight: str, export: Path | None, quiet: bool, skip_existing: bool
-) -> Any:
-    """``settings`` mapping every job's image onto one palette fitted over all of them
-    (:func:`kquant.shared.shared_palette`), written whole in every output; the palette
-    is written to ``export`` or ``palette-k<K>.gpl`` in the outputs' common folder.
-    Images that cannot be read are left out of the fit (their jobs report the error)."""
+def _palette_file(jobs: list, k: int) -> Path:
+    """Where ``--shared-palette`` writes its palette without ``--export``:
+    ``palette-k<K>.gpl`` in the outputs' common folder."""
     import os
 
     from kquant.errors import UsageError
+
+    if any(str(job.input) == STDIO or str(job.output) == STDIO for job in jobs):
+        raise UsageError("--shared-palette reads and writes files: not - (standard input/output)")
+    folder = Path(os.path.commonpath([str(job.output.parent.absolute()) for job in jobs]))
+    return folder / f"palette-k{k}.gpl"
+
+
+def _check_run_files(
+    jobs: list,
+    *,
+    report: Path | None,
+    html: Path | None,
+    export: Path | None,
+    overwrite: bool,
+    skip_existing: bool,
+) -> None:
+    """Every file the run writes, planned together before any work
+    (:func:`kquant.written.check_files`): outputs, report, page and palette file are
+    all different files and none is an input (exit 2, with or without --force); the
+    page or palette file exists: exit 1 without --force. The report's
+    existence is checked by its writer (--skip-existing appends to it); an existing
+    palette file is kept with --skip-existing."""
+    from kquant.written import Written, check_files
+
+    files = [Written(job.output, f"the output of {job.input}", check_exists=False)
+             for job in jobs if job.name is None]  # fmt: skip
+    others = (("--report", report, False), ("--html", html, True),
+              ("--export", export, not skip_existing))  # fmt: skip
+    files += [Written(path, flag, check) for flag, path, check in others if path is not None]
+    check_files(files, [job.input for job in jobs], overwrite=overwrite)
+
+
+def _fit_shared(
+    jobs: list, settings: Any, weight: str, export: Path, quiet: bool, skip_existing: bool
+) -> Any:
+    """``settings`` mapping every job's image onto one palette fitted over all of them
+    (:func:`kquant.shared.shared_palette`), written whole in every output; the palette
+    is written to ``export`` (:func:`_palette_file` by default). Images that cannot be
+    read are left out of the fit (their jobs report the error)."""
     from kquant.images import write_atomically
     from kquant.palettes import write_palette
     from kquant.shared import shared_palette
 
-    if any(str(job.input) == STDIO or str(job.output) == STDIO for job in jobs):
-        raise UsageError("--shared-palette reads and writes files: not - (standard input/output)")
-    if export is None:
-        folder = Path(os.path.commonpath([str(job.output.parent.absolute()) for job in jobs]))
-        folder.mkdir(parents=True, exist_ok=True)  # the run makes the outputs' folders anyway
-        export = folder / f"palette-k{settings.k}.gpl"
-    if export.exists() and not settings.overwrite and not skip_existing:
-        raise UsageError(f"{export}: the shared palette's file already exists "
-                         "(use --force to replace it, --skip-existing to keep it)")  # fmt: skip
+    export.parent.mkdir(parents=True, exist_ok=True)  # the run makes the outputs' folders anyway
     keep = None
     if settings.keep_colors:
         import numpy as np

@@ -50,18 +50,29 @@ def usage_message(message: str, params: tuple[str, ...]) -> str:
 
 
 @contextlib.contextmanager
-def library_errors() -> Iterator[None]:
-    """Turn the library's errors into click's: misuse exits 2, failures exit 1."""
-    from kquant.errors import KquantError, UsageError
+def library_errors(subject: object = None) -> Iterator[None]:
+    """Turn the library's errors into click's: misuse exits 2, failures exit 1.
+
+    With ``subject`` (the image a command works on), the block is that image's work
+    (:func:`kquant.errors.per_image`): an exception kquant did not foresee is one
+    line naming it, exit 1 (``KQUANT_DEBUG=1``: the traceback), and warnings about the
+    file are printed once the block succeeds, one ``kquant: warning:`` line each.
+    """
+    from kquant.errors import KquantError, UsageError, per_image
 
     try:
-        yield
+        with per_image(
+            "kquant" if subject is None else subject, warnings_too=subject is not None
+        ) as heard:
+            yield
     except UsageError as exc:
         raise click.UsageError(usage_message(str(exc), exc.params)) from None
     except KquantError as exc:
         raise click.ClickException(with_hint(str(exc), type(exc).__name__)) from None
     except MemoryError:
-        raise click.ClickException("not enough memory for this image") from None
+        raise click.ClickException(f"{subject or 'this image'}: not enough memory") from None
+    for line in heard:
+        click.echo(f"kquant: warning: {subject}: {line}", err=True)
 
 
 #: Options that pngquant and ImageMagick users type, with kquant's way to say it.
