@@ -24,7 +24,8 @@ demo: install ## Install, then quantize sample_images/china.jpg to 64 colors
 	$(BIN)/kquant compress sample_images/china.jpg -k 64 -o demo-output/china-k64.png --force
 	@echo "wrote demo-output/china-k64.png; run kquant yourself with: source $(VENV)/bin/activate"
 
-test: install-test ## Install the test tools, then run the test suite
+test: install-test ## Install the test tools, fetch Pillow's test images (cached), run the test suite
+	@$(BIN)/python tests/corpus.py fetch >/dev/null || echo "Pillow's test images not fetched: tests/test_corpus.py is skipped"
 	$(BIN)/python -m pytest
 
 lint: install-test ## ruff check and format check

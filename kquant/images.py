@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import logging
 import os
 import stat
 import struct
@@ -276,14 +277,19 @@ def reading(path: Path, source: Path | IO[bytes] | None = None):
     Every exception out of Pillow's parsers and decoders is the file's problem, not
     the run's: the known kinds get their own words, any other (a ``TypeError`` or
     ``NotImplementedError`` from a plugin, seen on Pillow's own test files) is "cannot
-    decode" with its type and text. What libtiff prints on the process's stderr while
-    a TIFF ``source`` is read is captured (:func:`_c_stderr_captured`): on failure it
-    is added to the message, otherwise each line is a :class:`FileWarning`, which
+    decode" with its type and text. What Pillow logs meanwhile, and what libtiff
+    prints on the process's stderr while a TIFF ``source`` is read, is captured
+    (:func:`_pillow_log_captured`, :func:`_c_stderr_captured`): on failure it is
+    added to the message, otherwise each line is a :class:`FileWarning`, which
     :func:`kquant.errors.per_image` turns into a note of the image's report.
     """
     chatter: list[str] = []
     try:
-        with _pillow_limit_off(), _c_stderr_captured(source, chatter):
+        with (
+            _pillow_limit_off(),
+            _pillow_log_captured(chatter),
+            _c_stderr_captured(source, chatter),
+        ):
             yield
     except (ImageTooLargeError, NotEnoughMemoryError, TruncatedImageError):
         raise
@@ -310,7 +316,7 @@ def reading(path: Path, source: Path | IO[bytes] | None = None):
         message = f"{path}: cannot decode it ({describe(exc)})"
         raise ImageReadError(_with_chatter(message, chatter)) from None
     for line in chatter:
-        warnings.warn(f"libtiff: {line}", FileWarning, stacklevel=3)
+        warnings.warn(line, FileWarning, stacklevel=3)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -319,8 +325,41 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _with_chatter(message: str, chatter: list[str]) -> str:
-    """``message`` with what libtiff said, on the same line."""
-    return f"{message}; libtiff: {'; '.join(chatter)}" if chatter else message
+    """``message`` with what the decoder said, on the same line."""
+    return f"{message} ({'; '.join(chatter)})" if chatter else message
+
+
+class _PillowLog(logging.Handler):
+    """Pillow's log records (its TIFF plugin logs "More samples per pixel than can be
+    decoded" as an error before raising) into the list of the file being read, never
+    onto stderr: with a handler on the ``PIL`` logger, logging's last-resort printer
+    stays silent. Records still propagate to handlers an application configured."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.lines is not None:
+            line = " ".join(record.getMessage().split())
+            if line not in self.lines:
+                self.lines.append(line)
+
+
+_PILLOW_LOG = _PillowLog()
+
+
+@contextlib.contextmanager
+def _pillow_log_captured(lines: list[str]):
+    """Pillow's warnings and errors logged meanwhile, into ``lines``."""
+    logger = logging.getLogger("PIL")
+    if _PILLOW_LOG not in logger.handlers:
+        logger.addHandler(_PILLOW_LOG)
+    saved, _PILLOW_LOG.lines = _PILLOW_LOG.lines, lines
+    try:
+        yield
+    finally:
+        _PILLOW_LOG.lines = saved
 
 
 #: The first bytes of TIFF files (classic and BigTIFF, both byte orders).

@@ -6,12 +6,13 @@ downloads and unpacks it. As a script, run by ``tests/test_corpus.py`` in a chil
 process under a memory limit:
 
     python tests/corpus.py fetch                  # into the cache, prints the folder
-    python tests/corpus.py each OUT.jsonl FILE... # one in-process kquant call per case
+    python tests/corpus.py each OUT.jsonl LIST    # one in-process kquant call per case
 
 ``each`` runs ``kquant`` in this process (click's ``CliRunner``, as a user would run
-it) once per file and command (:func:`cases`), with the C-level stderr (libtiff's
-messages) captured too, and writes one JSON line per call: exit code, stderr,
-seconds, peak memory, and the traceback if one escaped.
+it) once per file and command (:func:`cases`) for the files of LIST (a JSON object:
+``files``, and ``failed``, those a batch reported as errors), with the C-level stderr
+(libtiff's messages) captured too, and writes one JSON line per call: exit code,
+stderr, seconds, peak memory, and the traceback if one escaped.
 
 The cache is ``$KQUANT_CORPUS_CACHE`` or ``~/.cache/kquant-tests``; the corpus is the
 source distribution of the installed Pillow, so its decoders and its test files match.
@@ -64,7 +65,7 @@ def fetch() -> Path:
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", f"pillow=={version}", "--no-binary",
-             ":all:", "--no-deps", "--no-build-isolation", "-q", "-d", tmp],
+             ":all:", "--no-deps", "-q", "-d", tmp],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         archive = next(Path(tmp).glob("pillow-*.tar.gz"))
@@ -84,22 +85,24 @@ def limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def cases(path: Path, *, animated: bool) -> list[list[str]]:
+def cases(path: Path, *, animated: bool, failed: bool) -> list[list[str]]:
     """The command lines run on one file (``{out}`` stands for a fresh folder): a
-    compress to PNG, and for an animation to GIF and WebP as well; the other
-    commands once."""
+    compress to PNG; for an animation, to GIF and WebP too, and its palette (fitted
+    on every frame); for a file that failed, the other commands too."""
     run = [["compress", str(path), "-k", "16", "-o", "{out}/x.png"]]
     if animated:
         run += [["compress", str(path), "-k", "16", "-o", "{out}/x.gif"],
                 ["compress", str(path), "-k", "16", "-o", "{out}/x.webp"]]  # fmt: skip
-    run += [["palette", str(path), "-k", "4"], ["compare", str(path), "-k", "4"],
-            ["sweep", str(path), "-k", "2,4", "--metric-sample", "200"]]  # fmt: skip
+    if animated or failed:
+        run.append(["palette", str(path), "-k", "4"])
+    if failed:
+        run += [["compare", str(path), "-k", "4"],
+                ["sweep", str(path), "-k", "2,4", "--metric-sample", "200"]]  # fmt: skip
     return run
 
 
-def _each(report: Path, files: list[str]) -> None:
+def _each(report: Path, files: list[str], failed: set[str]) -> None:
     from click.testing import CliRunner
-    from PIL import Image
 
     from kquant.cli import cli
 
@@ -107,12 +110,8 @@ def _each(report: Path, files: list[str]) -> None:
     with open(report, "w") as out, tempfile.TemporaryDirectory() as scratch:
         for name in files:
             path = Path(name)
-            try:
-                with Image.open(path) as im:
-                    animated = getattr(im, "n_frames", 1) > 1
-            except Exception:
-                animated = False
-            for i, case in enumerate(cases(path, animated=animated)):
+            animated = _animated(path)
+            for i, case in enumerate(cases(path, animated=animated, failed=name in failed)):
                 folder = Path(scratch) / f"{abs(hash(name))}-{i}"
                 folder.mkdir()
                 args = [a.replace("{out}", str(folder)) for a in case]
@@ -148,8 +147,24 @@ def _each(report: Path, files: list[str]) -> None:
                 out.flush()
 
 
+def _animated(path: Path) -> bool:
+    """Whether Pillow sees more than one frame (warnings and errors ignored)."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as im:
+                return getattr(im, "n_frames", 1) > 1
+        except Exception:
+            return False
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "fetch":
         print(fetch())
     elif sys.argv[1] == "each":
-        _each(Path(sys.argv[2]), sys.argv[3:])
+        listing = json.loads(Path(sys.argv[3]).read_text())
+        _each(Path(sys.argv[2]), listing["files"], set(listing["failed"]))
