@@ -306,3 +306,26 @@ def test_default_workers_follow_the_memory_left():
     assert workers_for(scans, plain, cores=8, available=4 * gib) == 4
     assert workers_for(scans, plain, cores=8, available=2 * gib) == 2
     assert workers_for(scans, lab, cores=8, available=4 * gib) == 1  # never fewer than one
+
+
+def test_csv_cells_that_would_be_formulas_are_quoted(tmp_path, monkeypatch):
+    """OWASP's advice against CSV injection (issue 21): a text cell starting with =, +,
+    -, @ gets a leading quote in a CSV report; numbers and JSON rows stay exact."""
+    from kquant.report import flat_row
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("=1+1.png", "@SUM(A1).png", "plain.png"):
+        Image.fromarray(blocks(16, 16)).save(tmp_path / name)
+    ran = kquant("compress", "=1+1.png", "@SUM(A1).png", "plain.png", "-k", "4",
+                 "--report", "r.csv", "--json")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    with open(tmp_path / "r.csv", newline="") as fh:
+        cells = [(r["input"], r["output"], r["mse"]) for r in csv.DictReader(fh)]
+    assert [c[:2] for c in cells] == [("'=1+1.png", "'=1+1-k4.png"),
+                                      ("'@SUM(A1).png", "'@SUM(A1)-k4.png"),
+                                      ("plain.png", "plain-k4.png")]  # fmt: skip
+    assert all(float(c[2]) >= 0 for c in cells)  # numbers as they are
+    rows = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [r["input"] for r in rows] == ["=1+1.png", "@SUM(A1).png", "plain.png"]
+    assert flat_row({"input": "-", "mse": -1.0}) == {"input": "'-", "mse": -1.0}
+    assert flat_row({"error": "+x", "notes": ["-1"]}) == {"error": "'+x", "notes": "'-1"}

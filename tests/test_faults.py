@@ -125,6 +125,12 @@ def odd_files(t: Path) -> None:
     second = one.index(b"\x2c", one.index(b"\x2c") + 1)  # the second image descriptor
     one[second + 5 : second + 9] = struct.pack("<2H", 65535, 65535)
     (t / "extent-bomb.gif").write_bytes(bytes(one))
+    Image.fromarray(blocks(16, 16)).save(t / "plain.png")  # + an acTL chunk of 0 frames
+    data = (t / "plain.png").read_bytes()
+    actl = b"acTL" + struct.pack(">II", 0, 0)
+    chunk = struct.pack(">I", 8) + actl + struct.pack(">I", zlib.crc32(actl))
+    at = data.index(b"IDAT") - 4
+    (t / "warn.png").write_bytes(data[:at] + chunk + data[at:])
     names = [f"{i:06x}" for i in range(65537)]
     (t / "huge.txt").write_text("".join(f"#{n}\n" for n in names))
 
@@ -294,6 +300,11 @@ CASES = [
          "40 frames of 9000x9000 is 3,240,000,000 pixels to decode", absent=["o.gif"]),
     case("animation-work-bomb-compare", "palette {t}/work-bomb.gif -k 4", 1,
          "pixels to decode"),
+    case("pillow-warning-is-a-note", "compress {t}/warn.png -k 4", 0,
+         "note: warning: Invalid APNG, will use default PNG image if possible",
+         exist=["warn-k4.png"]),
+    case("pillow-warning-in-sweep", "sweep {t}/warn.png -k 2,4", 0,
+         "kquant: warning: {t}/warn.png: Invalid APNG"),
     case("max-mse-against-min-psnr", "compress {t}/img.png --max-mse 10 --min-psnr 60", 2,
          "--min-psnr: the minimum PSNR 60 is above the PSNR of the MSE ceiling 10 (38.13 dB)"),
     case("compare-repeat-zero", "compare {t}/img.png --repeat 0", 2,
