@@ -518,10 +518,11 @@ def quantize_animation(
         data = _encode_pillow(out_frames, fmt, result)
         result.frames_out = _frames_in(data)
     del out_frames
-    if result.frames_out < n_frames:
+    if result.frames_out < n_frames:  # the note names the writer of the format written
+        writer = {"WEBP": "libwebp", "PNG": "Pillow's APNG writer"}.get(fmt, "the encoder")
         result.notes.append(
             f"{n_frames - result.frames_out} frames identical to the one before were folded "
-            "into its duration by libwebp"
+            f"into its duration by {writer}"
         )
     max_bytes = size - 1 if s.skip_if_larger and size > 0 else None
     result.bytes_out = len(data)
