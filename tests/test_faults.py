@@ -131,6 +131,13 @@ def odd_files(t: Path) -> None:
     chunk = struct.pack(">I", 8) + actl + struct.pack(">I", zlib.crc32(actl))
     at = data.index(b"IDAT") - 4
     (t / "warn.png").write_bytes(data[:at] + chunk + data[at:])
+    Image.fromarray(blocks(8, 8)).save(t / "webp.tif", compression="raw")
+    data = bytearray((t / "webp.tif").read_bytes())  # compression tag -> 50001 (WebP)
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        if struct.unpack("<H", data[ifd + 2 + 12 * i : ifd + 4 + 12 * i])[0] == 259:
+            data[ifd + 10 + 12 * i : ifd + 12 + 12 * i] = struct.pack("<H", 50001)
+    (t / "webp.tif").write_bytes(bytes(data))
     names = [f"{i:06x}" for i in range(65537)]
     (t / "huge.txt").write_text("".join(f"#{n}\n" for n in names))
 
@@ -300,6 +307,15 @@ CASES = [
          "40 frames of 9000x9000 is 3,240,000,000 pixels to decode", absent=["o.gif"]),
     case("animation-work-bomb-compare", "palette {t}/work-bomb.gif -k 4", 1,
          "pixels to decode"),
+    case("libtiff-says-why", "compress {t}/webp.tif -k 4", 1,
+         "webp.tif: truncated or corrupt image data (decoder error -2) (WEBP compression "
+         "support is not configured.)", absent=["webp-k4.png"]),
+    case("decoder-not-implemented-in-sweep", "sweep {t}/pfflags.dds -k 2,4", 1,
+         "cannot decode it (NotImplementedError"),
+    case("frames-beyond-the-screen-webp", "compress {t}/beyond.gif -k 4 -o {t}/o.webp", 0,
+         "20x20, animation of 3 frames", exist=["o.webp"]),
+    case("optimize-on-a-gif", "compress {t}/img.png -k 4 -O 2 -o {t}/o.gif", 0,
+         "-O 2 not applied: oxipng optimizes still PNGs, not GIF", exist=["o.gif"]),
     case("pillow-warning-is-a-note", "compress {t}/warn.png -k 4", 0,
          "note: warning: Invalid APNG, will use default PNG image if possible",
          exist=["warn-k4.png"]),
