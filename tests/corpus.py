@@ -148,18 +148,22 @@ def _each(report: Path, files: list[str], failed: set[str]) -> None:
 
 
 def _animated(path: Path) -> bool:
-    """Whether Pillow sees more than one frame (warnings and errors ignored)."""
+    """Whether Pillow sees more than one frame (its warnings, log and errors ignored)."""
+    import logging
     import warnings
 
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        logging.disable(logging.CRITICAL)
         try:
             with Image.open(path) as im:
                 return getattr(im, "n_frames", 1) > 1
         except Exception:
             return False
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 if __name__ == "__main__":
