@@ -481,18 +481,90 @@ class JobRun:
 
     Iterating yields a :class:`JobResult` per job in input order, each as soon as
     it and the jobs before it are done. :meth:`stop` ends the run early.
+
+    A job is lost when its future is cancelled though kquant did not cancel it (it
+    does only in :meth:`stop`), or when the executor's ``lost()`` (polled while
+    waiting, :meth:`kquant.cluster.ClusterExecutor.lost`) says its futures not done
+    will never be: on Dask, the scheduler died, and the client cancels the futures
+    it holds (a result being fetched then stays pending). The result cannot come
+    back, yet the job may have been done: Dask's workers finish the task they are
+    running, and write its output, before their processes end. So every job not
+    reported gets its row by this rule:
+
+    1. once, the executor's ``settle()``
+       (:meth:`kquant.cluster.ClusterExecutor.settle`) waits until nothing of the
+       run can still be written (every worker's process has ended, within a bound)
+       and says what happened ("the Dask scheduler was lost");
+    2. a job whose output file is there and is not the file that was there when
+       the jobs were submitted was written by the run, and completely (outputs are
+       written atomically): an "ok" row, without measurements, its ``error`` saying
+       why;
+    3. any other job is an error row: "INPUT: the Dask scheduler was lost before
+       this image's result came back; no output was written", or, if step 1 could
+       not make sure that nothing still runs, "...; a worker may still write
+       OUTPUT". An output named after the k a quality target finds cannot be looked
+       for: its row says so.
+
+    So no output of the run appears after its rows unless a row says it may, and
+    every output it wrote has an "ok" row.
     """
 
     def __init__(self, jobs: list[Job], futures: list[Any], executor: Any) -> None:
         self.jobs, self.futures, self.executor = jobs, futures, executor
         self.taken = 0  # results handed out so far
+        self.before = [self._stamp(job) for job in jobs]  # the outputs before the work
+        self.loss: tuple[str, bool] | None = None  # what the executor's settle() said
 
     def __iter__(self) -> Iterator[JobResult]:
+        from concurrent.futures import CancelledError, wait
+
+        lost = getattr(self.executor, "lost", None)
         while self.taken < len(self.jobs):
             i = self.taken
-            result = _result_of(self.jobs[i], self.futures[i])
+            job, future = self.jobs[i], self.futures[i]
+            while lost is not None and not future.done() and not lost():
+                wait([future], timeout=0.5)
+            try:
+                result = _result_of(job, future) if future.done() or lost is None else None
+            except CancelledError:  # not by stop(): the executor lost it
+                result = None
+            except Exception:
+                if lost is None or not lost():
+                    raise  # a bug
+                result = None  # a result that could not be fetched: lost with the scheduler
+            if result is None:
+                result = self._lost(i)
             self.taken += 1
             yield result
+
+    def _lost(self, i: int) -> JobResult:
+        """The row of job ``i``, lost by the executor (the rule above)."""
+        if self.loss is None:
+            settle = getattr(self.executor, "settle", None)
+            self.loss = settle() if settle is not None else ("the executor cancelled it", False)
+        what, settled = self.loss
+        job = self.jobs[i]
+        if job.name is not None:
+            tail = "; whether it was written is unknown (its name depends on the k found)"
+        elif self._stamp(job) not in (None, self.before[i]):
+            return JobResult(job, "ok", error=f"{job.input}: written, but {what} before its "
+                             "report came back (no measurements)")  # fmt: skip
+        elif settled:
+            tail = "; no output was written"
+        else:
+            tail = f"; a worker may still write {job.output}"
+        return JobResult(job, "error", error_type="ExecutorLost",
+                         error=f"{job.input}: {what} before this image's result came "
+                         f"back{tail}")  # fmt: skip
+
+    @staticmethod
+    def _stamp(job: Job) -> tuple[int, int, int] | None:
+        """Which file the job's output is now (None: there is none)."""
+        try:
+            st = os.stat(job.output)
+        except (OSError, ValueError):
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def stop(self) -> list[JobResult]:
         """Cancel the jobs not started; interrupt those running where the executor
@@ -575,8 +647,8 @@ class JobResult:
         report = self.report
         if report is not None:
             output = report.output if report.written else None
-        else:
-            output = str(self.job.output) if self.status == "skipped" else None
+        else:  # skipped, or written on a lost executor (no measurements came back)
+            output = str(self.job.output) if self.status in ("skipped", "ok") else None
         return report_row(
             report,
             input=str(self.job.input) if report is None else report.input,

@@ -150,12 +150,18 @@ def unexpected(subject: object, exc: BaseException) -> UnexpectedError:
 
 
 @contextlib.contextmanager
-def per_image(subject: object, *, warnings_too: bool = True) -> Iterator[list[str]]:
+def per_image(
+    subject: object,
+    *,
+    warnings_too: bool = True,
+    passing: tuple[type[BaseException], ...] = (),
+) -> Iterator[list[str]]:
     """The boundary of the work on one image.
 
     An exception that escapes kquant's own checks becomes :func:`unexpected`
-    (``KquantError``, ``MemoryError``, ``OSError`` and interrupts pass as they are);
-    with ``KQUANT_DEBUG=1`` it passes unchanged, with its traceback.
+    (``KquantError``, ``MemoryError``, ``OSError``, interrupts and the classes in
+    ``passing``, a front end's own errors, pass as they are); with
+    ``KQUANT_DEBUG=1`` it passes unchanged, with its traceback.
 
     With ``warnings_too``, warnings about the file (Pillow's, such as "Corrupt EXIF
     data", and :class:`FileWarning`) are caught and given, one line each and without
@@ -173,7 +179,7 @@ def per_image(subject: object, *, warnings_too: bool = True) -> Iterator[list[st
             warnings.simplefilter("always")
         try:
             yield heard
-        except (KquantError, MemoryError, OSError):
+        except (KquantError, MemoryError, OSError, *passing):
             raise
         except Exception as exc:
             if debugging():

@@ -1,7 +1,7 @@
 """Nothing a real-world file can do aborts a batch (issue 21): kquant over every file
 of Pillow's own test images (``Tests/images`` of the installed Pillow's sources:
 every mode and format, and the broken, hostile and fuzzer-found files Pillow has had
-to handle), fetched by ``python tests/corpus.py fetch`` (``.ci/run`` does) and cached
+to handle), fetched by ``python tests/corpus.py fetch`` (``make test`` does) and cached
 outside the repository.
 
 1. One folder call, the real command as a process with ``-j 2``: it ends with the
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(
     corpus_folder() is None,
     reason="Pillow's Tests/images are not cached: run `python tests/corpus.py fetch` "
-    "(.ci/run does)",
+    "(make test does)",
 )
 
 

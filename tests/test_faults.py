@@ -328,6 +328,7 @@ CASES = [
     case("sweep-ks", "sweep {t}/img.png -k 0..4", 2, "not a list of k"),
     case("sweep-metric-sample", "sweep {t}/img.png --metric-sample 3", 2, "--metric-sample"),
     case("palette-image-missing", "palette {t}/nope.png", 2, "no such file"),
+    case("palette-stdin-and-a-file", "palette - {t}/img.png", 2, "takes one image only"),
 ]  # fmt: skip
 
 

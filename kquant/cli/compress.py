@@ -178,9 +178,14 @@ def compress(
         if cluster:  # the workers' working folders differ: paths are made absolute
             plan.jobs = [_absolute(job) for job in plan.jobs]
             client = _connect(cluster, plan.jobs)
-        if shared_palette:
-            settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
-        writer = ReportWriter(report, existing=existing) if report else None
+        try:
+            if shared_palette:
+                settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
+            writer = ReportWriter(report, existing=existing) if report else None
+        except BaseException:
+            if client is not None:
+                client.close()
+            raise
     run = Runner(
         batch=found.batch,
         quiet=quiet,
@@ -308,52 +313,53 @@ def _refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:
             raise UsageError(f"{raw}: no such file; for {raw} colors, use -k {raw}")
 
 
-#: How long --cluster waits for the scheduler to answer.
-CONNECT_TIMEOUT = "5s"
+#: Seconds --cluster gives the address to prove it is a Dask scheduler, whatever
+#: answers there (or nothing): the bound of :func:`kquant.cluster.connect`.
+CONNECT_TIMEOUT = 5.0
 
 
 def _connect(address: str, jobs: list) -> Any:
-    """A Dask client of the scheduler at ``address`` whose workers can all read the
-    inputs and write the output folders of ``jobs`` (checked on one of each, before
-    any work).
+    """A :class:`kquant.cluster.Cluster` on the scheduler at ``address`` whose workers
+    can all read the inputs and write the output folders of ``jobs`` (checked on one
+    of each, before any work). Dask's log lines are silenced until it is closed: the
+    errors are kquant's one-line ones. Called inside ``library_errors``.
 
     Raises
     ------
-    click.UsageError
-        ``distributed`` is not installed, or a worker cannot see the paths.
-    click.ClickException
-        The scheduler cannot be reached.
+    kquant.errors.UsageError
+        ``distributed`` is not installed, standard input or output, or a worker
+        cannot see the paths.
+    kquant.cluster.SchedulerUnreachable
+        No Dask scheduler answers at ``address`` (within :data:`CONNECT_TIMEOUT`).
     """
+    from kquant.errors import UsageError
+
     try:
-        from distributed import Client
+        import distributed  # noqa: F401
     except ImportError:
-        raise click.UsageError(
+        raise UsageError(
             "--cluster needs Dask: pip install 'kquant[cluster]' (or dask[distributed])"
         ) from None
-    try:
-        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise click.ClickException(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    from kquant.cluster import connect
+
+    if any(str(job.input) == STDIO or str(job.output) == STDIO for job in jobs[:1]):
+        raise UsageError("--cluster reads and writes files: not - (standard input/output)")
+    cluster = connect(address, timeout=CONNECT_TIMEOUT, quiet=True)
     if jobs:
         job = jobs[0]
-        if str(job.input) == "-" or str(job.output) == "-":
-            client.close()
-            raise click.UsageError(
-                "--cluster reads and writes files: not - (standard input/output)"
-            )
         folder = job.output.parent
         while not folder.exists() and folder != folder.parent:  # created by the run
             folder = folder.parent
-        seen = client.run(_sees, str(job.input.resolve()), str(folder.resolve()))
+        seen = cluster.run(_sees, str(job.input.resolve()), str(folder.resolve()))
         blind = sorted(worker for worker, ok in seen.items() if not ok)
         if blind:
-            client.close()
-            raise click.UsageError(
+            cluster.close()
+            raise UsageError(
                 f"{job.input}: the cluster's workers {', '.join(blind)} cannot read it or "
                 f"write in {folder}; --cluster needs paths every worker sees (a shared "
                 "filesystem)"
             )
-    return client
+    return cluster
 
 
 def _sees(path: str, folder: str) -> bool:
@@ -364,11 +370,15 @@ def _sees(path: str, folder: str) -> bool:
 
 
 def _absolute(job: Any) -> Any:
-    """``job`` with absolute paths (for workers elsewhere)."""
+    """``job`` with absolute paths (for workers elsewhere); - (standard input or
+    output) stays as it is, for :func:`_connect` to refuse."""
     import dataclasses
+
+    def absolute(path: Path) -> Path:
+        return path if str(path) == STDIO else path.absolute()
 
     name = job.name
     if name is not None:
-        name = dataclasses.replace(name, folder=name.folder.absolute(), input=name.input.absolute())
-    return dataclasses.replace(job, input=job.input.absolute(), output=job.output.absolute(),
+        name = dataclasses.replace(name, folder=name.folder.absolute(), input=absolute(name.input))
+    return dataclasses.replace(job, input=absolute(job.input), output=absolute(job.output),
                                name=name)  # fmt: skip

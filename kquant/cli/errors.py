@@ -62,7 +62,9 @@ def library_errors(subject: object = None) -> Iterator[None]:
 
     try:
         with per_image(
-            "kquant" if subject is None else subject, warnings_too=subject is not None
+            "kquant" if subject is None else subject,
+            warnings_too=subject is not None,
+            passing=(click.ClickException, click.Abort),
         ) as heard:
             yield
     except UsageError as exc:
