@@ -4,6 +4,7 @@
 # name as exported, PEP 484).
 from .animation import quantize_animation as quantize_animation
 from .compress import compress_file as compress_file
+from .errors import FileWarning as FileWarning
 from .errors import ImageReadError as ImageReadError
 from .errors import ImageTooLargeError as ImageTooLargeError
 from .errors import ImageWriteError as ImageWriteError

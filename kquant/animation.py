@@ -118,11 +118,13 @@ def animation_canvas(
     ImageTooLargeError
     """
     width, height = check_size(im, path, max_pixels)
+    frames = int(getattr(im, "n_frames", 1))
     if im.format == "GIF":
         width, height = gif_extent(source)
-        if (width, height) != im.size:
-            check_size(im, path, max_pixels, size=(width, height), what="a frame reaches")
-    frames = int(getattr(im, "n_frames", 1))
+    elif im.format not in _ONE_SIZE and frames > 1:
+        width, height = _largest_frame(im, frames)
+    if (width, height) != im.size:
+        check_size(im, path, max_pixels, size=(width, height), what="a frame reaches")
     if max_pixels is not None and width * height * frames > ANIMATION_WORK_FACTOR * max_pixels:
         limit = ANIMATION_WORK_FACTOR * max_pixels
         raise ImageTooLargeError(
@@ -132,6 +134,26 @@ def animation_canvas(
             pixels=width * height * frames,
             limit=limit,
         )
+    return width, height
+
+
+#: Formats whose frames all have the image's size (Pillow composites APNG and WebP
+#: frames on the canvas; FLI frames are deltas of one canvas). Frames of the others
+#: (TIFF pages, MPO pictures, PSD layers...) may each have a size of their own.
+_ONE_SIZE = frozenset({"PNG", "WEBP", "FLI"})
+
+
+def _largest_frame(im: Image.Image, frames: int) -> tuple[int, int]:
+    """(width, height) holding every frame of a multi-frame image whose frames may
+    differ in size, from their headers: seeking a TIFF page or an MPO picture reads
+    its header, not its pixels. The image is left at its first frame."""
+    width, height = im.size
+    try:
+        for number in range(1, frames):
+            im.seek(number)
+            width, height = max(width, im.width), max(height, im.height)
+    finally:
+        im.seek(0)
     return width, height
 
 
@@ -175,16 +197,21 @@ def _gif_blocks_extent(fh: IO[bytes]) -> tuple[int, int]:
 
 
 def _on_canvas(keys: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
-    """A frame's (H, W) uint32 keys on the (width, height) canvas: as they are if
-    they fill it, else in its top-left corner with transparent pixels around (Pillow
-    gives the frames of a GIF whose frames reach beyond its screen at the size
-    reached so far)."""
+    """A frame's (H, W) uint32 keys on the (width, height) canvas that holds every
+    frame (:func:`animation_canvas`): as they are if they fill it, else in its
+    top-left corner with transparent pixels around (a GIF's frames as Pillow gives
+    them before a later frame grows the image; TIFF pages or MPO pictures of other
+    sizes)."""
     width, height = canvas
     if keys.shape == (height, width):
         return keys
+    if keys.shape[0] > height or keys.shape[1] > width:  # the headers said otherwise
+        raise ValueError(
+            f"a frame of {keys.shape[1]}x{keys.shape[0]} is larger than its headers said "
+            f"({width}x{height})"
+        )
     placed = np.zeros((height, width), np.uint32)  # transparent black
-    h, w = min(height, keys.shape[0]), min(width, keys.shape[1])
-    placed[:h, :w] = keys[:h, :w]
+    placed[: keys.shape[0], : keys.shape[1]] = keys
     return placed
 
 
@@ -407,12 +434,18 @@ def quantize_animation(
     frames = _Frames(source, path, s.max_pixels, gif_alpha=fmt == "GIF", cache_bytes=cache)
     with reading(path, source), Image.open(source) as im:
         width, height = animation_canvas(im, source, path, s.max_pixels)
+        first = im.size
         n_frames = int(getattr(im, "n_frames", 1))
         loop = im.info.get("loop")
         if im.format != "GIF" and loop is None:
             loop = 0
     result = AnimatedResult(width=width, height=height, frames=n_frames, bytes_in=size,
                             per_frame=per_frame, loop=loop)  # fmt: skip
+    if (width, height) != first:
+        result.notes.append(
+            f"frames of other sizes than the first ({first[0]}x{first[1]}): all placed on a "
+            f"{width}x{height} canvas, transparent around smaller ones"
+        )
     strength = s.dither_strength if s.dither != "none" else 0.0
     keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
     t0 = time.perf_counter()

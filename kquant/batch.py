@@ -363,20 +363,26 @@ class ReportWriter:
     """
 
     def __init__(self, path: Path, *, existing: str = "refuse") -> None:
-        append = self.check(path, existing=existing)
+        self.append = self.check(path, existing=existing)
         self.path = path
         self.csv = path.suffix.lower() == ".csv"
         self.error: str | None = None
-        try:  # names that are not UTF-8 are written with backslash escapes
-            self._fh: IO[str] = open(  # noqa: SIM115
-                path, "a" if append else "w", newline="", encoding="utf-8",
+        self._fh: IO[str] | None = None  # opened with the first row
+        self._writer: csv.DictWriter | None = None
+
+    def _open(self) -> IO[str]:
+        """The report's file, created (or opened to append) with the first row, so a
+        run that writes no row (refused for misuse) leaves no file."""
+        if self._fh is None:  # names that are not UTF-8 are written with backslash escapes
+            self._fh = open(  # noqa: SIM115
+                self.path, "a" if self.append else "w", newline="", encoding="utf-8",
                 errors="backslashreplace",
             )  # fmt: skip
-        except OSError as exc:
-            raise ImageWriteError(f"{path}: cannot write the report: {exc.strerror}") from None
-        self._writer = csv.DictWriter(self._fh, row_columns()) if self.csv else None
-        if self._writer and not append:
-            self._writer.writeheader()
+            if self.csv:
+                self._writer = csv.DictWriter(self._fh, row_columns())
+                if not self.append:
+                    self._writer.writeheader()
+        return self._fh
 
     @staticmethod
     def check(path: Path, *, existing: str = "refuse") -> bool:
@@ -393,6 +399,10 @@ class ReportWriter:
                 "--skip-existing to add this run's rows to it)",
                 path=path,
             )
+        folder = path.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            why = "no such folder" if not folder.is_dir() else "folder not writable"
+            raise ImageWriteError(f"{path}: cannot write the report: {why} {folder}")
         append = present and existing == "append"
         if append and suffix == ".csv":
             with open(path, newline="", encoding="utf-8") as fh:
@@ -412,17 +422,20 @@ class ReportWriter:
         if self.error is not None:
             return False
         try:
+            fh = self._open()
             if self._writer is not None:
                 self._writer.writerow(flat_row(row))
             else:
-                self._fh.write(json.dumps(row) + "\n")
-            self._fh.flush()
+                fh.write(json.dumps(row) + "\n")
+            fh.flush()
         except OSError as exc:
             self.error = f"{self.path}: cannot write the report: {exc.strerror or exc}"
             return False
         return True
 
     def close(self) -> None:
+        if self._fh is None:
+            return
         try:
             self._fh.close()
         except OSError as exc:
@@ -431,11 +444,16 @@ class ReportWriter:
 
 
 def image_pixels(path: Path) -> int:
-    """Width x height from the file's header (0 if it cannot be read)."""
+    """Width x height from the file's header (0 if it cannot be read); read as kquant
+    reads images, so nothing Pillow says about the file is printed (the job itself
+    reports it)."""
     from PIL import Image
 
+    from kquant.errors import per_image
+    from kquant.images import reading
+
     try:
-        with Image.open(path) as im:
+        with per_image(path), reading(path, path), Image.open(path) as im:
             return im.width * im.height
     except Exception:  # the job itself will report what is wrong with the file
         return 0

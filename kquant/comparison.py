@@ -98,12 +98,15 @@ def _std(values: np.ndarray) -> float:
 
 
 def check_methods(methods: Sequence[str]) -> None:
-    """Refuse an empty list of methods, or one not in :data:`kquant.defaults.METHODS`."""
+    """Refuse an empty list of methods, one not in :data:`kquant.defaults.METHODS`, or
+    one given twice."""
     if not methods:
         raise UsageError(f"no method given; choose from {', '.join(METHODS)}",
                          params=("methods",))  # fmt: skip
-    for method in methods:
+    for i, method in enumerate(methods):
         check_choice("methods", method, METHODS, "method")
+        if method in methods[:i]:
+            raise UsageError(f"{method} is given twice", params=("methods",))
 
 
 def compare_methods(

@@ -27,6 +27,7 @@ __all__ = [
     "UnexpectedError",
     "UsageError",
     "debugging",
+    "one_line",
     "per_image",
     "unexpected",
 ]
@@ -132,10 +133,15 @@ def debugging() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: runs of white space (newlines too) as one space."""
+    return " ".join(text.split())
+
+
 def describe(exc: BaseException) -> str:
-    """``TypeName: text`` of an exception in one line (its first line, at most 200
-    characters; the type alone if it has no text)."""
-    text = " ".join(str(exc).split())[:200]
+    """``TypeName: text`` of an exception in one line (at most 200 characters of its
+    text; the type alone if it has no text)."""
+    text = one_line(str(exc))[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -189,7 +195,7 @@ def per_image(
             others = []
             for w in caught or ():
                 if _about_the_file(w):
-                    line = " ".join(str(w.message).split())
+                    line = one_line(str(w.message))
                     if line not in heard:
                         heard.append(line)
                 else:

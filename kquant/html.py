@@ -95,12 +95,19 @@ def thumbnail(image: Image.Image | np.ndarray, size: int = THUMB) -> bytes:
 
 
 def _thumb_of(path: str | None, size: int) -> bytes | None:
+    """A thumbnail of a file the run read or wrote, or None. Read as kquant reads
+    images (:func:`kquant.images.reading` inside :func:`kquant.errors.per_image`), so
+    what Pillow or libtiff says about the file is not printed again, and whatever
+    goes wrong only costs the thumbnail."""
     if not path or path == "-" or not os.path.isfile(path):
         return None
+    from kquant.errors import per_image
+    from kquant.images import reading
+
     try:
-        with Image.open(path) as im:
+        with per_image(path), reading(Path(path), Path(path)), Image.open(path) as im:
             return thumbnail(im, size)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Exception:
         return None
 
 
@@ -143,13 +150,20 @@ def entries_from_rows(rows: Sequence[dict], page: Path, size: int = THUMB) -> li
     return [
         Entry(
             values=dict(row),
-            before=_thumb_of(row.get("input"), size),
+            before=_thumb_of(row.get("input"), size) if _was_read(row) else None,
             after=_thumb_of(row.get("output"), size),
             before_link=link_to(row.get("input"), page),
             after_link=link_to(row.get("output"), page),
         )
         for row in rows
     ]
+
+
+def _was_read(row: dict) -> bool:
+    """Whether the row's input was read as an image by the run (it has a report): a
+    failed or passed-over input is not opened again for its thumbnail (it may be a
+    decoding bomb, or not an image at all)."""
+    return row.get("width") is not None
 
 
 def _worst_first(entry: Entry) -> tuple:

@@ -51,7 +51,9 @@ from kquant.errors import (
     NotEnoughMemoryError,
     OutputExistsError,
     UsageError,
+    debugging,
     describe,
+    one_line,
 )
 from kquant.memory import check_memory
 
@@ -308,20 +310,17 @@ def reading(path: Path, source: Path | IO[bytes] | None = None):
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         # Pillow's parsers raise IndexError or struct.error on some cut or malformed
         # files (a GIF cut inside a frame's blocks)
-        message = f"{path}: truncated or corrupt image data ({_one_line(exc)})"
+        message = f"{path}: truncated or corrupt image data ({one_line(str(exc))})"
         raise ImageReadError(_with_chatter(message, chatter)) from None
     except KquantError:
         raise
     except Exception as exc:
+        if debugging():  # KQUANT_DEBUG=1: where Pillow failed
+            raise
         message = f"{path}: cannot decode it ({describe(exc)})"
         raise ImageReadError(_with_chatter(message, chatter)) from None
     for line in chatter:
         warnings.warn(line, FileWarning, stacklevel=3)
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's text on one line."""
-    return " ".join(str(exc).split())
 
 
 def _with_chatter(message: str, chatter: list[str]) -> str:
@@ -341,7 +340,7 @@ class _PillowLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.lines is not None:
-            line = " ".join(record.getMessage().split())
+            line = one_line(record.getMessage())
             if line not in self.lines:
                 self.lines.append(line)
 

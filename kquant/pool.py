@@ -108,17 +108,18 @@ def _run_task(task: int, fn: Callable, args: tuple, kwargs: dict) -> Any:
     global _in_task
     if _interrupted:
         raise TaskInterrupted()
-    _slots[2 * _slot + 1] = task
-    _in_task = True
-    try:
-        return fn(*args, **kwargs)
+    try:  # the signal may come at any point, also while the slot is being cleared
+        try:
+            _slots[2 * _slot + 1] = task
+            _in_task = True
+            return fn(*args, **kwargs)
+        finally:
+            _in_task = False
+            _slots[2 * _slot + 1] = -1
     except _Interrupt as exc:
         if exc.signum == signal.SIGTERM:
             os._exit(128 + exc.signum)
         raise TaskInterrupted() from None
-    finally:
-        _in_task = False
-        _slots[2 * _slot + 1] = -1
 
 
 def _signal_name(signum: int) -> str:

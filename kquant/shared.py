@@ -58,6 +58,9 @@ class SharedPalette:
         Some image has transparent pixels.
     skipped : list of str
         One-line errors of images that could not be read (with ``skip_errors``).
+    warnings : list of str
+        What Pillow said about images that could be read, one line each, starting
+        with the image's path (``a.png: Corrupt EXIF data...``).
     """
 
     palette: np.ndarray
@@ -66,6 +69,7 @@ class SharedPalette:
     colors_in: int
     alpha: bool
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def image_histogram(
@@ -138,11 +142,12 @@ def shared_palette(
     if not images:
         raise UsageError("a shared palette needs at least one image")
     hists: list[ColorHistogram] = []
-    alpha, skipped = False, []
+    alpha, skipped, said = False, [], []
     for path in images:
         try:
-            with per_image(path, warnings_too=False):  # the caller shows the warnings
+            with per_image(path) as heard:
                 hist, transparent = image_histogram(path, max_pixels=max_pixels)
+            said += [f"{path}: {line}" for line in heard]
         except KquantError as exc:
             if not skip_errors:
                 raise
@@ -171,4 +176,5 @@ def shared_palette(
         colors_in=total.n_colors,
         alpha=alpha,
         skipped=skipped,
+        warnings=said,
     )

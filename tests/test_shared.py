@@ -124,3 +124,25 @@ def test_kept_colors_in_a_shared_palette(three, tmp_path):
                  "--json")  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "#123456" in [json.loads(line)["hex"] for line in ran.stdout.splitlines()]
+
+
+def test_a_resumed_shared_run_maps_onto_the_palette_it_wrote(tmp_path):
+    """--skip-existing with the palette file there (issue 21): the palette is read
+    back, not fitted again, so an output made by the resumed run is the one the first
+    run would have written, byte for byte."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(blocks(32, 32, seed=i, noise=30)).save(src / f"{i}.png")
+    out = tmp_path / "out"
+    first = kquant("compress", src, "-k", "8", "-o", out, "--shared-palette", "-q")
+    assert first.returncode == 0, first.stderr
+    written = (out / "2-k8.png").read_bytes()
+    palette = (out / "palette-k8.gpl").read_bytes()
+    (out / "2-k8.png").unlink()
+    (src / "3.png").write_bytes((src / "0.png").read_bytes())  # the set grew meanwhile
+    again = kquant("compress", src, "-k", "8", "-o", out, "--shared-palette", "--skip-existing")
+    assert again.returncode == 0, again.stderr
+    assert "read from" in again.stderr and "2 ok, 2 skipped" in again.stderr
+    assert (out / "2-k8.png").read_bytes() == written
+    assert (out / "palette-k8.gpl").read_bytes() == palette

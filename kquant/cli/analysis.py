@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kquant.cli.errors import library_errors
+from kquant.cli.errors import library_errors, show_warnings
 from kquant.cli.options import (
     COLORS,
     CONTEXT_SETTINGS,
@@ -251,7 +251,8 @@ def palette(
     with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
         check_files(_flagged(("--export", export), ("--swatch", swatch)), images,
                     overwrite=overwrite)  # fmt: skip
-        keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
+        with library_errors("--keep-color"):
+            keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
         if len(images) == 1 and not _animated(images[0]):
             q = quantize(read_image(images[0], max_pixels), k, options=fit, keep=keep)
             colors, shares = palette_shares(q)
@@ -262,6 +263,7 @@ def palette(
                 raise click.UsageError("- (standard input) takes one image only")
             fitted = shared_palette(images, k, fit, keep=keep, weight=weight, max_pixels=max_pixels)
             colors, shares = fitted.palette, fitted.shares
+            show_warnings(fitted.warnings)
         if export is not None:
             text = write_palette(export, colors, shares).encode()
             write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
@@ -414,6 +416,8 @@ def read_image(image: Path, max_pixels: int | None):
     if str(image) == STDIO:
         import io
 
+        if sys.stdin is None:
+            raise click.ClickException("standard input is closed: nothing to read")
         source = io.BytesIO(sys.stdin.buffer.read())
         loaded = load_image(source, max_pixels=max_pixels, name=STDIO)
     else:

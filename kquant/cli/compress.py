@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from kquant.cli.errors import library_errors
+from kquant.cli.errors import library_errors, show_warnings
 from kquant.cli.options import (
     CONTEXT_SETTINGS,
     SectionedCommand,
@@ -135,7 +135,8 @@ def compress(
         if keep_colors:
             from kquant.palettes import read_colors
 
-            kept = read_colors(keep_colors, max_pixels=max_pixels)
+            with library_errors("--keep-color"):
+                kept = read_colors(keep_colors, max_pixels=max_pixels)
             settings = settings.replace(keep_colors=kept)
         if shared_palette and palette is not None:
             raise UsageError("--palette maps onto a given palette; --shared-palette fits one: "
@@ -148,7 +149,9 @@ def compress(
         if palette is not None:
             from kquant.palettes import read_palette
 
-            settings = settings.replace(palette=read_palette(palette, max_pixels=max_pixels))
+            with library_errors(palette):  # an image as a palette: Pillow's warnings shown
+                given = read_palette(palette, max_pixels=max_pixels)
+            settings = settings.replace(palette=given)
             if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
                 click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
                            f"colors ({len(settings.palette)})", err=True)  # fmt: skip
@@ -167,9 +170,12 @@ def compress(
         )
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
-        if shared_palette and export is None:
-            export = _palette_file(plan.jobs, settings.k)
-        _check_run_files(plan.jobs, report=report, html=html, export=export,
+        if shared_palette:
+            if any(STDIO in (str(job.input), str(job.output)) for job in plan.jobs):
+                raise UsageError("--shared-palette reads and writes files: not - (standard "
+                                 "input/output)")  # fmt: skip
+            export = export or _palette_file(plan.jobs, settings.k)
+        _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
                          overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
         existing = "replace" if overwrite else "append" if skip_existing else "refuse"
         if report is not None:
@@ -223,10 +229,6 @@ def _palette_file(jobs: list, k: int) -> Path:
     ``palette-k<K>.gpl`` in the outputs' common folder."""
     import os
 
-    from kquant.errors import UsageError
-
-    if any(str(job.input) == STDIO or str(job.output) == STDIO for job in jobs):
-        raise UsageError("--shared-palette reads and writes files: not - (standard input/output)")
     folder = Path(os.path.commonpath([str(job.output.parent.absolute()) for job in jobs]))
     return folder / f"palette-k{k}.gpl"
 
@@ -237,6 +239,7 @@ def _check_run_files(
     report: Path | None,
     html: Path | None,
     export: Path | None,
+    k: int,
     overwrite: bool,
     skip_existing: bool,
 ) -> None:
@@ -252,8 +255,32 @@ def _check_run_files(
              for job in jobs if job.name is None]  # fmt: skip
     others = (("--report", report, False), ("--html", html, True),
               ("--export", export, not skip_existing))  # fmt: skip
-    files += [Written(path, flag, check) for flag, path, check in others if path is not None]
-    check_files(files, [job.input for job in jobs], overwrite=overwrite)
+    extra = [Written(path, flag, check) for flag, path, check in others if path is not None]
+    check_files(files + extra, [job.input for job in jobs], overwrite=overwrite)
+    _check_names_chosen_later(jobs, extra, k)
+
+
+def _check_names_chosen_later(jobs: list, extra: list, k: int) -> None:
+    """An output whose name depends on the k a quality target finds (``{k}`` in
+    ``--name``) may be any of its names for k = 1..K: refuse a report, page or palette
+    file that is one of them (the image would replace it, or it the image)."""
+    import os
+
+    from kquant.errors import UsageError
+
+    wanted = {os.path.realpath(item.path): item for item in extra}
+    folders = {os.path.dirname(path) for path in wanted}
+    for job in jobs:
+        if job.name is None or os.path.realpath(job.name.folder) not in folders:
+            continue
+        folder = os.path.realpath(job.name.folder)
+        for candidate in range(1, k + 1):
+            item = wanted.get(os.path.join(folder, job.name(candidate).name))
+            if item is not None:
+                raise UsageError(
+                    f"{item.label} may be the output of {job.input} (its name depends on "
+                    f"the k the target finds: k={candidate}); give it another name"
+                )
 
 
 def _fit_shared(
@@ -262,11 +289,22 @@ def _fit_shared(
     """``settings`` mapping every job's image onto one palette fitted over all of them
     (:func:`kquant.shared.shared_palette`), written whole in every output; the palette
     is written to ``export`` (:func:`_palette_file` by default). Images that cannot be
-    read are left out of the fit (their jobs report the error)."""
+    read are left out of the fit (their jobs report the error).
+
+    With ``skip_existing`` and a palette file already there, the run resumes an
+    earlier one: its palette is read back and used as it is (the outputs written
+    before and after map onto the same colors), nothing is fitted or rewritten."""
     from kquant.images import write_atomically
-    from kquant.palettes import write_palette
+    from kquant.palettes import read_palette, write_palette
     from kquant.shared import shared_palette
 
+    if skip_existing and not settings.overwrite and export.is_file():
+        with library_errors(export):
+            colors = read_palette(export, max_pixels=None)
+        if not quiet:
+            click.echo(f"kquant: shared palette of {len(colors)} colors read from {export} "
+                       "(--skip-existing: the run it resumes)", err=True)  # fmt: skip
+        return settings.replace(palette=colors, whole_palette=True, keep_colors=())
     export.parent.mkdir(parents=True, exist_ok=True)  # the run makes the outputs' folders anyway
     keep = None
     if settings.keep_colors:
@@ -282,6 +320,7 @@ def _fit_shared(
         max_pixels=settings.max_pixels,
         skip_errors=True,
     )
+    show_warnings(shared.warnings)
     text = write_palette(export, shared.palette, shared.shares).encode()
     if not (export.exists() and not settings.overwrite and export.read_bytes() == text):
         write_atomically(export, lambda fh: fh.write(text), overwrite=settings.overwrite)

@@ -9,7 +9,7 @@ failed) exits 1 as a :class:`click.ClickException`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import click
 
@@ -18,6 +18,7 @@ __all__ = [
     "HINTS",
     "library_errors",
     "misuse_hint",
+    "show_warnings",
     "usage_message",
     "with_hint",
 ]
@@ -72,9 +73,15 @@ def library_errors(subject: object = None) -> Iterator[None]:
     except KquantError as exc:
         raise click.ClickException(with_hint(str(exc), type(exc).__name__)) from None
     except MemoryError:
-        raise click.ClickException(f"{subject or 'this image'}: not enough memory") from None
-    for line in heard:
-        click.echo(f"kquant: warning: {subject}: {line}", err=True)
+        where = "" if subject is None else f"{subject}: "
+        raise click.ClickException(f"{where}not enough memory") from None
+    show_warnings(f"{subject}: {line}" for line in heard)
+
+
+def show_warnings(lines: Iterable[str]) -> None:
+    """Warnings about files, one ``kquant: warning:`` line each on stderr."""
+    for line in lines:
+        click.echo(f"kquant: warning: {line}", err=True)
 
 
 #: Options that pngquant and ImageMagick users type, with kquant's way to say it.

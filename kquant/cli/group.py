@@ -143,13 +143,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _exit(code: int) -> None:
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when kquant was started with stdout closed (>&-)
+            sys.stdout.flush()
     except BrokenPipeError:
         code = code or 1
     except OSError as exc:
         with contextlib.suppress(OSError):
             click.echo(f"kquant: error: cannot write the output: {exc.strerror or exc}", err=True)
         code = code or 1
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()
     os._exit(code)

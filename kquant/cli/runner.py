@@ -122,8 +122,8 @@ class Runner:
         from kquant.batch import run_job
 
         for job in jobs:
-            source = io.BytesIO(sys.stdin.buffer.read()) if str(job.input) == STDIO else None
-            target = sys.stdout.buffer if str(job.output) == STDIO else None
+            source = io.BytesIO(_stream("stdin").read()) if str(job.input) == STDIO else None
+            target = _stream("stdout") if str(job.output) == STDIO else None
             with self._stages(settings) as progress:
                 result = run_job(job, settings, source=source, target=target,
                                  make_folder=self.batch, skip_existing=self.skip_existing,
@@ -220,6 +220,8 @@ class Runner:
         """Count, report and show one result; raise it when it is the only input."""
         from kquant.report import format_report
 
+        if result.usage and not self.batch:  # misuse of the one input: the run is refused,
+            raise click.UsageError(result.error or "")  # so no row, report or page
         row = result.row()
         self._report(row, bar)
         if self.as_json:  # every input's row, exactly as the report gets it
@@ -228,8 +230,6 @@ class Runner:
             self.failed += 1
             message = with_hint(result.error or "", result.error_type)
             if not self.batch:
-                if result.usage:
-                    raise click.UsageError(message)
                 raise click.ClickException(message)
             bar.write(f"kquant: error: {message}", file=sys.stderr)
         else:
@@ -276,3 +276,12 @@ class Runner:
             f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}; {seconds:.1f} s",
             err=True,
         )
+
+
+def _stream(name: str) -> Any:
+    """The binary buffer of ``sys.stdin`` or ``sys.stdout``, or a one-line error if
+    kquant was started with it closed (``<&-``, ``>&-``)."""
+    stream = getattr(sys, name)
+    if stream is None:
+        raise click.ClickException(f"standard {name[3:]}put is closed: nothing to read or write")
+    return stream.buffer
