@@ -159,8 +159,9 @@ def _largest_frame(im: Image.Image, frames: int) -> tuple[int, int]:
 
 def gif_extent(source: Path | IO[bytes]) -> tuple[int, int]:
     """(width, height) holding a GIF's logical screen and every frame's extent, read
-    from its blocks (image data skipped, nothing decoded). A cut or malformed file
-    gives what was read up to the cut (Pillow's decoding reports the damage)."""
+    from its blocks (image data skipped, nothing decoded) the way Pillow's GIF reader
+    walks them (other bytes between blocks skipped one by one). A cut or malformed
+    file gives what was read up to the cut (Pillow's decoding reports the damage)."""
     if isinstance(source, Path):
         with open(source, "rb") as fh:
             return _gif_blocks_extent(fh)
@@ -179,7 +180,9 @@ def _gif_blocks_extent(fh: IO[bytes]) -> tuple[int, int]:
     width, height = struct.unpack("<2H", head[6:10])
     if head[10] & 0x80:  # global color table
         fh.seek(3 << ((head[10] & 7) + 1), io.SEEK_CUR)
-    while (kind := fh.read(1)) in (b"!", b","):
+    while (kind := fh.read(1)) not in (b"", b";"):
+        if kind not in (b"!", b","):
+            continue  # as Pillow does: bytes between blocks are skipped (two GIFs joined)
         if kind == b"!":
             fh.read(1)  # the extension's label
         else:

@@ -84,3 +84,22 @@ def test_a_still_image_never_warns_raw(tmp_path):
     notes = json.loads(ran.stdout)["notes"]
     assert "warning: Invalid APNG, will use default PNG image if possible" in notes
     assert "UserWarning" not in ran.stderr
+
+
+def test_two_gifs_joined_are_read_as_pillow_reads_them(tmp_path):
+    """Pillow skips the bytes between blocks (a second GIF header after a first GIF
+    without its trailer, as in Pillow's test_extents_transparency.gif); the frames'
+    extent is read the same way, so the frames beyond the first screen are kept."""
+    import struct
+
+    first = gif_bytes([Image.new("RGB", (20, 20), c) for c in ((255, 0, 0), (0, 0, 255))])
+    second = bytearray(gif_bytes([Image.new("RGB", (20, 20), c)
+                                  for c in ((0, 200, 0), (200, 200, 0))]))  # fmt: skip
+    at = second.index(b"\x2c")  # its first frame moved to (10, 10): the extent is 30x30
+    second[at + 1 : at + 5] = struct.pack("<2H", 10, 10)
+    (tmp_path / "joined.gif").write_bytes(first[:-1] + bytes(second))  # no trailer between
+    assert gif_extent(tmp_path / "joined.gif") == (30, 30)
+    ran = kquant("compress", tmp_path / "joined.gif", "-k", "4", "-o", tmp_path / "o.gif")
+    assert ran.returncode == 0, ran.stderr
+    with Image.open(tmp_path / "o.gif") as im:
+        assert im.size == (30, 30) and im.n_frames == 4
