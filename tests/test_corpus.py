@@ -75,7 +75,7 @@ def test_a_folder_call_over_the_corpus_ends_with_a_row_per_file(folder_run):
     assert sorted(row["input"] for row in rows) == files
     failed = [row for row in rows if row["status"] == "error"]
     ok = [row for row in rows if row["status"] == "ok"]
-    assert len(ok) > 500 and failed
+    assert len(ok) >= 640 and failed  # 656 of Pillow 13.0.0's: a good file refused shows here
     errors = [line for line in lines if line.startswith("kquant: error: ")]
     assert len(errors) == len(failed)  # one line per failure, no more
     for row in failed:  # every message names its file, in one line
