@@ -237,7 +237,12 @@ def compress_file(
         strength = 0.0  # reproduced exactly: no error to diffuse
     if strength > 0:
         notes.append(
-            "dithered (Floyd-Steinberg"
+            "dithered ("
+            + (
+                "Floyd-Steinberg scaled by a dither map"
+                if s.dither == "adaptive"
+                else "Floyd-Steinberg"
+            )
             + (f", strength {strength:g}" if strength < 1 else "")
             + "): error measured on the dithered image"
         )

@@ -61,7 +61,7 @@ SPACES: tuple[str, ...] = ("rgb", "lab")
 DEFAULT_SPACE = "rgb"
 
 #: Dithering methods, and the share of each pixel's error diffused.
-DITHERS: tuple[str, ...] = ("none", "floyd-steinberg")
+DITHERS: tuple[str, ...] = ("none", "floyd-steinberg", "adaptive")
 DEFAULT_DITHER = "none"
 #: Palettes of an animation: one for all frames, or one per frame.
 FRAME_PALETTES: tuple[str, ...] = ("shared", "per-frame")

@@ -38,7 +38,7 @@ def floyd_steinberg(
     values: np.ndarray,
     palette: np.ndarray,
     *,
-    strength: float = DEFAULT_DITHER_STRENGTH,
+    strength: float | np.ndarray = DEFAULT_DITHER_STRENGTH,
     skip: np.ndarray | None = None,
     low: np.ndarray | float = 0.0,
     high: np.ndarray | float = 255.0,
@@ -54,9 +54,10 @@ def floyd_steinberg(
         points of another space (:func:`kquant.spaces.features`).
     palette : (P, D) ndarray, same space as ``values``
         uint8 when ``values`` is uint8.
-    strength : float in [0, 1]
+    strength : float in [0, 1], or (H, W) float ndarray of them
         Fraction of each pixel's error passed on; 0 gives the plain nearest-color
-        mapping, 1 classic Floyd-Steinberg.
+        mapping, 1 classic Floyd-Steinberg; a map gives each pixel its own
+        (:func:`kquant.dithermap.dither_map`).
     skip : (H, W) bool ndarray or None
         Pixels left out (kquant's fully transparent ones): they take index -1 and
         pass no error on.
@@ -77,11 +78,15 @@ def floyd_steinberg(
     index : (H, W) int32 ndarray
         Palette row of each pixel; -1 where ``skip``.
     """
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    per_pixel = np.ndim(strength) == 2
+    low_s, high_s = float(np.min(strength)), float(np.max(strength))
+    if low_s < 0.0 or high_s > 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {low_s:g} to {high_s:g}")
     height, width, depth = values.shape
     if width == 1:  # a skipped second column changes nothing and makes the sweep work
         values = np.concatenate([values, np.zeros_like(values)], axis=1)
+        if per_pixel:
+            strength = np.concatenate([np.reshape(strength, (height, 1))] * 2, axis=1)
         skip = np.zeros((height, 1), bool) if skip is None else skip.reshape(height, 1)
         skip = np.concatenate([skip, np.ones((height, 1), bool)], axis=1)
         if restrict is not None:
@@ -107,6 +112,7 @@ def floyd_steinberg(
     diag_values = _diagonals(np.ascontiguousarray(values))
     diag_index = _diagonals(index)
     diag_skip = None if skip is None else _diagonals(np.ascontiguousarray(skip, dtype=bool))
+    diag_strength = _diagonals(np.ascontiguousarray(strength, np.float64)) if per_pixel else None
     error = np.zeros((4, height + 1, depth), dtype=np.float64)
     for t in range(width + 2 * height - 2):
         y0 = max(0, (t - width + 2) // 2)  # rows whose x = t - 2y lies in [0, width)
@@ -141,7 +147,9 @@ def floyd_steinberg(
         if max_error is not None:
             big = np.einsum("ij,ij->i", err, err) > max_error
             err[big] *= 0.75
-        if strength != 1.0:
+        if diag_strength is not None:
+            err *= diag_strength[t, y0:y1, None]
+        elif strength != 1.0:
             err *= strength
         error[(t + 1) % 4, y0:y1] += _RIGHT * err
         error[(t + 1) % 4, y0 + 1 : y1 + 1] += _DOWN_LEFT * err

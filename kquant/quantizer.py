@@ -209,7 +209,7 @@ def quantize(
         Map onto these colors instead of fitting (``k`` is then not used); RGB rows
         are opaque entries with alpha. Unused colors are dropped unless
         ``whole_palette``.
-    dither : {"none", "floyd-steinberg"}
+    dither : {"none", "floyd-steinberg", "adaptive"}
         Floyd-Steinberg error diffusion onto the palette (:mod:`kquant.dither`), in
         the space colors are matched in; transparent pixels stay transparent and
         pass no error on. The distortion is then measured pixel by pixel on the
@@ -296,10 +296,11 @@ def quantize(
         labels = nearest_index(hist.colors, palette)
     else:
         labels = _nearest_keeping_opaque(hist.colors, points, palette, options.space)
-    dithered = dither == "floyd-steinberg" and fitted and dither_strength > 0
+    dithered = dither != "none" and fitted and dither_strength > 0
     n_kept = 0 if kept is None else kept.shape[0]
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
-        labels = _dither(prep, points, palette, labels, options.space, dither_strength)
+        labels = _dither(prep, points, palette, labels, options.space, dither_strength,
+                         adaptive=dither == "adaptive")  # fmt: skip
         if not whole_palette:
             palette, labels = _order_palette(palette, labels, always=n_kept)
         distortion = image_distortion(vis_colors[:, None], palette[labels][:, None])
@@ -354,8 +355,11 @@ def _dither(
     labels: np.ndarray,
     space: str,
     strength: float,
+    *,
+    adaptive: bool = False,
 ) -> np.ndarray:
-    """(V,) int32 palette rows of the visible pixels, dithered by Floyd-Steinberg.
+    """(V,) int32 palette rows of the visible pixels, dithered by Floyd-Steinberg
+    (with ``adaptive``, each pixel's error scaled by :func:`kquant.dithermap.dither_map`).
 
     The error is diffused in the space colors are matched in: exact integer RGB for
     opaque RGB, else the points of :func:`kquant.spaces.features` (premultiplied
@@ -386,6 +390,16 @@ def _dither(
     colors = hist.colors.astype(np.float64) if points is None else points
     diff = colors - pal[labels].astype(np.float64)
     mean_sq = float(np.dot(np.einsum("ij,ij->i", diff, diff), hist.counts) / hist.n_pixels)
+    if adaptive:  # libimagequant's dither map: full strength in bands only
+        from kquant.dithermap import dither_map
+
+        undithered = np.zeros(height * width, np.int32) - 1
+        rows = lookup(hist, prep.vis_colors, labels.astype(np.int32))
+        if prep.visible is None:
+            undithered[:] = rows
+        else:
+            undithered[prep.visible] = rows
+        strength = strength * dither_map(prep.pixels, undithered.reshape(height, width))
     index = floyd_steinberg(
         values,
         pal,

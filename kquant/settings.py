@@ -205,7 +205,7 @@ class CompressSettings:
         Write nothing if the result's PSNR is below this (dB, > 0; at most
         ``target_psnr``), like pngquant's ``--quality min``: the report says so and
         the command line exits 99, so a script can keep the original.
-    dither : {"none", "floyd-steinberg"}
+    dither : {"none", "floyd-steinberg", "adaptive"}
     dither_strength : float in [0, 1]
     metrics : tuple of str
         Perceptual measures for the report, from :data:`kquant.defaults.METRICS`.

@@ -253,3 +253,50 @@ def test_no_dithering_reported_when_the_image_is_reproduced_exactly(tmp_path):
     row = json.loads(proc.stdout)
     assert row["dither"] == "none" and row["mse"] == 0.0
     assert not any("dithered" in note for note in row["notes"])
+
+
+def test_the_dither_map_keeps_bands_and_spares_edges_and_noise():
+    """--dither adaptive (issue 22): libimagequant's map is near full strength inside
+    wide bands of one palette index, and low on an edge and on noise."""
+    from kquant.dithermap import dither_map
+
+    ramp = np.tile(np.linspace(0, 255, 64), (32, 1)).astype(np.uint8)
+    smooth = np.dstack([ramp] * 3)
+    bands = (ramp // 64).astype(np.int32)  # 4 wide bands
+    m = dither_map(smooth, bands)
+    assert m.shape == (32, 64) and m.min() >= 0 and m.max() <= 1
+    assert np.median(m[8:24, 4:12]) > 0.6  # inside a band of a smooth ramp
+    edge = np.zeros((32, 64, 3), np.uint8)
+    edge[:, 32:] = 255
+    assert dither_map(edge, (edge[..., 0] > 0).astype(np.int32))[:, 31:33].max() < 0.45
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    noisy = dither_map(noise, rng.integers(0, 16, (32, 64)).astype(np.int32))
+    assert np.median(noisy) < np.median(m) / 2
+
+
+def test_a_strength_map_of_ones_or_zeros_is_plain_diffusion_or_none():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (12, 9, 3), dtype=np.uint8)
+    pal = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 30], [30, 30, 200]], np.uint8)
+    ones, zeros = np.ones((12, 9)), np.zeros((12, 9))
+    np.testing.assert_array_equal(floyd_steinberg(img, pal, strength=ones),
+                                  floyd_steinberg(img, pal, strength=1.0))  # fmt: skip
+    np.testing.assert_array_equal(floyd_steinberg(img, pal, strength=zeros),
+                                  floyd_steinberg(img, pal, strength=0.0))  # fmt: skip
+
+
+def test_adaptive_dither_from_the_command_line(tmp_path):
+    Image.fromarray(blocks(48, 48, noise=40)).save(tmp_path / "x.png")
+    runs = []
+    for name in ("a.png", "b.png"):
+        ran = kquant("compress", tmp_path / "x.png", "-k", "4", "--dither", "adaptive",
+                     "-o", tmp_path / name, "--json")  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        runs.append(json.loads(ran.stdout))
+    assert runs[0]["dither"] == "adaptive"
+    assert any("dither map" in note for note in runs[0]["notes"])
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    plain = kquant("compress", tmp_path / "x.png", "-k", "4", "--dither", "none", "-o",
+                   tmp_path / "c.png", "--json")  # fmt: skip
+    assert json.loads(plain.stdout)["mse"] <= runs[0]["mse"]  # dithering costs MSE
