@@ -47,6 +47,7 @@ bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick
 	$(BIN)/python bench/perceptual.py $(PERCEPTUAL_ARGS)
 	$(BIN)/python bench/rate.py $(RATE_ARGS)
 	$(BIN)/python bench/anim.py $(ANIM_ARGS)
+	$(BIN)/python bench/looks.py $(LOOKS_ARGS)
 
 pictures: install ## Remake the README's pictures in docs/pictures (needs chromium for the page)
 	@mkdir -p demo-output docs/pictures
