@@ -62,6 +62,9 @@ SETTINGS: dict[str, list[str]] = {
     "kquant-none": [*_K, "--dither", "none"],
     "kquant-fs": [*_K, "--dither", "floyd-steinberg"],
     "kquant-adaptive": [*_K, "--dither", "adaptive"],
+    "kquant-weighted-fs": [*_K, "--space", "weighted", "--dither", "floyd-steinberg"],
+    "kquant-weighted-adaptive": [*_K, "--space", "weighted", "--dither", "adaptive"],
+    "kquant-weighted-none": [*_K, "--space", "weighted", "--dither", "none"],
 }
 REFERENCE = "pngquant"
 

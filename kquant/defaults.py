@@ -57,7 +57,7 @@ DEFAULT_SEED = 0
 MAX_SEED = 2**32 - 1
 
 #: Color spaces palettes are fitted and matched in (see kquant.spaces).
-SPACES: tuple[str, ...] = ("rgb", "lab")
+SPACES: tuple[str, ...] = ("rgb", "lab", "weighted")
 DEFAULT_SPACE = "rgb"
 
 #: Dithering methods, and the share of each pixel's error diffused.

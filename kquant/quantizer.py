@@ -238,7 +238,7 @@ def quantize(
         last row with ``whole_palette``.
     **fit
         Fields of :class:`kquant.settings.FitOptions` to set or override:
-        ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab"),
+        ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab", "weighted"),
         ``sample`` (pixels to fit on, None for all), ``init``, ``n_init``,
         ``max_iter``, ``tol``, ``seed``.
 

@@ -138,7 +138,7 @@ class FitOptions:
     sample : int or None
         Pixels to fit on, drawn at random with ``seed``; None fits on every pixel.
         Ignored by ``random`` (which draws k pixels).
-    space : {"rgb", "lab"}
+    space : {"rgb", "lab", "weighted"}
         The space colors are clustered and matched in (:mod:`kquant.spaces`).
 
     Raises

@@ -14,7 +14,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
-from kquant import quantize
+from kquant import FitOptions, quantize
 from kquant.dither import floyd_steinberg
 from kquant.mapping import nearest_index
 from kquant.metrics import mean_delta_e, ssim
@@ -300,3 +300,32 @@ def test_adaptive_dither_from_the_command_line(tmp_path):
     plain = kquant("compress", tmp_path / "x.png", "-k", "4", "--dither", "none", "-o",
                    tmp_path / "c.png", "--json")  # fmt: skip
     assert json.loads(plain.stdout)["mse"] <= runs[0]["mse"]  # dithering costs MSE
+
+
+def test_the_weighted_space_round_trips_and_recovers_blocks():
+    """--space weighted (issue 22): libimagequant's gamma and channel weights; colors
+    come back from their points within rounding, and flat blocks are found."""
+    from kquant.spaces import features, from_features
+
+    rng = np.random.default_rng(5)
+    colors = rng.integers(0, 256, (500, 3), dtype=np.uint8)
+    back = from_features(features(colors, "weighted"), "weighted", 3)
+    np.testing.assert_allclose(back, colors, atol=1e-6)
+    rgba = np.hstack([colors, np.full((500, 1), 128, np.uint8)])
+    back = from_features(features(rgba, "weighted"), "weighted", 4)
+    np.testing.assert_allclose(back, rgba, atol=1e-6)
+    q = quantize(blocks(), 4, options=FitOptions(space="weighted"))
+    found = np.sort(q.palette.astype(int), axis=0)
+    assert np.abs(found - np.sort(BLOCK_COLORS.astype(int), axis=0)).max() <= 3
+
+
+def test_weighted_dithering_from_the_command_line_is_deterministic(tmp_path):
+    Image.fromarray(blocks(48, 48, noise=40)).save(tmp_path / "x.png")
+    outs = []
+    for name in ("a.png", "b.png"):
+        ran = kquant("compress", tmp_path / "x.png", "-k", "8", "--space", "weighted",
+                     "--dither", "floyd-steinberg", "-o", tmp_path / name, "--json")  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        outs.append((tmp_path / name).read_bytes())
+        assert json.loads(ran.stdout)["space"] == "weighted"
+    assert outs[0] == outs[1]

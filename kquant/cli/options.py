@@ -257,7 +257,8 @@ _fit_option_list = [
         type=click.Choice(SPACES),
         default=DEFAULT_SPACE,
         show_default=True,
-        help="Fit and match in rgb (what MSE measures) or lab (closer to the eye).",
+        help="Fit and match in rgb (what MSE measures), lab, or weighted (libimagequant's "
+        "gamma and channel weights: the best pictures with --dither).",
     ),
     option(
         TUNING,
