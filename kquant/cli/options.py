@@ -257,8 +257,7 @@ _fit_option_list = [
         type=click.Choice(SPACES),
         default=DEFAULT_SPACE,
         show_default=True,
-        help="Fit and match in rgb (what MSE measures), lab, or weighted (libimagequant's "
-        "gamma and channel weights: the best pictures with --dither).",
+        help="Fit and match in rgb (what MSE measures), lab or weighted.",
     ),
     option(
         TUNING,
