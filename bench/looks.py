@@ -29,18 +29,17 @@ Usage: python bench/looks.py [--k 16,64,256] [--images a,b] [--settings ...]
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
-from run import KQUANT, load_rgba, run_once
+from run import KQUANT, load_rgba, run_once, write_results
 
 from kquant.metrics import BLUR_SIGMA, mean_delta_e
 
@@ -179,14 +178,7 @@ def main() -> None:
                 print(f"{row.image:26} k={k:<3} {setting:12} ssimulacra2 {row.ssimulacra2:6.2f} "
                       f"blurred dE {row.delta_e_blur:5.2f} {row.bytes:>9,} B", file=sys.stderr,
                       flush=True)  # fmt: skip
-    out = Path(args.out)
-    with out.with_suffix(".csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, [f.name for f in fields(Row)])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    text = tables(rows)
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    write_results(Path(args.out), rows, tables(rows))
     print(f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 

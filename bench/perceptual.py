@@ -22,18 +22,17 @@ Usage: python bench/perceptual.py [--k 16,64] [--images a,b] [--out bench/work/p
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
-from run import KQUANT, load_rgba, mse_of, run_once
+from run import KQUANT, load_rgba, mse_of, run_once, write_results
 
 from kquant.metrics import BLUR_SIGMA, mean_delta_e, ssim
 
@@ -158,14 +157,7 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
-    out = Path(args.out)
-    with out.with_suffix(".csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, [f.name for f in fields(Row)])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    text = tables(rows)
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    write_results(Path(args.out), rows, tables(rows))
     print(f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 

@@ -97,6 +97,17 @@ def run_once(cmd: list[str]) -> tuple[float, float]:
     return wall, int(lines[-1]) / 1024
 
 
+def write_results(out: Path, rows: list, text: str) -> None:
+    """Dataclass ``rows`` to ``<out>.csv`` (a column per field), the tables ``text`` to
+    ``<out>.md`` and stdout."""
+    with out.with_suffix(".csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [f.name for f in fields(rows[0])])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
 def load_rgba(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGBA"))

@@ -387,8 +387,7 @@ class ReportWriter:
     @staticmethod
     def check(path: Path, *, existing: str = "refuse") -> bool:
         """Whether a report at ``path`` would be appended to, after refusing what
-        :class:`ReportWriter` refuses (see Raises there, but for ``ImageWriteError``),
-        with nothing created: a run checks it before any work."""
+        :class:`ReportWriter` refuses (see Raises there), with nothing created."""
         suffix = path.suffix.lower()
         if suffix not in (".csv", ".jsonl", ".json"):
             raise UsageError(f"{path}: report must end in .csv or .jsonl", params=("report",))

@@ -171,27 +171,24 @@ def compress(
         if as_json and output is not None and str(output) == STDIO:
             raise UsageError("--json cannot share standard output with the image (-o -)")
         if shared_palette:
-            if any(STDIO in (str(job.input), str(job.output)) for job in plan.jobs):
-                raise UsageError("--shared-palette reads and writes files: not - (standard "
-                                 "input/output)")  # fmt: skip
+            _files_only(plan.jobs, "--shared-palette")
             export = export or _palette_file(plan.jobs, settings.k)
         _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
                          overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
         existing = "replace" if overwrite else "append" if skip_existing else "refuse"
-        if report is not None:
-            ReportWriter.check(report, existing=existing)
+        # checked now, created with its first row
+        writer = ReportWriter(report, existing=existing) if report else None
         client = None
         if cluster:  # the workers' working folders differ: paths are made absolute
             plan.jobs = [_absolute(job) for job in plan.jobs]
             client = _connect(cluster, plan.jobs)
-        try:
-            if shared_palette:
+        if shared_palette:
+            try:
                 settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
-            writer = ReportWriter(report, existing=existing) if report else None
-        except BaseException:
-            if client is not None:
-                client.close()
-            raise
+            except BaseException:
+                if client is not None:
+                    client.close()
+                raise
     run = Runner(
         batch=found.batch,
         quiet=quiet,
@@ -222,6 +219,14 @@ def compress(
         click.get_current_context().exit(99)
     if run.missed:
         click.get_current_context().exit(3)
+
+
+def _files_only(jobs: list, flag: str) -> None:
+    """Refuse ``-`` (standard input or output) for an option that needs files."""
+    from kquant.errors import UsageError
+
+    if any(STDIO in (str(job.input), str(job.output)) for job in jobs):
+        raise UsageError(f"{flag} reads and writes files: not - (standard input/output)")
 
 
 def _palette_file(jobs: list, k: int) -> Path:
@@ -271,9 +276,9 @@ def _check_names_chosen_later(jobs: list, extra: list, k: int) -> None:
     wanted = {os.path.realpath(item.path): item for item in extra}
     folders = {os.path.dirname(path) for path in wanted}
     for job in jobs:
-        if job.name is None or os.path.realpath(job.name.folder) not in folders:
+        folder = None if job.name is None else os.path.realpath(job.name.folder)
+        if folder not in folders:
             continue
-        folder = os.path.realpath(job.name.folder)
         for candidate in range(1, k + 1):
             item = wanted.get(os.path.join(folder, job.name(candidate).name))
             if item is not None:
@@ -381,8 +386,7 @@ def _connect(address: str, jobs: list) -> Any:
         ) from None
     from kquant.cluster import connect
 
-    if any(str(job.input) == STDIO or str(job.output) == STDIO for job in jobs[:1]):
-        raise UsageError("--cluster reads and writes files: not - (standard input/output)")
+    _files_only(jobs[:1], "--cluster")
     cluster = connect(address, timeout=CONNECT_TIMEOUT, quiet=True)
     if jobs:
         job = jobs[0]
