@@ -427,6 +427,7 @@ def _animation_report(
         ssim=None,
         delta_e_blur=None,
         ssim_blur=None,
+        ssimulacra2=None,
         bytes_in=bytes_in,
         bytes_out=result.bytes_out,
         seconds=StageSeconds(

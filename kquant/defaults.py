@@ -87,12 +87,24 @@ METRIC_FIELDS: dict[str, str] = {
     "ssim": "ssim",
     "deltae-blur": "delta_e_blur",
     "ssim-blur": "ssim_blur",
+    "ssimulacra2": "ssimulacra2",
 }
 METRICS: tuple[str, ...] = tuple(METRIC_FIELDS)
+#: What ``--metrics all`` means: every measure that needs no optional package.
+METRICS_ALL: tuple[str, ...] = tuple(name for name in METRICS if name != "ssimulacra2")
 #: How the report names each field.
 METRIC_LABELS: dict[str, str] = {
     "delta_e": "deltaE2000",
     "ssim": "SSIM",
     "delta_e_blur": "blurred deltaE2000",
     "ssim_blur": "blurred SSIM",
+    "ssimulacra2": "SSIMULACRA 2",
+}
+#: Decimals each is shown with.
+METRIC_DECIMALS: dict[str, int] = {
+    "delta_e": 2,
+    "ssim": 4,
+    "delta_e_blur": 2,
+    "ssim_blur": 4,
+    "ssimulacra2": 2,
 }

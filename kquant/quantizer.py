@@ -36,7 +36,7 @@ from kquant.mapping import nearest_index
 from kquant.memory import release_free_memory
 from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
 from kquant.settings import FitOptions, check_colors, check_dither
-from kquant.spaces import features, from_features
+from kquant.spaces import alpha_scale, channel_levels, features, from_features
 from kquant.stages import Stage
 
 if TYPE_CHECKING:
@@ -346,6 +346,14 @@ def quantize(
 #: 0.864 -> 0.897, blurred SSIM 0.985 -> 0.990, blurred CIEDE2000 2.11 -> 2.10;
 #: factors 1.2 to 5 changed these by less than 0.01.
 DITHER_DAMPING = 2.4
+#: A pixel whose diffused error (squared, summed over channels, on the 0-255 scale)
+#: is below this gets none of it: libimagequant's "don't dither areas that don't
+#: have noticeable error", which keeps flat areas the palette nearly reproduces
+#: flat and the file smaller. libimagequant's own threshold is about 2 on this
+#: scale; 4 (an error of 2 levels) measured on the benchmark corpus in the weighted
+#: space at k = 64 (issue 22, docs/BENCHMARKS.md): a screenshot's bytes over
+#: ``--dither none`` 1.11x -> 1.03x, photos' SSIMULACRA 2 within 0.x points.
+DITHER_DEAD_ZONE = 4.0
 
 
 def _dither(
@@ -370,9 +378,10 @@ def _dither(
     """
     hist = prep.hist
     height, width = prep.pixels.shape[:2]
-    if points is None:
-        values, pal = prep.pixels, palette
-        low, high = hist.colors.min(axis=0), hist.colors.max(axis=0)
+    levels = channel_levels(space) if prep.pixels.shape[2] == 3 else None
+    if points is None or levels is not None:  # 8-bit values, exact table of colors met
+        values = prep.pixels
+        pal = palette if points is None else features(palette, space)
     else:
         rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
         values = np.zeros((height * width, points.shape[1]))
@@ -382,12 +391,12 @@ def _dither(
             values[prep.visible] = points[rows]
         values = values.reshape(height, width, -1)
         pal = features(palette, space)
-        low, high = points.min(axis=0), points.max(axis=0)
+    colors = hist.colors.astype(np.float64) if points is None else points
+    low, high = colors.min(axis=0), colors.max(axis=0)
     skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
     keep_opaque = None
     if palette.shape[1] == 4:  # opaque pixels only onto opaque rows (alpha 255 stays 255)
         keep_opaque = (prep.pixels[..., 3] == 255, palette[:, 3] == 255)
-    colors = hist.colors.astype(np.float64) if points is None else points
     diff = colors - pal[labels].astype(np.float64)
     mean_sq = float(np.dot(np.einsum("ij,ij->i", diff, diff), hist.counts) / hist.n_pixels)
     if adaptive:  # libimagequant's dither map: full strength in bands only
@@ -409,6 +418,8 @@ def _dither(
         high=high,
         max_error=DITHER_DAMPING * mean_sq,
         restrict=keep_opaque,
+        dead_zone=DITHER_DEAD_ZONE * (alpha_scale(space) / 255.0) ** 2,
+        levels=levels,
     )
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]

@@ -14,7 +14,7 @@ import typing
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kquant.defaults import METRIC_LABELS
+from kquant.defaults import METRIC_DECIMALS, METRIC_LABELS
 
 __all__ = [
     "ROW_STATUS",
@@ -76,6 +76,7 @@ class Report:
     ssim: float | None
     delta_e_blur: float | None
     ssim_blur: float | None
+    ssimulacra2: float | None
     bytes_in: int
     bytes_out: int
     seconds: StageSeconds
@@ -206,7 +207,7 @@ def format_report(report: Report) -> str:
     for field_name, label in METRIC_LABELS.items():
         value = getattr(r, field_name)
         if value is not None:
-            seen.append(f"{label} {value:.{4 if 'ssim' in field_name else 2}f}")
+            seen.append(f"{label} {value:.{METRIC_DECIMALS[field_name]}f}")
     how = r.method if r.space == "rgb" else f"{r.method} in {r.space}"
     if r.dither != "none":
         how += f", {r.dither}" + (f" {r.dither_strength:g}" if r.dither_strength < 1 else "")

@@ -26,6 +26,7 @@ kquant.errors.UsageError: give a PSNR target or an MSE ceiling, not both
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -101,6 +102,10 @@ def check_metrics(names: Any) -> tuple[str, ...]:
         if name not in METRICS:
             raise UsageError(f"{name!r} is not one of {', '.join(METRICS)}, all",
                              params=("metrics",))  # fmt: skip
+    if "ssimulacra2" in names and importlib.util.find_spec("ssimulacra2") is None:
+        raise UsageError("ssimulacra2 needs the ssimulacra2 package: "
+                         "pip install 'kquant[ssimulacra2]' (or ssimulacra2)",
+                         params=("metrics",))  # fmt: skip
     return names
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from kquant.defaults import SPACES
 from kquant.settings import check_choice
 
-__all__ = ["SPACES", "alpha_scale", "check_space", "features", "from_features"]
+__all__ = ["SPACES", "alpha_scale", "channel_levels", "check_space", "features", "from_features"]
 
 #: The scale of a space's lightness or channel values, which alpha is put on.
 _SCALE = {"rgb": 255.0, "lab": 100.0, "weighted": 255.0}
@@ -46,6 +46,22 @@ def check_space(space: str) -> None:
 def alpha_scale(space: str) -> float:
     """The value an opaque pixel's alpha feature takes in ``space``."""
     return _SCALE[space]
+
+
+def channel_levels(space: str) -> np.ndarray | None:
+    """The points of the 8-bit values, channel by channel, for a space whose
+    channels are each a function of one RGB channel (``"weighted"``), else None.
+
+    Returns
+    -------
+    (256, 3) float64 ndarray or None
+        Row ``v``, column ``c``: the feature of value ``v`` on channel ``c``, so that
+        ``features(rgb)[i, c] == levels[rgb[i, c], c]`` (increasing in ``v``).
+    """
+    if space != "weighted":
+        return None
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    return features(ramp, space)
 
 
 def features(colors: np.ndarray, space: str) -> np.ndarray | None:

@@ -8,6 +8,10 @@ a quantizer cares about (PSNR, bytes, time).
 - ``silhouette`` and ``calinski_harabasz``: scikit-learn's scores of the pixel
   labels, on one seeded sample of visible pixels shared by every k (silhouette is
   quadratic in the sample size, hence the sample).
+
+These three describe the clustering, so they come from the undithered mapping. MSE,
+PSNR, colors and bytes describe the image ``compress`` would write at that k: with
+``dither`` (the default, as in ``compress``), the same palette dithered.
 """
 
 from __future__ import annotations
@@ -21,11 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kquant.defaults import DEFAULT_METRIC_SAMPLE, MAX_COLORS, MIN_METRIC_SAMPLE
+from kquant.defaults import (
+    DEFAULT_DITHER,
+    DEFAULT_DITHER_STRENGTH,
+    DEFAULT_METRIC_SAMPLE,
+    MAX_COLORS,
+    MIN_METRIC_SAMPLE,
+)
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.quantizer import prepare, quantize
-from kquant.settings import FitOptions, check_target_psnr
+from kquant.settings import FitOptions, check_dither, check_target_psnr
 
 __all__ = ["SweepRow", "check_sweep", "parse_ks", "suggest", "sweep"]
 
@@ -99,6 +109,8 @@ def sweep(
     ks: list[int],
     *,
     options: FitOptions | None = None,
+    dither: str = DEFAULT_DITHER,
+    dither_strength: float = DEFAULT_DITHER_STRENGTH,
     metric_sample: int = DEFAULT_METRIC_SAMPLE,
     progress=None,
 ) -> list[SweepRow]:
@@ -110,6 +122,9 @@ def sweep(
     ks : list of int
     options : FitOptions or None
         Shared by every k; its seed also draws the metric sample.
+    dither, dither_strength
+        How the measured image is drawn (:func:`kquant.quantizer.quantize`); the
+        clustering measures use the undithered labels whatever these are.
     metric_sample : int
         Visible pixels the silhouette and Calinski-Harabasz scores are computed on
         (the same pixels for every k).
@@ -121,6 +136,7 @@ def sweep(
     list of SweepRow, in the order of ``ks``
     """
     check_sweep(metric_sample=metric_sample)
+    check_dither(dither, dither_strength)
     from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
     options = options or FitOptions()
@@ -135,9 +151,14 @@ def sweep(
         if progress:
             progress(k)
         start = time.perf_counter()
-        q = quantize(prepared, k, options=options)
+        fitted = quantize(prepared, k, options=options, dither="none")
+        q = fitted
+        if dither != "none" and dither_strength > 0:
+            opaque = np.arange(fitted.palette.shape[0]) != fitted.transparent_index
+            q = quantize(prepared, options=options, palette=fitted.palette[opaque],
+                         dither=dither, dither_strength=dither_strength)  # fmt: skip
         seconds = time.perf_counter() - start
-        labels = q.indices.reshape(-1)[rows]
+        labels = fitted.indices.reshape(-1)[rows]
         n_labels = np.unique(labels).size
         scorable = 2 <= n_labels < len(points)
         size = save_quantized(io.BytesIO(), q.palette, q.indices, fmt="PNG",
@@ -146,7 +167,7 @@ def sweep(
             SweepRow(
                 k=k,
                 colors=q.colors_out,
-                inertia=q.distortion.mse * 3 * visible.size,
+                inertia=fitted.distortion.mse * 3 * visible.size,
                 mse=q.distortion.mse,
                 psnr=q.distortion.psnr,
                 silhouette=float(silhouette_score(points, labels)) if scorable else None,

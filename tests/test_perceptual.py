@@ -3,8 +3,10 @@ the perceptual measures (checked against scikit-image's reference functions)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -26,19 +28,30 @@ def sky(height: int = 48, width: int = 256) -> np.ndarray:
     return np.dstack([g, 1.2 * g + 20, 0.5 * g + 150]).round().astype(np.uint8)
 
 
-def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None, max_error=np.inf):
+def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None, max_error=np.inf,
+                           dead_zone=0.0, levels=None):  # fmt: skip
     """Textbook raster-order Floyd-Steinberg, one pixel at a time (the reference), with
-    errors above ``max_error`` (squared, summed over channels) diffused at 3/4."""
+    errors above ``max_error`` (squared, summed over channels) diffused at 3/4, and
+    the diffused error dropped where its square is below ``dead_zone``. With
+    ``levels`` (256, 3), values are points of that space and each is matched through
+    the 8-bit color whose points are nearest channel by channel."""
     h, w, _ = img.shape
-    v = img.astype(np.float64)
-    low, high = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
+    v = img.astype(np.float64) if levels is None else levels[img, np.arange(3)]
+    base = v.copy()
+    low, high = v.reshape(-1, 3).min(0), v.reshape(-1, 3).max(0)
     out = np.full((h, w), -1)
     for y in range(h):
         for x in range(w):
             if skip is not None and skip[y, x]:
                 continue
-            c = np.clip(v[y, x], low, high)
-            i = nearest_index(np.rint(c).astype(np.uint8)[None], palette)[0]
+            added = v[y, x] - base[y, x]
+            c = np.clip(v[y, x] if added @ added >= dead_zone else base[y, x], low, high)
+            if levels is None:
+                i = nearest_index(np.rint(c).astype(np.uint8)[None], palette)[0]
+            else:
+                grid = [np.abs(levels[:, ch] - c[ch]).argmin() for ch in range(3)]
+                point = levels[grid, np.arange(3)]
+                i = int(((palette - point) ** 2).sum(axis=1).argmin())
             out[y, x] = i
             e = c - palette[i]
             if (e * e).sum() > max_error:
@@ -51,18 +64,66 @@ def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None, max_error=np.i
 
 
 @pytest.mark.parametrize("shape", [(7, 11), (13, 5), (1, 9), (9, 1), (16, 16)])
-@pytest.mark.parametrize("strength, max_error", [(1.0, None), (0.4, None), (1.0, 900.0)])
-def test_diagonal_sweep_equals_the_textbook_loop(shape, strength, max_error):
+@pytest.mark.parametrize(
+    "strength, max_error, dead_zone",
+    [(1.0, None, 0.0), (0.4, None, 0.0), (1.0, 900.0, 0.0), (1.0, None, 300.0)],
+)
+def test_diagonal_sweep_equals_the_textbook_loop(shape, strength, max_error, dead_zone):
     rng = np.random.default_rng(shape[0] * 31 + shape[1])
     img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     palette = rng.integers(0, 256, (6, 3), dtype=np.uint8)
     skip = rng.random(shape) < 0.2
     lo, hi = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
-    got = floyd_steinberg(
-        img, palette, strength=strength, skip=skip, low=lo, high=hi, max_error=max_error
-    )
-    expected = scalar_floyd_steinberg(img, palette, strength, skip, max_error or np.inf)
+    got = floyd_steinberg(img, palette, strength=strength, skip=skip, low=lo, high=hi,
+                          max_error=max_error, dead_zone=dead_zone)  # fmt: skip
+    expected = scalar_floyd_steinberg(img, palette, strength, skip, max_error or np.inf,
+                                      dead_zone)  # fmt: skip
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(7, 11), (9, 1), (16, 16)])
+@pytest.mark.parametrize("dead_zone", [0.0, 40.0])
+def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(shape, dead_zone):
+    """The weighted space's exact table path (issue 22): the same result as the
+    textbook loop matching each value through its nearest 8-bit level per channel."""
+    from kquant.spaces import channel_levels
+
+    levels = channel_levels("weighted")
+    rng = np.random.default_rng(shape[0] * 7 + shape[1])
+    img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    palette = levels[rng.integers(0, 256, (6, 3)), np.arange(3)]
+    points = levels[img, np.arange(3)].reshape(-1, 3)
+    got = floyd_steinberg(img, palette, low=points.min(0), high=points.max(0),
+                          dead_zone=dead_zone, levels=levels)  # fmt: skip
+    expected = scalar_floyd_steinberg(img, palette, dead_zone=dead_zone, levels=levels)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_the_level_grid_finds_the_nearest_level_exactly():
+    from kquant.dither import _LevelGrid
+    from kquant.spaces import channel_levels
+
+    levels = channel_levels("weighted")
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 1, (5000, 3)) * levels[-1]
+    mids = (levels[1:] + levels[:-1]) / 2
+    values[:255] = mids  # exactly halfway: the upper level, as searchsorted's "right"
+    values[255:510] = np.nextafter(mids, -np.inf)
+    values[510:513] = levels[-1]
+    expected = np.stack([np.searchsorted(mids[:, c], values[:, c], side="right")
+                         for c in range(3)], axis=1)  # fmt: skip
+    np.testing.assert_array_equal(_LevelGrid(levels)(values), expected)
+
+
+def test_the_dead_zone_leaves_flat_areas_the_palette_nearly_reproduces_undithered():
+    """libimagequant's rule (issue 22): an error too small to see is not passed on,
+    so a flat color 1 unit off its palette entry stays one flat color."""
+    img = np.full((20, 30, 3), (100, 151, 200), np.uint8)
+    palette = np.array([[100, 150, 200], [100, 160, 200]], np.uint8)
+    plain = floyd_steinberg(img, palette, low=0.0, high=255.0)
+    assert set(np.unique(plain)) == {0, 1}  # the error adds up to a step now and then
+    calm = floyd_steinberg(img, palette, low=0.0, high=255.0, dead_zone=2.0)
+    assert (calm == 0).all()
 
 
 def test_strength_zero_is_no_dithering_and_error_grows_with_strength():
@@ -329,3 +390,51 @@ def test_weighted_dithering_from_the_command_line_is_deterministic(tmp_path):
         outs.append((tmp_path / name).read_bytes())
         assert json.loads(ran.stdout)["space"] == "weighted"
     assert outs[0] == outs[1]
+
+
+def test_ssimulacra2_scores_identity_100_and_composites_alpha_on_two_grays():
+    """--metrics ssimulacra2 (issue 22): the pip package's score, 100 for the same
+    image, lower for a worse one; with alpha only what shows counts (the hidden
+    colors of transparent pixels change nothing), the worse of two backgrounds."""
+    from ssimulacra2 import compute_ssimulacra2
+
+    from kquant.metrics import ssimulacra2
+
+    img = blocks(64, 64, noise=20)
+    assert ssimulacra2(img, img).value == pytest.approx(100.0)
+    coarse = quantize(img, 4).to_array()
+    finer = quantize(img, 32).to_array()
+    low, high = ssimulacra2(img, coarse).value, ssimulacra2(img, finer).value
+    assert low < high < 100.0
+    files = []
+    for pixels in (img, coarse):
+        files.append(io.BytesIO())
+        Image.fromarray(pixels).save(files[-1], format="PNG")
+        files[-1].seek(0)
+    assert low == pytest.approx(compute_ssimulacra2(*files), rel=1e-9)
+    rgba = np.dstack([img, np.full((64, 64), 255, np.uint8)])
+    rgba[:, :16, 3] = 0
+    hidden = rgba.copy()
+    hidden[:, :16, :3] = 255 - hidden[:, :16, :3]
+    assert ssimulacra2(rgba, hidden).value == pytest.approx(100.0)
+    half = rgba.copy()
+    half[:, 16:32, 3] = 128  # half-transparent in the result only
+    assert ssimulacra2(rgba, half).value < 100.0
+    assert ssimulacra2(img[:7], img[:7]).value is None  # under 8 px on a side
+
+
+def test_ssimulacra2_from_the_command_line_and_without_the_package(tmp_path, monkeypatch):
+    Image.fromarray(blocks(40, 40, noise=20)).save(tmp_path / "x.png")
+    ran = kquant("compress", tmp_path / "x.png", "-k", "4", "-o", tmp_path / "o.png",
+                 "--json", "--metrics", "ssimulacra2")  # fmt: skip
+    row = json.loads(ran.stdout)
+    assert 0 < row["ssimulacra2"] < 100 and row["ssim"] is None
+    assert "SSIMULACRA 2" in ran.stderr
+    every = kquant("compress", tmp_path / "x.png", "-k", "4", "-o", tmp_path / "p.png",
+                   "--json", "--metrics", "all")  # fmt: skip
+    assert json.loads(every.stdout)["ssimulacra2"] is None  # all: no optional package
+    monkeypatch.setitem(sys.modules, "ssimulacra2", None)  # as if not installed
+    missing = kquant("compress", tmp_path / "x.png", "-k", "4", "-o", tmp_path / "q.png",
+                     "--metrics", "ssimulacra2")  # fmt: skip
+    assert missing.returncode == 2 and "pip install 'kquant[ssimulacra2]'" in missing.stderr
+    assert not (tmp_path / "q.png").exists()

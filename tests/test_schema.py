@@ -87,7 +87,7 @@ def _sample_report() -> Report:
         height=30, frames=1, frames_out=1, grayscale=False, alpha=False, colors_in=900,
         colors_out=16,
         mse=12.5, psnr=37.2, max_error=40, delta_e=2.5, ssim=0.91, delta_e_blur=1.5,
-        ssim_blur=0.97, bytes_in=5000, bytes_out=1500,
+        ssim_blur=0.97, ssimulacra2=71.5, bytes_in=5000, bytes_out=1500,
         seconds=StageSeconds(load=0.1, fit=0.2, map=0.3, save=0.4, metrics=0.5, total=1.5),
         notes=("a note",), written=True, target_met=True, min_met=True,
     )  # fmt: skip

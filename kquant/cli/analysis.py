@@ -19,6 +19,7 @@ from kquant.cli.options import (
     REPORTING,
     SectionedCommand,
     colors_option,
+    dither_options,
     fit_options,
     force_option,
     html_option,
@@ -36,6 +37,7 @@ from kquant.defaults import (
     DEFAULT_PALETTE_COLORS,
     DEFAULT_SWEEP_COLORS,
     METHODS,
+    METRIC_DECIMALS,
     METRIC_FIELDS,
     STDIO,
 )
@@ -168,10 +170,7 @@ def compare(
                + f" {'bytes':>10} {'seconds':>8}")  # fmt: skip
     for row in rows:
         psnr = "lossless" if row["psnr"] is None else f"{row['psnr']:.2f}"
-        measured = "".join(
-            f" {row[key]:>11.4f}" if key.startswith("ssim") else f" {row[key]:>11.2f}"
-            for key, _ in extra
-        )
+        measured = "".join(f" {row[key]:>11.{METRIC_DECIMALS[key]}f}" for key, _ in extra)
         click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
                    f"{row['max_error']:>7}{measured} {row['bytes']:>10,} "
                    f"{row['seconds']:>8.2f}")  # fmt: skip
@@ -300,6 +299,7 @@ Examples:
     help="k to try: a list (2,4,8) or a range (2..256, doubling).",
 )
 @fit_options
+@dither_options
 @option(
     REPORTING,
     "--metric-sample",
@@ -323,6 +323,8 @@ def sweep(
     ks: str,
     fit: FitOptions,
     max_pixels: int | None,
+    dither: str,
+    dither_strength: float,
     metric_sample: int,
     target_psnr: float | None,
     plot: Path | None,
@@ -366,7 +368,8 @@ def sweep(
                 if bar.n < k_list.index(k):
                     bar.update()
 
-            rows = run_sweep(pixels, k_list, options=fit, metric_sample=metric_sample,
+            rows = run_sweep(pixels, k_list, options=fit, dither=dither,
+                             dither_strength=dither_strength, metric_sample=metric_sample,
                              progress=progress)  # fmt: skip
         if plot is not None:
             from kquant.images import write_atomically

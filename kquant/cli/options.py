@@ -70,7 +70,7 @@ from kquant.defaults import (
     MAX_SEED,
     METHOD_TEMPLATE,
     METHODS,
-    METRICS,
+    METRICS_ALL,
     SPACES,
     STDIO,
     WEIGHTS,
@@ -138,7 +138,7 @@ class CountOrWord(click.ParamType):
 
 
 class MetricList(click.ParamType):
-    """Comma-separated measure names, or ``all`` (:data:`kquant.defaults.METRICS`);
+    """Comma-separated measure names, or ``all`` (:data:`kquant.defaults.METRICS_ALL`);
     the library refuses unknown names."""
 
     name = "metrics"
@@ -147,7 +147,7 @@ class MetricList(click.ParamType):
         if isinstance(value, tuple):
             return value
         names = [name.strip().lower() for name in value.split(",") if name.strip()]
-        return METRICS if names == ["all"] else tuple(names)
+        return METRICS_ALL if names == ["all"] else tuple(names)
 
 
 def _none_word(value: Any, word: str) -> str:
@@ -312,8 +312,8 @@ def fit_options(f: Callable | None = None, *, method: bool = False) -> Callable:
     return decorate if f is None else decorate(f)
 
 
-#: How the result is drawn and measured: --dither --dither-strength --metrics.
-look_options = apply(
+#: How the result is drawn: --dither --dither-strength.
+dither_options = apply(
     [
         option(
             COLORS,
@@ -332,6 +332,13 @@ look_options = apply(
             metavar="0..1",
             help="Share of each pixel's error diffused by --dither (0 = none).",
         ),
+    ]
+)
+
+#: How the result is drawn and measured: --dither --dither-strength --metrics.
+look_options = apply(
+    [
+        dither_options,
         option(
             REPORTING,
             "--metrics",
@@ -339,7 +346,7 @@ look_options = apply(
             default="",
             metavar="LIST",
             help="Add measures: deltae, ssim, deltae-blur, ssim-blur (as seen from a "
-            "distance), or all.",
+            "distance), all of these, ssimulacra2 (pip install ssimulacra2).",
         ),
     ]
 )
