@@ -487,12 +487,14 @@ def quantize_animation(
         else:
             palette = fit_palette(hist, k, s.fit, keep=keep)  # rows of hist.channels
             result.fit_pixels = hist.n_pixels if palette.shape[0] < hist.n_colors else 0
-        if strength == 0:  # every frame's pixels map through one table of all colors
-            labels = match_colors(hist.colors, palette, s.fit.space)
+        # every color's nearest row: undithered, each frame maps through this table;
+        # dithered, it tells which pixels may hold their row (see _unchanged)
+        labels = match_colors(hist.colors, palette, s.fit.space)
+        dtype = np.uint8 if palette.shape[0] + result.alpha <= INDEXED_LIMIT else np.uint16
+        table = ColorTable(hist, labels.astype(dtype))
+        if strength == 0:
             d = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
             result.distortion, result.colors_out = d, int(np.unique(labels).size)
-            dtype = np.uint8 if palette.shape[0] + result.alpha <= INDEXED_LIMIT else np.uint16
-            table = ColorTable(hist, labels.astype(dtype))
         del hist, merged, pending, done
     if palette is not None and fmt == "GIF" and palette.shape[0] + result.alpha > 256:
         raise UsageError(f"{output}: GIF holds at most 256 colors, not {palette.shape[0]}")
@@ -504,10 +506,13 @@ def quantize_animation(
     out_frames: list[Frame] = []
     gif = GifWriter(width, height, loop) if fmt == "GIF" else None
     frame_hists: list[ColorHistogram] = []
+    # dithered with one palette: the colors the previous frame's rows were made for,
+    # and the rows written
+    before: tuple[np.ndarray, np.ndarray] | None = None
     for number, keys in enumerate(frames):
         if per_frame and number == 0:
             result.durations = frames.durations
-        if table is not None:
+        if table is not None and strength == 0:
             written = _through_table(keys, table, palette, result.alpha)  # type: ignore[arg-type]
             _add_frame(gif, out_frames, written, _duration_of(result, number))
             continue
@@ -524,9 +529,17 @@ def quantize_animation(
             result.fit_pixels += q.fit_pixels
         else:
             pixels = frames.pixels(keys)
+            hold = None
+            if before is not None:
+                exact = (palette[table.of_keys(keys)] == pixels).all(axis=2)  # type: ignore[union-attr]
+                hold = (_unchanged(before[0], pixels) & ~exact, before[1])
             q = quantize(pixels, s.k, options=s.fit, palette=palette, whole_palette=True,
                          transparent_entry=result.alpha, dither=s.dither,
-                         dither_strength=strength)  # fmt: skip
+                         dither_strength=strength, hold=hold)  # fmt: skip
+            made = pixels.copy()
+            if hold is not None:  # a held row stays compared with the color it was made for
+                made[hold[0]] = before[0][hold[0]]  # type: ignore[index]
+            before = (made, q.indices)
         visible = (
             int(pixels.shape[0] * pixels.shape[1])
             if q.transparent_index is None
@@ -540,7 +553,7 @@ def quantize_animation(
         _add_frame(gif, out_frames, frame, _duration_of(result, number))
     if per_frame:
         result.colors_in = merge_histograms(frame_hists).n_colors
-    if table is None:
+    if table is None or strength > 0:
         mse = sq_sum / n_values if n_values else 0.0
         result.distortion = Distortion(mse=mse, psnr=psnr(mse), max_error=max_error)
         result.colors_out = len(used)
@@ -572,6 +585,26 @@ def quantize_animation(
             write_atomically(Path(output), lambda fh: fh.write(data), overwrite=s.overwrite)
     result.seconds = {"fit": t1 - t0, "map": t2 - t1, "save": time.perf_counter() - t2}
     return result
+
+
+#: A dithered animation's pixel keeps the palette row it had in the previous frame
+#: when its color is within this much of the color that row was made for (squared
+#: RGB difference, alpha the same), unless the palette has its color exactly:
+#: dithering noise stays still where the picture does, and GIF frames store only
+#: what changed. 12 is 2 levels on each channel, under the noise of a video source
+#: (hello-anim at k = 32: the largest changed rectangle 11,726 px -> 5,xxx of 14,400);
+#: comparing with the color the row was made for lets a slow fade move on.
+HOLD_CHANGE = 12
+
+
+def _unchanged(made: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels within :data:`HOLD_CHANGE` of ``made``, the colors the
+    previous frame's rows were made for (both (H, W, C) uint8)."""
+    diff = pixels[..., :3].astype(np.int32) - made[..., :3]
+    same = np.einsum("ijk,ijk->ij", diff, diff) <= HOLD_CHANGE
+    if pixels.shape[2] == 4:
+        same &= pixels[..., 3] == made[..., 3]
+    return same
 
 
 def _through_table(keys: np.ndarray, table: ColorTable, palette: np.ndarray, alpha: bool) -> Frame:

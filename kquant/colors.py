@@ -351,10 +351,10 @@ class ColorTable:
 
     def of_keys(self, keys: np.ndarray) -> np.ndarray:
         """Values of colors given as keys (any shape, same shape out); the alpha byte
-        of RGB keys is ignored."""
+        of RGB keys is ignored; a color not in the histogram gets some value."""
         if self.table is not None:
             return np.take(self.table, keys & np.uint32(_RGB_KEYS - 1))
-        return np.take(self.values, np.searchsorted(self.keys, keys))
+        return np.take(self.values, np.searchsorted(self.keys, keys), mode="clip")
 
 
 def _rank_bitmap(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -58,11 +58,11 @@ MAX_SEED = 2**32 - 1
 
 #: Color spaces palettes are fitted and matched in (see kquant.spaces).
 SPACES: tuple[str, ...] = ("rgb", "lab", "weighted")
-DEFAULT_SPACE = "rgb"
+DEFAULT_SPACE = "weighted"
 
 #: Dithering methods, and the share of each pixel's error diffused.
 DITHERS: tuple[str, ...] = ("none", "floyd-steinberg", "adaptive")
-DEFAULT_DITHER = "none"
+DEFAULT_DITHER = "floyd-steinberg"
 #: Palettes of an animation: one for all frames, or one per frame.
 FRAME_PALETTES: tuple[str, ...] = ("shared", "per-frame")
 DEFAULT_FRAME_PALETTE = "shared"

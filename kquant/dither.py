@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kquant.colors import pack, unpack
 from kquant.defaults import DEFAULT_DITHER_STRENGTH
 from kquant.mapping import NearestPalette
 
@@ -89,7 +88,7 @@ def floyd_steinberg(
 
     Returns
     -------
-    index : (H, W) int32 ndarray
+    index : (H, W) int16 ndarray (int32 from 32,767 palette rows)
         Palette row of each pixel; -1 where ``skip``.
     """
     per_pixel = np.ndim(strength) == 2
@@ -119,15 +118,17 @@ def floyd_steinberg(
     nearest = NearestPalette(palette)
     if levels is not None:
         to_grid = _LevelGrid(levels)
-        channel = np.arange(depth)
+        flat_levels = np.ascontiguousarray(levels.T).reshape(-1)  # channel c at 256 c + v
+        level_rows = np.arange(3) * 256
     diag_restrict = None
     if restrict is not None and restrict[1].any() and not restrict[1].all():
         allowed = np.flatnonzero(restrict[1]).astype(np.int32)
         nearest_allowed = NearestPalette(palette[allowed])
         diag_restrict = _diagonals(np.ascontiguousarray(restrict[0], dtype=bool))
-    if exact or levels is not None:
-        table = np.zeros(1 << 24, dtype=np.int32)  # index + 1; 0: not yet known (lazy pages)
-    index = np.empty((height, width), dtype=np.int32)
+    small = palette.shape[0] < np.iinfo(np.int16).max  # 2 bytes a pixel, not 4
+    if exact or levels is not None:  # index + 1; 0: not yet known (lazy pages)
+        table = np.zeros(1 << 24, dtype=np.uint16 if small else np.int32)
+    index = np.empty((height, width), dtype=np.int16 if small else np.int32)
     # Views indexed [t, y] -> pixel (y, t - 2y): each diagonal is a strided slice
     diag_values = _diagonals(np.ascontiguousarray(values))
     diag_index = _diagonals(index)
@@ -141,32 +142,26 @@ def floyd_steinberg(
         if levels is None:
             cur = diag_values[t, y0:y1].astype(np.float64)
         else:
-            cur = levels[diag_values[t, y0:y1], channel]
-        if dead_zone > 0.0:
-            acc = slot[y0:y1]
-            felt = np.einsum("ij,ij->i", acc, acc) >= dead_zone
-            cur[felt] += acc[felt]
-        else:
-            cur += slot[y0:y1]
+            cur = flat_levels[diag_values[t, y0:y1] + level_rows]
+        acc = slot[y0:y1]
+        if dead_zone > 0.0:  # only errors big enough to see are added
+            acc *= (np.einsum("ij,ij->i", acc, acc) >= dead_zone)[:, None]
+        cur += acc
         slot[:] = 0.0
         np.maximum(cur, low, out=cur)  # np.clip costs 3x more on a few thousand rows
         np.minimum(cur, high, out=cur)
         if exact:
-            keys = pack(np.rint(cur).astype(np.uint8))
-            idx = table[keys]
-            missing = idx == 0
-            if missing.any():
-                new_keys = keys[missing]
-                idx[missing] = table[new_keys] = nearest(unpack(new_keys, 3)) + 1
-            idx -= 1
+            grid = np.rint(cur).astype(np.intp)
         elif levels is not None:
-            keys = pack(to_grid(cur))
-            idx = table[keys]
+            grid = to_grid(cur)
+        if exact or levels is not None:  # the nearest entry of each 8-bit color, once
+            keys = grid @ _KEY_WEIGHTS
+            idx = table[keys].astype(np.intp)
             missing = idx == 0
             if missing.any():
-                new_keys = keys[missing]
-                points = levels[unpack(new_keys, depth), channel]
-                idx[missing] = table[new_keys] = nearest(points) + 1
+                new_keys, colors = keys[missing], grid[missing]
+                colors = colors.astype(np.uint8) if exact else flat_levels[colors + level_rows]
+                idx[missing] = table[new_keys] = nearest(colors) + 1
             idx -= 1
         else:
             idx = nearest(cur)
@@ -182,8 +177,7 @@ def floyd_steinberg(
                 err[skipped] = 0.0
         diag_index[t, y0:y1] = idx
         if max_error is not None:
-            big = np.einsum("ij,ij->i", err, err) > max_error
-            err[big] *= 0.75
+            err *= np.where(np.einsum("ij,ij->i", err, err) > max_error, 0.75, 1.0)[:, None]
         if diag_strength is not None:
             err *= diag_strength[t, y0:y1, None]
         elif strength != 1.0:
@@ -195,6 +189,10 @@ def floyd_steinberg(
     return index
 
 
+#: An 8-bit RGB color's key into the table of nearest entries.
+_KEY_WEIGHTS = np.array([1 << 16, 1 << 8, 1], dtype=np.intp)
+
+
 class _LevelGrid:
     """The nearest level of each value, channel by channel, for (256, 3) increasing
     ``levels``: a table over bins narrower than half the smallest step between
@@ -202,25 +200,27 @@ class _LevelGrid:
     (4x faster than ``np.searchsorted``; the same answers)."""
 
     def __init__(self, levels: np.ndarray) -> None:
-        self.mids = [(levels[1:, c] + levels[:-1, c]) / 2.0 for c in range(3)]
-        self.after = [np.append(m, np.inf) for m in self.mids]  # midpoint above level v
+        mids = (levels[1:] + levels[:-1]) / 2.0  # (255, 3)
         self.scale = 2.0 / float(np.diff(levels, axis=0).min())
-        self.tables = []
-        for c in range(3):
-            edges = np.arange(int(levels[-1, c] * self.scale) + 2) / self.scale
-            self.tables.append(np.searchsorted(self.mids[c], edges).astype(np.intp))
+        sizes = [int(levels[-1, c] * self.scale) + 2 for c in range(3)]
+        self.offsets = np.cumsum([0, *sizes[:2]]).astype(np.intp)  # tables end to end
+        self.tables = np.concatenate([
+            np.searchsorted(mids[:, c], np.arange(sizes[c]) / self.scale) + 256 * c
+            for c in range(3)
+        ]).astype(np.intp)  # fmt: skip
+        # the midpoint above each level, channel c at 256 c + v (inf above 255)
+        self.after = np.concatenate([np.append(mids[:, c], np.inf) for c in range(3)])
+        self.rows = np.arange(3, dtype=np.intp) * 256
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        """(N, 3) uint8: the level row nearest each of ``values`` (N, 3), which lie
+        """(N, 3) intp: the level row nearest each of ``values`` (N, 3), which lie
         within ``[levels[0], levels[255]]``."""
-        grid = np.empty(values.shape, np.uint8)
-        for c in range(3):
-            v = values[:, c]
-            bins = (v * self.scale).astype(np.intp)
-            level = self.tables[c][bins]
-            level += v >= self.after[c][level]
-            grid[:, c] = level
-        return grid
+        bins = (values * self.scale).astype(np.intp)
+        bins += self.offsets
+        level = self.tables[bins]  # 256 c + v
+        level += values >= self.after[level]
+        level -= self.rows
+        return level
 
 
 def _diagonals(image: np.ndarray) -> np.ndarray:

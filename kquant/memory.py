@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BYTES_PER_PIXEL",
+    "BYTES_PER_PIXEL_DITHERED",
     "BYTES_PER_PIXEL_HEAVY",
     "TRIM_MIN_PIXELS",
     "WORKER_BASE_BYTES",
@@ -31,9 +32,13 @@ __all__ = [
 WORKER_BASE_BYTES = 200 * 2**20
 #: Peak bytes per pixel of a job beyond the process's base, with a margin: plain
 #: (each further megapixel measured at 3.4-6.5 MB from 4 to 100 MP: the decoder's
-#: buffer and the pixel array, or the pixels, the indices and the fit), and with Lab,
-#: dithering or perceptual measures (48-58 measured).
+#: buffer and the pixel array, or the pixels, the indices and the fit); dithered on
+#: the exact table path (RGB and weighted opaque images, the default: 8.0-8.5 MB
+#: measured at 16 and 20 MP); and with perceptual measures or Lab, whose dithering
+#: takes a float copy of the image (48-58 measured; RGBA images dithered in any
+#: space take that path too, which this estimate, made before decoding, cannot see).
 BYTES_PER_PIXEL = 8
+BYTES_PER_PIXEL_DITHERED = 16
 BYTES_PER_PIXEL_HEAVY = 64
 
 
@@ -86,17 +91,21 @@ def workers_for(
     pixels: list[int], settings: CompressSettings, cores: int, available: int | None
 ) -> int:
     """How many worker processes fit: one per core, fewer when the largest image's
-    estimated peak (:data:`BYTES_PER_PIXEL` per pixel, :data:`BYTES_PER_PIXEL_HEAVY`
-    with Lab, dithering or measures, plus :data:`WORKER_BASE_BYTES`) times that many
-    exceeds the memory ``available``; at least one, at most one per image.
+    estimated peak (:data:`BYTES_PER_PIXEL` per pixel, :data:`BYTES_PER_PIXEL_DITHERED`
+    dithered, :data:`BYTES_PER_PIXEL_HEAVY` with Lab or measures, plus
+    :data:`WORKER_BASE_BYTES`) times that many exceeds the memory ``available``; at
+    least one, at most one per image.
 
     >>> from kquant.settings import CompressSettings
-    >>> workers_for([20_000_000] * 8, CompressSettings(dither="floyd-steinberg"),
-    ...             cores=8, available=4 * 2**30)
-    2
+    >>> workers_for([20_000_000] * 8, CompressSettings(), cores=8, available=2 * 2**30)
+    4
     """
-    heavy = settings.fit.space != "rgb" or settings.dither != "none" or bool(settings.metrics)
-    per_pixel = BYTES_PER_PIXEL_HEAVY if heavy else BYTES_PER_PIXEL
+    if settings.fit.space == "lab" or settings.metrics:
+        per_pixel = BYTES_PER_PIXEL_HEAVY
+    elif settings.dither != "none" and settings.dither_strength > 0:
+        per_pixel = BYTES_PER_PIXEL_DITHERED
+    else:
+        per_pixel = BYTES_PER_PIXEL
     need = WORKER_BASE_BYTES + max(pixels, default=0) * per_pixel
     fit = cores if available is None else available // need
     return max(1, min(cores, fit, len(pixels) or 1))

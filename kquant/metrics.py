@@ -53,6 +53,7 @@ __all__ = [
     "Similarity",
     "distortion_from_histogram",
     "image_distortion",
+    "label_distortion",
     "mean_delta_e",
     "perceptual",
     "psnr",
@@ -127,21 +128,47 @@ def image_distortion(
     """
     if original.shape[:2] != result.shape[:2]:
         raise ValueError(f"image sizes differ: {original.shape[:2]} vs {result.shape[:2]}")
-    sq_sum = 0
-    n_values = 0
-    max_error = 0
     rows = max(1, (1 << 20) // max(1, original.shape[1]))
+    blocks = []
     for top in range(0, original.shape[0], rows):
-        a = original[top : top + rows, :, :3].astype(np.int32)
-        b = result[top : top + rows, :, :3].astype(np.int32)
-        diff = (a - b).reshape(-1, 3)
-        if visible is not None:
-            diff = diff[visible[top : top + rows].reshape(-1)]
-        if diff.size:
-            sq_sum += int(np.einsum("ij,ij->", diff, diff, dtype=np.int64))
-            max_error = max(max_error, int(np.abs(diff).max()))
-            n_values += diff.size
-    return _distortion(sq_sum, n_values, max_error)
+        diff = original[top : top + rows, :, :3].astype(np.int32) - result[top : top + rows, :, :3]
+        diff = diff.reshape(-1, 3)
+        blocks.append(diff if visible is None else diff[visible[top : top + rows].reshape(-1)])
+        blocks[-1] = _block_sums(blocks[-1])
+    return _combined(blocks)
+
+
+def label_distortion(colors: np.ndarray, palette: np.ndarray, labels: np.ndarray) -> Distortion:
+    """Distortion when pixel ``i`` of color ``colors[i]`` became ``palette[labels[i]]``
+    (a dithered mapping: per pixel, not per color), block by block, so the mapped
+    colors are never all in memory at once.
+
+    Parameters
+    ----------
+    colors : (N, C) uint8 ndarray
+    palette : (P, C) uint8 ndarray
+    labels : (N,) integer ndarray
+    """
+    step = 1 << 20
+    sums = []
+    for i in range(0, colors.shape[0], step):
+        mapped = palette[labels[i : i + step], :3]
+        sums.append(_block_sums(colors[i : i + step, :3].astype(np.int32) - mapped))
+    return _combined(sums)
+
+
+def _combined(blocks: list[tuple[int, int, int]]) -> Distortion:
+    """The distortion of the blocks of :func:`_block_sums` together."""
+    return _distortion(sum(b[0] for b in blocks), sum(b[1] for b in blocks),
+                       max((b[2] for b in blocks), default=0))  # fmt: skip
+
+
+def _block_sums(diff: np.ndarray) -> tuple[int, int, int]:
+    """(sum of squares, values, largest absolute value) of a (N, 3) int32 block."""
+    if not diff.size:
+        return 0, 0, 0
+    sq_sum = int(np.einsum("ij,ij->", diff, diff, dtype=np.int64))
+    return sq_sum, diff.size, int(np.abs(diff).max())
 
 
 #: Standard deviation in pixels of the Gaussian of the "seen from a distance" measures.

@@ -34,7 +34,7 @@ from kquant.dither import floyd_steinberg
 from kquant.errors import UsageError
 from kquant.mapping import nearest_index
 from kquant.memory import release_free_memory
-from kquant.metrics import Distortion, distortion_from_histogram, image_distortion
+from kquant.metrics import Distortion, distortion_from_histogram, label_distortion
 from kquant.settings import FitOptions, check_colors, check_dither
 from kquant.spaces import alpha_scale, channel_levels, features, from_features
 from kquant.stages import Stage
@@ -189,6 +189,7 @@ def quantize(
     keep: np.ndarray | None = None,
     whole_palette: bool = False,
     transparent_entry: bool = False,
+    hold: tuple[np.ndarray, np.ndarray] | None = None,
     **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors.
@@ -236,6 +237,11 @@ def quantize(
         Reserve the transparent entry even when no pixel is transparent, so images
         of a set that has transparency share the same rows. It is row 0, or the
         last row with ``whole_palette``.
+    hold : ((H, W) bool ndarray, (H, W) integer ndarray) or None
+        With ``whole_palette`` and dithering: pixels that keep the given indices
+        (rows of the written palette) and take no part in the diffusion. An
+        animation holds the pixels that did not change since the previous frame, so
+        that dithering noise stays still where the picture does.
     **fit
         Fields of :class:`kquant.settings.FitOptions` to set or override:
         ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab", "weighted"),
@@ -263,6 +269,8 @@ def quantize(
     check_dither(dither, dither_strength)
     if whole_palette and palette is None:
         raise UsageError("whole_palette needs a palette", params=("whole_palette",))
+    if hold is not None and not whole_palette:
+        raise UsageError("hold needs whole_palette", params=("hold",))
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.FIT)
@@ -299,11 +307,12 @@ def quantize(
     dithered = dither != "none" and fitted and dither_strength > 0
     n_kept = 0 if kept is None else kept.shape[0]
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
+        release_free_memory(flat.shape[0])  # the fit's temporaries, before the indices
         labels = _dither(prep, points, palette, labels, options.space, dither_strength,
-                         adaptive=dither == "adaptive")  # fmt: skip
+                         adaptive=dither == "adaptive", hold=hold)  # fmt: skip
         if not whole_palette:
             palette, labels = _order_palette(palette, labels, always=n_kept)
-        distortion = image_distortion(vis_colors[:, None], palette[labels][:, None])
+        distortion = label_distortion(vis_colors, palette, labels)
     else:
         if not whole_palette:
             palette, labels = _order_palette(palette, labels, hist.counts, always=n_kept)
@@ -318,7 +327,9 @@ def quantize(
     offset = 1 if transparent == 0 else 0
     dtype = np.uint8 if n_entries <= INDEXED_LIMIT else np.uint16
     index = np.full(flat.shape[0], transparent or 0, dtype=dtype)
-    labels = (labels + offset).astype(dtype)
+    labels = labels.astype(dtype)  # then shifted in place: one copy of the small type
+    if offset:
+        labels += dtype(offset)
     pixel_labels = labels if dithered else lookup(hist, vis_colors, labels)
     if visible is not None:
         index[visible] = pixel_labels
@@ -365,9 +376,11 @@ def _dither(
     strength: float,
     *,
     adaptive: bool = False,
+    hold: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(V,) int32 palette rows of the visible pixels, dithered by Floyd-Steinberg
-    (with ``adaptive``, each pixel's error scaled by :func:`kquant.dithermap.dither_map`).
+    (with ``adaptive``, each pixel's error scaled by :func:`kquant.dithermap.dither_map`;
+    pixels of ``hold``'s mask keep its rows and pass no error on).
 
     The error is diffused in the space colors are matched in: exact integer RGB for
     opaque RGB, else the points of :func:`kquant.spaces.features` (premultiplied
@@ -394,6 +407,8 @@ def _dither(
     colors = hist.colors.astype(np.float64) if points is None else points
     low, high = colors.min(axis=0), colors.max(axis=0)
     skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
+    if hold is not None:
+        skip = hold[0] if skip is None else skip | hold[0]
     keep_opaque = None
     if palette.shape[1] == 4:  # opaque pixels only onto opaque rows (alpha 255 stays 255)
         keep_opaque = (prep.pixels[..., 3] == 255, palette[:, 3] == 255)
@@ -421,6 +436,8 @@ def _dither(
         dead_zone=DITHER_DEAD_ZONE * (alpha_scale(space) / 255.0) ** 2,
         levels=levels,
     )
+    if hold is not None:
+        index[hold[0]] = hold[1][hold[0]]
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]
 
@@ -555,6 +572,9 @@ def fit_palette(
     >>> from kquant.colors import color_histogram
     >>> img = np.array([[0, 0, 0]] * 3 + [[250, 250, 250]] * 2 + [[255, 0, 0]], np.uint8)
     >>> fit_palette(color_histogram(img), 2, keep=[(255, 0, 0)]).tolist()
+    [[117, 117, 117], [255, 0, 0]]
+    >>> rgb = FitOptions(space="rgb")  # the mean of 3 blacks and 2 grays 250 in sRGB values
+    >>> fit_palette(color_histogram(img), 2, rgb, keep=[(255, 0, 0)]).tolist()
     [[100, 100, 100], [255, 0, 0]]
     """
     check_colors(k)
@@ -672,12 +692,17 @@ def _order_palette(
     (``counts`` None). Returns the new palette (P', C) uint8 and labels (M,) int32
     pointing into it.
     """
-    usage = np.bincount(labels, weights=counts, minlength=palette.shape[0])
+    if counts is None:  # per pixel: in blocks (np.bincount makes an intp copy first)
+        step, usage = 1 << 20, np.zeros(palette.shape[0], np.int64)
+        for i in range(0, labels.size, step):
+            usage += np.bincount(labels[i : i + step], minlength=palette.shape[0])
+    else:
+        usage = np.bincount(labels, weights=counts, minlength=palette.shape[0])
     used = np.flatnonzero((usage > 0) | (np.arange(usage.size) < always))
     opaque = palette[used, 3] == 255 if palette.shape[1] == 4 else np.ones(used.size, bool)
     channels_rev = [palette[used, c] for c in reversed(range(palette.shape[1]))]
     order = used[np.lexsort((*channels_rev, -usage[used], opaque))]
-    remap = np.empty(palette.shape[0], dtype=np.int32)
+    remap = np.empty(palette.shape[0], dtype=np.result_type(labels.dtype, np.int16))
     remap[order] = np.arange(order.size, dtype=np.int32)
     return palette[order], remap[labels]
 

@@ -4,6 +4,7 @@ the GIF writer's changed regions; read back by Pillow and by ffmpeg."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -84,8 +85,9 @@ def test_every_frame_kept_with_timing_and_one_palette(tmp_path, source, suffix):
 
 def test_per_frame_palettes_in_gif(tmp_path):
     shared, own = tmp_path / "shared.gif", tmp_path / "own.gif"
-    assert kquant("compress", WEBP, "-k", "8", "-o", shared).returncode == 0
-    ran = kquant("compress", WEBP, "-k", "8", "-o", own, "--frame-palette", "per-frame", "--json")
+    plain = ("-k", "8", "--dither", "none", "--space", "rgb")  # MSE-minimal: the fit alone
+    assert kquant("compress", WEBP, *plain, "-o", shared).returncode == 0
+    ran = kquant("compress", WEBP, *plain, "-o", own, "--frame-palette", "per-frame", "--json")
     assert ran.returncode == 0, ran.stderr
     src = frames_of(WEBP)[0]
     per_frame = frames_of(own)[0]
@@ -258,3 +260,36 @@ def test_palette_of_an_animation_is_the_one_its_frames_get(tmp_path):
     assert read_palette(exported).tolist() == written
     note = kquant("compare", GIF, "-k", "4", "--methods", "random")
     assert note.returncode == 0 and "the first of its 46 frames is used" in note.stderr
+
+
+def test_dithered_frames_keep_still_parts_still_and_follow_a_fade(tmp_path):
+    """Dithering (the default since issue 22) diffuses error from a moving object into
+    the still background around it; pixels that did not change keep their row, so
+    the noise stays still and GIF frames store only what moved. A pixel whose
+    nearest palette color changed is not held, so a slow fade still moves on."""
+    ramp = np.tile(np.linspace(30, 220, 64), (40, 1))
+    background = np.dstack([ramp, 0.8 * ramp + 20, 255 - ramp]).round().astype(np.uint8)
+    moving, fading = [], []
+    for i in range(6):
+        a = background.copy()
+        a[4:12, 4 + 6 * i : 12 + 6 * i] = (250, 40, 40)
+        moving.append(Image.fromarray(a))
+    for i in range(12):  # a gray one level brighter a frame, every level a palette color
+        fading.append(Image.fromarray(np.full((40, 64, 3), 100 + i, np.uint8)))
+    for name, frames in (("moving.png", moving), ("fading.png", fading)):
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=100)
+        out = tmp_path / f"out-{name}"
+        ran = kquant("compress", tmp_path / name, "-k", "16", "-o", out, "--json")
+        assert ran.returncode == 0 and json.loads(ran.stdout)["dither"] == "floyd-steinberg"
+        got = [f[..., :3].astype(int) for f in frames_of(out)[0]]
+        src = [np.asarray(f).astype(int) for f in frames]
+        assert len(got) == len(src)
+        if name == "moving.png":
+            for (a, b), (x, y) in zip(
+                itertools.pairwise(src), itertools.pairwise(got), strict=True
+            ):
+                still = (a == b).all(axis=2)
+                assert still.mean() > 0.9 and (x[still] == y[still]).all()
+                assert not (x == y).all()  # the square moved
+        else:  # 12 grays, 16 colors: exact, though each frame is within HOLD_CHANGE
+            assert all((a == b).all() for a, b in zip(src, got, strict=True))

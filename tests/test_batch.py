@@ -298,13 +298,15 @@ def test_default_workers_follow_the_memory_left():
     from kquant.memory import workers_for
     from kquant.settings import CompressSettings
 
-    plain, lab = CompressSettings(), CompressSettings(fit=FitOptions(space="lab"))
+    plain = CompressSettings(dither="none")
+    default, lab = CompressSettings(), CompressSettings(fit=FitOptions(space="lab"))
     gib = 2**30
     assert workers_for([100_000] * 10, plain, cores=4, available=8 * gib) == 4
     assert workers_for([100_000] * 3, plain, cores=8, available=None) == 3  # one per image
-    scans = [100_000_000] * 10  # 100 MP scans: about 1.0 GB each, 6.6 GB with Lab
+    scans = [100_000_000] * 10  # 100 MP scans: 1.0 GB each, 1.8 GB dithered, 6.6 GB with Lab
     assert workers_for(scans, plain, cores=8, available=4 * gib) == 4
     assert workers_for(scans, plain, cores=8, available=2 * gib) == 2
+    assert workers_for(scans, default, cores=8, available=4 * gib) == 2
     assert workers_for(scans, lab, cores=8, available=4 * gib) == 1  # never fewer than one
 
 

@@ -54,7 +54,7 @@ def test_result_uses_only_palette_colors_and_at_most_k():
 def test_every_pixel_gets_its_exact_nearest_palette_color():
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
-    q = kquant.quantize(img, k=32, seed=3)
+    q = kquant.quantize(img, k=32, seed=3, dither="none", space="rgb")
     d = ((img.reshape(-1, 1, 3).astype(int) - q.palette[None].astype(int)) ** 2).sum(-1)
     got = q.indices.reshape(-1)
     np.testing.assert_array_equal(d[np.arange(len(got)), got], d.min(axis=1))  # exact

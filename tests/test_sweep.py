@@ -31,8 +31,15 @@ def test_inertia_falls_with_k_and_metric_sample_is_respected():
     assert inertia == sorted(inertia, reverse=True) and len(set(inertia)) == 4
     assert all(r.metric_sample == 300 for r in rows)
     assert all(-1 <= r.silhouette <= 1 and r.calinski_harabasz > 0 for r in rows)
-    # inertia is the objective on every pixel: 3 x pixels x MSE
-    assert rows[0].inertia == pytest.approx(3 * 64 * 64 * rows[0].mse)
+    # inertia is the objective on every pixel, undithered: 3 x pixels x its MSE; the
+    # row's MSE is of the image compress writes, dithered by default (issue 22)
+    plain = sweep(img.astype(np.uint8), [2, 4, 8, 16], metric_sample=300, dither="none")
+    assert [r.inertia for r in plain] == inertia
+    assert [r.silhouette for r in plain] == [r.silhouette for r in rows]
+    assert rows[0].inertia == pytest.approx(3 * 64 * 64 * plain[0].mse)
+    # at k = 4 the colors are too far apart for diffused noise to change a choice
+    assert all(d.mse >= p.mse for d, p in zip(rows, plain, strict=True))
+    assert rows[-1].mse > plain[-1].mse and rows[-1].bytes != plain[-1].bytes
 
 
 def test_suggestions_on_a_known_answer():
