@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import KQUANT, run_once
+from run import KQUANT, MSE_MINIMAL, run_once
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "anim"
@@ -169,9 +169,11 @@ def command(tool: str, src: Path, extra: dict[str, Path], k: int, dst: Path) -> 
     fmt = ["-f", "apng"] if src.suffix == ".png" else []
     palettegen = f"palettegen=stats_mode=full:max_colors={k}"
     return {
-        "kquant": [KQUANT, "compress", str(src), "-k", str(k), "-o", str(dst), "--force", "-q"],
+        # the figures recorded before issue 22: kquant undithered (MSE_MINIMAL)
+        "kquant": [KQUANT, "compress", str(src), "-k", str(k), "-o", str(dst), "--force", "-q",
+                   *MSE_MINIMAL],
         "kquant-per-frame": [KQUANT, "compress", str(src), "-k", str(k), "-o", str(dst),
-                             "--force", "-q", "--frame-palette", "per-frame"],
+                             "--force", "-q", "--frame-palette", "per-frame", *MSE_MINIMAL],
         "ffmpeg": ["ffmpeg", "-v", "error", "-y", *fmt, "-i", str(src), "-filter_complex",
                    f"[0:v]split[a][b];[a]{palettegen}[p];[b][p]paletteuse=dither=none",
                    str(dst)],

@@ -117,7 +117,7 @@ def measure(setting: str, src: Path, k: int, out_dir: Path) -> Row:
         kind="graphics" if src.stem in GRAPHICS else "photo",
         megapixels=round(original.shape[0] * original.shape[1] / 1e6, 2),
         k=k,
-        ssimulacra2=round(ssimulacra2(original, written).value, 2),
+        ssimulacra2=round(ssimulacra2(original, written, whole_pixels=None).value, 2),
         delta_e_blur=round(mean_delta_e(original, written, visible, blur=BLUR_SIGMA).value, 3),
         bytes=dst.stat().st_size,
         seconds=round(wall, 3),
@@ -209,7 +209,6 @@ def plot(rows: list[Row], settings: list[str], out: Path) -> None:
         for row, label in ((0, "median SSIMULACRA 2 (higher is better)"),
                            (1, "median blurred CIEDE2000 (lower is better)")):  # fmt: skip
             ax = axes[row][col]
-            ax.set_xscale("log")
             ax.set_xlabel("median bits per pixel")
             ax.set_ylabel(label)
             ax.set_title(f"{kind}s" if kind == "photo" else kind)

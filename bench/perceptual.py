@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
-from run import KQUANT, load_rgba, mse_of, run_once, write_results
+from run import KQUANT, MSE_MINIMAL, load_rgba, mse_of, run_once, write_results
 
 from kquant.metrics import BLUR_SIGMA, mean_delta_e, ssim
 
@@ -40,11 +40,12 @@ HERE = Path(__file__).resolve().parent
 
 #: setting -> command template ({src}, {dst}, {k}).
 SETTINGS: dict[str, list[str]] = {
-    "kquant-rgb": [KQUANT, "compress", "{src}", "-k", "{k}", "-o", "{dst}", "--force", "-q"],
+    "kquant-rgb": [KQUANT, "compress", "{src}", "-k", "{k}", "-o", "{dst}", "--force", "-q",
+                   *MSE_MINIMAL],
     "kquant-rgb-fs": [KQUANT, "compress", "{src}", "-k", "{k}", "-o", "{dst}", "--force", "-q",
-                      "--dither", "floyd-steinberg"],
+                      "--space", "rgb", "--dither", "floyd-steinberg"],
     "kquant-lab": [KQUANT, "compress", "{src}", "-k", "{k}", "-o", "{dst}", "--force", "-q",
-                   "--space", "lab"],
+                   "--space", "lab", "--dither", "none"],
     "kquant-lab-fs": [KQUANT, "compress", "{src}", "-k", "{k}", "-o", "{dst}", "--force", "-q",
                       "--space", "lab", "--dither", "floyd-steinberg"],
     "pngquant-nofs": ["pngquant", "--nofs", "--force", "--output", "{dst}", "{k}", "{src}"],

@@ -32,7 +32,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
-from run import KQUANT, run_once
+from run import KQUANT, MSE_MINIMAL, run_once
 
 HERE = Path(__file__).resolve().parent
 Image.MAX_IMAGE_PIXELS = None  # the 100 MP image is ours
@@ -86,8 +86,10 @@ def main() -> None:
     args = ap.parse_args()
     out_dir = HERE / "work" / "outputs"
     out_dir.mkdir(parents=True, exist_ok=True)
-    kquants = [("kquant", [KQUANT])] + [
-        (label, shlex.split(cmd)) for label, cmd in (a.split("=", 1) for a in args.also)
+    # "kquant" as recorded before issue 22 (undithered, against pngquant --nofs), and
+    # the default (dithered) against pngquant's
+    kquants = [("kquant", [KQUANT], MSE_MINIMAL), ("kquant-default", [KQUANT], [])] + [
+        (label, shlex.split(cmd), []) for label, cmd in (a.split("=", 1) for a in args.also)
     ]
     rows = []
     sources = [corpus.scaled(float(size)) for size in args.sizes.split(",") if size]
@@ -97,11 +99,13 @@ def main() -> None:
             mp = im.width * im.height / 1e6
         dst = out_dir / f"scale-{src.stem}.png"
         tools = [(label, [*cmd, "compress", str(src), "-k", "256", "-o", str(dst), "--force",
-                          "-q", "--max-pixels", "none", *shlex.split(args.extra)])
-                 for label, cmd in kquants]  # fmt: skip
+                          "-q", "--max-pixels", "none", *flags, *shlex.split(args.extra)])
+                 for label, cmd, flags in kquants]  # fmt: skip
         if not args.no_pngquant and shutil.which("pngquant"):
             tools.append(("pngquant", ["pngquant", "--nofs", "--force", "--output", str(dst),
                                        "256", str(src)]))  # fmt: skip
+            tools.append(("pngquant-default", ["pngquant", "--force", "--output", str(dst),
+                                               "256", str(src)]))  # fmt: skip
         measured = measure([cmd for _, cmd in tools], args.runs)
         for (tool, _), (secs, rss) in zip(tools, measured, strict=True):
             rows.append({"tool": tool, "image": src.stem, "megapixels": round(mp, 2),

@@ -57,8 +57,8 @@ def _check_output(input_path: Path | None, output: Path, overwrite: bool) -> Non
 
 
 #: Largest image (pixels) whose decoding scikit-learn's import overlaps. The import
-#: adds about 100 MB; above this, it waits until the decoder's buffer is gone (16 MP:
-#: peak 246 -> 2xx MB, for 0.x s more).
+#: adds about 100 MB; above this, it waits until the decoder's buffer is gone (a
+#: 16 MP photo peaked at 246 MB with the overlap).
 EARLY_IMPORT_MAX_PIXELS = 8_000_000
 
 
@@ -200,7 +200,7 @@ def compress_file(
         )
     t_loaded = time.perf_counter()
 
-    strength = s.dither_strength if s.dither != "none" else 0.0
+    strength = s.strength
     palette = None if s.palette is None else np.array(s.palette, dtype=np.uint8)
     keep = np.array(s.keep_colors, dtype=np.uint8) if s.keep_colors else None
     target_met = None
@@ -288,7 +288,9 @@ def compress_file(
             written_pixels = result.to_array()
     measured = perceptual(pixels, written_pixels, s.metrics)
     for name, value in measured.items():
-        if value.sampled:
+        if value.how:
+            notes.append(f"{METRIC_LABELS[name]} {value.how}")
+        elif value.sampled:
             notes.append(
                 f"{METRIC_LABELS[name]} on {value.rows:,} of {value.of_rows:,} rows "
                 "(evenly spaced strips)"
@@ -391,7 +393,7 @@ def _animation_report(
         + (f", loop {result.loop}" if result.loop is not None else ", plays once")
     )
     notes += _palette_notes(s)
-    strength = s.dither_strength if s.dither != "none" else 0.0
+    strength = s.strength
     if strength > 0:
         notes.append("dithered frame by frame (Floyd-Steinberg): error measured on the result")
     if s.metrics:

@@ -5,7 +5,8 @@ finds colors through a cache of 6 bits per channel, so it is not always the near
 palette color (measured: with entries (100,100,100) and (102,102,102) it maps
 (103,103,103) to the first), it has no strength, and no alpha. This module does the
 classic diffusion (7/16 right; 3/16, 5/16, 1/16 below-left, below, below-right; raster
-order) in numpy, with libimagequant's damping of large errors (``max_error``).
+order) in numpy, with libimagequant's damping of large errors (``max_error``) and its
+dead zone: an error too small to see is not passed on (``dead_zone``).
 
 Pixel (y, x) needs the error of (y, x-1) and of (y-1, x-1 .. x+1), so every pixel of
 the anti-diagonal ``t = x + 2y`` can be handled at once once diagonals ``t-3 .. t-1``

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BYTES_PER_PIXEL",
+    "BYTES_PER_PIXEL_ADAPTIVE",
     "BYTES_PER_PIXEL_DITHERED",
     "BYTES_PER_PIXEL_HEAVY",
     "TRIM_MIN_PIXELS",
@@ -40,6 +41,11 @@ WORKER_BASE_BYTES = 200 * 2**20
 BYTES_PER_PIXEL = 8
 BYTES_PER_PIXEL_DITHERED = 16
 BYTES_PER_PIXEL_HEAVY = 64
+#: ``--dither adaptive``: the dither map's float planes (109 measured on 6 MP).
+BYTES_PER_PIXEL_ADAPTIVE = 128
+#: ``--metrics ssimulacra2`` on top: the package takes about 550 bytes a pixel, on at
+#: most a megapixel at a time (:data:`kquant.metrics.SSIMULACRA2_WHOLE_PIXELS`).
+SSIMULACRA2_BYTES = 600 * 2**20
 
 
 def available_memory() -> int | None:
@@ -100,13 +106,16 @@ def workers_for(
     >>> workers_for([20_000_000] * 8, CompressSettings(), cores=8, available=2 * 2**30)
     4
     """
-    if settings.fit.space == "lab" or settings.metrics:
+    dithered = settings.strength > 0
+    if dithered and settings.dither == "adaptive":
+        per_pixel = BYTES_PER_PIXEL_ADAPTIVE
+    elif settings.fit.space == "lab" or settings.metrics:
         per_pixel = BYTES_PER_PIXEL_HEAVY
-    elif settings.dither != "none" and settings.dither_strength > 0:
-        per_pixel = BYTES_PER_PIXEL_DITHERED
     else:
-        per_pixel = BYTES_PER_PIXEL
+        per_pixel = BYTES_PER_PIXEL_DITHERED if dithered else BYTES_PER_PIXEL
     need = WORKER_BASE_BYTES + max(pixels, default=0) * per_pixel
+    if "ssimulacra2" in settings.metrics:
+        need += SSIMULACRA2_BYTES
     fit = cores if available is None else available // need
     return max(1, min(cores, fit, len(pixels) or 1))
 

@@ -308,8 +308,9 @@ def quantize(
     n_kept = 0 if kept is None else kept.shape[0]
     if dithered:  # per pixel: the error depends on the neighbours, not only the color
         release_free_memory(flat.shape[0])  # the fit's temporaries, before the indices
+        fixed = None if kept is None else np.isin(pack(hist.colors), pack(kept))
         labels = _dither(prep, points, palette, labels, options.space, dither_strength,
-                         adaptive=dither == "adaptive", hold=hold)  # fmt: skip
+                         adaptive=dither == "adaptive", hold=hold, fixed=fixed)  # fmt: skip
         if not whole_palette:
             palette, labels = _order_palette(palette, labels, always=n_kept)
         distortion = label_distortion(vis_colors, palette, labels)
@@ -363,7 +364,9 @@ DITHER_DAMPING = 2.4
 #: flat and the file smaller. libimagequant's own threshold is about 2 on this
 #: scale; 4 (an error of 2 levels) measured on the benchmark corpus in the weighted
 #: space at k = 64 (issue 22, docs/BENCHMARKS.md): a screenshot's bytes over
-#: ``--dither none`` 1.11x -> 1.03x, photos' SSIMULACRA 2 within 0.x points.
+#: ``--dither none`` 1.11x -> 1.03x; photos 16 of 16 above pngquant's default at
+#: k = 64 and 256 with it (8 loses up to 2.9 points), at 0.977x and 0.946x its bytes
+#: (1.005x and 1.010x without the zone).
 DITHER_DEAD_ZONE = 4.0
 
 
@@ -377,25 +380,35 @@ def _dither(
     *,
     adaptive: bool = False,
     hold: tuple[np.ndarray, np.ndarray] | None = None,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(V,) int32 palette rows of the visible pixels, dithered by Floyd-Steinberg
-    (with ``adaptive``, each pixel's error scaled by :func:`kquant.dithermap.dither_map`;
-    pixels of ``hold``'s mask keep its rows and pass no error on).
+    """(V,) int16 palette rows of the visible pixels (int32 from 32,767 rows), dithered
+    by Floyd-Steinberg (with ``adaptive``, each pixel's error scaled by
+    :func:`kquant.dithermap.dither_map`). Pixels of ``hold``'s mask keep its rows, and
+    pixels of the histogram colors ``fixed`` (kept colors) their undithered rows;
+    neither passes error on.
 
-    The error is diffused in the space colors are matched in: exact integer RGB for
-    opaque RGB, else the points of :func:`kquant.spaces.features` (premultiplied
-    with alpha, Lab with ``space="lab"``). Values are kept within the range of the
-    image's own colors. ``labels`` (M,) are the undithered palette rows of the
-    histogram's colors: errors above :data:`DITHER_DAMPING` times their mean squared
-    error are damped (:func:`kquant.dither.floyd_steinberg`).
+    The error is diffused in the space colors are matched in: exact integer RGB or
+    the weighted space's 8-bit levels (:func:`kquant.spaces.channel_levels`) when
+    every visible pixel and every row is opaque (transparent pixels are skipped),
+    else the points of :func:`kquant.spaces.features` (premultiplied with alpha,
+    Lab with ``space="lab"``). Values are kept within the range of the image's own
+    colors. ``labels`` (M,) are the undithered palette rows of the histogram's
+    colors: errors above :data:`DITHER_DAMPING` times their mean squared error are
+    damped (:func:`kquant.dither.floyd_steinberg`).
     """
     hist = prep.hist
-    height, width = prep.pixels.shape[:2]
-    levels = channel_levels(space) if prep.pixels.shape[2] == 3 else None
-    if points is None or levels is not None:  # 8-bit values, exact table of colors met
-        values = prep.pixels
-        pal = palette if points is None else features(palette, space)
+    height, width, channels = prep.pixels.shape
+    opaque = channels == 3 or bool((hist.colors[:, 3] == 255).all() & (palette[:, 3] == 255).all())
+    levels = channel_levels(space)
+    if opaque and (space == "rgb" or levels is not None):  # 8-bit values, exact table
+        values = prep.pixels if channels == 3 else np.ascontiguousarray(prep.pixels[..., :3])
+        palette = palette[:, :3]
+        colors = features(hist.colors[:, :3], space)
+        colors = hist.colors[:, :3].astype(np.float64) if colors is None else colors
+        pal = palette if levels is None else features(palette, space)
     else:
+        levels = None
         rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
         values = np.zeros((height * width, points.shape[1]))
         if prep.visible is None:
@@ -403,9 +416,10 @@ def _dither(
         else:
             values[prep.visible] = points[rows]
         values = values.reshape(height, width, -1)
-        pal = features(palette, space)
-    colors = hist.colors.astype(np.float64) if points is None else points
+        pal, colors = features(palette, space), points
     low, high = colors.min(axis=0), colors.max(axis=0)
+    if fixed is not None and fixed.any():  # kept colors keep their rows
+        hold = _with_fixed(prep, labels, fixed, hold)
     skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
     if hold is not None:
         skip = hold[0] if skip is None else skip | hold[0]
@@ -440,6 +454,26 @@ def _dither(
         index[hold[0]] = hold[1][hold[0]]
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]
+
+
+def _with_fixed(
+    prep: Prepared,
+    labels: np.ndarray,
+    fixed: np.ndarray,
+    hold: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``hold`` ((H, W) mask, (H, W) rows) widened to the pixels whose histogram color
+    is ``fixed`` ((M,) bool), each with its undithered row of ``labels`` (M,)."""
+    height, width = prep.pixels.shape[:2]
+    mask = np.zeros(height * width, bool)
+    rows = np.zeros(height * width, np.int32)
+    at = slice(None) if prep.visible is None else prep.visible
+    mask[at] = lookup(prep.hist, prep.vis_colors, fixed.astype(np.uint8))
+    rows[at] = lookup(prep.hist, prep.vis_colors, labels.astype(np.int32))
+    mask, rows = mask.reshape(height, width), rows.reshape(height, width)
+    if hold is None:
+        return mask, rows
+    return mask | hold[0], np.where(mask, rows, hold[1])
 
 
 def _opaque_rows(
@@ -689,13 +723,11 @@ def _order_palette(
     by descending pixel count; ties by color, so the order is deterministic.
 
     ``labels`` (M,) are palette rows of histogram rows with ``counts``, or of pixels
-    (``counts`` None). Returns the new palette (P', C) uint8 and labels (M,) int32
-    pointing into it.
+    (``counts`` None). Returns the new palette (P', C) uint8 and labels (M,) pointing
+    into it, of ``labels``' integer type (at least int16).
     """
-    if counts is None:  # per pixel: in blocks (np.bincount makes an intp copy first)
-        step, usage = 1 << 20, np.zeros(palette.shape[0], np.int64)
-        for i in range(0, labels.size, step):
-            usage += np.bincount(labels[i : i + step], minlength=palette.shape[0])
+    if counts is None:
+        usage = _row_counts(labels, palette.shape[0])
     else:
         usage = np.bincount(labels, weights=counts, minlength=palette.shape[0])
     used = np.flatnonzero((usage > 0) | (np.arange(usage.size) < always))
@@ -837,10 +869,20 @@ def _predict(low: int, high: int, tried: dict[int, Quantized], goal: float) -> i
     return int(np.ceil(2.0**log_k - 1e-9))
 
 
+def _row_counts(labels: np.ndarray, rows: int) -> np.ndarray:
+    """(rows,) int64 pixels of each row in ``labels`` (any shape, small integers),
+    in blocks: ``np.bincount`` makes an intp copy of its input (8 bytes a pixel)."""
+    flat, step, usage = labels.reshape(-1), 1 << 20, np.zeros(rows, np.int64)
+    for i in range(0, flat.size, step):
+        usage += np.bincount(flat[i : i + step], minlength=rows)
+    return usage
+
+
 def _merge_tree(q: Quantized, options: FitOptions):
     """A :class:`kquant.merging.WardTree` of ``q``'s visible palette rows in the fit
-    space, weighted by their pixels; None where merging does not apply (methods other
-    than k-means, more than :data:`MAX_MERGED_K` rows)."""
+    space, weighted by their pixels (of the dithered result when it is: near the
+    clusters' sizes, and only a warm start); None where merging does not apply
+    (methods other than k-means, more than :data:`MAX_MERGED_K` rows)."""
     from kquant.merging import WardTree
 
     rows = np.arange(q.palette.shape[0])
@@ -848,7 +890,7 @@ def _merge_tree(q: Quantized, options: FitOptions):
         rows = rows[rows != q.transparent_index]
     if options.method != "kmeans" or not 1 < rows.size <= MAX_MERGED_K:
         return None
-    weights = np.bincount(q.indices.ravel(), minlength=q.palette.shape[0])[rows]
+    weights = _row_counts(q.indices, q.palette.shape[0])[rows]
     palette = q.palette[rows]
     points = features(palette, options.space)
     centers = palette.astype(np.float64) if points is None else points

@@ -331,6 +331,11 @@ class CompressSettings:
                 params=("max_pixels",),
             )
 
+    @property
+    def strength(self) -> float:
+        """The share of error diffused: ``dither_strength``, 0 with ``dither="none"``."""
+        return self.dither_strength if self.dither != "none" else 0.0
+
     def meets_minimum(self, psnr: float | None) -> bool | None:
         """Whether a result of ``psnr`` dB (None: lossless) may be written under
         ``min_psnr``; None when there is no minimum."""

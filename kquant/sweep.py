@@ -2,9 +2,10 @@
 tutorials do (inertia elbow, silhouette, Calinski-Harabasz), plus what a user of
 a quantizer cares about (PSNR, bytes, time).
 
-- ``inertia``: the k-means objective on the data the palette was fitted on, here
-  every visible pixel: the sum over pixels of the squared RGB distance to its
-  palette color (it equals 3 x pixels x MSE).
+- ``inertia``: the sum over every visible pixel of the squared RGB distance to its
+  nearest palette color, undithered (3 x pixels x that mapping's MSE); the
+  k-means objective itself with ``space="rgb"`` (the default fits in the weighted
+  space, whose distances differ).
 - ``silhouette`` and ``calinski_harabasz``: scikit-learn's scores of the pixel
   labels, on one seeded sample of visible pixels shared by every k (silhouette is
   quadratic in the sample size, hence the sample).

@@ -421,6 +421,14 @@ def test_ssimulacra2_scores_identity_100_and_composites_alpha_on_two_grays():
     half[:, 16:32, 3] = 128  # half-transparent in the result only
     assert ssimulacra2(rgba, half).value < 100.0
     assert ssimulacra2(img[:7], img[:7]).value is None  # under 8 px on a side
+    # above whole_pixels: tiles of about 512 px, the mean weighted by their pixels
+    wide = np.tile(img, (2, 18, 1))[:, :1100]  # 128 x 1100: two tiles of 550
+    worse = np.tile(coarse, (2, 18, 1))[:, :1100]
+    worse[:, 550:] = np.tile(finer, (2, 9, 1))[:, :550]  # 9 x 64 = 576 columns
+    tiled = ssimulacra2(wide, worse, whole_pixels=1000)
+    halves = [ssimulacra2(wide[:, s], worse[:, s]).value for s in (np.s_[:550], np.s_[550:])]
+    assert tiled.value == pytest.approx(np.mean(halves), rel=1e-12) and "2 tiles" in tiled.how
+    assert ssimulacra2(wide, worse).how is None  # under a megapixel: whole
 
 
 def test_ssimulacra2_from_the_command_line_and_without_the_package(tmp_path, monkeypatch):
@@ -438,3 +446,46 @@ def test_ssimulacra2_from_the_command_line_and_without_the_package(tmp_path, mon
                      "--metrics", "ssimulacra2")  # fmt: skip
     assert missing.returncode == 2 and "pip install 'kquant[ssimulacra2]'" in missing.stderr
     assert not (tmp_path / "q.png").exists()
+
+
+def test_dithering_keeps_kept_colors_exact():
+    """--keep-color under the default dithering: pixels of a kept color keep it
+    (diffused error would push some onto other rows) and pass no error on."""
+    ramp = np.tile(np.linspace(0, 255, 90), (60, 1))
+    img = np.dstack([ramp, ramp[:, ::-1], np.full_like(ramp, 128)]).round().astype(np.uint8)
+    brand = np.array([100, 150, 128], np.uint8)
+    img[::5] = brand
+    for space in ("weighted", "rgb"):
+        q = quantize(img, 4, keep=brand[None], space=space)
+        out = q.to_array()
+        assert (out[::5] == brand).all()
+        assert len(np.unique(out[1::5].reshape(-1, 3), axis=0)) >= 3  # the rest is dithered
+
+
+def test_transparent_pixels_do_not_send_opaque_images_down_the_float_path():
+    """An RGBA image whose visible pixels are all opaque dithers on the exact 8-bit
+    path, as RGB does: with the transparent pixels in the last row (which passes no
+    error on to anything), the other rows come out as for the RGB image alone."""
+    rgb = blocks(40, 48, noise=30)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[-1, :, 3] = 0
+    palette = quantize(rgb, 8, dither="none").palette
+    for space in ("weighted", "rgb"):
+        a = quantize(rgba, palette=palette, space=space).to_array()
+        b = quantize(rgb[:-1], palette=palette, space=space).to_array()
+        np.testing.assert_array_equal(a[:-1, :, :3], b)
+        assert (a[-1, :, 3] == 0).all() and (a[:-1, :, 3] == 255).all()
+
+
+@pytest.mark.parametrize("rows, dtype", [(32766, np.int16), (32767, np.int32)])
+def test_rows_are_two_bytes_a_pixel_up_to_32766_palette_rows(rows, dtype):
+    """The dithered rows are int16 (and the table of colors met uint16) while they
+    fit; from 32,767 rows int32, with the same result as the textbook loop."""
+    rng = np.random.default_rng(rows)
+    img = rng.integers(0, 256, (12, 15, 3), dtype=np.uint8)
+    keys = rng.choice(1 << 24, rows, replace=False)
+    palette = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
+    lo, hi = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
+    got = floyd_steinberg(img, palette, low=lo, high=hi)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, scalar_floyd_steinberg(img, palette))

@@ -334,11 +334,12 @@ def sweep(
 ) -> None:
     """Quantize IMAGE at several k and measure each, to choose k.
 
-    One row per k: inertia (the k-means objective on every pixel), MSE, PSNR,
-    silhouette and Calinski-Harabasz scores (on one seeded pixel sample, whose size
-    is printed), PNG bytes, seconds. Then a suggested k by three rules: the elbow of
-    the inertia curve, the silhouette maximum, and with --target-psnr the smallest
-    k that reaches it (suggestions go to stderr).
+    One row per k: inertia (squared RGB error of the undithered mapping, on every
+    pixel), silhouette and Calinski-Harabasz scores (on one seeded pixel sample,
+    whose size is printed), then MSE, PSNR and PNG bytes of the image compress
+    would write (dithered unless --dither none), seconds. Then a suggested k by
+    three rules: the elbow of the inertia curve, the silhouette maximum, and with
+    --target-psnr the smallest k that reaches it (suggestions go to stderr).
     """
     import csv
     import json

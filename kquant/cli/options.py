@@ -16,8 +16,9 @@ Shared options, and the commands that use them:
 --space --seed --max-pixels``
 (:func:`fit_options`; ``--method`` with
 ``method=True``)                              compress
-``--dither --dither-strength --metrics``      compress, compare
-(:data:`look_options`)
+``--dither --dither-strength``                compress, compare, sweep
+(:data:`dither_options`)
+``--metrics`` (:data:`look_options`)          compress, compare
 ``--target-psnr`` (:func:`target_psnr_option`) compress, sweep
 ``--max-mse`` (:data:`quality_target_options`) compress
 ``-f/--force`` (:data:`force_option`)         compress, compare, palette, sweep
@@ -345,8 +346,8 @@ look_options = apply(
             type=MetricList(),
             default="",
             metavar="LIST",
-            help="Add measures: deltae, ssim, deltae-blur, ssim-blur (as seen from a "
-            "distance), all of these, ssimulacra2 (pip install ssimulacra2).",
+            help="Add measures: deltae, ssim, deltae-blur, ssim-blur (seen from afar), "
+            "all of these; ssimulacra2 (optional package).",
         ),
     ]
 )
