@@ -184,7 +184,7 @@ def summary_table(rows: list[Row], k: int, tools: list[str]) -> str:
         ]
         psnrs = [r.psnr for r in mine if r.psnr is not None]
         lines.append(
-            f"| {tool} | {statistics.median(ratios):.3f} | "
+            f"| {tool} | {f'{statistics.median(ratios):.3f}' if ratios else '-'} | "
             f"{statistics.median(r.mse for r in mine):.2f} | "
             f"{statistics.median(psnrs):.2f} | {sum(r.bytes for r in mine):,} | "
             f"{statistics.median(r.seconds for r in mine):.2f} | "

@@ -260,9 +260,9 @@ async def _identity(address: str, timeout: float, connection_args: dict) -> Any:
     ``identity``."""
     from distributed.comm import connect as dask_connect
 
-    # Dask retries a refused connection until its timeout: ending before the deadline,
-    # it says why the last attempt failed
-    comm = await dask_connect(address, timeout=0.8 * timeout, **connection_args)
+    # Dask retries a refused connection until its timeout: ending well before the
+    # deadline (a loaded machine needs the slack), it says why the last attempt failed
+    comm = await dask_connect(address, timeout=0.6 * timeout, **connection_args)
     try:
         await comm.write({"op": "identity"})
         return await comm.read()
