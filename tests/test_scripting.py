@@ -208,7 +208,7 @@ def test_opaque_stays_opaque_and_transparent_stays_transparent(tmp_path, k, spac
         (["compress", "x.jpg", "--quality", "60-80"], "--target-psnr"),
         (["compress", "x.jpg", "--ext", ".png"], "--name '{stem}.png'"),
         (["compress", "x.jpg", "-colors", "64"], "-k 64"),
-        (["compress", "x.jpg", "--nofs"], "dithering is off by default"),
+        (["compress", "x.jpg", "--nofs"], "use --dither none"),
     ],
 )
 def test_hints_in_the_words_of_pngquant_and_imagemagick_users(args, fragment):
