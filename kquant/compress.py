@@ -393,9 +393,12 @@ def _animation_report(
         + (f", loop {result.loop}" if result.loop is not None else ", plays once")
     )
     notes += _palette_notes(s)
-    strength = s.strength
+    strength = s.strength if result.dithered else 0.0
     if strength > 0:
-        notes.append("dithered frame by frame (Floyd-Steinberg): error measured on the result")
+        notes.append(
+            f"dithered ({s.dither}; pixels that did not change keep their colors): error "
+            "measured on the result"
+        )
     if s.metrics:
         notes.append("perceptual measures are not computed for animations")
     bytes_in = max(result.bytes_in, 0)

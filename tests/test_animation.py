@@ -274,12 +274,14 @@ def test_dithered_frames_keep_still_parts_still_and_follow_a_fade(tmp_path):
         a = background.copy()
         a[4:12, 4 + 6 * i : 12 + 6 * i] = (250, 40, 40)
         moving.append(Image.fromarray(a))
-    for i in range(12):  # a gray one level brighter a frame, every level a palette color
-        fading.append(Image.fromarray(np.full((40, 64, 3), 100 + i, np.uint8)))
+    for i in range(12):  # a gray ramp one level brighter a frame, in 4 colors
+        gray = np.tile(np.linspace(90, 140, 64), (40, 1))[..., None] + i
+        fading.append(Image.fromarray(np.repeat(gray, 3, axis=2).round().astype(np.uint8)))
     for name, frames in (("moving.png", moving), ("fading.png", fading)):
         frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=100)
         out = tmp_path / f"out-{name}"
-        ran = kquant("compress", tmp_path / name, "-k", "16", "-o", out, "--json")
+        ran = kquant("compress", tmp_path / name, "-k", "16" if name == "moving.png" else "4",
+                     "-o", out, "--json")  # fmt: skip
         assert ran.returncode == 0 and json.loads(ran.stdout)["dither"] == "floyd-steinberg"
         got = [f[..., :3].astype(int) for f in frames_of(out)[0]]
         src = [np.asarray(f).astype(int) for f in frames]
@@ -291,5 +293,6 @@ def test_dithered_frames_keep_still_parts_still_and_follow_a_fade(tmp_path):
                 still = (a == b).all(axis=2)
                 assert still.mean() > 0.9 and (x[still] == y[still]).all()
                 assert not (x == y).all()  # the square moved
-        else:  # 12 grays, 16 colors: exact, though each frame is within HOLD_CHANGE
-            assert all((a == b).all() for a, b in zip(src, got, strict=True))
+        else:  # each frame within HOLD_CHANGE of the one before, yet the output follows
+            # (held rows compared with the frame before instead: 5.9 levels behind)
+            assert abs(got[-1].mean() - src[-1].mean()) < 3
