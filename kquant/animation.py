@@ -496,8 +496,8 @@ def quantize_animation(
         dtype = np.uint8 if palette.shape[0] + result.alpha <= INDEXED_LIMIT else np.uint16
         table = ColorTable(hist, labels.astype(dtype))
         d = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
-        if d.mse == 0:  # every color exactly in the palette: no error to diffuse
-            strength = 0.0
+        if (palette[labels] == hist.colors).all():  # every color (alpha too) exact
+            strength = 0.0  # no error to diffuse
         if strength == 0:
             result.distortion, result.colors_out = d, int(np.unique(labels).size)
         del hist, merged, pending, done
@@ -610,10 +610,13 @@ def _unchanged(made: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 
 
 #: Dithered frames are diffused several at a time, laid out side by side in one image
-#: of about this many pixels with a transparent pixel between them (which passes no
-#: error on): Floyd-Steinberg takes a numpy step per anti-diagonal, and small frames
-#: have short ones (Pillow's a.fli, 384 frames of 320x200, to GIF at k = 16: 30.4 s
-#: one by one, 10.9 s in mosaics; 2.0 s undithered).
+#: of at most this many pixels (or one larger frame) with a transparent pixel between
+#: them, which passes no error on: Floyd-Steinberg takes a numpy step per
+#: anti-diagonal, and small frames have short ones (Pillow's a.fli, 384 frames of
+#: 320x200, to GIF at k = 16: 30.4 s one by one, 10.9 s in mosaics; 2.0 s
+#: undithered). The clipping range and the damping threshold are the mosaic's, so a
+#: frame's pixels depend a little on its neighbours; the grouping depends on the
+#: frame size only, so the output is deterministic.
 MOSAIC_PIXELS = 4_000_000
 
 
@@ -646,10 +649,12 @@ class _DitheredFrames:
             self.made = made
         else:
             self.made = pixels.copy()
+        done = []
+        taken = sum(p.shape[0] * p.shape[1] for _, p, _ in self.pending)
+        if self.pending and taken + pixels.shape[0] * pixels.shape[1] > MOSAIC_PIXELS:
+            done = self.flush()  # at most MOSAIC_PIXELS a mosaic, or one larger frame
         self.pending.append((number, pixels, hold))
-        if sum(p.shape[0] * p.shape[1] for _, p, _ in self.pending) >= MOSAIC_PIXELS:
-            return self.flush()
-        return []
+        return done
 
     def flush(self) -> list[tuple[int, Frame, Distortion, int]]:
         """Dither the frames taken: (number, frame, its distortion, visible pixels)."""

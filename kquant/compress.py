@@ -395,10 +395,8 @@ def _animation_report(
     notes += _palette_notes(s)
     strength = s.strength if result.dithered else 0.0
     if strength > 0:
-        notes.append(
-            f"dithered ({s.dither}; pixels that did not change keep their colors): error "
-            "measured on the result"
-        )
+        held = "frame by frame" if result.per_frame else "pixels that did not change kept"
+        notes.append(f"dithered ({s.dither}, {held}): error measured on the result")
     if s.metrics:
         notes.append("perceptual measures are not computed for animations")
     bytes_in = max(result.bytes_in, 0)

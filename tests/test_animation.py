@@ -296,3 +296,26 @@ def test_dithered_frames_keep_still_parts_still_and_follow_a_fade(tmp_path):
         else:  # each frame within HOLD_CHANGE of the one before, yet the output follows
             # (held rows compared with the frame before instead: 5.9 levels behind)
             assert abs(got[-1].mean() - src[-1].mean()) < 3
+
+
+def test_an_animation_is_dithered_unless_its_palette_holds_every_color(tmp_path):
+    """Dithering is skipped only when the palette holds every color exactly, alpha
+    included (a red sprite fading in has one RGB color but many alphas)."""
+    frames = []
+    for i in range(3):
+        a = np.zeros((24, 32, 4), np.uint8)
+        a[..., 0] = 200
+        a[..., 3] = np.tile(np.linspace(8, 255, 32), (24, 1)).round().astype(np.uint8) - i
+        frames.append(Image.fromarray(a, "RGBA"))
+    frames[0].save(tmp_path / "fade.png", save_all=True, append_images=frames[1:], duration=90)
+    ran = kquant("compress", tmp_path / "fade.png", "-k", "4", "-o", tmp_path / "o.webp",
+                 "--json")  # fmt: skip
+    row = json.loads(ran.stdout)
+    assert row["dither"] == "floyd-steinberg" and row["mse"] == 0.0  # RGB exact, alpha not
+    assert any("pixels that did not change kept" in note for note in row["notes"])
+    own = kquant("compress", tmp_path / "fade.png", "-k", "4", "-o", tmp_path / "p.webp",
+                 "--frame-palette", "per-frame", "--json")  # fmt: skip
+    assert any("frame by frame" in note for note in json.loads(own.stdout)["notes"])
+    exact = kquant("compress", tmp_path / "fade.png", "-k", "256", "-o", tmp_path / "q.webp",
+                   "--json")  # fmt: skip
+    assert json.loads(exact.stdout)["dither"] == "none"  # every RGBA color in the palette
