@@ -32,7 +32,7 @@ from kquant.memory import release_free_memory
 from kquant.metrics import image_distortion, perceptual
 from kquant.naming import OutputName, default_template
 from kquant.quantizer import quantize, quantize_to_target
-from kquant.report import Report, StageSeconds
+from kquant.report import Report, StageSeconds, is_larger, larger_note
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -345,13 +345,14 @@ def _not_written(
     bytes_out: int,
     bytes_in: int,
 ) -> list[str]:
-    """The report's note on why nothing was written (--min-psnr, --skip-if-larger)."""
+    """The report's note on why nothing was written (--min-psnr, --skip-if-larger),
+    or that what was written is larger than the input (:func:`larger_note`)."""
     if min_met is False:
         return [f"not written: PSNR {psnr:.2f} dB is below the minimum {s.min_psnr:g} dB"]
     if not written:
         return [f"not written: {bytes_out:,} bytes would not be smaller than the input's "
                 f"{bytes_in:,}"]  # fmt: skip
-    return []
+    return [larger_note(bytes_in, bytes_out)] if is_larger(bytes_in, bytes_out) else []
 
 
 def _optimize_note(s: CompressSettings, fmt: str, *, animated: bool) -> list[str]:

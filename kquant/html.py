@@ -38,6 +38,8 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image
 
+from kquant.report import is_larger
+
 __all__ = ["THUMB", "Entry", "entries_from_rows", "link_to", "render_page", "thumbnail"]
 
 #: Largest side of an embedded thumbnail, in pixels.
@@ -202,7 +204,10 @@ def render_page(entries: list[Entry], title: str, noun: str = "images") -> str:
             text = html.escape(shown)
             if key == "input":
                 text = f'<a href="#img{n}">{text}</a>'
-            cells.append(f'<td data-sort="{html.escape(str(sort))}">{text}</td>')
+            mark = ""
+            if key == "bytes_out" and v.get("status") == "ok" and _grew(v):
+                mark, text = ' class="larger" title="larger than the input"', f"{text} ▲"
+            cells.append(f'<td data-sort="{html.escape(str(sort))}"{mark}>{text}</td>')
         css = "" if v.get("status") == "ok" else ' class="bad"'
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
         figures.append(_figure(n, entry))
@@ -222,6 +227,12 @@ def _img(data: bytes | None, alt: str, link: str | None, css: str = "") -> str:
     src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
     img = f'<img class="{css}" alt="{html.escape(alt)}" src="{src}">'
     return img if link is None else f'<a href="{html.escape(link)}">{img}</a>'
+
+
+def _grew(values: dict) -> bool:
+    """Whether an entry's output is larger than its input."""
+    bytes_in, bytes_out = values.get("bytes_in"), values.get("bytes_out")
+    return bytes_in is not None and bytes_out is not None and is_larger(bytes_in, bytes_out)
 
 
 def _figure(n: int, entry: Entry) -> str:
@@ -259,6 +270,7 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: 
 th {{ cursor: pointer; background: #f3f3f3; user-select: none; white-space: nowrap; }}
 th.asc::after {{ content: " \\25B2"; }} th.desc::after {{ content: " \\25BC"; }}
 tr.bad td {{ background: #fde8e8; }}
+td.larger {{ color: #b00; font-weight: 600; }}
 section {{ margin: 1em 0 2em; }} h2 {{ font-size: 15px; margin: 0 0 .4em; }}
 .pair {{ display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }}
 .slider {{ position: relative; display: inline-block; line-height: 0; }}
@@ -271,7 +283,8 @@ section {{ margin: 1em 0 2em; }} h2 {{ font-size: 15px; margin: 0 0 .4em; }}
 <body data-images="0">
 <h1>{title}</h1>
 <p>{count}, worst first (errors, then the lowest PSNR; skipped files last). Click a column to sort;
-drag a slider to compare before (left) and after (right); click a picture for the file.</p>
+drag a slider to compare before (left) and after (right); click a picture for the file;
+▲ marks an output larger than its input.</p>
 <table id="rows"><thead><tr>{head}</tr></thead><tbody>
 {rows}
 </tbody></table>

@@ -23,6 +23,8 @@ __all__ = [
     "flat_row",
     "format_report",
     "human_bytes",
+    "is_larger",
+    "larger_note",
     "report_row",
     "row_columns",
 ]
@@ -165,6 +167,20 @@ def _cell(text: str) -> str:
     opening the report in a spreadsheet never runs a file name. Numbers are never
     changed, and JSON reports keep every text exactly."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def is_larger(bytes_in: int, bytes_out: int) -> bool:
+    """Whether an output of ``bytes_out`` is larger than its input (of known size)."""
+    return 0 < bytes_in < bytes_out
+
+
+def larger_note(bytes_in: int, bytes_out: int) -> str:
+    """The note on an output larger than its input, with what to try instead. Indexed
+    PNGs of photos often are: a JPEG codes a photo in fewer bytes than any palette."""
+    return (
+        f"larger than the input ({human_bytes(bytes_in)} -> {human_bytes(bytes_out)}): try "
+        "-o NAME.webp, fewer colors (-k), or --skip-if-larger to keep the original"
+    )
 
 
 def human_bytes(nbytes: int) -> str:

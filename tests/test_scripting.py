@@ -267,3 +267,26 @@ def test_opaque_stays_opaque_with_every_method(tmp_path, method):
     written = read_rgba(out)
     assert (written[..., 3][rgba[..., 3] == 255] == 255).all()
     assert (written[..., 3][rgba[..., 3] == 0] == 0).all()
+
+
+def test_an_output_larger_than_its_input_is_said_and_counted(tmp_path):
+    """Issue 23: a photo's indexed PNG is often larger than its JPEG. The report says
+    so with what to try, the batch's end line counts them, the HTML page marks them."""
+    noise = np.random.default_rng(0).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noisy.jpg", quality=30)  # a small JPEG
+    Image.fromarray(blocks(64, 80)).save(tmp_path / "flat.png")  # shrinks
+    one = kquant("compress", tmp_path / "noisy.jpg", "-k", "16", "-o", tmp_path / "n.png",
+                 "--json")  # fmt: skip
+    row = json.loads(one.stdout)
+    assert one.returncode == 0 and row["bytes_out"] > row["bytes_in"] > 0
+    note = next(n for n in row["notes"] if n.startswith("larger than the input"))
+    assert "-o NAME.webp" in note and "--skip-if-larger" in note and note in one.stderr
+    batch = kquant("compress", tmp_path / "noisy.jpg", tmp_path / "flat.png", "-k", "16",
+                   "-o", tmp_path / "out", "--html", tmp_path / "page.html")  # fmt: skip
+    assert batch.returncode == 0
+    assert "(1 of 2 outputs larger than their inputs)" in batch.stderr.splitlines()[-1]
+    page = (tmp_path / "page.html").read_text()
+    assert page.count('class="larger"') == 1 and "▲ marks an output larger" in page
+    small = kquant("compress", tmp_path / "flat.png", "-k", "4", "-o", tmp_path / "f.png",
+                   "--json")  # fmt: skip
+    assert not any("larger" in n for n in json.loads(small.stdout)["notes"])

@@ -66,6 +66,7 @@ class Runner:
         self.workers = jobs
         self.skip_existing = False
         self.ok = self.skipped = self.failed = self.missed = self.below_min = 0
+        self.larger = 0  # outputs written larger than their inputs
         self.bytes_in = self.bytes_out = 0
 
     def all(
@@ -218,7 +219,7 @@ class Runner:
 
     def take(self, result: JobResult, bar) -> None:
         """Count, report and show one result; raise it when it is the only input."""
-        from kquant.report import format_report
+        from kquant.report import format_report, is_larger
 
         if result.usage and not self.batch:  # misuse of the one input: the run is refused,
             raise click.UsageError(result.error or "")  # so no row, report or page
@@ -241,6 +242,7 @@ class Runner:
                 self.below_min += report.min_met is False
                 self.bytes_in += report.bytes_in
                 self.bytes_out += report.bytes_out if report.written else report.bytes_in
+                self.larger += report.written and is_larger(report.bytes_in, report.bytes_out)
             if result.status == "ok":
                 self.ok += 1
             else:
@@ -271,9 +273,14 @@ class Runner:
 
         n = self.ignored
         ignored = f"; {n} other file{'s' if n != 1 else ''} ignored" if n else ""
+        larger = ""
+        if self.larger:
+            written = "output" if self.ok == 1 else "outputs"
+            larger = f" ({self.larger} of {self.ok} {written} larger than their inputs)"
         click.echo(
             f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{ignored}; "
-            f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}; {seconds:.1f} s",
+            f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}{larger}; "
+            f"{seconds:.1f} s",
             err=True,
         )
 
