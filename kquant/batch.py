@@ -235,16 +235,21 @@ def plan_jobs(
     method: str,
     template: str | None = None,
     k_chosen_later: bool = False,
+    folder: bool = False,
+    overwrite: bool = False,
 ) -> Plan:
     """The output path of every input.
 
-    Without ``output``, each output goes beside its input. With ``output`` and a
-    batch, ``output`` is a folder and the outputs mirror the inputs' relative
-    paths under it. With ``output`` and a single input, ``output`` is the file
-    (or, if it is an existing folder, the folder to write into). Names come from
+    Without ``output``, each output goes beside its input. ``output`` is a folder,
+    created as needed, when there are several inputs, when it exists as one, or with
+    ``folder`` (the command line's ``-o small/``): the outputs go into it, mirroring
+    the inputs' relative paths. Otherwise (one input) it is the file. Names come from
     ``template`` (default: :func:`kquant.naming.default_template` of ``method``);
     with ``k_chosen_later`` (a quality target) and ``{k}`` in it, a job's name is
     decided after its search (:attr:`Job.name`).
+
+    An output that is its own input (``--name '{stem}.{ext}'``) is refused unless
+    ``overwrite`` (``--force``: replaced in place, atomically, after it is read).
 
     Inputs found in folders or by globs that are outputs of other inputs of this run
     (what an earlier run of the same command wrote beside its inputs) are not
@@ -276,7 +281,7 @@ def plan_jobs(
         )
     template = template or default_template(method)
     later = k_chosen_later and uses_k(template)
-    into_folder = output is not None and not stdout and (batch or output.is_dir())
+    into_folder = output is not None and not stdout and (batch or folder or output.is_dir())
     jobs = []
     for item in items:
         if output is not None and not into_folder:
@@ -294,7 +299,7 @@ def plan_jobs(
             except UsageError as exc:
                 raise UsageError(str(exc), params=() if output and not into_folder
                                  else ("template",)) from None  # fmt: skip
-    _check_collisions(plan.jobs)
+    _check_collisions(plan.jobs, overwrite)
     return plan
 
 
@@ -312,7 +317,7 @@ def _drop_own_outputs(jobs: list[Job], items: list[Item]) -> Plan:
     return plan
 
 
-def _check_collisions(jobs: list[Job]) -> None:
+def _check_collisions(jobs: list[Job], overwrite: bool = False) -> None:
     if len(jobs) == 1:
         return
     inputs = {job.input.resolve(): job.input for job in jobs}
@@ -330,8 +335,9 @@ def _check_collisions(jobs: list[Job]) -> None:
                 f"{job.input} would be written to {job.output}, which is also an input of "
                 "this run; leave one of them out, or write elsewhere with -o"
             )
-        if key in inputs:
-            raise UsageError(f"{job.input} would be written over itself; use -o or another --name")
+        if key in inputs and not overwrite:
+            raise UsageError(f"{job.input} would be written over itself (--force replaces it "
+                             "in place); or write elsewhere with -o or --name")  # fmt: skip
 
 
 class ReportWriter:
@@ -702,7 +708,11 @@ def run_job(
 
     try:
         if make_folder:
-            job.output.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ImageWriteError(f"{job.output}: cannot make its folder {job.output.parent}: "
+                                      f"{exc.strerror or exc}") from None  # fmt: skip
         with per_image(job.input) as heard:
             report = compress_file(
                 job.input if source is None else source,

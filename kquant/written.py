@@ -47,11 +47,15 @@ class Written:
         Refuse it if it exists (without ``overwrite``); False for files whose
         existence is dealt with elsewhere (image outputs, checked by the job itself,
         so ``--skip-existing`` can pass them over).
+    replaces : Path or None
+        The input an image output may replace in place, with ``overwrite``
+        (``--name '{stem}.{ext}' --force``, pngquant's ``--ext .png --force``).
     """
 
     path: Path
     role: str
     check_exists: bool = True
+    replaces: Path | None = None
 
     @property
     def label(self) -> str:
@@ -80,7 +84,8 @@ def check_files(
     inputs : iterable of Path
         The run's inputs (``-`` left out).
     overwrite : bool
-        ``--force``: existing files may be replaced (never inputs, never each other).
+        ``--force``: existing files may be replaced (never each other, and inputs
+        only by their own outputs: :attr:`Written.replaces`).
 
     Raises
     ------
@@ -106,7 +111,8 @@ def check_files(
         if str(item.path) == STDIO:
             continue
         key = _key(item.path)
-        if key in owner and key not in first:
+        in_place = overwrite and item.replaces is not None and _key(item.replaces) == key
+        if key in owner and key not in first and not in_place:
             raise UsageError(
                 f"{item.label} is {owner[key]}: an input is never written over; write elsewhere"
             )

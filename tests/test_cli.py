@@ -305,10 +305,12 @@ def test_alpha_into_jpeg_is_refused(tmp_path):
 
 
 def test_missing_and_unwritable_output_folder(blocks_png, tmp_path):
-    out = tmp_path / "no" / "such" / "dir" / "x.png"
+    out = tmp_path / "no" / "such" / "dir" / "x.png"  # made as needed (issue 23)
     proc = kquant("compress", blocks_png, "-k", "4", "-o", out)
-    assert proc.returncode == 1 and "does not exist" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 0 and out.is_file()
+    blocked = kquant("compress", blocks_png, "-k", "4", "-o", out / "y.png")  # a file in the way
+    assert blocked.returncode == 1 and "cannot make its folder" in blocked.stderr
+    assert len(blocked.stderr.strip().splitlines()) == 1
     # a folder nobody may create files in (even root cannot in /sys)
     proc = kquant("compress", blocks_png, "-k", "4", "-o", "/sys/kquant-out.png")
     assert proc.returncode == 1, proc.stderr

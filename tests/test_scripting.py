@@ -290,3 +290,48 @@ def test_an_output_larger_than_its_input_is_said_and_counted(tmp_path):
     small = kquant("compress", tmp_path / "flat.png", "-k", "4", "-o", tmp_path / "f.png",
                    "--json")  # fmt: skip
     assert not any("larger" in n for n in json.loads(small.stdout)["notes"])
+
+
+def test_an_output_folder_is_one_rule_for_one_input_as_for_many(tmp_path, monkeypatch):
+    """Issue 23: `-o small/` (ending in /) or an existing folder means "into this
+    folder", created as needed, for one input as for many; `-o new/dir/x.png` makes
+    its folders. So `find -exec kquant compress -o small/ {} \\;` just works."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos" / "sub").mkdir(parents=True)
+    for name in ("photos/a.png", "photos/sub/b.png"):
+        Image.fromarray(blocks(16, 16)).save(tmp_path / name)
+    for name in ("photos/a.png", "photos/sub/b.png"):  # as find -exec runs it, one by one
+        ran = kquant("compress", name, "-k", "4", "-o", "small/", "-q")
+        assert ran.returncode == 0, ran.stderr
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == ["a-k4.png", "b-k4.png"]
+    assert kquant("compress", "photos/a.png", "-k", "8", "-o", "small", "-q").returncode == 0
+    assert (tmp_path / "small" / "a-k8.png").is_file()  # an existing folder: into it
+    deep = kquant("compress", "photos/a.png", "-k", "4", "-o", "new/deep/x.png", "-q")
+    assert deep.returncode == 0 and (tmp_path / "new" / "deep" / "x.png").is_file()
+    bad = kquant("compress", "photos/a.png", "-k", "4", "-o", "nosuffix")
+    assert bad.returncode == 2 and "cannot tell the output format" in bad.stderr
+    assert not (tmp_path / "nosuffix").exists()
+
+
+def test_in_place_with_force_as_pngquant_ext_png_force(tmp_path, monkeypatch):
+    """Issue 23: `--name '{stem}.{ext}'` writes each image over itself: refused without
+    --force (exit 2, nothing touched), done with it (atomically, after reading); a
+    report or page is never written over an input, --force or not."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(blocks(24, 24, noise=30)).save(name)
+    before = {name: Path(name).read_bytes() for name in ("a.png", "b.png")}
+    refused = kquant("compress", "a.png", "b.png", "-k", "4", "--name", "{stem}.{ext}")
+    assert refused.returncode == 2 and "would be written over itself" in refused.stderr
+    assert "--force" in refused.stderr
+    assert {n: Path(n).read_bytes() for n in before} == before
+    done = kquant("compress", "a.png", "b.png", "-k", "4", "--name", "{stem}.{ext}", "--force")
+    assert done.returncode == 0 and "2 ok" in done.stderr
+    for name in before:
+        assert Path(name).read_bytes() != before[name]
+        assert len(np.unique(read_rgba(Path(name)).reshape(-1, 4), axis=0)) <= 4
+    now = Path("a.png").read_bytes()
+    page = kquant("compress", "a.png", "b.png", "-k", "4", "--name", "{stem}.{ext}", "--force",
+                  "--html", "a.png")  # fmt: skip
+    assert page.returncode == 2 and "same file as a.png" in page.stderr
+    assert Path("a.png").read_bytes() == now

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 from kquant.cli.errors import library_errors, show_warnings
 from kquant.cli.options import (
     CONTEXT_SETTINGS,
+    OUTPUT_IS_FOLDER,
     SectionedCommand,
     colors_option,
     fit_options,
@@ -163,6 +164,8 @@ def compress(
             found.items,
             output=output,
             batch=found.batch,
+            folder=ctx.meta.get(OUTPUT_IS_FOLDER, False),
+            overwrite=settings.overwrite,
             k=len(settings.palette) if settings.palette else k,
             method="palette" if settings.palette else fit.method,
             template=template,
@@ -256,8 +259,8 @@ def _check_run_files(
     palette file is kept with --skip-existing."""
     from kquant.written import Written, check_files
 
-    files = [Written(job.output, f"the output of {job.input}", check_exists=False)
-             for job in jobs if job.name is None]  # fmt: skip
+    files = [Written(job.output, f"the output of {job.input}", check_exists=False,
+                     replaces=job.input) for job in jobs if job.name is None]  # fmt: skip
     others = (("--report", report, False), ("--html", html, True),
               ("--export", export, not skip_existing))  # fmt: skip
     extra = [Written(path, flag, check) for flag, path, check in others if path is not None]

@@ -40,6 +40,7 @@ Shared options, and the commands that use them:
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,21 @@ def apply(options: list[Callable]) -> Callable:
         return f
 
     return decorate
+
+
+#: ``ctx.meta`` key: ``-o`` was written ending in a path separator (``small/``), which
+#: Path() drops: a folder, whatever the number of inputs.
+OUTPUT_IS_FOLDER = "kquant.output_is_folder"
+
+
+class OutputPath(click.Path):
+    """A path that remembers, in ``ctx.meta[OUTPUT_IS_FOLDER]``, whether it was
+    written ending in a separator (pathlib drops it)."""
+
+    def convert(self, value, param, ctx):
+        if ctx is not None and isinstance(value, str):
+            ctx.meta[OUTPUT_IS_FOLDER] = value.endswith(("/", os.sep))
+        return super().convert(value, param, ctx)
 
 
 def _require_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
@@ -421,10 +437,10 @@ output_options = apply(
             OUTPUT,
             "-o",
             "--output",
-            type=click.Path(path_type=Path),
+            type=OutputPath(path_type=Path),
             help="Output file (one input; its suffix picks the format: .webp is often the "
-            "smallest), or folder (many inputs; the tree is mirrored).  "
-            "[default: beside each input]",
+            "smallest), or folder (ending in /, existing, or for many inputs; created as "
+            "needed, the tree mirrored).  [default: beside each input]",
         ),
         option(
             OUTPUT,

@@ -127,7 +127,7 @@ class Runner:
             target = _stream("stdout") if str(job.output) == STDIO else None
             with self._stages(settings) as progress:
                 result = run_job(job, settings, source=source, target=target,
-                                 make_folder=self.batch, skip_existing=self.skip_existing,
+                                 make_folder=True, skip_existing=self.skip_existing,
                                  progress=progress)  # fmt: skip
                 self.take(result, bar)
 
@@ -157,7 +157,7 @@ class Runner:
         still reported."""
         from kquant.batch import run_jobs
 
-        run = run_jobs(jobs, settings, executor, make_folder=self.batch,
+        run = run_jobs(jobs, settings, executor, make_folder=True,
                        skip_existing=self.skip_existing)  # fmt: skip
         try:
             for result in run:
