@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kquant.codebook import finish_import
 from kquant.defaults import (
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
@@ -142,6 +143,8 @@ def sweep(
 
     options = options or FitOptions()
     prepared = prepare(pixels)  # colors counted once for every k
+    if options.method != "random":
+        finish_import()  # so the first k's seconds do not include it
     flat = prepared.pixels.reshape(-1, prepared.pixels.shape[2])
     visible = np.arange(len(flat)) if prepared.visible is None else np.flatnonzero(prepared.visible)
     rng = np.random.default_rng(options.seed)
