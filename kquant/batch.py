@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kquant.defaults import STDIO
+from kquant.defaults import IMAGE_SUFFIXES, STDIO
 from kquant.errors import ImageWriteError, OutputExistsError, UsageError
 from kquant.images import format_for
 from kquant.naming import OutputName, default_template, render, uses_k
@@ -49,11 +49,6 @@ __all__ = [
     "run_jobs",
 ]
 
-#: Suffixes taken as images when walking folders (explicitly named files are always
-#: tried, whatever their suffix).
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".dib"}
-)
 
 _GLOB_CHARS = set("*?[")
 

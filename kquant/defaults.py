@@ -108,3 +108,9 @@ METRIC_DECIMALS: dict[str, int] = {
     "ssim_blur": 4,
     "ssimulacra2": 2,
 }
+
+#: Suffixes taken as images when walking folders (explicitly named files are always
+#: tried, whatever their suffix).
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".dib"}
+)

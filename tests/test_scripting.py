@@ -209,6 +209,10 @@ def test_opaque_stays_opaque_and_transparent_stays_transparent(tmp_path, k, spac
         (["compress", "x.jpg", "--ext", ".png"], "--name '{stem}.png'"),
         (["compress", "x.jpg", "-colors", "64"], "-k 64"),
         (["compress", "x.jpg", "--nofs"], "use --dither none"),
+        (["compres", "a.png"], "did you mean 'compress'?"),  # issue 23: edit distance
+        (["comapre", "a.png", "-k", "8"], "did you mean 'compare'?"),
+        (["swep"], "did you mean 'sweep'?"),
+        (["frobnicate"], "the commands are compare, compress, palette, sweep"),
     ],
 )
 def test_hints_in_the_words_of_pngquant_and_imagemagick_users(args, fragment):
@@ -335,3 +339,13 @@ def test_in_place_with_force_as_pngquant_ext_png_force(tmp_path, monkeypatch):
                   "--html", "a.png")  # fmt: skip
     assert page.returncode == 2 and "same file as a.png" in page.stderr
     assert Path("a.png").read_bytes() == now
+
+
+def test_help_and_version_as_words():
+    """Issue 23: `kquant help`, `kquant help COMMAND` and `kquant version` work, as
+    in git and cargo."""
+    top, sub, version = kquant("help"), kquant("help", "sweep"), kquant("version")
+    assert top.returncode == 0 and "Commands:" in top.stdout and "99 below" in top.stdout
+    assert sub.returncode == 0 and sub.stdout.startswith("Usage: kquant sweep")
+    assert version.returncode == 0 and version.stdout.startswith("kquant, version ")
+

@@ -9,9 +9,13 @@ failed) exits 1 as a :class:`click.ClickException`.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import os
 from collections.abc import Iterable, Iterator
 
 import click
+
+from kquant.defaults import IMAGE_SUFFIXES
 
 __all__ = [
     "FOREIGN_OPTIONS",
@@ -114,7 +118,13 @@ def misuse_hint(exc: click.UsageError, argv: list[str], commands: dict) -> str |
                 return f"no such option {token.split('=', 1)[0]}: {hint}"
         return None
     first = next((a for a in argv if not a.startswith("-")), None)
-    if first is not None and first not in commands and "No such command" in exc.message:
+    if first is None or first in commands or "No such command" not in exc.message:
+        return None
+    if os.path.isfile(first) or os.path.splitext(first)[1].lower() in IMAGE_SUFFIXES:
         return (f"no command {first!r}; to compress an image: "
                 f"kquant compress {shlex.join(argv)}")  # fmt: skip
-    return None
+    names = sorted(commands)
+    close = difflib.get_close_matches(first, [*names, "help", "version"], n=1, cutoff=0.6)
+    if close:
+        return f"no command {first!r}; did you mean {close[0]!r}?"
+    return f"no command {first!r}; the commands are {', '.join(names)}"

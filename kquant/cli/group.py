@@ -8,6 +8,7 @@ Exit codes (documented in the README):
 - 2: misuse (bad option value, missing input, output equal to the input, an output
   format that cannot hold the result)
 - 3: a quality target was missed (the images were written)
+- 99: below ``--min-psnr`` (nothing written)
 - 130: interrupted (Ctrl-C); no partial output is left
 
 Every error is printed as one line, ``kquant: error: ...``, by :class:`KquantGroup`
@@ -59,6 +60,10 @@ class KquantGroup(click.Group):
         return code
 
     def _run(self, argv: list[str], complete_var: str | None, extra: dict) -> int:
+        if argv[:1] == ["help"]:  # `kquant help [COMMAND]`, as git and cargo take it
+            argv = [*argv[1:2], "--help"]
+        elif argv == ["version"]:
+            argv = ["--version"]
         try:
             code = super().main(argv, "kquant", complete_var, standalone_mode=False, **extra)
         except _NO_ARGS_IS_HELP as exc:  # bare `kquant`: the help, as click would show it
@@ -104,8 +109,9 @@ def cli() -> None:
     """Reduce an image to k colors with k-means, and report exactly what it cost.
 
     Exit codes: 0 success, 1 failure (bad image, output exists, cannot write),
-    2 misuse (bad option, missing input), 3 a quality target missed, 130
-    interrupted.
+    2 misuse (bad option, missing input), 3 a quality target missed, 99 below
+    --min-psnr (nothing written), 130 interrupted. `kquant help COMMAND` and
+    `kquant version` work too.
     """
 
 
