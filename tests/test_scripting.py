@@ -348,4 +348,3 @@ def test_help_and_version_as_words():
     assert top.returncode == 0 and "Commands:" in top.stdout and "99 below" in top.stdout
     assert sub.returncode == 0 and sub.stdout.startswith("Usage: kquant sweep")
     assert version.returncode == 0 and version.stdout.startswith("kquant, version ")
-
