@@ -87,3 +87,39 @@ def plot_sweep(
     if seen:
         key.legend(list(seen.values()), list(seen), loc="center", title="suggested k")
     return figure
+
+
+#: ``--plot`` suffixes and the matplotlib format each writes.
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg",
+                ".webp": "webp", ".tif": "tif", ".tiff": "tif"}  # fmt: skip
+
+
+def plot_format(path) -> str:
+    """The matplotlib format of a ``--plot`` path, from its suffix.
+
+    Raises
+    ------
+    kquant.errors.UsageError
+        For another suffix.
+    """
+    from pathlib import Path
+
+    from kquant.errors import UsageError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in PLOT_FORMATS:
+        known = ", ".join(s for s in PLOT_FORMATS if s not in (".jpeg", ".tiff"))
+        shown = suffix or "(none)"
+        raise UsageError(f"{path}: cannot tell the format from suffix {shown!r}; "
+                         f"use one of {known}", params=("plot",))  # fmt: skip
+    return PLOT_FORMATS[suffix]
+
+
+def save_figure(figure, fh, fmt: str) -> None:
+    """Write ``figure`` to the binary file ``fh`` as ``fmt``, the same bytes for the
+    same figure: no dates in SVG and PDF, a fixed seed for SVG's ids."""
+    import matplotlib
+
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt)
+    with matplotlib.rc_context({"svg.hashsalt": "kquant"}):
+        figure.savefig(fh, format=fmt, metadata=metadata)

@@ -348,3 +348,34 @@ def test_help_and_version_as_words():
     assert top.returncode == 0 and "Commands:" in top.stdout and "99 below" in top.stdout
     assert sub.returncode == 0 and sub.stdout.startswith("Usage: kquant sweep")
     assert version.returncode == 0 and version.stdout.startswith("kquant, version ")
+
+
+def test_the_suffix_picks_a_pictures_format_or_is_refused(tmp_path, blocks_png):
+    """Issue 23: `sweep --plot p.svg`, `palette --swatch sw.jpg`, `compare
+    --side-by-side s.webp` write those formats (were PNG bytes under any name); an
+    unknown suffix is one line, exit 2, before any work, nothing written."""
+    pytest.importorskip("matplotlib")
+    svg, pdf = tmp_path / "p.svg", tmp_path / "p.pdf"
+    for path in (svg, pdf):
+        assert kquant("sweep", blocks_png, "-k", "2,4", "--plot", path).returncode == 0
+    assert svg.read_bytes().startswith(b"<?xml") and b"<svg" in svg.read_bytes()[:600]
+    assert pdf.read_bytes().startswith(b"%PDF")
+    again = tmp_path / "again.pdf"
+    kquant("sweep", blocks_png, "-k", "2,4", "--plot", again)
+    assert again.read_bytes() == pdf.read_bytes()  # no dates: the same bytes
+    assert kquant("palette", blocks_png, "-k", "4", "--swatch", tmp_path / "s.jpg").returncode == 0
+    with Image.open(tmp_path / "s.jpg") as im:
+        assert im.format == "JPEG"
+    sheet = tmp_path / "s.webp"
+    assert kquant("compare", blocks_png, "-k", "4", "--side-by-side", sheet).returncode == 0
+    with Image.open(sheet) as im:
+        assert im.format == "WEBP"
+    refused = [
+        ["sweep", blocks_png, "-k", "2", "--plot", tmp_path / "p.xyz"],
+        ["palette", blocks_png, "-k", "4", "--swatch", tmp_path / "s.svg"],
+        ["compare", blocks_png, "-k", "4", "--side-by-side", tmp_path / "c.svg"],
+    ]
+    for args in refused:
+        ran = kquant(*args)
+        assert ran.returncode == 2 and "cannot tell the" in ran.stderr
+        assert ran.stderr.count("\n") == 1 and not Path(args[-1]).exists()

@@ -133,6 +133,7 @@ def compare(
         check_files([*(Written(path, "--save-dir") for path in saved),
                      *_flagged(("--side-by-side", sheet), ("--html", html))], [image],
                     overwrite=overwrite)  # fmt: skip
+        sheet_fmt = None if sheet is None else picture_format(sheet, "sheet")
         pixels = read_image(image, max_pixels)
         results = compare_methods(
             pixels,
@@ -154,8 +155,8 @@ def compare(
         if sheet is not None:
             size = None if str(image) == STDIO else image.stat().st_size
             picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom)
-            fmt = "PNG" if sheet.suffix.lower() not in (".jpg", ".jpeg") else "JPEG"
-            write_atomically(sheet, lambda fh: picture.save(fh, format=fmt), overwrite=overwrite)
+            write_atomically(sheet, lambda fh: picture.save(fh, format=sheet_fmt),
+                             overwrite=overwrite)  # fmt: skip
         rows = [{"input": str(image), **r.row(k)} for r in results]
         if html is not None:
             page = _compare_page(image, pixels, results, rows, k, html).encode("utf-8")
@@ -250,6 +251,7 @@ def palette(
     with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
         check_files(_flagged(("--export", export), ("--swatch", swatch)), images,
                     overwrite=overwrite)  # fmt: skip
+        swatch_fmt = None if swatch is None else picture_format(swatch, "swatch")
         with library_errors("--keep-color"):
             keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
         if len(images) == 1 and not _animated(images[0]):
@@ -268,7 +270,8 @@ def palette(
             write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
         if swatch is not None:
             picture = draw_swatch(colors, shares)
-            write_atomically(swatch, lambda fh: picture.save(fh, format="PNG"), overwrite=overwrite)
+            write_atomically(swatch, lambda fh: picture.save(fh, format=swatch_fmt),
+                             overwrite=overwrite)  # fmt: skip
     source = str(images[0]) if len(images) == 1 else [str(image) for image in images]
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
@@ -361,6 +364,10 @@ def sweep(
         k_list = parse_ks(ks)
         check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
         check_files(_flagged(("--plot", plot)), [image], overwrite=overwrite)
+        if plot is not None:
+            from kquant.plots import plot_format
+
+            plot_fmt = plot_format(plot)
         pixels = read_image(image, max_pixels)
         with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
 
@@ -374,11 +381,12 @@ def sweep(
                              progress=progress)  # fmt: skip
         if plot is not None:
             from kquant.images import write_atomically
-            from kquant.plots import plot_sweep
+            from kquant.plots import plot_sweep, save_figure
 
             figure = plot_sweep(rows, suggest(rows, target_psnr), title=_stem(image),
                                 target_psnr=target_psnr)  # fmt: skip
-            write_atomically(plot, lambda fh: figure.savefig(fh, format="png"), overwrite=overwrite)
+            write_atomically(plot, lambda fh: save_figure(figure, fh, plot_fmt),
+                             overwrite=overwrite)  # fmt: skip
     dicts = [{"input": str(image), **row.to_dict()} for row in rows]
     tips = suggest(rows, target_psnr)
     if as_json:
@@ -410,6 +418,19 @@ def sweep(
             + (str(found) if found is not None else "none of those tried"),
             err=True,
         )
+
+
+def picture_format(path: Path, param: str) -> str:
+    """The Pillow format of a picture kquant draws (``--swatch``, ``--side-by-side``),
+    from its suffix, as for images (:func:`kquant.images.format_for`); refused
+    before any work otherwise."""
+    from kquant.errors import UsageError
+    from kquant.images import format_for
+
+    try:
+        return format_for(path)
+    except UsageError as exc:
+        raise UsageError(str(exc), params=(param,)) from None
 
 
 def read_image(image: Path, max_pixels: int | None):
