@@ -232,13 +232,15 @@ def plan_jobs(
     k_chosen_later: bool = False,
     folder: bool = False,
     overwrite: bool = False,
+    marks: tuple[str, ...] = (),
 ) -> Plan:
     """The output path of every input.
 
     Without ``output``, each output goes beside its input. ``output`` is a folder,
     created as needed, when there are several inputs, when it exists as one, or with
     ``folder`` (the command line's ``-o small/``): the outputs go into it, mirroring
-    the inputs' relative paths. Otherwise (one input) it is the file. Names come from
+    the inputs' relative paths. Otherwise (one input) it is the file. Default names
+    carry ``marks`` (:func:`kquant.naming.name_marks`). Names come from
     ``template`` (default: :func:`kquant.naming.default_template` of ``method``);
     with ``k_chosen_later`` (a quality target) and ``{k}`` in it, a job's name is
     decided after its search (:attr:`Job.name`).
@@ -274,7 +276,7 @@ def plan_jobs(
             f"into; give a folder (-o {output.with_suffix('')}/) or a single input",
             params=("output",),
         )
-    template = template or default_template(method)
+    template = template or default_template(method, marks)
     later = k_chosen_later and uses_k(template)
     into_folder = output is not None and not stdout and (batch or folder or output.is_dir())
     jobs = []

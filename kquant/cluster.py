@@ -241,6 +241,9 @@ def _probe(address: str, timeout: float, connection_args: dict) -> None:
     except ValueError as exc:
         raise SchedulerUnreachable(_message(address, str(exc))) from None
     budget = max(timeout - _HTTP_SNIFF, timeout / 2)
+    refused = _refused(address, budget)
+    if refused:
+        raise SchedulerUnreachable(_message(address, refused))
     try:
         answer = _run(_identity(address, budget, connection_args), budget)
     except Exception as exc:
@@ -374,6 +377,28 @@ def _reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, OSError):
         return (exc.strerror or str(exc)).splitlines()[0]
     return "what answers there does not speak Dask's protocol"
+
+
+def _refused(address: str, seconds: float) -> str | None:
+    """Why a plain TCP connection to a tcp:// ``address`` fails at once (refused, an
+    unknown host), or None: Dask's own connect retries a refused connection until
+    its timeout, and on a loaded machine the deadline can come first (then the
+    reason read "no answer")."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme != "tcp":
+            return None
+        with socket.create_connection(parse_host_port(location), timeout=seconds):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror as exc:
+        return f"unknown host ({exc.strerror})"
+    except (OSError, ValueError):
+        return None  # a timeout and the rest: Dask's probe says what it finds
 
 
 def _speaks_http(address: str, seconds: float) -> bool:

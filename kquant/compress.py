@@ -39,12 +39,14 @@ from kquant.stages import Stage
 __all__ = ["compress_file", "default_output"]
 
 
-def default_output(input_path: str | os.PathLike[str], method: str) -> OutputName:
+def default_output(
+    input_path: str | os.PathLike[str], method: str, marks: tuple[str, ...] = ()
+) -> OutputName:
     """The default output beside the input, as a function of k:
-    ``<folder>/<stem>-k<K>.png``, or ``<stem>-k<K>-<method>.png`` for methods other than
-    k-means (:func:`kquant.naming.default_template`)."""
+    ``<folder>/<stem>-k<K>.png``, with the method when it is not k-means and the
+    ``marks`` of other settings (:func:`kquant.naming.default_template`)."""
     p = Path(input_path)
-    return OutputName(p.parent, default_template(method), p, method)
+    return OutputName(p.parent, default_template(method, marks), p, method)
 
 
 def _check_output(input_path: Path | None, output: Path, overwrite: bool) -> None:
@@ -140,7 +142,7 @@ def compress_file(
     method = "palette" if s.palette is not None else fit.method
     k = len(s.palette) if s.palette is not None else s.k  # the k of the report and names
     if output_path is None:
-        output_path = default_output(input_path, method)  # type: ignore[arg-type]
+        output_path = default_output(input_path, method, s.name_marks)  # type: ignore[arg-type]
     name = output_path if callable(output_path) else None
     if out_stream is not None:
         output, fmt = Path("-"), "PNG"

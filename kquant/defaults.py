@@ -32,7 +32,6 @@ ANIMATION_WORK_FACTOR = 16
 #: Output name template for folders and many inputs: ``{stem}`` input name without
 #: suffix, ``{ext}`` input suffix without the dot, ``{k}`` colors, ``{method}``.
 DEFAULT_TEMPLATE = "{stem}-k{k}.png"
-METHOD_TEMPLATE = "{stem}-k{k}-{method}.png"
 
 #: The path that means standard input (as INPUT) or standard output (as ``-o``).
 STDIO = "-"

@@ -6,14 +6,21 @@ number of colors: ``-k``, the palette's size with a given palette, or the k chos
 a quality target) and ``{method}``. Only those fields are accepted, with no format
 specs, conversions or attribute access, so a name is always a plain file name.
 
-The default name tells methods apart, so that comparing methods never collides:
-``{stem}-k{k}.png`` for k-means, ``{stem}-k{k}-{method}.png`` otherwise.
+The default name tells apart whatever changes the pixels, so that trying options one
+after another never collides: ``{stem}-k{k}.png`` for the defaults, with the method
+when it is not k-means (``-{method}``), then the space when it is not the weighted
+one (``-rgb``, ``-lab``) and the dithering when it is not Floyd-Steinberg at full
+strength (``-nodither``, ``-adaptive``, ``-d0.5`` for a strength), as pngquant's
+``-fs8``/``-or8`` tell its dithering apart (:func:`name_marks`).
 
 >>> from pathlib import Path
 >>> render(default_template("kmeans"), Path("shots/x.jpg"), k=16, method="kmeans")
 'x-k16.png'
 >>> render(default_template("random"), Path("x.jpg"), k=16, method="random")
 'x-k16-random.png'
+>>> marks = name_marks(space="rgb", dither="none", strength=1.0)
+>>> render(default_template("kmeans", marks), Path("x.jpg"), k=16, method="kmeans")
+'x-k16-rgb-nodither.png'
 >>> render("{stem:>9}.png", Path("x.jpg"), k=16, method="kmeans")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -27,20 +34,43 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from kquant.defaults import DEFAULT_METHOD, DEFAULT_TEMPLATE, METHOD_TEMPLATE
+from kquant.defaults import (
+    DEFAULT_DITHER,
+    DEFAULT_DITHER_STRENGTH,
+    DEFAULT_METHOD,
+    DEFAULT_SPACE,
+    DEFAULT_TEMPLATE,
+)
 from kquant.errors import UsageError
 
-__all__ = ["FIELDS", "OutputName", "default_template", "render", "uses_k"]
+__all__ = ["FIELDS", "OutputName", "default_template", "name_marks", "render", "uses_k"]
 
 #: The fields a template may use.
 FIELDS = ("stem", "ext", "k", "method")
 _HELP = ", ".join(f"{{{name}}}" for name in FIELDS)
 
 
-def default_template(method: str) -> str:
-    """The default name template for ``method``: k-means outputs are ``{stem}-k{k}.png``,
-    the others carry the method's name."""
-    return DEFAULT_TEMPLATE if method == DEFAULT_METHOD else METHOD_TEMPLATE
+def default_template(method: str, marks: tuple[str, ...] = ()) -> str:
+    """The default name template for ``method`` and the :func:`name_marks` of the
+    other settings: ``{stem}-k{k}.png`` for the defaults, ``-{method}`` for another
+    method, then ``-<mark>`` for each mark."""
+    extra = "" if method == DEFAULT_METHOD else "-{method}"
+    return DEFAULT_TEMPLATE.replace(".png", extra + "".join(f"-{m}" for m in marks) + ".png")
+
+
+def name_marks(*, space: str, dither: str, strength: float) -> tuple[str, ...]:
+    """What a default name adds for settings that change the pixels and are not the
+    defaults: the space (``rgb``, ``lab``), the dithering (``nodither``,
+    ``adaptive``) and a strength below 1 (``d0.5``)."""
+    marks = [] if space == DEFAULT_SPACE else [space]
+    if dither == "none" or strength == 0:
+        marks.append("nodither")
+    else:
+        if dither != DEFAULT_DITHER:
+            marks.append(dither)
+        if strength != DEFAULT_DITHER_STRENGTH:
+            marks.append(f"d{strength:g}")
+    return tuple(marks)
 
 
 def _check(template: str) -> list[str]:

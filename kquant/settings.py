@@ -332,6 +332,14 @@ class CompressSettings:
             )
 
     @property
+    def name_marks(self) -> tuple[str, ...]:
+        """What default output names add for these settings
+        (:func:`kquant.naming.name_marks`)."""
+        from kquant.naming import name_marks
+
+        return name_marks(space=self.fit.space, dither=self.dither, strength=self.dither_strength)
+
+    @property
     def strength(self) -> float:
         """The share of error diffused: ``dither_strength``, 0 with ``dither="none"``."""
         return self.dither_strength if self.dither != "none" else 0.0

@@ -379,3 +379,24 @@ def test_the_suffix_picks_a_pictures_format_or_is_refused(tmp_path, blocks_png):
         ran = kquant(*args)
         assert ran.returncode == 2 and "cannot tell the" in ran.stderr
         assert ran.stderr.count("\n") == 1 and not Path(args[-1]).exists()
+
+
+def test_default_names_tell_apart_what_changes_the_pixels(tmp_path, monkeypatch):
+    """Issue 23: trying options one after another writes one file each (was "already
+    exists", exit 1), pngquant's -fs8/-or8 idea: whatever is not the default is in
+    the name."""
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(blocks(24, 24, noise=30)).save("a.png")
+    runs = {
+        (): "a-k8.png",
+        ("--dither", "none"): "a-k8-nodither.png",
+        ("--space", "lab"): "a-k8-lab.png",
+        ("--space", "rgb", "--dither", "adaptive", "--dither-strength", "0.5"):
+            "a-k8-rgb-adaptive-d0.5.png",
+        ("--method", "random", "--dither-strength", "0"): "a-k8-random-nodither.png",
+    }  # fmt: skip
+    for args, name in runs.items():
+        ran = kquant("compress", "a.png", "-k", "8", *args, "--json")
+        assert ran.returncode == 0, ran.stderr
+        assert Path(json.loads(ran.stdout)["output"]).name == name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.png", *runs.values()])

@@ -166,6 +166,7 @@ def compress(
             batch=found.batch,
             folder=ctx.meta.get(OUTPUT_IS_FOLDER, False),
             overwrite=settings.overwrite,
+            marks=settings.name_marks,
             k=len(settings.palette) if settings.palette else k,
             method="palette" if settings.palette else fit.method,
             template=template,

@@ -70,7 +70,6 @@ from kquant.defaults import (
     MAX_COLORS,
     MAX_OPTIMIZE,
     MAX_SEED,
-    METHOD_TEMPLATE,
     METHODS,
     METRICS_ALL,
     SPACES,
@@ -448,7 +447,7 @@ output_options = apply(
             "template",
             metavar="TEMPLATE",
             help="Output name from {stem} {ext} {k} {method}.  "
-            f"[default: {DEFAULT_TEMPLATE}, {METHOD_TEMPLATE} for other methods]",
+            f"[default: {DEFAULT_TEMPLATE} plus marks: -rgb, -nodither...]",
         ),
         option(
             OUTPUT,
