@@ -102,9 +102,9 @@ def test_skip_existing_does_no_work_on_a_second_run(tmp_path):
     assert [r["status"] for r in rows] == ["skipped"] * 3
     assert all(r["error"] == "output exists" for r in rows)
     assert "0 ok, 3 skipped, 0 failed" in second.stderr
-    # without --skip-existing, existing outputs are failures, not overwritten
+    # without --skip-existing, existing outputs stop the batch, not overwritten
     third = kquant("compress", src, "-k", "4", "-o", out, "-j", "1")
-    assert third.returncode == 1 and "already exists" in third.stderr
+    assert third.returncode == 1 and "3 of 3 outputs exist" in third.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
 
@@ -268,7 +268,8 @@ def test_ctrl_c_keeps_finished_outputs_and_the_report(tmp_path, jobs):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "kquant: interrupted"
-    assert "1 ok, 0 skipped, 0 failed" in err
+    assert "1 ok, 0 skipped, 0 failed, 2 not done" in err  # and how to resume (issue 23)
+    assert "the same command with --skip-existing resumes" in err
     assert sorted(p.name for p in out.iterdir()) == ["a-k256.png"]  # no temp, no partial
     assert list(_rows(report)) == ["a.png"]
 

@@ -60,8 +60,9 @@ def test_the_same_batch_command_runs_again(tmp_path):
     forced = kquant("compress", src, "-k", "16", "--force", "-j", "1")
     assert forced.returncode == 0 and "3 ok" in forced.stderr
     assert _files(src) == written  # the same bytes again
-    plain = kquant("compress", src, "-k", "16", "-j", "1")
-    assert plain.returncode == 1 and plain.stderr.count("already exists") == 3
+    plain = kquant("compress", src, "-k", "16", "-j", "1")  # one line, before any work
+    assert plain.returncode == 1 and "3 of 3 outputs exist" in plain.stderr
+    assert plain.stderr.count("\n") == 1
 
 
 def test_an_input_named_twice_as_output_says_which_overwrites_which(tmp_path):
@@ -400,3 +401,23 @@ def test_default_names_tell_apart_what_changes_the_pixels(tmp_path, monkeypatch)
         assert ran.returncode == 0, ran.stderr
         assert Path(json.loads(ran.stdout)["output"]).name == name
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.png", *runs.values()])
+
+
+def test_a_batch_run_again_says_how_to_resume_in_one_line(tmp_path):
+    """Issue 23: the same batch again without flags was a line "already exists" a
+    file, then "N failed"; now one line before any work, both ways on."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(blocks(16, 16, noise=10 * i)).save(src / f"{i}.png")
+    first = kquant("compress", src, "-k", "4", "-o", tmp_path / "out")
+    assert first.returncode == 0
+    (tmp_path / "out" / "2-k4.png").unlink()  # as if interrupted before the last
+    again = kquant("compress", src, "-k", "4", "-o", tmp_path / "out", "--report",
+                   tmp_path / "r.csv")  # fmt: skip
+    assert again.returncode == 1 and again.stderr.count("\n") == 1
+    assert "2 of 3 outputs exist" in again.stderr
+    assert "--skip-existing to resume, --force to redo" in again.stderr
+    assert not (tmp_path / "out" / "2-k4.png").exists() and not (tmp_path / "r.csv").exists()
+    resumed = kquant("compress", src, "-k", "4", "-o", tmp_path / "out", "--skip-existing")
+    assert resumed.returncode == 0 and "1 ok, 2 skipped" in resumed.stderr

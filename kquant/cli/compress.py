@@ -179,6 +179,8 @@ def compress(
             export = export or _palette_file(plan.jobs, settings.k)
         _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
                          overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
+        if found.batch and not overwrite and not skip_existing:
+            _refuse_existing_outputs(plan.jobs)
         existing = "replace" if overwrite else "append" if skip_existing else "refuse"
         # checked now, created with its first row
         writer = ReportWriter(report, existing=existing) if report else None
@@ -267,6 +269,18 @@ def _check_run_files(
     extra = [Written(path, flag, check) for flag, path, check in others if path is not None]
     check_files(files + extra, [job.input for job in jobs], overwrite=overwrite)
     _check_names_chosen_later(jobs, extra, k)
+
+
+def _refuse_existing_outputs(jobs: list) -> None:
+    """A batch run again without --skip-existing or --force: one line before any work,
+    with both ways on (was a line a file, then "N failed")."""
+    existing = [job.output for job in jobs if job.name is None and job.output.exists()]
+    if existing:
+        some = f"{existing[0]}" + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
+        raise click.ClickException(
+            f"{len(existing)} of {len(jobs)} outputs exist ({some}): --skip-existing to "
+            "resume, --force to redo"
+        )
 
 
 def _check_names_chosen_later(jobs: list, extra: list, k: int) -> None:

@@ -114,7 +114,7 @@ class Runner:
                 self._in_workers(todo, settings, bar)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli.group.main)
             bar.close()
-            self._summary(time.perf_counter() - start)
+            self._summary(time.perf_counter() - start, planned=len(jobs))
             raise click.Abort() from exc
         bar.close()
         self._summary(time.perf_counter() - start)
@@ -266,7 +266,9 @@ class Runner:
             else:
                 bar.write(message, file=sys.stderr)
 
-    def _summary(self, seconds: float) -> None:
+    def _summary(self, seconds: float, planned: int | None = None) -> None:
+        """The end line; with ``planned`` (interrupted), how many were not done and
+        how to resume."""
         if not self.batch or self.quiet:
             return
         from kquant.report import human_bytes
@@ -277,10 +279,14 @@ class Runner:
         if self.larger:
             written = "output" if self.ok == 1 else "outputs"
             larger = f" ({self.larger} of {self.ok} {written} larger than their inputs)"
+        left = ""
+        if planned is not None:
+            n_left = planned - self.ok - self.skipped - self.failed
+            left = f", {n_left} not done (the same command with --skip-existing resumes)"
         click.echo(
-            f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{ignored}; "
-            f"{human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}{larger}; "
-            f"{seconds:.1f} s",
+            f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{left}"
+            f"{ignored}; {human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}"
+            f"{larger}; {seconds:.1f} s",
             err=True,
         )
 
