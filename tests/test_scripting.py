@@ -421,3 +421,28 @@ def test_a_batch_run_again_says_how_to_resume_in_one_line(tmp_path):
     assert not (tmp_path / "out" / "2-k4.png").exists() and not (tmp_path / "r.csv").exists()
     resumed = kquant("compress", src, "-k", "4", "-o", tmp_path / "out", "--skip-existing")
     assert resumed.returncode == 0 and "1 ok, 2 skipped" in resumed.stderr
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch):
+    """Issue 23: -n/--dry-run prints INPUT -> OUTPUT for each image (existing ones
+    marked) and what is ignored, writes nothing; a real run's end line says where the
+    outputs went."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for name in ("in/a.png", "in/sub/b.png"):
+        Image.fromarray(blocks(16, 16)).save(name)
+    Path("in/notes.txt").write_text("not an image")
+    plan = kquant("compress", "-r", "in", "-k", "4", "-o", "out/", "-n")
+    assert plan.returncode == 0 and not Path("out").exists()
+    assert plan.stdout.splitlines() == [
+        "in/a.png -> out/a-k4.png",
+        "in/sub/b.png -> out/sub/b-k4.png",
+        "in/notes.txt: ignored (not an image file name)",
+    ]
+    run = kquant("compress", "-r", "in", "-k", "4", "-o", "out/")
+    assert run.returncode == 0 and ", in out/;" in run.stderr.splitlines()[-1]
+    again = kquant("compress", "-r", "in", "-k", "4", "-o", "out/", "--dry-run", "--json")
+    rows = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [r["error"] for r in rows[:2]] == ["exists", "exists"] and rows[2]["status"] == "skipped"
+    beside = kquant("compress", "in/a.png", "in/sub/b.png", "-k", "8")
+    assert ", beside their inputs;" in beside.stderr

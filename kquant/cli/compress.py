@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 More examples:
   kquant compress photo.jpg -k 16 -o small.gif    # the suffix picks the format
   kquant compress scan.tif -k 8 --method random   # the baseline: scan-k8-random.png
-  kquant compress photo.jpg --json | jq .psnr
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
   kquant compress -r photos/ -o small/ -j 2 -q    # two worker processes
   kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all
@@ -93,6 +92,7 @@ def compress(
     jobs: int,
     cluster: str | None,
     quiet: bool,
+    dry_run: bool,
     verbose: bool,
 ) -> None:
     """Quantize each INPUT to at most K colors and write it, with a report.
@@ -179,6 +179,9 @@ def compress(
             export = export or _palette_file(plan.jobs, settings.k)
         _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
                          overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
+        if dry_run:
+            _print_plan(plan.jobs, found.skipped + plan.ignored, as_json=as_json)
+            return
         if found.batch and not overwrite and not skip_existing:
             _refuse_existing_outputs(plan.jobs)
         existing = "replace" if overwrite else "append" if skip_existing else "refuse"
@@ -203,6 +206,7 @@ def compress(
         writer=writer,
         ignored=found.skipped + plan.ignored,
         jobs=jobs,
+        where=_where(plan.jobs),
     )
     if html is not None:
         run.rows = []
@@ -269,6 +273,38 @@ def _check_run_files(
     extra = [Written(path, flag, check) for flag, path, check in others if path is not None]
     check_files(files + extra, [job.input for job in jobs], overwrite=overwrite)
     _check_names_chosen_later(jobs, extra, k)
+
+
+def _where(jobs: list) -> str:
+    """Where a run's outputs go, for its end line: ``in FOLDER/`` when they share one
+    (below it for a tree), else ``beside their inputs``."""
+    import os
+
+    if all(job.output.parent == job.input.parent for job in jobs):
+        return "beside their inputs"
+    common = os.path.commonpath([str(job.output.parent) for job in jobs])
+    return f"in {common}{os.sep}"
+
+
+def _print_plan(jobs: list, ignored: list, *, as_json: bool) -> None:
+    """``--dry-run``: each input and its output (data, on stdout), then each file passed
+    over and why; nothing is read beyond headers or written."""
+    import json
+
+    for job in jobs:
+        exists = job.name is None and str(job.output) != STDIO and job.output.exists()
+        note = "exists" if exists else "k found by the search" if job.name else None
+        if as_json:
+            click.echo(json.dumps({"input": str(job.input), "output": str(job.output),
+                                   "status": "planned", "error": note}))  # fmt: skip
+        else:
+            click.echo(f"{job.input} -> {job.output}" + (f" ({note})" if note else ""))
+    for path, why in ignored:
+        if as_json:
+            click.echo(json.dumps({"input": str(path), "output": None, "status": "skipped",
+                                   "error": why}))  # fmt: skip
+        else:
+            click.echo(f"{path}: ignored ({why})")
 
 
 def _refuse_existing_outputs(jobs: list) -> None:

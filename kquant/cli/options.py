@@ -28,7 +28,7 @@ Shared options, and the commands that use them:
 ``-o --name --report --skip-existing          compress
 --skip-if-larger --palette``
 (:data:`output_options`)
-``-j --cluster -q -v`` (:data:`run_options`)  compress
+``-j --cluster -q -n -v`` (:data:`run_options`) compress
 ``--keep-color`` (:data:`keep_color_option`)  compress, palette
 ``--html`` (:data:`html_option`)              compress, compare
 ``--weight`` (:data:`weight_option`)          compress, palette
@@ -513,6 +513,13 @@ run_options = apply(
             "'kquant[cluster]' and paths the workers can see).  [env: KQUANT_CLUSTER]",
         ),
         option(REPORTING, "-q", "--quiet", is_flag=True, help="No summary on stderr; errors only."),
+        option(
+            REPORTING,
+            "-n",
+            "--dry-run",
+            is_flag=True,
+            help="Print the plan (INPUT -> OUTPUT); write nothing.",
+        ),
         option(
             REPORTING,
             "-v",

@@ -51,12 +51,14 @@ class Runner:
         writer: ReportWriter | None,
         ignored: list[tuple[Path, str]],
         jobs: int | None,
+        where: str | None = None,
     ) -> None:
         from kquant.report import report_row
 
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
         self.report_lost = False
+        self.where = where  # where the outputs go, for the end line
         self.rows: list[dict] | None = None  # kept for --html
         for path, why in ignored:  # files passed over are inputs too: they get a row
             row = report_row(None, input=str(path), output=None, status="skipped", error=why)
@@ -286,7 +288,7 @@ class Runner:
         click.echo(
             f"kquant: {self.ok} ok, {self.skipped} skipped, {self.failed} failed{left}"
             f"{ignored}; {human_bytes(self.bytes_in)} -> {human_bytes(self.bytes_out)}"
-            f"{larger}; {seconds:.1f} s",
+            f"{larger}{f', {self.where}' if self.where else ''}; {seconds:.1f} s",
             err=True,
         )
 
