@@ -446,3 +446,30 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch):
     assert [r["error"] for r in rows[:2]] == ["exists", "exists"] and rows[2]["status"] == "skipped"
     beside = kquant("compress", "in/a.png", "in/sub/b.png", "-k", "8")
     assert ", beside their inputs;" in beside.stderr
+
+
+def test_files_from_a_list_or_stdin_as_find_print0_writes_it(tmp_path, monkeypatch):
+    """Issue 23: `find ... -print0 | kquant compress --files-from - -0` pays start-up
+    once for a found list (tar's -T, rsync's --files-from); names with spaces and
+    newlines survive -0; a plain list is a line a name."""
+    monkeypatch.chdir(tmp_path)
+    names = ["a b.png", "new\nline.png", "c.png"]
+    for name in names:
+        Image.fromarray(blocks(16, 16)).save(name)
+    ran = kquant("compress", "--files-from", "-", "-0", "-k", "4", "-o", "nul/",
+                 input="\0".join(names).encode() + b"\0")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert sorted(p.name for p in Path("nul").iterdir()) == sorted(
+        n.replace(".png", "-k4.png") for n in names
+    )
+    Path("list.txt").write_text("a b.png\nc.png\n\n")
+    lines = kquant("compress", "--files-from", "list.txt", "-k", "4", "-o", "lines/", "-n")
+    assert lines.stdout.splitlines() == ["a b.png -> lines/a b-k4.png", "c.png -> lines/c-k4.png"]
+    Image.fromarray(blocks(16, 16)).save("d.png")
+    both = kquant("compress", "d.png", "--files-from", "list.txt", "-k", "4", "-n")
+    assert both.stdout.splitlines()[0] == "d.png -> d-k4.png" and len(both.stdout.splitlines()) == 3
+    for args, says in ((["-0", "-k", "4"], "add --files-from"),
+                       (["--files-from", "nope.txt"], "nope.txt"),
+                       (["-k", "4"], "give an INPUT")):  # fmt: skip
+        bad = kquant("compress", *args)
+        assert bad.returncode == 2 and says in bad.stderr

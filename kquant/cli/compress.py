@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     epilog="""\b
 More examples:
   kquant compress photo.jpg -k 16 -o small.gif    # the suffix picks the format
-  kquant compress scan.tif -k 8 --method random   # the baseline: scan-k8-random.png
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
   kquant compress -r photos/ -o small/ -j 2 -q    # two worker processes
   kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all
@@ -61,6 +60,8 @@ More examples:
 def compress(
     inputs: tuple[str, ...],
     recursive: bool,
+    files_from: str | None,
+    null: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     k: int,
@@ -156,6 +157,9 @@ def compress(
             if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
                 click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
                            f"colors ({len(settings.palette)})", err=True)  # fmt: skip
+        inputs = (*inputs, *_listed(files_from, null, inputs))
+        if not inputs:
+            raise UsageError("give an INPUT (a file, folder or glob), or --files-from FILE")
         _refuse_counts_as_inputs(inputs)
         found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
         if not found.items:
@@ -273,6 +277,32 @@ def _check_run_files(
     extra = [Written(path, flag, check) for flag, path, check in others if path is not None]
     check_files(files + extra, [job.input for job in jobs], overwrite=overwrite)
     _check_names_chosen_later(jobs, extra, k)
+
+
+def _listed(files_from: str | None, null: bool, inputs: tuple[str, ...]) -> list[str]:
+    """The inputs listed in ``--files-from`` (``-``: standard input), one a line or
+    NUL-separated with ``-0`` (as ``find -print0`` writes them); names that are not
+    UTF-8 are kept byte for byte (``os.fsdecode``). Empty entries are skipped."""
+    import os
+
+    if files_from is None:
+        if null:
+            raise click.UsageError("-0 says how --files-from is separated; add --files-from FILE")
+        return []
+    if files_from == STDIO:
+        from kquant.cli.runner import _stream
+
+        if STDIO in inputs:
+            raise click.UsageError("standard input cannot hold an image (-) and --files-from -")
+        data = _stream("stdin").read()
+    else:
+        try:
+            data = Path(files_from).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"{files_from}: {exc.strerror or exc}",
+                                     param_hint="--files-from") from None  # fmt: skip
+    entries = data.split(b"\0") if null else data.splitlines()
+    return [os.fsdecode(entry) for entry in entries if entry]
 
 
 def _where(jobs: list) -> str:

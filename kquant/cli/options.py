@@ -409,14 +409,21 @@ json_option = option(
 #: What compress takes: INPUT... -r --include --exclude.
 input_options = apply(
     [
-        click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
+        click.argument("inputs", nargs=-1, metavar="INPUT..."),
         option(INPUTS, "-r", "--recursive", is_flag=True, help="Take images in subfolders too."),
+        option(
+            INPUTS,
+            "--files-from",
+            metavar="FILE",
+            help="Inputs listed in FILE (- for stdin), a line each.",
+        ),
+        option(INPUTS, "-0", "--null", is_flag=True, help="--files-from is NUL-separated."),
         option(
             INPUTS,
             "--include",
             multiple=True,
             metavar="GLOB",
-            help="Only files in folders whose name or path matches (repeatable).",
+            help="Only files in folders whose name or path matches.",
         ),
         option(
             INPUTS,
