@@ -640,15 +640,12 @@ class _DitheredFrames:
     def add(self, number: int, keys: np.ndarray, pixels: np.ndarray) -> list:
         """Take frame ``number``; return the frames done (see :meth:`flush`)."""
         pixels = pixels.copy()
-        hold = None
+        made, hold = pixels.copy(), None
         if self.made is not None:
             exact = (self.palette[self.table.of_keys(keys)] == pixels).all(axis=2)
             hold = _unchanged(self.made, pixels) & ~exact
-            made = pixels.copy()
             made[hold] = self.made[hold]
-            self.made = made
-        else:
-            self.made = pixels.copy()
+        self.made = made
         done = []
         taken = sum(p.shape[0] * p.shape[1] for _, p, _ in self.pending)
         if self.pending and taken + pixels.shape[0] * pixels.shape[1] > MOSAIC_PIXELS:

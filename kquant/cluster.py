@@ -379,19 +379,26 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return "what answers there does not speak Dask's protocol"
 
 
+def _tcp_host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a tcp:// Dask address, None for other schemes; ValueError for a
+    malformed one."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    scheme, location = parse_address(address)
+    return parse_host_port(location) if scheme == "tcp" else None
+
+
 def _refused(address: str, seconds: float) -> str | None:
     """Why a plain TCP connection to a tcp:// ``address`` fails at once (refused, an
     unknown host), or None: Dask's own connect retries a refused connection until
     its timeout, and on a loaded machine the deadline can come first (then the
     reason read "no answer")."""
-    from distributed.comm import parse_address
-    from distributed.comm.addressing import parse_host_port
-
     try:
-        scheme, location = parse_address(address)
-        if scheme != "tcp":
+        host_port = _tcp_host_port(address)
+        if host_port is None:
             return None
-        with socket.create_connection(parse_host_port(location), timeout=seconds):
+        with socket.create_connection(host_port, timeout=seconds):
             return None
     except ConnectionRefusedError:
         return "connection refused"
@@ -404,14 +411,11 @@ def _refused(address: str, seconds: float) -> str | None:
 def _speaks_http(address: str, seconds: float) -> bool:
     """Whether an HTTP server answers a request at ``address`` (a tcp:// one) within
     about ``seconds``."""
-    from distributed.comm import parse_address
-    from distributed.comm.addressing import parse_host_port
-
     try:
-        scheme, location = parse_address(address)
-        if scheme != "tcp" or seconds <= 0:
+        host_port = _tcp_host_port(address)
+        if host_port is None or seconds <= 0:
             return False
-        with socket.create_connection(parse_host_port(location), timeout=seconds / 2) as sock:
+        with socket.create_connection(host_port, timeout=seconds / 2) as sock:
             sock.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
             return sock.recv(5) == b"HTTP/"
     except (OSError, ValueError):

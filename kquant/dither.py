@@ -98,14 +98,7 @@ def floyd_steinberg(
         raise ValueError(f"strength must be between 0 and 1, got {low_s:g} to {high_s:g}")
     height, width, depth = values.shape
     if width == 1:  # a skipped second column changes nothing and makes the sweep work
-        values = np.concatenate([values, np.zeros_like(values)], axis=1)
-        if per_pixel:
-            strength = np.concatenate([np.reshape(strength, (height, 1))] * 2, axis=1)
-        skip = np.zeros((height, 1), bool) if skip is None else skip.reshape(height, 1)
-        skip = np.concatenate([skip, np.ones((height, 1), bool)], axis=1)
-        if restrict is not None:
-            mask = restrict[0].reshape(height, 1)
-            restrict = (np.concatenate([mask, np.zeros_like(mask)], axis=1), restrict[1])
+        values, strength, skip, restrict = _two_columns(values, strength, skip, restrict)
         index = floyd_steinberg(values, palette, strength=strength, skip=skip, low=low,
                                 high=high, max_error=max_error, restrict=restrict,
                                 dead_zone=dead_zone, levels=levels)  # fmt: skip
@@ -116,19 +109,13 @@ def floyd_steinberg(
     if levels is not None and (values.dtype != np.uint8 or depth != 3 or levels.shape != (256, 3)):
         raise ValueError("levels must be (256, 3) and go with uint8 RGB values")
     pal = palette.astype(np.float64)
-    nearest = NearestPalette(palette)
-    if levels is not None:
-        to_grid = _LevelGrid(levels)
-        flat_levels = np.ascontiguousarray(levels.T).reshape(-1)  # channel c at 256 c + v
-        level_rows = np.arange(3) * 256
+    match = _Matcher(palette, exact=exact, levels=levels)
     diag_restrict = None
     if restrict is not None and restrict[1].any() and not restrict[1].all():
         allowed = np.flatnonzero(restrict[1]).astype(np.int32)
         nearest_allowed = NearestPalette(palette[allowed])
         diag_restrict = _diagonals(np.ascontiguousarray(restrict[0], dtype=bool))
     small = palette.shape[0] < np.iinfo(np.int16).max  # 2 bytes a pixel, not 4
-    if exact or levels is not None:  # index + 1; 0: not yet known (lazy pages)
-        table = np.zeros(1 << 24, dtype=np.uint16 if small else np.int32)
     index = np.empty((height, width), dtype=np.int16 if small else np.int32)
     # Views indexed [t, y] -> pixel (y, t - 2y): each diagonal is a strided slice
     diag_values = _diagonals(np.ascontiguousarray(values))
@@ -140,10 +127,7 @@ def floyd_steinberg(
         y0 = max(0, (t - width + 2) // 2)  # rows whose x = t - 2y lies in [0, width)
         y1 = min(height - 1, t // 2) + 1
         slot = error[t % 4]
-        if levels is None:
-            cur = diag_values[t, y0:y1].astype(np.float64)
-        else:
-            cur = flat_levels[diag_values[t, y0:y1] + level_rows]
+        cur = match.points(diag_values[t, y0:y1])
         acc = slot[y0:y1]
         if dead_zone > 0.0:  # only errors big enough to see are added
             acc *= (np.einsum("ij,ij->i", acc, acc) >= dead_zone)[:, None]
@@ -151,21 +135,7 @@ def floyd_steinberg(
         slot[:] = 0.0
         np.maximum(cur, low, out=cur)  # np.clip costs 3x more on a few thousand rows
         np.minimum(cur, high, out=cur)
-        if exact:
-            grid = np.rint(cur).astype(np.intp)
-        elif levels is not None:
-            grid = to_grid(cur)
-        if exact or levels is not None:  # the nearest entry of each 8-bit color, once
-            keys = grid @ _KEY_WEIGHTS
-            idx = table[keys].astype(np.intp)
-            missing = idx == 0
-            if missing.any():
-                new_keys, colors = keys[missing], grid[missing]
-                colors = colors.astype(np.uint8) if exact else flat_levels[colors + level_rows]
-                idx[missing] = table[new_keys] = nearest(colors) + 1
-            idx -= 1
-        else:
-            idx = nearest(cur)
+        idx = match(cur)
         if diag_restrict is not None:
             only = diag_restrict[t, y0:y1]
             if only.any():
@@ -190,8 +160,62 @@ def floyd_steinberg(
     return index
 
 
+def _two_columns(values, strength, skip, restrict):
+    """A one-column image's arguments with a second column that is skipped."""
+    height = values.shape[0]
+    values = np.concatenate([values, np.zeros_like(values)], axis=1)
+    if np.ndim(strength) == 2:
+        strength = np.concatenate([np.reshape(strength, (height, 1))] * 2, axis=1)
+    skip = np.zeros((height, 1), bool) if skip is None else skip.reshape(height, 1)
+    skip = np.concatenate([skip, np.ones((height, 1), bool)], axis=1)
+    if restrict is not None:
+        mask = restrict[0].reshape(height, 1)
+        restrict = (np.concatenate([mask, np.zeros_like(mask)], axis=1), restrict[1])
+    return values, strength, skip, restrict
+
+
 #: An 8-bit RGB color's key into the table of nearest entries.
 _KEY_WEIGHTS = np.array([1 << 16, 1 << 8, 1], dtype=np.intp)
+
+
+class _Matcher:
+    """The nearest palette row of a diagonal's values: exact uint8 RGB (rounded),
+    the weighted space's 8-bit levels (each value through its nearest level by
+    channel), both through a lazily filled 2**24 table of the colors met; else
+    float64 distances."""
+
+    def __init__(self, palette: np.ndarray, *, exact: bool, levels: np.ndarray | None) -> None:
+        self.nearest = NearestPalette(palette)
+        self.exact, self.levels = exact, levels
+        self.table = None
+        if exact or levels is not None:  # index + 1; 0: not yet known (lazy pages)
+            small = palette.shape[0] < np.iinfo(np.int16).max
+            self.table = np.zeros(1 << 24, dtype=np.uint16 if small else np.int32)
+        if levels is not None:
+            self.to_grid = _LevelGrid(levels)
+            self.flat = np.ascontiguousarray(levels.T).reshape(-1)  # channel c at 256 c + v
+            self.rows = np.arange(3) * 256
+
+    def points(self, values: np.ndarray) -> np.ndarray:
+        """(N, D) float64 points of a diagonal's values (uint8 through the levels)."""
+        if self.levels is None:
+            return values.astype(np.float64)
+        return self.flat[values + self.rows]
+
+    def __call__(self, cur: np.ndarray) -> np.ndarray:
+        """(N,) intp nearest rows of the points ``cur`` (N, D)."""
+        if self.table is None:
+            return self.nearest(cur)
+        grid = np.rint(cur).astype(np.intp) if self.exact else self.to_grid(cur)
+        keys = grid @ _KEY_WEIGHTS
+        idx = self.table[keys].astype(np.intp)
+        missing = idx == 0
+        if missing.any():
+            new_keys, colors = keys[missing], grid[missing]
+            colors = colors.astype(np.uint8) if self.exact else self.flat[colors + self.rows]
+            idx[missing] = self.table[new_keys] = self.nearest(colors) + 1
+        idx -= 1
+        return idx
 
 
 class _LevelGrid:

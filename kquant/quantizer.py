@@ -398,25 +398,8 @@ def _dither(
     damped (:func:`kquant.dither.floyd_steinberg`).
     """
     hist = prep.hist
-    height, width, channels = prep.pixels.shape
-    opaque = channels == 3 or bool((hist.colors[:, 3] == 255).all() & (palette[:, 3] == 255).all())
-    levels = channel_levels(space)
-    if opaque and (space == "rgb" or levels is not None):  # 8-bit values, exact table
-        values = prep.pixels if channels == 3 else np.ascontiguousarray(prep.pixels[..., :3])
-        palette = palette[:, :3]
-        colors = features(hist.colors[:, :3], space)
-        colors = hist.colors[:, :3].astype(np.float64) if colors is None else colors
-        pal = palette if levels is None else features(palette, space)
-    else:
-        levels = None
-        rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
-        values = np.zeros((height * width, points.shape[1]))
-        if prep.visible is None:
-            values[:] = points[rows]
-        else:
-            values[prep.visible] = points[rows]
-        values = values.reshape(height, width, -1)
-        pal, colors = features(palette, space), points
+    height, width = prep.pixels.shape[:2]
+    values, palette, pal, colors, levels = _dither_space(prep, points, palette, space)
     low, high = colors.min(axis=0), colors.max(axis=0)
     if fixed is not None and fixed.any():  # kept colors keep their rows
         hold = _with_fixed(prep, labels, fixed, hold)
@@ -454,6 +437,39 @@ def _dither(
         index[hold[0]] = hold[1][hold[0]]
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]
+
+
+def _dither_space(
+    prep: Prepared, points: np.ndarray | None, palette: np.ndarray, space: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """What :func:`_dither` diffuses in: the image's values, the palette as written and
+    as points, the histogram's colors as points, and the 8-bit levels (or None).
+
+    Every visible pixel and every row opaque, in RGB or the weighted space: uint8 RGB
+    values (alpha dropped, transparent pixels skipped by the caller) on the exact
+    table path; else the float points of :func:`kquant.spaces.features` per pixel.
+    """
+    hist = prep.hist
+    height, width, channels = prep.pixels.shape
+    opaque = channels == 3 or bool((hist.colors[:, 3] == 255).all() & (palette[:, 3] == 255).all())
+    levels = channel_levels(space)
+    if opaque and (space == "rgb" or levels is not None):  # 8-bit values, exact table
+        values = prep.pixels if channels == 3 else np.ascontiguousarray(prep.pixels[..., :3])
+        palette = palette[:, :3]
+        colors = features(hist.colors[:, :3], space)
+        colors = hist.colors[:, :3].astype(np.float64) if colors is None else colors
+        pal = palette if levels is None else features(palette, space)
+    else:
+        levels = None
+        rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
+        values = np.zeros((height * width, points.shape[1]))
+        if prep.visible is None:
+            values[:] = points[rows]
+        else:
+            values[prep.visible] = points[rows]
+        values = values.reshape(height, width, -1)
+        pal, colors = features(palette, space), points
+    return values, palette, pal, colors, levels
 
 
 def _with_fixed(
