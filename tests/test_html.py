@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -29,12 +30,23 @@ def browse(page) -> tuple[str, list[str]]:
 
 
 def browse_url(url: str) -> tuple[str, list[str]]:
-    ran = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=5000", "--dump-dom", url],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return ran.stdout, [line for line in ran.stderr.splitlines() if ":CONSOLE" in line]
+    """Each run with a profile of its own (a browser still closing holds the default
+    one's lock), and once more if the browser hangs (seen once in 5 CI runs)."""
+    for attempt in (1, 2):
+        with tempfile.TemporaryDirectory() as profile:
+            try:
+                ran = subprocess.run(
+                    [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                     f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+                     "--virtual-time-budget=5000", "--dump-dom", url],
+                    capture_output=True, text=True, timeout=60,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:
+                if attempt == 2:
+                    raise
+                continue
+        return ran.stdout, [line for line in ran.stderr.splitlines() if ":CONSOLE" in line]
+    raise AssertionError("unreachable")
 
 
 @needs_chromium
