@@ -18,17 +18,21 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from kquant.codebook import finish_import
-from kquant.defaults import DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH, MAX_SEED, METHODS
+from kquant.defaults import (
+    DEFAULT_DITHER,
+    DEFAULT_DITHER_STRENGTH,
+    DEFAULT_SHEET_WIDTH,
+    MAX_SEED,
+)
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.metrics import perceptual
 from kquant.quantizer import Quantized, prepare, quantize
-from kquant.settings import FitOptions, check_choice
+from kquant.settings import FitOptions, check_methods
 
 __all__ = [
     "MethodResult",
     "SheetLayout",
-    "check_methods",
     "compare_methods",
     "sheet_layout",
     "side_by_side",
@@ -55,6 +59,8 @@ class MethodResult:
         one's result is ``quantized``.
     mses : tuple of float
         The MSE of each seed's result.
+    settings : dict
+        ``space``, ``dither``, ``dither_strength`` and ``seed`` (the first) it ran with.
     """
 
     method: str
@@ -64,6 +70,7 @@ class MethodResult:
     measures: dict[str, float | None] = dataclasses.field(default_factory=dict)
     seeds: tuple[int, ...] = ()
     mses: tuple[float, ...] = ()
+    settings: dict[str, object] = dataclasses.field(default_factory=dict)
 
     def spread(self) -> dict[str, float | None]:
         """Mean, standard deviation (n - 1; 0 for one run), min and max of MSE and
@@ -76,18 +83,29 @@ class MethodResult:
                 out[f"{name}_{stat}"] = None if values is None else float(f(values))
         return out
 
-    def row(self, k: int) -> dict:
+    def row(self, k: int, bytes_in: int | None = None) -> dict:
+        """The result as a row, with ``compress``'s names and order for what it also
+        reports (``colors_out``, ``bytes_out``, ``seconds`` as an object of fit, map
+        and total, ...); ``bytes_in`` is the input file's size, if known."""
         d = self.quantized.distortion
+        stages = self.quantized.seconds
+        seconds = {"fit": stages.get("fit"), "map": stages.get("map"), "total": self.seconds}
         return {
             "method": self.method,
+            "space": self.settings.get("space"),
+            "dither": self.settings.get("dither"),
+            "dither_strength": self.settings.get("dither_strength"),
             "k": k,
-            "colors": self.quantized.colors_out,
+            "seed": self.settings.get("seed"),
+            "colors_in": self.quantized.colors_in,
+            "colors_out": self.quantized.colors_out,
             "mse": d.mse,
             "psnr": d.psnr,
             "max_error": d.max_error,
             **self.measures,
-            "bytes": self.png_bytes,
-            "seconds": self.seconds,
+            "bytes_in": bytes_in,
+            "bytes_out": self.png_bytes,
+            "seconds": seconds,
             "repeat": max(1, len(self.seeds)),
             "seeds": list(self.seeds),
             **self.spread(),
@@ -96,18 +114,6 @@ class MethodResult:
 
 def _std(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
-
-
-def check_methods(methods: Sequence[str]) -> None:
-    """Refuse an empty list of methods, one not in :data:`kquant.defaults.METHODS`, or
-    one given twice."""
-    if not methods:
-        raise UsageError(f"no method given; choose from {', '.join(METHODS)}",
-                         params=("methods",))  # fmt: skip
-    for i, method in enumerate(methods):
-        check_choice("methods", method, METHODS, "method")
-        if method in methods[:i]:
-            raise UsageError(f"{method} is given twice", params=("methods",))
 
 
 def compare_methods(
@@ -173,7 +179,9 @@ def compare_methods(
         )
         measures = {name: value.value for name, value in measured.items()}
         mses = tuple(run.distortion.mse for run, _ in runs)
-        results.append(MethodResult(method, q, size, seconds, measures, seeds, mses))
+        settings = {"space": options.space, "dither": dither,
+                    "dither_strength": dither_strength, "seed": seeds[0]}  # fmt: skip
+        results.append(MethodResult(method, q, size, seconds, measures, seeds, mses, settings))
     return results
 
 
@@ -232,17 +240,20 @@ def side_by_side(
     *,
     original_bytes: int | None = None,
     zoom: bool = False,
+    width: int | None = DEFAULT_SHEET_WIDTH,
 ) -> Image.Image:
     """The original and each result in a grid, each labelled, readable when scaled.
 
-    Panels are the image's size, in the squarest grid (2 x 2 for the original and
-    three methods); above each, a label in Pillow's scalable font sized to the panel:
-    the method and k, then PSNR and the indexed PNG's bytes (for the original, its
-    colors and ``original_bytes``). Transparent pixels show a checkerboard. With
-    ``zoom``, a second grid shows the same crop of every panel, magnified with
-    nearest-neighbour pixels: the window (a quarter of the width and height) where
-    the results differ most from the original (summed squared error of all
-    methods), so banding and noise can be seen; a frame marks it on the full panels.
+    Panels are the image's size, or smaller so that the sheet is at most ``width``
+    pixels wide (a screen's; Lanczos-resampled, never enlarged), in the squarest grid
+    (2 x 2 for the original and three methods); above each, a label in Pillow's
+    scalable font sized to the panel: the method and k, then PSNR and the indexed
+    PNG's bytes (for the original, its colors and ``original_bytes``). Transparent
+    pixels show a checkerboard. With ``zoom``, a second grid shows the same crop of
+    every full-resolution result, magnified an integer number of times (at least 2)
+    with nearest-neighbour pixels to fill a panel: the window where the results differ
+    most from the original (summed squared error of all methods), so banding and
+    noise can be seen at any image size; a frame marks it on the full panels.
 
     Parameters
     ----------
@@ -252,6 +263,8 @@ def side_by_side(
     k : int
     original_bytes : int or None
     zoom : bool
+    width : int or None
+        Most pixels the sheet is wide; None: panels at the image's size.
 
     Returns
     -------
@@ -271,44 +284,64 @@ def side_by_side(
         quality = "lossless" if d.psnr is None else f"PSNR {d.psnr:.2f} dB"
         panels.append(((f"{r.method}, k={k}", f"{quality}, {r.png_bytes:,} bytes"),
                        r.quantized.to_array()))  # fmt: skip
-    layout = sheet_layout(len(panels), w, h, zoom)
+    pw, ph = _panel_size(w, h, len(panels), width)
+    layout = sheet_layout(len(panels), pw, ph, zoom)
     cells = layout.rows * layout.columns
     sheet = Image.new(
         "RGB",
-        (layout.gap + layout.columns * (w + layout.gap),
-         layout.gap + layout.rows * (layout.label + h + layout.gap)),
+        (layout.gap + layout.columns * (pw + layout.gap),
+         layout.gap + layout.rows * (layout.label + ph + layout.gap)),
         "white",
     )  # fmt: skip
     draw = ImageDraw.Draw(sheet)
-    box = _zoom_box(pixels, [p for _, p in panels[1:]]) if zoom else None
+    # the zoom: a crop magnified `factor` times fills a panel (x4 of a quarter when
+    # the panels are full size, at least x2 when they are scaled down)
+    factor = max(2, round(4 * pw / w))
+    bw, bh = max(1, min(w, pw // factor)), max(1, min(h, ph // factor))
+    box = _zoom_box(pixels, [p for _, p in panels[1:]], bw, bh) if zoom else None
     per_grid = cells // 2 if zoom else cells
     for i, ((title, detail), array) in enumerate(panels):
-        pictures = [(i, on_checkerboard(array), title)]
+        full = on_checkerboard(array)
+        if (pw, ph) != (w, h):
+            full = full.resize((pw, ph), Image.Resampling.LANCZOS)
+        pictures = [(i, full, title)]
         if box is not None:
             x0, y0, x1, y1 = box
             crop = on_checkerboard(array[y0:y1, x0:x1], max(2, (x1 - x0) // 24))
-            pictures.append((per_grid + i, crop.resize((w, h), Image.Resampling.NEAREST),
-                             f"{title}, zoomed x{w // (x1 - x0)}"))  # fmt: skip
+            pictures.append((per_grid + i, crop.resize((bw * factor, bh * factor),
+                                                       Image.Resampling.NEAREST),
+                             f"{title}, zoomed x{factor}"))  # fmt: skip
         for cell, picture, name in pictures:
             x, y = layout.cell(cell)
             sheet.paste(picture, (x, y + layout.label))
             size = layout.font
             for line, (text, weight) in enumerate(((name, "black"), (detail, (60, 60, 60)))):
-                text, face = fit_text(draw, text, w, size)
+                text, face = fit_text(draw, text, pw, size)
                 draw.text((x, y + line * int(1.25 * size)), text, fill=weight, font=face)
             if box is not None and cell == i:  # where the zoomed crop comes from
-                x0, y0, x1, y1 = box
+                x0, y0, x1, y1 = (round(v * pw / w) for v in box)
                 top = y + layout.label
-                draw.rectangle((x + x0, top + y0, x + x1 - 1, top + y1 - 1),
-                               outline=(230, 30, 30), width=max(1, w // 320))  # fmt: skip
+                draw.rectangle((x + x0, top + y0, x + max(x0, x1 - 1), top + max(y0, y1 - 1)),
+                               outline=(230, 30, 30), width=max(1, pw // 320))  # fmt: skip
     return sheet
 
 
-def _zoom_box(original: np.ndarray, results: list[np.ndarray]) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of the window, a quarter of each side, where the results'
-    summed squared error against the original is largest (ties: top-left first)."""
+def _panel_size(w: int, h: int, panels: int, width: int | None) -> tuple[int, int]:
+    """The size of each panel of a sheet at most ``width`` wide: the image's, or scaled
+    down (never up) to fit, at least 16 px wide (gaps of at most 24 px)."""
+    if width is None:
+        return w, h
+    columns = sheet_columns(panels)
+    pw = min(w, max(16, (width - 24 * (columns + 1)) // columns))
+    return pw, max(1, round(h * pw / w))
+
+
+def _zoom_box(
+    original: np.ndarray, results: list[np.ndarray], bw: int, bh: int
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the ``bw`` x ``bh`` window where the results' summed
+    squared error against the original is largest (ties: top-left first)."""
     h, w = original.shape[:2]
-    bw, bh = max(1, w // 4), max(1, h // 4)
     err = np.zeros((h, w))
     for result in results:
         diff = original[..., :3].astype(np.float64) - result[..., :3]

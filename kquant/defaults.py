@@ -74,7 +74,14 @@ DEFAULT_DITHER_STRENGTH = 1.0
 #: ``kquant sweep``: the k tried, and the pixels the silhouette and Calinski-Harabasz
 #: scores are computed on (silhouette is quadratic in it), at least MIN_METRIC_SAMPLE.
 DEFAULT_SWEEP_COLORS = "2..256"
+#: ``compare --side-by-side``: the sheet's width at most, px (a screen's; ``--width``).
+DEFAULT_SHEET_WIDTH = 2400
 DEFAULT_METRIC_SAMPLE = 2000
+#: ``kquant sweep`` suggests first the smallest k reaching this PSNR (dB), unless
+#: ``--target-psnr`` says otherwise: the middle of the 35-41 dB range of the rate
+#: benchmark; the sample photos compressed to it score 75-82 on SSIMULACRA 2 ("high
+#: quality"), and many need all 256 colors to reach it (README, "Choosing k").
+DEFAULT_SWEEP_TARGET_PSNR = 38.0
 MIN_METRIC_SAMPLE = 10
 
 #: Perceptual measures ``--metrics`` can ask for (MSE and PSNR are always given): mean

@@ -11,7 +11,7 @@ import math
 
 from kquant.sweep import SweepRow
 
-__all__ = ["SUGGESTION_STYLES", "plot_sweep"]
+__all__ = ["METHOD_COLORS", "SUGGESTION_STYLES", "plot_sweep"]
 
 #: How each suggested k is drawn: label, color, line style.
 SUGGESTION_STYLES = {
@@ -21,50 +21,69 @@ SUGGESTION_STYLES = {
 }
 
 
+#: The color of each method's curves.
+METHOD_COLORS = {"kmeans": "tab:blue", "minibatch": "tab:orange", "random": "tab:brown"}
+
+
 def plot_sweep(
     rows: list[SweepRow],
-    suggested: dict[str, int | None] | None = None,
+    suggested: dict[str, dict[str, int | None]] | None = None,
     *,
     title: str = "",
     target_psnr: float | None = None,
+    input_bytes: int | None = None,
 ):
     """A matplotlib Figure of five panels against k: inertia (log scale), PSNR, PNG
-    bytes, silhouette, Calinski-Harabasz, and a sixth holding the legend. The x axis
-    is log-scaled with a tick at each k tried, labelled with its value (8, 16, ...).
-    Each suggested k (:func:`kquant.sweep.suggest`) is a vertical line in every
-    panel, named in the legend; a PSNR target is a horizontal line on the PSNR
-    panel. Nothing timed is drawn, so the same sweep gives the same picture.
+    bytes, silhouette, Calinski-Harabasz, and a sixth holding the legend. Each method
+    is a curve of its own color (:data:`METHOD_COLORS`). The x axis is log-scaled
+    with a tick at each k tried, labelled with its value (8, 16, ...). Each
+    suggested k (:func:`kquant.sweep.suggest`) is a vertical line in every panel,
+    named in the legend (with several methods, in the method's color, prefixed with
+    its name); a PSNR target is a horizontal line on the PSNR panel, the input
+    file's size one on the bytes panel. Nothing timed is drawn, so the same sweep
+    gives the same picture.
 
     Parameters
     ----------
     rows : list of SweepRow
+        Of one method or several.
     suggested : dict or None
-        ``elbow``, ``silhouette``, ``target_psnr`` -> k or None.
+        Method -> its suggestions (``elbow``, ``silhouette``, ``target_psnr`` -> k
+        or None).
     title : str
         The figure's title (the image's name).
     target_psnr : float or None
+    input_bytes : int or None
+        The input file's size, to see where quantizing stops paying.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    ks = [r.k for r in rows]
+    methods = list(dict.fromkeys(r.method for r in rows))
+    ks = sorted({r.k for r in rows})
 
-    def values(name: str) -> list[float]:
-        return [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in rows]
+    def values(method: str, name: str) -> tuple[list[int], list[float]]:
+        mine = [r for r in rows if r.method == method]
+        ys = [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in mine]
+        return [r.k for r in mine], [y / 1024 for y in ys] if name == "bytes_out" else ys
 
     panels = [
-        ("inertia", values("inertia"), "log"),
-        ("PSNR (dB)", values("psnr"), "linear"),
-        ("PNG size (KB)", [r.bytes / 1024 for r in rows], "linear"),
-        ("silhouette", values("silhouette"), "linear"),
-        ("Calinski-Harabasz", values("calinski_harabasz"), "linear"),
+        ("inertia", "inertia", "log"),
+        ("PSNR (dB)", "psnr", "linear"),
+        ("PNG size (KB)", "bytes_out", "linear"),
+        ("silhouette", "silhouette", "linear"),
+        ("Calinski-Harabasz", "calinski_harabasz", "linear"),
     ]
     figure = Figure(figsize=(12, 7), layout="constrained")
     figure.suptitle(f"{title}: measures against k" if title else "measures against k")
-    marks = [(key, k) for key, k in (suggested or {}).items() if k is not None]
-    for i, (name, ys, yscale) in enumerate(panels):
+    several = len(methods) > 1
+    marks = [(method, key, k) for method, tips in (suggested or {}).items()
+             for key, k in tips.items() if k is not None]  # fmt: skip
+    for i, (name, field, yscale) in enumerate(panels):
         ax = figure.add_subplot(2, 3, i + 1)
-        ax.plot(ks, ys, marker="o", color="tab:blue")
+        for method in methods:
+            ax.plot(*values(method, field), marker="o", label=method,
+                    color=METHOD_COLORS.get(method, "tab:blue"))  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_locator(FixedLocator(ks))
         ax.xaxis.set_minor_locator(NullLocator())
@@ -73,19 +92,26 @@ def plot_sweep(
         ax.set_xlabel("k (colors)")
         ax.set_title(name)
         ax.grid(True, alpha=0.3)
-        for key, k in marks:
+        for method, key, k in marks:
             label, color, style = SUGGESTION_STYLES[key]
+            if several:
+                label, color = f"{method}: {label}", METHOD_COLORS.get(method, color)
             ax.axvline(k, color=color, linestyle=style, label=f"{label}: k={k}")
-        if name.startswith("PSNR") and target_psnr is not None:
+        if field == "psnr" and target_psnr is not None:
             ax.axhline(target_psnr, color="gray", linewidth=0.8, label=f"target {target_psnr:g} dB")
+        if field == "bytes_out" and input_bytes is not None:
+            ax.axhline(input_bytes / 1024, color="black", linewidth=0.8, linestyle=(0, (1, 2)),
+                       label=f"the input: {input_bytes / 1024:,.0f} KB")  # fmt: skip
     key = figure.add_subplot(2, 3, 6)
     key.axis("off")
-    handles = [line for ax in figure.get_axes()[:2] for line in ax.get_lines()[1:]]
     seen: dict[str, object] = {}
-    for line in handles:
-        seen.setdefault(line.get_label(), line)
+    for ax in figure.get_axes()[:3]:
+        for line in ax.get_lines():
+            if line.get_label() not in methods or several:
+                seen.setdefault(line.get_label(), line)
     if seen:
-        key.legend(list(seen.values()), list(seen), loc="center", title="suggested k")
+        key.legend(list(seen.values()), list(seen), loc="center",
+                   title="methods and suggested k" if several else "suggested k")  # fmt: skip
     return figure
 
 

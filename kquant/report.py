@@ -21,6 +21,7 @@ __all__ = [
     "Report",
     "StageSeconds",
     "flat_row",
+    "flatten",
     "format_report",
     "human_bytes",
     "is_larger",
@@ -139,18 +140,29 @@ def row_columns() -> list[str]:
 
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A :func:`report_row` flattened for CSV, keyed by :func:`row_columns`: nested
-    fields spread out (seconds rounded to 0.1 ms), ``notes`` joined with ``; ``, text
-    that a spreadsheet would take for a formula quoted (:func:`_cell`)."""
+    """A :func:`report_row` flattened for CSV, keyed by :func:`row_columns`: as
+    :func:`flatten` says, with the nested fields of a row without a report (an input
+    that failed) present and empty."""
     nested = _nested()
+    filled = dict(row)
+    for key in nested:
+        if filled.get(key) is None:
+            filled[key] = dict.fromkeys(f.name for f in dataclasses.fields(nested[key]))
+    return flatten(filled)
+
+
+def flatten(row: dict[str, Any]) -> dict[str, Any]:
+    """A JSON row as a CSV row, the one rule for every command's ``--csv`` and for
+    report files: an object spread out as ``<key>_<subkey>`` in its place (seconds
+    rounded to 0.1 ms), a list joined with ``; `` (``notes``), text that a
+    spreadsheet would take for a formula quoted (:func:`_cell`)."""
     flat: dict[str, Any] = {}
     for key, value in row.items():
-        if key in nested:
-            for sub in dataclasses.fields(nested[key]):
-                item = None if value is None else value[sub.name]
-                flat[f"{key}_{sub.name}"] = round(item, 4) if isinstance(item, float) else item
-        elif key == "notes":
-            flat[key] = None if value is None else _cell("; ".join(value))
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                flat[f"{key}_{sub}"] = round(item, 4) if isinstance(item, float) else item
+        elif isinstance(value, list | tuple):
+            flat[key] = _cell("; ".join(str(item) for item in value))
         else:
             flat[key] = _cell(value) if isinstance(value, str) else value
     return flat

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +65,7 @@ __all__ = [
     "check_choice",
     "check_colors",
     "check_dither",
+    "check_methods",
     "check_metrics",
     "check_target_psnr",
 ]
@@ -388,3 +390,15 @@ def _as_palette(colors: Any, name: str = "palette") -> Palette:
             params=(name,),
         )
     return tuple(dict.fromkeys(rows))  # type: ignore[return-value]
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """Refuse an empty list of methods, one not in :data:`kquant.defaults.METHODS`, or
+    one given twice."""
+    if not methods:
+        raise UsageError(f"no method given; choose from {', '.join(METHODS)}",
+                         params=("methods",))  # fmt: skip
+    for i, method in enumerate(methods):
+        check_choice("methods", method, METHODS, "method")
+        if method in methods[:i]:
+            raise UsageError(f"{method} is given twice", params=("methods",))

@@ -22,6 +22,7 @@ import io
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,25 +38,28 @@ from kquant.defaults import (
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.quantizer import prepare, quantize
-from kquant.settings import FitOptions, check_dither, check_target_psnr
+from kquant.settings import FitOptions, check_dither, check_methods, check_target_psnr
 
 __all__ = ["SweepRow", "check_sweep", "parse_ks", "suggest", "sweep"]
 
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One k's measurements."""
+    """One method's measurements at one k. The names are those of ``compress``'s
+    report where they mean the same thing (``colors_out``, ``bytes_out``, ``seconds``
+    as an object of stages)."""
 
+    method: str
     k: int
-    colors: int
+    colors_out: int
     inertia: float
     mse: float
     psnr: float | None
     silhouette: float | None
     calinski_harabasz: float | None
     metric_sample: int
-    bytes: int
-    seconds: float
+    bytes_out: int
+    seconds: dict[str, float]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -114,36 +118,42 @@ def sweep(
     dither: str = DEFAULT_DITHER,
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
     metric_sample: int = DEFAULT_METRIC_SAMPLE,
+    methods: Sequence[str] | None = None,
     progress=None,
 ) -> list[SweepRow]:
-    """Quantize ``pixels`` at each k and measure the result.
+    """Quantize ``pixels`` at each k, with each method, and measure the result.
 
     Parameters
     ----------
     pixels : (H, W, 3|4) uint8 ndarray
     ks : list of int
     options : FitOptions or None
-        Shared by every k; its seed also draws the metric sample.
+        Shared by every k and method; its seed also draws the metric sample.
     dither, dither_strength
         How the measured image is drawn (:func:`kquant.quantizer.quantize`); the
         clustering measures use the undithered labels whatever these are.
     metric_sample : int
         Visible pixels the silhouette and Calinski-Harabasz scores are computed on
-        (the same pixels for every k).
+        (the same pixels for every k and method).
+    methods : sequence of str or None
+        Methods from :data:`kquant.defaults.METHODS` (default: ``options.method``),
+        each run over every k with the same seed and sample, so their rows compare.
     progress : callable or None
-        Called with each k before it is fitted.
+        Called with (method, k) before each fit.
 
     Returns
     -------
-    list of SweepRow, in the order of ``ks``
+    list of SweepRow: every k of the first method, then of the next
     """
     check_sweep(metric_sample=metric_sample)
     check_dither(dither, dither_strength)
+    options = options or FitOptions()
+    methods = list(methods) if methods else [options.method]
+    check_methods(methods)
     from sklearn.metrics import calinski_harabasz_score, silhouette_score
 
-    options = options or FitOptions()
-    prepared = prepare(pixels)  # colors counted once for every k
-    if options.method != "random":
+    prepared = prepare(pixels)  # colors counted once for every k and method
+    if any(method != "random" for method in methods):
         finish_import()  # so the first k's seconds do not include it
     flat = prepared.pixels.reshape(-1, prepared.pixels.shape[2])
     visible = np.arange(len(flat)) if prepared.visible is None else np.flatnonzero(prepared.visible)
@@ -151,17 +161,20 @@ def sweep(
     rows = rng.choice(visible, size=min(metric_sample, visible.size), replace=False)
     points = flat[rows, :3].astype(np.float64)
     results = []
-    for k in ks:
+    for method, k in ((method, k) for method in methods for k in ks):
         if progress:
-            progress(k)
+            progress(method, k)
+        run = dataclasses.replace(options, method=method)
         start = time.perf_counter()
-        fitted = quantize(prepared, k, options=options, dither="none")
+        fitted = quantize(prepared, k, options=run, dither="none")
         q = fitted
         if dither != "none" and dither_strength > 0:
             opaque = np.arange(fitted.palette.shape[0]) != fitted.transparent_index
-            q = quantize(prepared, options=options, palette=fitted.palette[opaque],
+            q = quantize(prepared, options=run, palette=fitted.palette[opaque],
                          dither=dither, dither_strength=dither_strength)  # fmt: skip
-        seconds = time.perf_counter() - start
+        total = time.perf_counter() - start
+        seconds = {"fit": fitted.seconds["fit"], "map": total - fitted.seconds["fit"],
+                   "total": total}  # fmt: skip
         labels = fitted.indices.reshape(-1)[rows]
         n_labels = np.unique(labels).size
         scorable = 2 <= n_labels < len(points)
@@ -169,8 +182,9 @@ def sweep(
                               transparent_index=q.transparent_index)  # fmt: skip
         results.append(
             SweepRow(
+                method=method,
                 k=k,
-                colors=q.colors_out,
+                colors_out=q.colors_out,
                 inertia=fitted.distortion.mse * 3 * visible.size,
                 mse=q.distortion.mse,
                 psnr=q.distortion.psnr,
@@ -179,7 +193,7 @@ def sweep(
                     float(calinski_harabasz_score(points, labels)) if scorable else None
                 ),
                 metric_sample=len(points),
-                bytes=size,
+                bytes_out=size,
                 seconds=seconds,
             )
         )
@@ -187,7 +201,7 @@ def sweep(
 
 
 def suggest(rows: list[SweepRow], target_psnr: float | None = None) -> dict[str, int | None]:
-    """Suggested k by three rules.
+    """Suggested k by three rules, from the rows of one method.
 
     - ``elbow``: the k whose point on the inertia curve (log2 k against inertia,
       both scaled to 0-1) lies farthest below the straight line from the first k to
@@ -197,6 +211,8 @@ def suggest(rows: list[SweepRow], target_psnr: float | None = None) -> dict[str,
       or no target).
     """
     check_target_psnr(target_psnr)
+    if len({r.method for r in rows}) > 1:
+        raise ValueError("suggest() takes the rows of one method; group them first")
     out: dict[str, int | None] = {"elbow": None, "silhouette": None, "target_psnr": None}
     if len(rows) >= 3:
         x = np.array([math.log2(r.k) for r in rows])

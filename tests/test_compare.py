@@ -23,7 +23,11 @@ def test_kmeans_beats_random_on_a_real_photo(tmp_path):
     assert list(rows) == ["kmeans", "minibatch", "random"]
     assert rows["kmeans"]["mse"] < rows["random"]["mse"]
     assert rows["kmeans"]["psnr"] > rows["random"]["psnr"]
-    assert all(r["colors"] <= 16 and r["bytes"] > 0 for r in rows.values())
+    assert all(r["colors_out"] <= 16 and r["bytes_out"] > 0 for r in rows.values())
+    # kept under the names compress gives the same settings (issue 23)
+    names = {"kmeans": "china-k16.png", "minibatch": "china-k16-minibatch.png",
+             "random": "china-k16-random.png"}  # fmt: skip
+    assert sorted(p.name for p in saved.iterdir()) == sorted(names.values())
     # the picture: original plus three labelled panels of the image's size, 2 x 2
     original = kq.load_image(SAMPLES / "china.jpg").pixels
     h, w = original.shape[:2]
@@ -39,7 +43,7 @@ def test_kmeans_beats_random_on_a_real_photo(tmp_path):
         if name == "original":
             np.testing.assert_array_equal(picture, original)
         else:  # the result saved with --save-dir, as it is
-            with Image.open(saved / f"china-{name}-k16.png") as im:
+            with Image.open(saved / names[name]) as im:
                 np.testing.assert_array_equal(picture, np.asarray(im.convert("RGB")))
         label = drawn[y : y + lab, x : x + w]
         ink = (label.min(axis=2) < 128).sum()
@@ -47,7 +51,7 @@ def test_kmeans_beats_random_on_a_real_photo(tmp_path):
         assert (label[:, w // 2 :].min(axis=2) < 128).sum() < ink  # left-aligned text
     # each method's result kept, with at most k colors
     for method in rows:
-        with Image.open(saved / f"china-{method}-k16.png") as im:
+        with Image.open(saved / names[method]) as im:
             assert im.mode == "P" and len(im.getcolors()) <= 16
 
 
@@ -133,6 +137,45 @@ def test_seconds_measure_the_method_not_the_import(tmp_path):
         ran = run_kquant("compare", src, "-k", "8", "--methods", order, "--json")
         assert ran.returncode == 0, ran.stderr
         for row in map(json.loads, ran.stdout.splitlines()):
-            seconds.setdefault(row["method"], []).append(row["seconds"])
+            seconds.setdefault(row["method"], []).append(row["seconds"]["total"])
     for method, (a, b) in seconds.items():
         assert abs(a - b) < 0.3 + 0.5 * min(a, b), (method, a, b)
+
+
+def test_the_sheet_fits_a_screen_and_the_zoom_magnifies(tmp_path):
+    """Issue 23: a 5k photo made a 10312 x 12136 sheet (125 MP). The sheet is at most
+    --width wide (2400 by default), panels scaled down; the zoom row shows a crop of
+    the full-resolution results magnified a whole number of times."""
+    src = tmp_path / "wide.png"
+    rng = np.random.default_rng(0)
+    img = np.clip(blocks(300, 600).astype(int) + rng.normal(0, 8, (300, 600, 3)), 0, 255)
+    Image.fromarray(img.astype(np.uint8)).save(src)
+    sheet = tmp_path / "s.png"
+    ran = kquant("compare", src, "-k", "8", "--methods", "kmeans,random", "--side-by-side",
+                 sheet, "--zoom", "--width", "500", "--save-dir", tmp_path / "kept")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    with Image.open(sheet) as im:
+        assert im.width <= 500 and im.height < 2 * im.width
+        drawn = np.asarray(im.convert("RGB"))
+    pw = (500 - 24 * 3) // 2  # two columns, gaps of at most 24 px
+    layout = sheet_layout(3, pw, round(300 * pw / 600), zoom=True)
+    cell_height = layout.label + layout.height + layout.gap
+    assert im.size == (layout.gap + 2 * (pw + layout.gap), layout.gap + layout.rows * cell_height)
+    # the zoomed random result: blocks of 2 x 2 equal pixels (magnified x2), taken
+    # from the full-resolution result kept with --save-dir
+    x, y = layout.cell(4 + 2)  # second grid, third panel
+    crop = drawn[y + layout.label : y + layout.label + 2 * (layout.height // 2),
+                 x : x + 2 * (pw // 2)]  # fmt: skip
+    assert (crop[::2, ::2] == crop[1::2, 1::2]).all() and (crop[::2, ::2] == crop[::2, 1::2]).all()
+    with Image.open(tmp_path / "kept" / "wide-k8-random.png") as im:
+        full = np.asarray(im.convert("RGB"))
+    small = crop[::2, ::2]
+    windows = np.lib.stride_tricks.sliding_window_view(full, small.shape)
+    assert (windows == small).all(axis=(-3, -2, -1)).any()  # a crop of the result as it is
+    ran = kquant("compare", src, "-k", "8", "--side-by-side", tmp_path / "t.png", "--width", "9")
+    assert ran.returncode == 2 and "too narrow" in ran.stderr
+    full_size = tmp_path / "full.png"
+    ran = kquant("compare", src, "-k", "8", "--methods", "random", "--side-by-side", full_size,
+                 "--width", "none")  # fmt: skip
+    with Image.open(full_size) as im:
+        assert im.width > 2 * 600

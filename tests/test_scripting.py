@@ -162,7 +162,7 @@ def test_analysis_commands_read_stdin_and_say_which_input(tmp_path):
     ran = kquant("compare", "-", "-k", "4", "--methods", "random", "--json",
                  "--save-dir", tmp_path, input=data)  # fmt: skip
     assert ran.returncode == 0 and json.loads(ran.stdout)["input"] == "-"
-    assert (tmp_path / "stdin-random-k4.png").exists()
+    assert (tmp_path / "stdin-k4-random.png").exists()
     ran = kquant("sweep", "-", "-k", "2,4", "--json", "--metric-sample", "100", input=data)
     *rows, summary = map(json.loads, ran.stdout.splitlines())
     assert ran.returncode == 0 and [r["input"] for r in rows] == ["-", "-"]
@@ -473,3 +473,39 @@ def test_files_from_a_list_or_stdin_as_find_print0_writes_it(tmp_path, monkeypat
                        (["-k", "4"], "give an INPUT")):  # fmt: skip
         bad = kquant("compress", *args)
         assert bad.returncode == 2 and says in bad.stderr
+
+
+#: What compress, compare and sweep all report, under the same names (issue 23).
+SHARED_KEYS = {"input", "method", "k", "colors_out", "mse", "psnr", "bytes_out", "seconds"}
+
+
+def test_one_vocabulary_across_commands(blocks_png, tmp_path):
+    """The same name for the same thing in every command: --methods (or --method),
+    --json and --csv, -q and -v; compress's JSON keys in compare's and sweep's rows."""
+    rows = {}
+    for command, extra in (("compress", ["-o", tmp_path / "o.png"]),
+                           ("compare", ["--method", "kmeans,random"]),
+                           ("sweep", ["-k", "4,8", "--methods", "kmeans", "--metric-sample", "50"]),
+                           ("palette", [])):  # fmt: skip
+        ran = kquant(command, blocks_png, "-k", "4", *extra, "--json", "-q", "--force")
+        assert ran.returncode == 0 and ran.stderr == "", (command, ran.stderr)
+        rows[command] = json.loads(ran.stdout.splitlines()[0])
+        ran = kquant(command, blocks_png, "-k", "4", *extra, "--csv", "-q", "--force")
+        table = list(csv.DictReader(ran.stdout.splitlines()))
+        assert ran.returncode == 0 and table, (command, ran.stderr)
+        assert table[0]["input"] == str(blocks_png)
+        if command != "palette":
+            assert float(table[0]["seconds_total"]) >= 0  # objects spread as <key>_<sub>
+        both = kquant(command, blocks_png, *extra, "--json", "--csv")
+        assert both.returncode == 2 and "--json and --csv" in both.stderr
+        said = kquant(command, blocks_png, "-k", "4", *extra, "-v", "--force", "--json")
+        assert said.returncode == 0 and "weighted" in said.stderr, command
+    for command in ("compare", "sweep"):
+        assert set(rows[command]) >= SHARED_KEYS, command
+        assert set(rows[command]["seconds"]) <= set(rows["compress"]["seconds"])
+        for key in ("method", "k", "colors_out", "bytes_out"):
+            assert type(rows[command][key]) is type(rows["compress"][key]), (command, key)
+    compress_csv = kquant("compress", blocks_png, "-o", tmp_path / "o.png", "--csv", "--force")
+    from kquant.report import row_columns
+
+    assert compress_csv.stdout.splitlines()[0].split(",") == row_columns()

@@ -39,7 +39,7 @@ def test_inertia_falls_with_k_and_metric_sample_is_respected():
     assert rows[0].inertia == pytest.approx(3 * 64 * 64 * plain[0].mse)
     # at k = 4 the colors are too far apart for diffused noise to change a choice
     assert all(d.mse >= p.mse for d, p in zip(rows, plain, strict=True))
-    assert rows[-1].mse > plain[-1].mse and rows[-1].bytes != plain[-1].bytes
+    assert rows[-1].mse > plain[-1].mse and rows[-1].bytes_out != plain[-1].bytes_out
 
 
 def test_suggestions_on_a_known_answer():
@@ -49,7 +49,7 @@ def test_suggestions_on_a_known_answer():
     rows = sweep(img, [2, 3, 4, 5, 6, 8], metric_sample=500)
     tips = suggest(rows, target_psnr=80)
     assert tips["target_psnr"] == 6  # exact from k=6 on, lossy below
-    assert rows[-1].psnr is None and rows[-1].colors == 6
+    assert rows[-1].psnr is None and rows[-1].colors_out == 6
     assert tips["silhouette"] == 6  # six perfectly separated clusters
     assert tips["elbow"] in (3, 4, 5, 6)
 
@@ -64,9 +64,8 @@ def test_cli_table_json_and_plot(tmp_path):
     assert [r["k"] for r in rows] == [2, 4, 8] and {r["input"] for r in rows} == {str(src)}
     assert summary["input"] == str(src) and summary["metric_sample"] == 200
     assert set(summary["suggested"]) == {"elbow", "silhouette", "target_psnr"}
-    assert summary["suggested"]["target_psnr"] in (2, 4, 8)
-    assert "200 sampled pixels" in proc.stderr and "suggested k" in proc.stderr
-    assert "smallest k reaching 30 dB" in proc.stderr
+    assert summary["suggested"]["target_psnr"] in (2, 4, 8) and summary["method"] == "kmeans"
+    assert "200 sampled pixels" in proc.stderr and "suggested k: 30 dB -> " in proc.stderr
     plot = tmp_path / "curves.png"
     proc = kquant("sweep", src, "-k", "2..8", "--plot", plot)
     assert proc.returncode == 0, proc.stderr
@@ -96,7 +95,7 @@ def test_sweep_plot_ticks_scales_and_marks(monkeypatch):
     monkeypatch.setattr(matplotlib, "use", no_switching)
     rows = sweep(blocks(48, 48, noise=20), [2, 4, 8, 16, 32], metric_sample=200)
     tips = suggest(rows, target_psnr=30)
-    figure = plot_sweep(rows, tips, title="blocks", target_psnr=30)
+    figure = plot_sweep(rows, {"kmeans": tips}, title="blocks", target_psnr=30)
     axes = figure.get_axes()
     titles = ["inertia", "PSNR (dB)", "PNG size (KB)", "silhouette", "Calinski-Harabasz", ""]
     assert [ax.get_title() for ax in axes] == titles
@@ -126,3 +125,50 @@ def test_sweep_plot_is_the_same_picture_twice(tmp_path):
     for plot in plots:
         assert kquant("sweep", src, "-k", "2..16", "--plot", plot).returncode == 0
     assert plots[0].read_bytes() == plots[1].read_bytes()
+
+
+def test_sweep_methods_rows_suggestions_and_curves_per_method(tmp_path):
+    """Issue 23: k-means against random over k in one command (the seeds'
+    comparison): rows, suggestions and plot curves per method; --method works too."""
+    src = tmp_path / "img.png"
+    Image.fromarray(blocks(48, 48, noise=20)).save(src)
+    ran = kquant("sweep", src, "-k", "2,4,8", "--methods", "kmeans,random", "--json",
+                 "--metric-sample", "200")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    lines = [json.loads(line) for line in ran.stdout.splitlines()]
+    rows, summaries = lines[:6], lines[6:]
+    assert [(r["method"], r["k"]) for r in rows] == [
+        (m, k) for m in ("kmeans", "random") for k in (2, 4, 8)]  # fmt: skip
+    assert [s["method"] for s in summaries] == ["kmeans", "random"]
+    assert all(s["target_psnr"] == 38 for s in summaries)  # the default target
+    assert rows[0]["bytes_in"] == src.stat().st_size
+    assert set(rows[0]["seconds"]) == {"fit", "map", "total"}
+    by = {(r["method"], r["k"]): r for r in rows}
+    assert by["kmeans", 8]["inertia"] < by["random", 8]["inertia"]
+    assert "kmeans: suggested k: 38 dB" in ran.stderr and "random: suggested k" in ran.stderr
+    one = kquant("sweep", src, "-k", "4", "--method", "random")
+    assert one.returncode == 0, one.stderr
+    assert "elbow of inertia -> n/a" in one.stderr and "None" not in one.stderr
+    plot = tmp_path / "p.svg"
+    ran = kquant("sweep", src, "-k", "2..8", "--methods", "kmeans,random", "--plot", plot, "-q")
+    assert ran.returncode == 0 and ran.stderr == ""
+    assert plot.read_bytes().startswith(b"<?xml")
+
+
+def test_plot_draws_each_method_and_the_input_size():
+    from kquant.plots import METHOD_COLORS, plot_sweep
+
+    rows = sweep(blocks(32, 32, noise=20), [2, 4, 8], metric_sample=100,
+                 methods=["kmeans", "random"])  # fmt: skip
+    tips = {m: suggest([r for r in rows if r.method == m], 30) for m in ("kmeans", "random")}
+    figure = plot_sweep(rows, tips, target_psnr=30, input_bytes=10_240)
+    psnr, size = figure.get_axes()[1], figure.get_axes()[2]
+    curves = {line.get_label(): line for line in psnr.get_lines() if line.get_marker() == "o"}
+    assert set(curves) == {"kmeans", "random"}
+    assert curves["random"].get_color() == METHOD_COLORS["random"]
+    for method, line in curves.items():
+        assert list(line.get_ydata()) == [r.psnr for r in rows if r.method == method]
+    inputs = [line for line in size.get_lines() if line.get_label().startswith("the input")]
+    assert len(inputs) == 1 and list(inputs[0].get_ydata()) == [10.0, 10.0]
+    with pytest.raises(ValueError, match="one method"):
+        suggest(rows)

@@ -5,6 +5,7 @@ import numpy, Pillow and scikit-learn only when they run.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +18,10 @@ from kquant.cli.options import (
     CONTEXT_SETTINGS,
     OUTPUT,
     REPORTING,
+    CountOrWord,
     SectionedCommand,
     colors_option,
+    csv_option,
     dither_options,
     fit_options,
     force_option,
@@ -28,14 +31,21 @@ from kquant.cli.options import (
     json_option,
     keep_color_option,
     look_options,
+    methods_option,
     option,
+    quiet_option,
     target_psnr_option,
+    verbose_option,
     weight_option,
 )
+from kquant.cli.rows import row_format
 from kquant.defaults import (
+    DEFAULT_METHOD,
     DEFAULT_METRIC_SAMPLE,
     DEFAULT_PALETTE_COLORS,
+    DEFAULT_SHEET_WIDTH,
     DEFAULT_SWEEP_COLORS,
+    DEFAULT_SWEEP_TARGET_PSNR,
     METHODS,
     METRIC_DECIMALS,
     METRIC_FIELDS,
@@ -57,13 +67,7 @@ Examples:
 )
 @image_argument
 @colors_option()
-@option(
-    COLORS,
-    "--methods",
-    default=",".join(METHODS),
-    show_default=True,
-    help=f"Comma-separated methods to run: {', '.join(METHODS)}.",
-)
+@methods_option(",".join(METHODS))
 @fit_options
 @look_options
 @option(
@@ -75,15 +79,24 @@ Examples:
 )
 @option(
     OUTPUT,
-    "--save-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Keep each result as <stem>-<method>-k<K>.png in this folder.",
+    "--width",
+    type=CountOrWord("none"),
+    default=DEFAULT_SHEET_WIDTH,
+    show_default=True,
+    metavar="PX|NONE",
+    help="The --side-by-side picture's width at most; none: panels at full size.",
 )
 @option(
     OUTPUT,
     "--zoom",
     is_flag=True,
     help="With --side-by-side: add the crop where the methods differ most, magnified.",
+)
+@option(
+    OUTPUT,
+    "--save-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep each result in this folder, named as compress would (photo-k16-random.png).",
 )
 @html_option
 @option(
@@ -97,6 +110,9 @@ Examples:
 )
 @force_option
 @json_option
+@csv_option
+@quiet_option
+@verbose_option("Say the settings used (space, dither, seed, sample) on stderr.")
 def compare(
     image: Path,
     k: int,
@@ -107,12 +123,16 @@ def compare(
     dither_strength: float,
     metrics: tuple[str, ...],
     sheet: Path | None,
-    save_dir: Path | None,
+    width: int | None,
     zoom: bool,
+    save_dir: Path | None,
     html: Path | None,
     repeat: int,
     overwrite: bool,
     as_json: bool,
+    as_csv: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Run several methods on IMAGE with the same k and seed, and compare them.
 
@@ -120,21 +140,28 @@ def compare(
     for, size of the indexed PNG, and seconds (fit and map). The classic question,
     whether k-means is worth it over a random codebook, answered on your own image.
     """
-    import json
-
-    from kquant.comparison import check_methods, compare_methods, side_by_side
+    from kquant.cli.rows import RowPrinter
+    from kquant.comparison import compare_methods, side_by_side
     from kquant.images import save_quantized, write_atomically
+    from kquant.naming import default_template, name_marks, render
     from kquant.written import Written, check_files
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
+    printer = RowPrinter(row_format(as_json, as_csv))
+    names = _methods(methods)
+    if width is not None and width < 64:
+        raise click.BadParameter(f"{width} px is too narrow for a sheet (64 or more, or none)",
+                                 param_hint="'--width'")  # fmt: skip
+    marks = name_marks(space=fit.space, dither=dither, strength=dither_strength)
     with library_errors(image):
-        check_methods(names)
-        saved = [save_dir / f"{_stem(image)}-{name}-k{k}.png" for name in names] if save_dir else []
+        named = Path(_stem(image) + ".png")
+        saved = [save_dir / render(default_template(name, marks), named, k=k, method=name)
+                 for name in names] if save_dir else []  # fmt: skip
         check_files([*(Written(path, "--save-dir") for path in saved),
                      *_flagged(("--side-by-side", sheet), ("--html", html))], [image],
                     overwrite=overwrite)  # fmt: skip
         sheet_fmt = None if sheet is None else picture_format(sheet, "sheet")
-        pixels = read_image(image, max_pixels)
+        pixels = read_image(image, max_pixels, quiet)
+        _settings_used(fit, dither, dither_strength, verbose and not quiet)
         results = compare_methods(
             pixels,
             k,
@@ -152,18 +179,19 @@ def compare(
                 save_quantized(path, q.palette,
                                q.indices, transparent_index=q.transparent_index,
                                overwrite=overwrite)  # fmt: skip
+        size = None if str(image) == STDIO else image.stat().st_size
         if sheet is not None:
-            size = None if str(image) == STDIO else image.stat().st_size
-            picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom)
+            picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom,
+                                   width=width)  # fmt: skip
             write_atomically(sheet, lambda fh: picture.save(fh, format=sheet_fmt),
                              overwrite=overwrite)  # fmt: skip
-        rows = [{"input": str(image), **r.row(k)} for r in results]
+        rows = [{"input": str(image), **r.row(k, bytes_in=size)} for r in results]
         if html is not None:
             page = _compare_page(image, pixels, results, rows, k, html).encode("utf-8")
             write_atomically(html, lambda fh: fh.write(page), overwrite=overwrite)
-    if as_json:
+    if printer:
         for row in rows:
-            click.echo(json.dumps(row))
+            printer(row)
         return
     extra = [(METRIC_FIELDS[name], name) for name in metrics]
     click.echo(f"{'method':<10} {'colors':>6} {'MSE':>9} {'PSNR dB':>8} {'max err':>7} "
@@ -172,9 +200,9 @@ def compare(
     for row in rows:
         psnr = "lossless" if row["psnr"] is None else f"{row['psnr']:.2f}"
         measured = "".join(f" {row[key]:>11.{METRIC_DECIMALS[key]}f}" for key, _ in extra)
-        click.echo(f"{row['method']:<10} {row['colors']:>6} {row['mse']:>9.2f} {psnr:>8} "
-                   f"{row['max_error']:>7}{measured} {row['bytes']:>10,} "
-                   f"{row['seconds']:>8.2f}")  # fmt: skip
+        click.echo(f"{row['method']:<10} {row['colors_out']:>6} {row['mse']:>9.2f} {psnr:>8} "
+                   f"{row['max_error']:>7}{measured} {row['bytes_out']:>10,} "
+                   f"{row['seconds']['total']:>8.2f}")  # fmt: skip
     if repeat > 1:
         click.echo(f"\nover {repeat} seeds ({rows[0]['seeds'][0]}..{rows[0]['seeds'][-1]}); "
                    "the rows above are the first seed's")  # fmt: skip
@@ -220,6 +248,9 @@ Examples:
 )
 @force_option
 @json_option
+@csv_option
+@quiet_option
+@verbose_option("Say the settings used (space, seed, sample) on stderr.")
 def palette(
     images: tuple[Path, ...],
     k: int,
@@ -231,6 +262,9 @@ def palette(
     export: Path | None,
     overwrite: bool,
     as_json: bool,
+    as_csv: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Fit a K-color palette to IMAGE and list it by share: hex, RGB, share %.
 
@@ -241,21 +275,22 @@ def palette(
     each image the same weight whatever its size): the palette that
     `compress --shared-palette` writes for them.
     """
-    import json
-
+    from kquant.cli.rows import RowPrinter
     from kquant.images import write_atomically
     from kquant.palettes import draw_swatch, palette_shares, read_colors, to_hex, write_palette
     from kquant.quantizer import quantize
     from kquant.written import check_files
 
+    printer = RowPrinter(row_format(as_json, as_csv))
     with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
         check_files(_flagged(("--export", export), ("--swatch", swatch)), images,
                     overwrite=overwrite)  # fmt: skip
         swatch_fmt = None if swatch is None else picture_format(swatch, "swatch")
         with library_errors("--keep-color"):
             keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
+        _settings_used(fit, None, 1.0, verbose and not quiet)
         if len(images) == 1 and not _animated(images[0]):
-            q = quantize(read_image(images[0], max_pixels), k, options=fit, keep=keep)
+            q = quantize(read_image(images[0], max_pixels, quiet), k, options=fit, keep=keep)
             colors, shares = palette_shares(q)
         else:
             from kquant.shared import shared_palette
@@ -264,7 +299,8 @@ def palette(
                 raise click.UsageError("- (standard input) takes one image only")
             fitted = shared_palette(images, k, fit, keep=keep, weight=weight, max_pixels=max_pixels)
             colors, shares = fitted.palette, fitted.shares
-            show_warnings(fitted.warnings)
+            if not quiet:
+                show_warnings(fitted.warnings)
         if export is not None:
             text = write_palette(export, colors, shares).encode()
             write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
@@ -275,9 +311,8 @@ def palette(
     source = str(images[0]) if len(images) == 1 else [str(image) for image in images]
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
-        if as_json:
-            row = {"input": source, "hex": to_hex(color), "rgb": rgb, "share": float(share)}
-            click.echo(json.dumps(row))
+        if printer:
+            printer({"input": source, "hex": to_hex(color), "rgb": rgb, "share": float(share)})
         else:
             click.echo(f"{to_hex(color)}  {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}  {100 * share:6.2f}%")
 
@@ -288,8 +323,8 @@ def palette(
     epilog="""\b
 Examples:
   kquant sweep photo.jpg -k 2..256
-  kquant sweep photo.jpg -k 4,8,16,32 --target-psnr 35 --json
-  kquant sweep photo.jpg -k 2..128 --plot curves.png""",
+  kquant sweep photo.jpg -k 4..256 --methods kmeans,random --plot curves.png
+  kquant sweep photo.jpg -k 4,8,16,32 --target-psnr 35 --csv > k.csv""",
 )
 @image_argument
 @option(
@@ -301,6 +336,7 @@ Examples:
     show_default=True,
     help="k to try: a list (2,4,8) or a range (2..256, doubling).",
 )
+@methods_option(DEFAULT_METHOD)
 @fit_options
 @dither_options
 @option(
@@ -311,48 +347,54 @@ Examples:
     show_default=True,
     help="Pixels the silhouette and Calinski-Harabasz scores use (silhouette is quadratic in it).",
 )
-@target_psnr_option("Also suggest the smallest k reaching this PSNR.")
+@target_psnr_option("Suggest first the smallest k reaching this PSNR.", DEFAULT_SWEEP_TARGET_PSNR)
 @option(
     OUTPUT,
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Draw the curves against k to this PNG (needs pip install 'kquant[plot]').",
+    help="Draw the curves against k, a line per method (.png/.svg/.pdf; kquant[plot]).",
 )
-@json_option
-@option(REPORTING, "--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
 @force_option
+@json_option
+@csv_option
+@quiet_option
+@verbose_option("Say the settings used (space, dither, seed, sample) on stderr.")
 def sweep(
     image: Path,
     ks: str,
+    methods: str,
     fit: FitOptions,
     max_pixels: int | None,
     dither: str,
     dither_strength: float,
     metric_sample: int,
-    target_psnr: float | None,
+    target_psnr: float,
     plot: Path | None,
+    overwrite: bool,
     as_json: bool,
     as_csv: bool,
-    overwrite: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Quantize IMAGE at several k and measure each, to choose k.
+    """Quantize IMAGE at several k, with one or more methods, to choose k.
 
-    One row per k: inertia (squared RGB error of the undithered mapping, on every
-    pixel), silhouette and Calinski-Harabasz scores (on one seeded pixel sample,
-    whose size is printed), then MSE, PSNR and PNG bytes of the image compress
-    would write (dithered unless --dither none), seconds. Then a suggested k by
-    three rules: the elbow of the inertia curve, the silhouette maximum, and with
-    --target-psnr the smallest k that reaches it (suggestions go to stderr).
+    One row per method and k: inertia (squared RGB error of the undithered mapping,
+    on every pixel), silhouette and Calinski-Harabasz scores (on one seeded pixel
+    sample), then colors, MSE, PSNR and PNG bytes of the image compress would write
+    (dithered unless --dither none), seconds. Then, for each method, a suggested k
+    (on stderr): the smallest k reaching --target-psnr (38 dB unless told), the
+    elbow of the inertia curve, the highest silhouette. --json ends with one
+    object per method holding its suggestions.
     """
-    import csv
-    import json
-
     from tqdm import tqdm
 
+    from kquant.cli.rows import RowPrinter
     from kquant.sweep import check_sweep, parse_ks, suggest
     from kquant.sweep import sweep as run_sweep
     from kquant.written import check_files
 
+    printer = RowPrinter(row_format(as_json, as_csv))
+    names = _methods(methods)
     if plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -368,56 +410,74 @@ def sweep(
             from kquant.plots import plot_format
 
             plot_fmt = plot_format(plot)
-        pixels = read_image(image, max_pixels)
-        with tqdm(total=len(k_list), file=sys.stderr, disable=None, leave=False) as bar:
+        pixels = read_image(image, max_pixels, quiet)
+        _settings_used(fit, dither, dither_strength, verbose and not quiet)
+        steps = [(name, k) for name in names for k in k_list]
+        with tqdm(total=len(steps), file=sys.stderr, disable=True if quiet else None,
+                  leave=False) as bar:  # fmt: skip
 
-            def progress(k: int) -> None:
-                bar.set_description_str(f"k={k}")
-                if bar.n < k_list.index(k):
-                    bar.update()
+            def progress(method: str, k: int) -> None:
+                bar.set_description_str(f"{method} k={k}" if len(names) > 1 else f"k={k}")
+                bar.update(steps.index((method, k)) - bar.n)
 
-            rows = run_sweep(pixels, k_list, options=fit, dither=dither,
+            rows = run_sweep(pixels, k_list, options=fit, dither=dither, methods=names,
                              dither_strength=dither_strength, metric_sample=metric_sample,
                              progress=progress)  # fmt: skip
+        tips = {name: suggest([r for r in rows if r.method == name], target_psnr)
+                for name in names}  # fmt: skip
+        size = None if str(image) == STDIO else image.stat().st_size
         if plot is not None:
             from kquant.images import write_atomically
             from kquant.plots import plot_sweep, save_figure
 
-            figure = plot_sweep(rows, suggest(rows, target_psnr), title=_stem(image),
-                                target_psnr=target_psnr)  # fmt: skip
+            figure = plot_sweep(rows, tips, title=_stem(image), target_psnr=target_psnr,
+                                input_bytes=size)  # fmt: skip
             write_atomically(plot, lambda fh: save_figure(figure, fh, plot_fmt),
                              overwrite=overwrite)  # fmt: skip
-    dicts = [{"input": str(image), **row.to_dict()} for row in rows]
-    tips = suggest(rows, target_psnr)
-    if as_json:
-        for d in dicts:
-            click.echo(json.dumps(d))
-        click.echo(json.dumps({"input": str(image), "suggested": tips,
-                               "metric_sample": rows[0].metric_sample}))  # fmt: skip
-    elif as_csv:
-        writer = csv.DictWriter(click.get_text_stream("stdout"), fieldnames=list(dicts[0]))
-        writer.writeheader()
-        writer.writerows(dicts)
+    if printer:
+        for r in rows:
+            printer({"input": str(image), **r.to_dict(), "bytes_in": size})
+        if as_json:
+            for name in names:
+                click.echo(json.dumps({"input": str(image), "method": name,
+                                       "suggested": tips[name], "target_psnr": target_psnr,
+                                       "metric_sample": rows[0].metric_sample}))  # fmt: skip
     else:
-        click.echo(f"{'k':>5} {'colors':>6} {'inertia':>14} {'MSE':>9} {'PSNR dB':>8} "
+        multi = len(names) > 1
+        click.echo((f"{'method':<10} " if multi else "")
+                   + f"{'k':>5} {'colors':>6} {'inertia':>14} {'MSE':>9} {'PSNR dB':>8} "
                    f"{'silhouette':>10} {'CH':>12} {'bytes':>10} {'seconds':>8}")  # fmt: skip
         for r in rows:
             psnr = "lossless" if r.psnr is None else f"{r.psnr:.2f}"
             sil = "-" if r.silhouette is None else f"{r.silhouette:.3f}"
             ch = "-" if r.calinski_harabasz is None else f"{r.calinski_harabasz:.0f}"
-            click.echo(f"{r.k:>5} {r.colors:>6} {r.inertia:>14.0f} {r.mse:>9.2f} {psnr:>8} "
-                       f"{sil:>10} {ch:>12} {r.bytes:>10,} {r.seconds:>8.2f}")  # fmt: skip
-    click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
-               err=True)  # fmt: skip
-    click.echo(f"suggested k: elbow of inertia -> {tips['elbow']}; "
-               f"highest silhouette -> {tips['silhouette']}", err=True)  # fmt: skip
-    if target_psnr is not None:
-        found = tips["target_psnr"]
-        click.echo(
-            f"smallest k reaching {target_psnr:g} dB -> "
-            + (str(found) if found is not None else "none of those tried"),
-            err=True,
-        )
+            click.echo((f"{r.method:<10} " if multi else "")
+                       + f"{r.k:>5} {r.colors_out:>6} {r.inertia:>14.0f} {r.mse:>9.2f} "
+                       f"{psnr:>8} {sil:>10} {ch:>12} {r.bytes_out:>10,} "
+                       f"{r.seconds['total']:>8.2f}")  # fmt: skip
+    if not quiet:
+        if size is not None:
+            click.echo(f"the input: {size:,} bytes", err=True)
+        click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
+                   err=True)  # fmt: skip
+        for name in names:
+            mine = [r for r in rows if r.method == name]
+            click.echo(_suggestion_line(name if len(names) > 1 else None, tips[name],
+                                        target_psnr, mine), err=True)  # fmt: skip
+
+
+def _suggestion_line(method: str | None, tips: dict, target_psnr: float, rows: list) -> str:
+    """The suggestions of ``sweep`` for one method's ``rows``, in words: ``n/a`` where
+    a rule cannot say, the best PSNR reached when the target is not."""
+    reached = tips["target_psnr"]
+    if reached is None:
+        best = max(rows, key=lambda r: r.psnr)  # None (lossless) reaches any target
+        reached = f"not reached (best {best.psnr:.2f} dB, k={best.k})"
+    elbow = tips["elbow"] if tips["elbow"] is not None else (
+        "n/a (needs 3 k or more)" if len(rows) < 3 else "n/a (flat curve)")  # fmt: skip
+    silhouette = tips["silhouette"] if tips["silhouette"] is not None else "n/a"
+    return ((f"{method}: " if method else "") + f"suggested k: {target_psnr:g} dB -> {reached}"
+            + f"; elbow of inertia -> {elbow}; highest silhouette -> {silhouette}")  # fmt: skip
 
 
 def picture_format(path: Path, param: str) -> str:
@@ -433,9 +493,9 @@ def picture_format(path: Path, param: str) -> str:
         raise UsageError(str(exc), params=(param,)) from None
 
 
-def read_image(image: Path, max_pixels: int | None):
+def read_image(image: Path, max_pixels: int | None, quiet: bool = False):
     """The pixels of the IMAGE argument, (H, W, 3|4) uint8; ``-`` reads standard
-    input. Of an animation, the first frame, with a note on stderr."""
+    input. Of an animation, the first frame, with a note on stderr unless ``quiet``."""
     from kquant.images import load_image
 
     if str(image) == STDIO:
@@ -447,10 +507,31 @@ def read_image(image: Path, max_pixels: int | None):
         loaded = load_image(source, max_pixels=max_pixels, name=STDIO)
     else:
         loaded = load_image(image, max_pixels=max_pixels)
-    if loaded.frames > 1:
+    if loaded.frames > 1 and not quiet:
         click.echo(f"kquant: note: {image}: the first of its {loaded.frames} frames is used",
                    err=True)  # fmt: skip
     return loaded.pixels
+
+
+def _methods(text: str) -> list[str]:
+    """The methods of ``--methods kmeans,random``, checked (exit 2 otherwise)."""
+    from kquant.settings import check_methods
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    with library_errors():
+        check_methods(names)
+    return names
+
+
+def _settings_used(fit: FitOptions, dither: str | None, strength: float, say: bool) -> None:
+    """``-v``: the settings a run uses, on stderr (``dither`` None: nothing is drawn)."""
+    if say:
+        sample = "all pixels" if fit.sample is None else f"{fit.sample:,} pixels"
+        drawn = "" if dither is None else (
+            f"dither {dither}, " if dither == "none" or strength == 1
+            else f"dither {dither} {strength:g}, ")  # fmt: skip
+        click.echo(f"kquant: {fit.space} space, {drawn}seed {fit.seed}, fitted on {sample}, "
+                   f"n-init {fit.n_init or 'auto'}", err=True)  # fmt: skip
 
 
 def _animated(image: Path) -> bool:
@@ -472,9 +553,9 @@ def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) 
     entries = []
     for r, row in zip(results, rows, strict=True):
         values = {"input": f"{row['method']}, k={k}", "status": "ok", "colors_in": colors_in,
-                  "colors_out": row["colors"], "psnr": row["psnr"],
+                  "colors_out": row["colors_out"], "psnr": row["psnr"],
                   "delta_e": row.get("delta_e"), "bytes_in": bytes_in,
-                  "bytes_out": row["bytes"]}  # fmt: skip
+                  "bytes_out": row["bytes_out"]}  # fmt: skip
         entries.append(Entry(values, before=original, after=thumbnail(r.quantized.to_array())))
     return render_page(entries, f"kquant compare {image}: k={k}", noun="results")
 

@@ -14,6 +14,7 @@ from kquant.cli.options import (
     OUTPUT_IS_FOLDER,
     SectionedCommand,
     colors_option,
+    csv_option,
     fit_options,
     force_option,
     html_option,
@@ -55,6 +56,7 @@ More examples:
 @quality_target_options
 @fit_options(method=True)
 @json_option
+@csv_option
 @html_option
 @run_options
 def compress(
@@ -89,8 +91,9 @@ def compress(
     fit: FitOptions,
     max_pixels: int | None,
     as_json: bool,
+    as_csv: bool,
     html: Path | None,
-    jobs: int,
+    jobs: int | None,
     cluster: str | None,
     quiet: bool,
     dry_run: bool,
@@ -111,11 +114,17 @@ def compress(
     is reported and the others are still done (exit code 1).
     """
     from kquant.batch import ReportWriter, expand_inputs, plan_jobs
+    from kquant.cli.rows import RowPrinter, row_format
     from kquant.cli.runner import Runner
     from kquant.errors import UsageError
+    from kquant.report import row_columns
     from kquant.settings import CompressSettings
 
     ctx = click.get_current_context()
+    rows = RowPrinter(row_format(as_json, as_csv), columns=row_columns())
+    if jobs is not None and jobs < 1:
+        raise click.BadParameter(f"{jobs} is not a number of processes (1 or more)",
+                                 param_hint="'-j' / '--jobs'")  # fmt: skip
     with library_errors():
         settings = CompressSettings(
             k=k,
@@ -176,15 +185,15 @@ def compress(
             template=template,
             k_chosen_later=settings.has_target,
         )
-        if as_json and output is not None and str(output) == STDIO:
-            raise UsageError("--json cannot share standard output with the image (-o -)")
+        if rows and output is not None and str(output) == STDIO:
+            raise UsageError(f"--{rows.fmt} cannot share standard output with the image (-o -)")
         if shared_palette:
             _files_only(plan.jobs, "--shared-palette")
             export = export or _palette_file(plan.jobs, settings.k)
         _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
                          overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
         if dry_run:
-            _print_plan(plan.jobs, found.skipped + plan.ignored, as_json=as_json)
+            _print_plan(plan.jobs, found.skipped + plan.ignored, RowPrinter(rows.fmt))
             return
         if found.batch and not overwrite and not skip_existing:
             _refuse_existing_outputs(plan.jobs)
@@ -206,7 +215,7 @@ def compress(
         batch=found.batch,
         quiet=quiet,
         verbose=verbose,
-        as_json=as_json,
+        rows=rows,
         writer=writer,
         ignored=found.skipped + plan.ignored,
         jobs=jobs,
@@ -316,23 +325,21 @@ def _where(jobs: list) -> str:
     return f"in {common}{os.sep}"
 
 
-def _print_plan(jobs: list, ignored: list, *, as_json: bool) -> None:
+def _print_plan(jobs: list, ignored: list, rows: Any) -> None:
     """``--dry-run``: each input and its output (data, on stdout), then each file passed
-    over and why; nothing is read beyond headers or written."""
-    import json
-
+    over and why; nothing is read beyond headers or written. With --json/--csv, rows of
+    ``input``, ``output``, ``status`` (planned, skipped) and ``error`` (the note)."""
     for job in jobs:
         exists = job.name is None and str(job.output) != STDIO and job.output.exists()
         note = "exists" if exists else "k found by the search" if job.name else None
-        if as_json:
-            click.echo(json.dumps({"input": str(job.input), "output": str(job.output),
-                                   "status": "planned", "error": note}))  # fmt: skip
+        if rows:
+            rows({"input": str(job.input), "output": str(job.output), "status": "planned",
+                  "error": note})  # fmt: skip
         else:
             click.echo(f"{job.input} -> {job.output}" + (f" ({note})" if note else ""))
     for path, why in ignored:
-        if as_json:
-            click.echo(json.dumps({"input": str(path), "output": None, "status": "skipped",
-                                   "error": why}))  # fmt: skip
+        if rows:
+            rows({"input": str(path), "output": None, "status": "skipped", "error": why})
         else:
             click.echo(f"{path}: ignored ({why})")
 

@@ -255,6 +255,7 @@ _fit_option_list = [
         TUNING,
         "--max-iter",
         type=int,
+        metavar="N",
         default=DEFAULT_MAX_ITER,
         show_default=True,
         help="Maximum k-means iterations per run.",
@@ -263,6 +264,7 @@ _fit_option_list = [
         TUNING,
         "--tol",
         type=float,
+        metavar="X",
         default=DEFAULT_TOL,
         show_default=True,
         help="k-means relative tolerance (scikit-learn's tol).",
@@ -293,6 +295,22 @@ _fit_option_list = [
         help="Refuse larger images (decompression bombs); none: no limit.",
     ),
 ]
+
+
+def methods_option(default: str) -> Callable:
+    """``--methods`` (or ``--method``: one name for commands that run several):
+    comma-separated methods, compare and sweep."""
+    return option(
+        COLORS,
+        "--methods",
+        "--method",
+        "methods",
+        default=default,
+        show_default=True,
+        metavar="LIST",
+        help=f"Comma-separated methods: {', '.join(METHODS)}.",
+    )
+
 
 _method_option = option(
     COLORS,
@@ -368,9 +386,10 @@ look_options = apply(
 )
 
 
-def target_psnr_option(help: str) -> Callable:
+def target_psnr_option(help: str, default: float | None = None) -> Callable:
     """``--target-psnr DB``: compress aims at it, sweep suggests the k reaching it."""
-    return option(COLORS, "--target-psnr", type=float, metavar="DB", help=help)
+    return option(COLORS, "--target-psnr", type=float, metavar="DB", help=help,
+                  default=default, show_default=default is not None)  # fmt: skip
 
 
 #: A quality target instead of a fixed k, and a floor: --target-psnr --max-mse --min-psnr.
@@ -405,6 +424,23 @@ force_option = option(
 json_option = option(
     REPORTING, "--json", "as_json", is_flag=True, help="Print JSON on stdout, one object per line."
 )
+
+#: --csv, handed to the command as ``as_csv``: the --json rows flattened
+#: (:mod:`kquant.cli.rows`).
+csv_option = option(
+    REPORTING, "--csv", "as_csv", is_flag=True, help="Print CSV on stdout: a header, a row each."
+)
+
+#: -q/--quiet: nothing on stderr but errors (every command).
+quiet_option = option(
+    REPORTING, "-q", "--quiet", is_flag=True, help="Nothing on stderr but errors."
+)
+
+
+def verbose_option(help: str) -> Callable:
+    """-v/--verbose: more on stderr (what more is the command's)."""
+    return option(REPORTING, "-v", "--verbose", is_flag=True, help=help)
+
 
 #: What compress takes: INPUT... -r --include --exclude.
 input_options = apply(
@@ -506,10 +542,11 @@ run_options = apply(
             OTHER,
             "-j",
             "--jobs",
-            type=click.IntRange(1),
+            type=int,
             default=None,
-            show_default="one per core, fewer if memory is short",
-            help="Worker processes for many images.",
+            metavar="N",
+            help="Worker processes for many images.  [default: one per core, fewer if "
+            "memory is short]",
         ),
         option(
             OTHER,
@@ -519,7 +556,7 @@ run_options = apply(
             help="Run the jobs on this Dask scheduler (tcp://host:8786; needs pip install "
             "'kquant[cluster]' and paths the workers can see).  [env: KQUANT_CLUSTER]",
         ),
-        option(REPORTING, "-q", "--quiet", is_flag=True, help="No summary on stderr; errors only."),
+        quiet_option,
         option(
             REPORTING,
             "-n",
@@ -527,13 +564,7 @@ run_options = apply(
             is_flag=True,
             help="Print the plan (INPUT -> OUTPUT); write nothing.",
         ),
-        option(
-            REPORTING,
-            "-v",
-            "--verbose",
-            is_flag=True,
-            help="With many inputs, print each image's summary too.",
-        ),
+        verbose_option("With many inputs, print each image's summary too."),
     ]
 )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from kquant.stages import STAGES, Stage
 
 if TYPE_CHECKING:
     from kquant.batch import Job, JobResult, ReportWriter
+    from kquant.cli.rows import RowPrinter
     from kquant.settings import CompressSettings
 
 
@@ -47,7 +47,7 @@ class Runner:
         batch: bool,
         quiet: bool,
         verbose: bool,
-        as_json: bool,
+        rows: RowPrinter,
         writer: ReportWriter | None,
         ignored: list[tuple[Path, str]],
         jobs: int | None,
@@ -56,15 +56,14 @@ class Runner:
         from kquant.report import report_row
 
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
-        self.as_json, self.writer, self.ignored = as_json, writer, len(ignored)
+        self.printer, self.writer, self.ignored = rows, writer, len(ignored)
         self.report_lost = False
         self.where = where  # where the outputs go, for the end line
         self.rows: list[dict] | None = None  # kept for --html
         for path, why in ignored:  # files passed over are inputs too: they get a row
             row = report_row(None, input=str(path), output=None, status="skipped", error=why)
             self._report(row, None)
-            if as_json:
-                click.echo(json.dumps(row))
+            rows(row)
         self.workers = jobs
         self.skip_existing = False
         self.ok = self.skipped = self.failed = self.missed = self.below_min = 0
@@ -227,8 +226,7 @@ class Runner:
             raise click.UsageError(result.error or "")  # so no row, report or page
         row = result.row()
         self._report(row, bar)
-        if self.as_json:  # every input's row, exactly as the report gets it
-            click.echo(json.dumps(row))
+        self.printer(row)  # every input's row, exactly as the report gets it
         if result.status == "error":
             self.failed += 1
             message = with_hint(result.error or "", result.error_type)
