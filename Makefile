@@ -53,7 +53,7 @@ pictures: install ## Remake the README's pictures in docs/pictures (needs chromi
 	@mkdir -p demo-output docs/pictures
 	$(BIN)/kquant compare sample_images/china.jpg -k 16 --zoom --side-by-side demo-output/sheet.png --force
 	$(BIN)/kquant compress demo-output/sheet.png -k 128 -O 2 -o docs/pictures/compare-sheet.png --force -q
-	$(BIN)/kquant sweep sample_images/china.jpg -k 2..256 --target-psnr 35 --plot demo-output/sweep.png --force
+	$(BIN)/kquant sweep sample_images/china.jpg -k 2..256 --methods kmeans,random --plot demo-output/sweep.png --force
 	$(BIN)/kquant compress demo-output/sweep.png -k 64 -O 2 -o docs/pictures/sweep.png --force -q
 	$(BIN)/kquant palette sample_images/china.jpg -k 16 --swatch docs/pictures/swatch.png --force
 	$(BIN)/kquant compress sample_images/china.jpg sample_images/coffee.png sample_images/chelsea-alpha.png \

@@ -146,7 +146,7 @@ def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     nested = _nested()
     filled = dict(row)
     for key in nested:
-        if filled.get(key) is None:
+        if key in filled and filled[key] is None:
             filled[key] = dict.fromkeys(f.name for f in dataclasses.fields(nested[key]))
     return flatten(filled)
 

@@ -21,6 +21,7 @@ from kquant.settings import CompressSettings, FitOptions
 
 PACKAGE = Path(kq.__file__).resolve().parent
 README = PACKAGE.parent / "README.md"
+LIBRARY = PACKAGE.parent / "docs" / "library.md"
 
 
 def _module_name(path: Path) -> str:
@@ -96,7 +97,7 @@ def test_every_public_name_resolves_and_the_readme_uses_only_those():
     for name in kq.__all__:
         assert getattr(kq, name) is not None
     assert {"FitOptions", "prepare", "quantize_to_target", "CompressSettings"} <= set(kq.__all__)
-    used = set(re.findall(r"\bkquant\.([A-Za-z_]+)\(", README.read_text()))
+    used = set(re.findall(r"\bkquant\.([A-Za-z_]+)\(", README.read_text() + LIBRARY.read_text()))
     assert used and used <= set(kq.__all__), used - set(kq.__all__)
 
 
@@ -125,7 +126,7 @@ def test_command_line_defaults_are_the_librarys(command, tmp_path):
 
 
 def test_help_shows_the_library_defaults():
-    text = kquant("compress", "--help").stdout
+    text = kquant("compress", "--help-all").stdout
     fit = FitOptions()
     for flag, value in [("--max-iter", fit.max_iter), ("--tol", fit.tol), ("--seed", fit.seed),
                         ("--colors", CompressSettings().k)]:  # fmt: skip
@@ -134,17 +135,17 @@ def test_help_shows_the_library_defaults():
         assert option.split(" [default: ")[1].startswith(f"{value}]"), flag
 
 
-def test_the_readme_library_example_runs(tmp_path, monkeypatch):
-    """The README's Python example, as written, on a sample image copied under the
-    names it uses."""
-    block = README.read_text().split("## As a library")[1].split("```python")[1]
+def test_the_library_example_runs(tmp_path, monkeypatch):
+    """The Python example of docs/library.md, as written, on a sample image copied under
+    the names it uses."""
+    block = LIBRARY.read_text().split("```python")[1]
     code = block.split("```")[0]
     small = kq.load_image(SAMPLES / "china.jpg").pixels[::4, ::4]
     for name in ("photo.jpg", "a.jpg", "b.jpg"):
         Image.fromarray(small).save(tmp_path / name, quality=95)
     (tmp_path / "b.png").write_bytes(b"replaced by the example")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/library.md", "exec"), {})
     for name in ("photo-k64.png", "out.png", "a.png", "b.png", "small/a-k32.png",
                  "small/b-k32.png"):  # fmt: skip
         with Image.open(tmp_path / name) as im:

@@ -227,13 +227,28 @@ def test_a_bare_number_is_taken_for_colors(blocks_png, tmp_path):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_compress_help_is_in_sections_with_examples_first():
+def test_compress_help_is_short_in_sections_with_examples_first():
+    """Issue 23: --help was 110 lines with -k at line 38. Now at most 50 lines with
+    the options most runs need, -k, -o, -f and the quality options among them;
+    --help-all lists every option in its section, with more examples. No click
+    internals (INTEGER RANGE, x>=1, [a|b|c] choice lists) in either."""
     text = kquant("compress", "--help").stdout
-    heads = [line for line in text.splitlines() if re.fullmatch(r"[A-Za-z][A-Za-z -]+:", line)]
+    lines = text.splitlines()
+    assert len(lines) <= 50
+    assert text.index("Examples:") < text.index("Output:")
+    assert text.count("kquant compress ") >= 3 + 1  # three examples and --help-all's line
+    for flag in ("-k, --colors", "-o, --output", "-f, --force", "--target-psnr", "--min-psnr",
+                 "--dither", "--json", "-n, --dry-run", "--help-all"):  # fmt: skip
+        assert flag in text, flag
+    assert next(i for i, line in enumerate(lines) if "-k, --colors" in line) < 40
+    assert "--cluster" not in text and "--sample" not in text
+    every = kquant("compress", "--help-all").stdout
+    heads = [line for line in every.splitlines() if re.fullmatch(r"[A-Za-z][A-Za-z -]+:", line)]
     assert heads == ["Inputs:", "Output:", "Colors and quality:", "Reporting:",
                      "k-means tuning:", "Other options:"]  # fmt: skip
-    assert text.index("Examples:") < text.index("Inputs:")
-    assert text.count("kquant compress ") >= 3 and len(text.splitlines()) < 111
+    assert "--cluster" in every and "More examples:" in every and "more options" not in every
+    for help_text in (text, every):
+        assert not re.search(r"INTEGER|FLOAT|RANGE|x>=|\[\w+(\|[\w+-]+)+\]", help_text)
 
 
 def test_dpi_and_icc_are_kept_unless_stripped(tmp_path):

@@ -34,9 +34,16 @@ if TYPE_CHECKING:
     from kquant.settings import FitOptions
 
 
+#: The options ``compress --help`` lists (``--help-all``: every one).
+BRIEF = ("recursive", "k", "output", "template", "overwrite", "skip_existing",
+         "skip_if_larger", "optimize", "dither", "target_psnr", "min_psnr", "method",
+         "report", "as_json", "as_csv", "quiet", "dry_run", "jobs")  # fmt: skip
+
+
 @click.command(
     cls=SectionedCommand,
     context_settings=CONTEXT_SETTINGS,
+    brief=BRIEF,
     epilog="""\b
 More examples:
   kquant compress photo.jpg -k 16 -o small.gif    # the suffix picks the format
@@ -107,11 +114,8 @@ def compress(
       kquant compress -r photos/ -o small/ --report run.csv
       kquant compress photo.jpg --target-psnr 40     # fewest colors reaching 40 dB
 
-    INPUT is an image file, a folder (its images; -r for subfolders), a glob in
-    quotes, or - for standard input. Outputs go beside each input, or under -o; an
-    existing file is never replaced without --force. A summary goes to stderr,
-    --json prints one JSON object per input on stdout. With many inputs a bad file
-    is reported and the others are still done (exit code 1).
+    INPUT: an image, a folder (-r: subfolders), a glob, or - (stdin). Outputs go
+    beside each input or under -o; nothing is replaced without --force.
     """
     from kquant.batch import ReportWriter, expand_inputs, plan_jobs
     from kquant.cli.rows import RowPrinter, row_format

@@ -100,22 +100,69 @@ def option(section: str, *decls: str, **attrs: Any) -> Callable:
     return click.option(*decls, cls=SectionOption, section=section, **attrs)
 
 
+#: ``ctx.meta`` key: ``--help-all`` was asked for (every option, not the brief list).
+HELP_ALL = "kquant.help_all"
+
+
 class SectionedCommand(click.Command):
-    """A command whose ``--help`` lists its options by section (:data:`SECTIONS`)."""
+    """A command whose ``--help`` lists its options by section (:data:`SECTIONS`).
+
+    With ``brief`` (parameter names), ``--help`` lists only those, the ones most runs
+    need, and ``--help-all`` every option with the epilog's further examples; the
+    brief help says how many options it left out.
+    """
+
+    def __init__(self, *args: Any, brief: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.brief = brief
+        if brief:
+            self.params.append(
+                click.Option(
+                    ["--help-all"],
+                    is_flag=True,
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_help_all,
+                    help="Show every option and more examples.",
+                )
+            )
+
+    def _listed(self, ctx: click.Context, param: click.Parameter) -> bool:
+        return (not self.brief or ctx.meta.get(HELP_ALL, False) or param.name in self.brief
+                or param.name == "help_all" or param is self.get_help_option(ctx))  # fmt: skip
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         groups: dict[str, list[tuple[str, str]]] = {}
+        hidden = 0
         for param in self.get_params(ctx):
             if not isinstance(param, click.Option):
                 continue
             record = param.get_help_record(ctx)
-            if record is not None:
-                groups.setdefault(getattr(param, "section", OTHER), []).append(record)
+            if record is None:
+                continue
+            if not self._listed(ctx, param):
+                hidden += 1
+                continue
+            groups.setdefault(getattr(param, "section", OTHER), []).append(record)
         width = max(len(term) for records in groups.values() for term, _ in records)
         for name in SECTIONS:
             if name in groups:
                 with formatter.section(name):
                     formatter.write_dl(groups[name], col_max=min(width, 30))
+        if hidden:
+            formatter.write_paragraph()
+            formatter.write_text(f"{hidden} more options: {ctx.command_path} --help-all")
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if not self.brief or ctx.meta.get(HELP_ALL, False):
+            super().format_epilog(ctx, formatter)
+
+
+def _help_all(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        ctx.meta[HELP_ALL] = True
+        click.echo(ctx.get_help(), color=ctx.color)
+        ctx.exit()
 
 
 class CountOrWord(click.ParamType):
@@ -222,7 +269,7 @@ def colors_option(default: int = DEFAULT_COLORS) -> Callable:
         default=default,
         show_default=True,
         metavar=f"1..{MAX_COLORS}",
-        help="Number of colors (transparent pixels share one extra entry).",
+        help="Number of colors (transparent pixels take one more).",
     )
 
 
@@ -241,7 +288,8 @@ _fit_option_list = [
         type=click.Choice(INITS),
         default=DEFAULT_INIT,
         show_default=True,
-        help="Initialisation of kmeans/minibatch.",
+        metavar="NAME",
+        help="Initialisation of kmeans/minibatch: k-means++ or random.",
     ),
     option(
         TUNING,
@@ -275,6 +323,7 @@ _fit_option_list = [
         type=click.Choice(SPACES),
         default=DEFAULT_SPACE,
         show_default=True,
+        metavar="NAME",
         help="Fit and match in rgb (what MSE measures), lab or weighted.",
     ),
     option(
@@ -318,7 +367,8 @@ _method_option = option(
     type=click.Choice(METHODS),
     default=DEFAULT_METHOD,
     show_default=True,
-    help="kmeans, minibatch (faster on huge images) or random (k random pixels, baseline).",
+    metavar="NAME",
+    help="kmeans, minibatch (faster on huge images) or random (baseline).",
 )
 
 #: The click parameters that are FitOptions fields (the rest of fit_options' list is
@@ -355,7 +405,8 @@ dither_options = apply(
             type=click.Choice(DITHERS),
             default=DEFAULT_DITHER,
             show_default=True,
-            help="Error diffusion: fewer bands in gradients, higher MSE.",
+            metavar="NAME",
+            help=f"Error diffusion: {', '.join(DITHERS)}.",
         ),
         option(
             COLORS,
@@ -395,9 +446,7 @@ def target_psnr_option(help: str, default: float | None = None) -> Callable:
 #: A quality target instead of a fixed k, and a floor: --target-psnr --max-mse --min-psnr.
 quality_target_options = apply(
     [
-        target_psnr_option(
-            "Fewest colors (up to -k) reaching this PSNR; exit 3 if even -k misses it."
-        ),
+        target_psnr_option("Fewest colors reaching this PSNR (exit 3 if -k misses it)."),
         option(
             COLORS,
             "--max-mse",
@@ -410,7 +459,7 @@ quality_target_options = apply(
             "--min-psnr",
             type=float,
             metavar="DB",
-            help="Write nothing below this PSNR; exit 99 (pngquant's --quality min).",
+            help="Write nothing below this PSNR (exit 99).",
         ),
     ]
 )
@@ -480,23 +529,22 @@ output_options = apply(
             "-o",
             "--output",
             type=OutputPath(path_type=Path),
-            help="Output file (one input; its suffix picks the format: .webp is often the "
-            "smallest), or folder (ending in /, existing, or for many inputs; created as "
-            "needed, the tree mirrored).  [default: beside each input]",
+            help="Output file (its suffix picks the format) or folder (ends in /, exists, "
+            "or many inputs; made as needed).",
         ),
         option(
             OUTPUT,
             "--name",
             "template",
             metavar="TEMPLATE",
-            help="Output name from {stem} {ext} {k} {method}.  "
-            f"[default: {DEFAULT_TEMPLATE} plus marks: -rgb, -nodither...]",
+            help="Name from {stem} {ext} {k} {method}.  "
+            f"[default: {DEFAULT_TEMPLATE}, marked -rgb, -nodither...]",
         ),
         option(
             OUTPUT,
             "--skip-existing",
             is_flag=True,
-            help="Leave inputs whose output exists (resume a run); add to --report.",
+            help="Leave inputs whose output exists (resume a run).",
         ),
         option(
             OUTPUT,
@@ -512,7 +560,7 @@ output_options = apply(
             default=0,
             show_default=True,
             metavar=f"0..{MAX_OPTIMIZE}",
-            help="Shrink PNGs losslessly with oxipng at this level (2: 4-18% smaller).",
+            help="Shrink PNGs with oxipng (2: 4-18% smaller).",
         ),
         option(
             OUTPUT,
@@ -545,8 +593,7 @@ run_options = apply(
             type=int,
             default=None,
             metavar="N",
-            help="Worker processes for many images.  [default: one per core, fewer if "
-            "memory is short]",
+            help="Worker processes.  [default: one per core, as memory allows]",
         ),
         option(
             OTHER,
@@ -586,7 +633,8 @@ weight_option = option(
     type=click.Choice(WEIGHTS),
     default=DEFAULT_WEIGHT,
     show_default=True,
-    help="Weigh images in a shared palette by pixels, or equally.",
+    metavar="NAME",
+    help="Weigh images in a shared palette by pixels, or equally (equal).",
 )
 
 #: Palettes over a set and over frames (compress):
