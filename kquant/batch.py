@@ -554,6 +554,10 @@ class JobRun:
                 result = None  # a result that could not be fetched: lost with the scheduler
             if result is None:
                 result = self._lost(i)
+            elif result.status == "interrupted":  # its worker was signalled, not this run
+                result = JobResult(job, "error", error_type="WorkerInterrupted",
+                                   error=f"{job.input}: its worker process was interrupted "
+                                   "before it finished; no output was written")  # fmt: skip
             self.taken += 1
             yield result
 

@@ -62,7 +62,7 @@ class _Interrupt(BaseException):
         self.signum = signum
 
 
-def _worker_init(slots: Any, parent: int) -> None:
+def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
     """Initializer of a worker process.
 
     - Takes a slot in ``slots`` (two ints per worker: its pid, and the id of the task
@@ -70,7 +70,9 @@ def _worker_init(slots: Any, parent: int) -> None:
       pool's workers are started one after another, so their process numbers are
       consecutive and distinct modulo the number of slots (no lock needed).
     - SIGINT: the task in hand stops (:class:`TaskInterrupted`); no other task
-      starts in this worker; an idle worker just notes it.
+      starts in this worker; an idle worker just notes it. Unless the parent ignores
+      SIGINT (``sigint_ignored``: started in the background by a shell script, or
+      under ``nohup``-like wrappers): then its workers ignore it too, as the run does.
     - SIGTERM (the parent died, the pool is torn down, someone kills the worker):
       the task in hand stops the same way and the worker exits at once, 128 + 15.
     - Asks the kernel for SIGTERM when the parent dies.
@@ -90,7 +92,7 @@ def _worker_init(slots: Any, parent: int) -> None:
         if signum == signal.SIGTERM:
             os._exit(128 + signum)
 
-    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
         import ctypes
@@ -120,6 +122,12 @@ def _run_task(task: int, fn: Callable, args: tuple, kwargs: dict) -> Any:
         if exc.signum == signal.SIGTERM:
             os._exit(128 + exc.signum)
         raise TaskInterrupted() from None
+
+
+def _ignored(signum: int) -> bool:
+    """Whether this process was started with ``signum`` ignored (``nohup``, a shell
+    script's background job)."""
+    return signal.getsignal(signum) is signal.SIG_IGN
 
 
 def _signal_name(signum: int) -> str:
@@ -222,7 +230,7 @@ class WorkerPool(Executor):
                 max_workers=self._max_workers,
                 mp_context=self._context,
                 initializer=_worker_init,
-                initargs=(self._slots, os.getpid()),
+                initargs=(self._slots, os.getpid(), _ignored(signal.SIGINT)),
             )
             self._processes = {}
         return self._inner

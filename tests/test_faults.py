@@ -583,3 +583,36 @@ def test_names_that_are_not_utf8_reach_the_report(tmp_path):
 
 if sys.platform != "linux":  # /proc, prctl and tmpfs are Linux's
     pytestmark = pytest.mark.skip(reason="the fault tests use Linux's /proc")
+
+
+def test_sigint_to_a_worker_alone_or_ignored_by_the_run(tmp_path):
+    """A worker interrupted while the run is not (SIGINT to its pid) is that image's
+    error row, not a silent skip (was: "skipped", exit 0). A run started with SIGINT
+    ignored (a shell script's `kquant ... &`, nohup) ignores it in its workers too,
+    and finishes (was: every image after the signal "skipped", exit 0)."""
+    import csv
+
+    src, report = _slow_folder(tmp_path / "in", 2), tmp_path / "r.csv"
+    proc = _start("compress", src, *SLOW, "-o", tmp_path / "a", "-j", "2", "--report", report)
+    victim = _workers(proc.pid, 2)[0]
+    time.sleep(1)
+    os.kill(victim, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    with open(report, newline="") as fh:
+        statuses = sorted((r["status"], r["error"]) for r in csv.DictReader(fh))
+    assert [s for s, _ in statuses] == ["error", "ok"], statuses
+    assert "its worker process was interrupted before it finished" in statuses[0][1]
+    assert "1 failed" in err.strip().splitlines()[-1]
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = _start("compress", src, *SLOW, "-o", tmp_path / "b", "-j", "2",
+                  start_new_session=True, preexec_fn=ignore_sigint)  # fmt: skip
+    _workers(proc.pid, 2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["0-k128.png", "1-k128.png"]

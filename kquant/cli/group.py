@@ -137,13 +137,17 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command line, print any error as one line on stderr, and
     exit.
 
-    SIGTERM and SIGHUP stop the run as Ctrl-C does, with exit code 143 or 129.
+    SIGTERM and SIGHUP stop the run as Ctrl-C does, with exit code 143 or 129,
+    unless kquant was started with them ignored (``nohup``, a shell script's
+    background job ignores SIGINT): an ignored signal stays ignored, in the workers
+    too.
     The process ends with ``os._exit`` once stdout and stderr are flushed: tearing
     down an interpreter that has loaded scikit-learn and scipy takes about 0.3 s
     and does nothing a finished run needs (every output file is closed by then).
     """
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _stop)
     _exit(cli.main(argv, standalone_mode=False))
 
 
