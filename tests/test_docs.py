@@ -203,3 +203,18 @@ def test_the_readme_is_a_readme_and_docs_hold_the_reference():
         for param in cli.get_command(group, name).params:
             if isinstance(param, click.Option) and param.name not in ("help", "help_all"):
                 assert any(f"`{flag}" in reference for flag in param.opts), (name, param.opts)
+
+
+def test_every_exit_code_is_listed_in_help_and_readme():
+    """The exit codes of kquant.cli.group's docstring, each in `kquant --help` and in
+    the README's table (99 was missing from both)."""
+    from kquant.cli import group
+
+    codes = re.findall(r"^- (\d+)(?:, (\d+))?:", group.__doc__, re.MULTILINE)
+    codes = {c for pair in codes for c in pair if c}
+    assert codes >= {"0", "1", "2", "3", "99", "130", "143", "129"}
+    text = CliRunner().invoke(cli, ["--help"]).output
+    table = README.read_text().split("## Exit codes")[1].split("\n## ")[0]
+    for code in codes:
+        assert re.search(rf"\b{code}\b", text), code
+        assert re.search(rf"^\| [\d, ]*\b{code}\b", table, re.MULTILINE), code

@@ -10,6 +10,7 @@ Exit codes (documented in the README):
 - 3: a quality target was missed (the images were written)
 - 99: below ``--min-psnr`` (nothing written)
 - 130: interrupted (Ctrl-C); no partial output is left
+- 143, 129: stopped by SIGTERM, SIGHUP (as Ctrl-C)
 
 Every error is printed as one line, ``kquant: error: ...``, by :class:`KquantGroup`
 itself, so ``CliRunner`` tests see what users see. Only click and the light
@@ -110,8 +111,9 @@ def cli() -> None:
 
     Exit codes: 0 success, 1 failure (bad image, output exists, cannot write),
     2 misuse (bad option, missing input), 3 a quality target missed, 99 below
-    --min-psnr (nothing written), 130 interrupted. `kquant help COMMAND` and
-    `kquant version` work too.
+    --min-psnr (nothing written), 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
+    `kquant help COMMAND` and `kquant version` work too; the reference is
+    docs/cli.md in the source.
     """
 
 
