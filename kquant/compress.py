@@ -16,7 +16,7 @@ from typing import IO, Any
 import numpy as np
 
 from kquant.animation import ANIMATED_FORMATS, count_frames, quantize_animation
-from kquant.codebook import start_import
+from kquant.codebook import finish_import, start_import
 from kquant.colors import color_histogram
 from kquant.defaults import INDEXED_LIMIT, METRIC_LABELS
 from kquant.errors import ImageReadError, UsageError
@@ -200,6 +200,11 @@ def compress_file(
         notes.append(
             f"GIF has 1-bit transparency: alpha below {GIF_ALPHA_THRESHOLD} made transparent"
         )
+    small = pixels.shape[0] * pixels.shape[1] <= EARLY_IMPORT_MAX_PIXELS
+    if fit.method != "random" and s.palette is None and small:
+        # its import overlapped decoding: what is left of it is not the fit's (total has
+        # it); a larger image overlaps it with counting colors instead, in `fit`
+        finish_import()
     t_loaded = time.perf_counter()
 
     strength = s.strength

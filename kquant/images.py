@@ -145,7 +145,7 @@ def format_for(path: str | os.PathLike[str]) -> str:
         known = ", ".join(sorted({s for s in FORMATS if s not in (".jpeg", ".tiff")}))
         raise UsageError(
             f"{path}: cannot tell the output format from suffix {suffix or '(none)'!r}; "
-            f"use one of {known}"
+            f"use one of {known}" + ("" if suffix else f" (a folder: {path}/)")
         )
     return FORMATS[suffix]
 

@@ -35,8 +35,10 @@ __all__ = [
 class StageSeconds:
     """Wall time of each stage (:class:`kquant.stages.Stage`) and of the whole job.
 
-    ``fit`` includes counting colors and importing scikit-learn; ``map`` includes
-    dithering; ``metrics`` is None unless perceptual measures were asked for.
+    ``fit`` includes counting colors, not importing scikit-learn (about a second,
+    once per process; ``total`` has it), except above 8 MP, where the import overlaps
+    counting colors; ``map`` includes dithering; ``metrics`` is None unless perceptual
+    measures were asked for.
     """
 
     load: float

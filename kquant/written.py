@@ -113,8 +113,10 @@ def check_files(
         key = _key(item.path)
         in_place = overwrite and item.replaces is not None and _key(item.replaces) == key
         if key in owner and key not in first and not in_place:
+            how = ("--force replaces it in place" if item.replaces is not None
+                   and _key(item.replaces) == key else "write elsewhere")  # fmt: skip
             raise UsageError(
-                f"{item.label} is {owner[key]}: an input is never written over; write elsewhere"
+                f"{item.label} is {owner[key]}: an input is not written over; {how}"
             )
         if key in first:
             raise UsageError(

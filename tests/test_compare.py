@@ -174,6 +174,9 @@ def test_the_sheet_fits_a_screen_and_the_zoom_magnifies(tmp_path):
     assert (windows == small).all(axis=(-3, -2, -1)).any()  # a crop of the result as it is
     ran = kquant("compare", src, "-k", "8", "--side-by-side", tmp_path / "t.png", "--width", "9")
     assert ran.returncode == 2 and "too narrow" in ran.stderr
+    for flag in (["--zoom"], ["--width", "800"]):  # nothing to draw on
+        ran = kquant("compare", src, "-k", "8", *flag)
+        assert ran.returncode == 2 and "draws on the --side-by-side picture" in ran.stderr
     full_size = tmp_path / "full.png"
     ran = kquant("compare", src, "-k", "8", "--methods", "random", "--side-by-side", full_size,
                  "--width", "none")  # fmt: skip

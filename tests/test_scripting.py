@@ -247,8 +247,12 @@ def test_compress_help_is_short_in_sections_with_examples_first():
     assert heads == ["Inputs:", "Output:", "Colors and quality:", "Reporting:",
                      "k-means tuning:", "Other options:"]  # fmt: skip
     assert "--cluster" in every and "More examples:" in every and "more options" not in every
-    for help_text in (text, every):
-        assert not re.search(r"INTEGER|FLOAT|RANGE|x>=|\[\w+(\|[\w+-]+)+\]", help_text)
+    for command in ("compress", "compare", "palette", "sweep", None):
+        for flag in ("--help", "--help-all") if command else ("--help",):
+            shown = kquant(*([command] if command else []), flag).stdout
+            assert not re.search(r"INTEGER|FLOAT|TEXT|DIRECTORY|RANGE|x>=|\[\w+(\|[\w+-]+)+\]",
+                                 shown), (command, flag)  # fmt: skip
+            assert max(map(len, shown.splitlines())) <= 80, (command, flag)  # a terminal's
 
 
 def test_dpi_and_icc_are_kept_unless_stripped(tmp_path):
@@ -330,6 +334,7 @@ def test_an_output_folder_is_one_rule_for_one_input_as_for_many(tmp_path, monkey
     assert deep.returncode == 0 and (tmp_path / "new" / "deep" / "x.png").is_file()
     bad = kquant("compress", "photos/a.png", "-k", "4", "-o", "nosuffix")
     assert bad.returncode == 2 and "cannot tell the output format" in bad.stderr
+    assert "(a folder: " in bad.stderr  # how to say "into this folder"
     assert not (tmp_path / "nosuffix").exists()
 
 
@@ -364,6 +369,12 @@ def test_help_and_version_as_words():
     assert top.returncode == 0 and "Commands:" in top.stdout and "99 below" in top.stdout
     assert sub.returncode == 0 and sub.stdout.startswith("Usage: kquant sweep")
     assert version.returncode == 0 and version.stdout.startswith("kquant, version ")
+    for words in (["version", "--help"], ["version", "-h"], ["help", "version"],
+                  ["help", "help"]):  # fmt: skip
+        ran = kquant(*words)
+        assert ran.returncode == 0 and ran.stdout.startswith(("kquant, version", "Usage:")), words
+    every = kquant("sweep", "--help-all")  # every command takes --help-all
+    assert every.returncode == 0 and "--metric-sample" in every.stdout
 
 
 def test_the_suffix_picks_a_pictures_format_or_is_refused(tmp_path, blocks_png):
@@ -488,6 +499,8 @@ def test_files_from_a_list_or_stdin_as_find_print0_writes_it(tmp_path, monkeypat
                        (["-k", "4"], "give an INPUT")):  # fmt: skip
         bad = kquant("compress", *args)
         assert bad.returncode == 2 and says in bad.stderr
+    empty = kquant("compress", "--files-from", "-", "-0", "-k", "4", input=b"")
+    assert empty.returncode == 0 and "nothing to do" in empty.stderr  # a find found nothing
 
 
 #: What compress, compare and sweep all report, under the same names (issue 23).

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     epilog="""\b
 Examples:
   kquant compare photo.jpg -k 64
-  kquant compare photo.jpg -k 16 --methods kmeans,random --side-by-side cmp.png
+  kquant compare photo.jpg -k 16 --methods kmeans,random --side-by-side s.png
   kquant compare photo.jpg --save-dir results/ --json""",
 )
 @image_argument
@@ -96,6 +96,7 @@ Examples:
     OUTPUT,
     "--save-dir",
     type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
     help="Keep each result in this folder, named as compress would (photo-k16-random.png).",
 )
 @html_option
@@ -148,6 +149,11 @@ def compare(
 
     printer = RowPrinter(row_format(as_json, as_csv))
     names = _methods(methods)
+    ctx = click.get_current_context()
+    drawn = [f"--{n}" for n in ("zoom", "width")
+             if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]  # fmt: skip
+    if sheet is None and drawn:
+        raise click.UsageError(f"{drawn[0]} draws on the --side-by-side picture; add it")
     if width is not None and width < 64:
         raise click.BadParameter(f"{width} px is too narrow for a sheet (64 or more, or none)",
                                  param_hint="'--width'")  # fmt: skip
@@ -238,7 +244,7 @@ Examples:
     OUTPUT,
     "--swatch",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Draw the palette as bands as wide as each color's share (PNG).",
+    help="Draw the palette as bands as wide as each color's share (.png, .jpg...).",
 )
 @option(
     OUTPUT,
@@ -333,6 +339,7 @@ Examples:
     "--colors",
     "ks",
     default=DEFAULT_SWEEP_COLORS,
+    metavar="LIST",
     show_default=True,
     help="k to try: a list (2,4,8) or a range (2..256, doubling).",
 )
@@ -343,6 +350,7 @@ Examples:
     REPORTING,
     "--metric-sample",
     type=int,
+    metavar="N",
     default=DEFAULT_METRIC_SAMPLE,
     show_default=True,
     help="Pixels the silhouette and Calinski-Harabasz scores use (silhouette is quadratic in it).",

@@ -46,10 +46,10 @@ BRIEF = ("recursive", "k", "output", "template", "overwrite", "skip_existing",
     brief=BRIEF,
     epilog="""\b
 More examples:
-  kquant compress photo.jpg -k 16 -o small.gif    # the suffix picks the format
+  kquant compress photo.jpg --target-psnr 38 --dither none  # fewest colors
   kquant compress 'shots/*.png' --name '{stem}.{ext}' -o out/ --skip-existing
   kquant compress -r photos/ -o small/ -j 2 -q    # two worker processes
-  kquant compress -r frames/ -o out/ --palette brand.gpl   # one palette for all
+  kquant compress -r frames/ -o out/ --palette brand.gpl  # one palette
   kquant compress anim.gif -k 64 -o small.webp    # every frame, one palette""",
 )
 @input_options
@@ -112,7 +112,7 @@ def compress(
     Examples:
       kquant compress photo.jpg -k 64                # writes photo-k64.png
       kquant compress -r photos/ -o small/ --report run.csv
-      kquant compress photo.jpg --target-psnr 40     # fewest colors reaching 40 dB
+      kquant compress photo.jpg -k 16 -o small.webp  # the suffix picks the format
 
     INPUT: an image, a folder (-r: subfolders), a glob, or - (stdin). Outputs go
     beside each input or under -o; nothing is replaced without --force.
@@ -171,6 +171,11 @@ def compress(
                 click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
                            f"colors ({len(settings.palette)})", err=True)  # fmt: skip
         inputs = (*inputs, *_listed(files_from, null, inputs))
+        if not inputs and files_from is not None:  # a find that matched nothing: as rsync
+            if not quiet:  # and tar do, nothing to do is not an error
+                click.echo(f"kquant: nothing to do: --files-from {files_from} lists no files",
+                           err=True)  # fmt: skip
+            return
         if not inputs:
             raise UsageError("give an INPUT (a file, folder or glob), or --files-from FILE")
         _refuse_counts_as_inputs(inputs)

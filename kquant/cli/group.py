@@ -62,8 +62,9 @@ class KquantGroup(click.Group):
 
     def _run(self, argv: list[str], complete_var: str | None, extra: dict) -> int:
         if argv[:1] == ["help"]:  # `kquant help [COMMAND]`, as git and cargo take it
-            argv = [*argv[1:2], "--help"]
-        elif argv == ["version"]:
+            named = argv[1:2] if argv[1:2] not in (["help"], ["version"]) else []
+            argv = [*named, "--help"]
+        elif argv[:1] == ["version"]:  # `kquant version`, also with --help
             argv = ["--version"]
         try:
             code = super().main(argv, "kquant", complete_var, standalone_mode=False, **extra)

@@ -115,17 +115,16 @@ class SectionedCommand(click.Command):
     def __init__(self, *args: Any, brief: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.brief = brief
-        if brief:
-            self.params.append(
-                click.Option(
-                    ["--help-all"],
-                    is_flag=True,
-                    expose_value=False,
-                    is_eager=True,
-                    callback=_help_all,
-                    help="Show every option and more examples.",
-                )
+        self.params.append(  # every command takes it, whether its --help is brief or not
+            click.Option(
+                ["--help-all"],
+                is_flag=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_help_all,
+                help="Show every option and more examples.",
             )
+        )
 
     def _listed(self, ctx: click.Context, param: click.Parameter) -> bool:
         return (not self.brief or ctx.meta.get(HELP_ALL, False) or param.name in self.brief
@@ -258,6 +257,24 @@ images_argument = click.argument(
 )
 
 
+class ColorCount(click.ParamType):
+    """One k (the library checks its range); a list or range points to ``sweep``."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value)
+        if "," in text or ".." in text:
+            self.fail(f"{text!r}: one k here; to try several, kquant sweep IMAGE -k {text}",
+                      param, ctx)  # fmt: skip
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            self.fail(f"{text!r} is not a number of colors", param, ctx)
+
+
 def colors_option(default: int = DEFAULT_COLORS) -> Callable:
     """``-k/--colors``, for the commands that quantize at one k."""
     return option(
@@ -265,7 +282,7 @@ def colors_option(default: int = DEFAULT_COLORS) -> Callable:
         "-k",
         "--colors",
         "k",
-        type=int,
+        type=ColorCount(),
         default=default,
         show_default=True,
         metavar=f"1..{MAX_COLORS}",
