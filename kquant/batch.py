@@ -21,6 +21,7 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -300,17 +301,30 @@ def plan_jobs(
     return plan
 
 
+#: A default output name (:func:`kquant.naming.default_template`): the input's stem,
+#: ``-k<K>``, then marks, ``.png``.
+DEFAULT_NAME = re.compile(r"(?P<stem>.+)-k\d+(?:-[a-z0-9.]+)*\.png")
+
+
 def _drop_own_outputs(jobs: list[Job], items: list[Item]) -> Plan:
     """Leave out inputs found in folders or by globs that another input of the run
-    writes to (each counted as ignored, with the input that writes it)."""
+    writes to, or that carry the default name kquant gives another input beside
+    them (``x-k16.png`` beside ``x.jpg``: an earlier run's output), each counted as
+    ignored with the input it comes from. Files named on the command line are
+    always taken."""
     writer = {job.output.resolve(): job.input for job in jobs}
+    stems = {(job.input.parent, job.input.stem): job.input for job in jobs}
     plan = Plan([])
     for job, item in zip(jobs, items, strict=True):
         source = writer.get(job.input.resolve())
-        if source is not None and source != job.input and not item.explicit:
+        named = DEFAULT_NAME.fullmatch(job.input.name)
+        earlier = named and stems.get((job.input.parent, named.group("stem")))
+        if item.explicit or (source in (None, job.input) and not earlier):
+            plan.jobs.append(job)
+        elif source not in (None, job.input):
             plan.ignored.append((job.input, f"an output of this run (of {source})"))
         else:
-            plan.jobs.append(job)
+            plan.ignored.append((job.input, f"an earlier output of kquant, from {earlier}"))
     return plan
 
 
@@ -709,11 +723,9 @@ def run_job(
 
     try:
         if make_folder:
-            try:
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ImageWriteError(f"{job.output}: cannot make its folder {job.output.parent}: "
-                                      f"{exc.strerror or exc}") from None  # fmt: skip
+            from kquant.written import make_folder as make
+
+            make(job.output)
         with per_image(job.input) as heard:
             report = compress_file(
                 job.input if source is None else source,

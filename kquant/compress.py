@@ -277,7 +277,8 @@ def compress_file(
             optimize=s.optimize,
         )
         written = not s.skip_if_larger or bytes_out < image.bytes
-    notes += _not_written(s, written, min_met, result.distortion.psnr, bytes_out, image.bytes)
+    notes += _not_written(s, written, min_met, result.distortion.psnr, bytes_out, image.bytes,
+                          fmt)  # fmt: skip
     notes += _optimize_note(s, fmt, animated=False)
     t_saved = time.perf_counter()
 
@@ -351,15 +352,17 @@ def _not_written(
     psnr: float | None,
     bytes_out: int,
     bytes_in: int,
+    fmt: str,
 ) -> list[str]:
     """The report's note on why nothing was written (--min-psnr, --skip-if-larger),
-    or that what was written is larger than the input (:func:`larger_note`)."""
+    or that what was written (as ``fmt``) is larger than the input
+    (:func:`larger_note`)."""
     if min_met is False:
         return [f"not written: PSNR {psnr:.2f} dB is below the minimum {s.min_psnr:g} dB"]
     if not written:
         return [f"not written: {bytes_out:,} bytes would not be smaller than the input's "
                 f"{bytes_in:,}"]  # fmt: skip
-    return [larger_note(bytes_in, bytes_out)] if is_larger(bytes_in, bytes_out) else []
+    return [larger_note(bytes_in, bytes_out, fmt)] if is_larger(bytes_in, bytes_out) else []
 
 
 def _optimize_note(s: CompressSettings, fmt: str, *, animated: bool) -> list[str]:
@@ -409,7 +412,8 @@ def _animation_report(
         notes.append("perceptual measures are not computed for animations")
     bytes_in = max(result.bytes_in, 0)
     d = result.distortion
-    notes += _not_written(s, result.written, result.min_met, d.psnr, result.bytes_out, bytes_in)
+    notes += _not_written(s, result.written, result.min_met, d.psnr, result.bytes_out, bytes_in,
+                          fmt)  # fmt: skip
     notes += _optimize_note(s, fmt, animated=True)
     total = time.perf_counter() - t_start
     return Report(

@@ -6,12 +6,13 @@ number of colors: ``-k``, the palette's size with a given palette, or the k chos
 a quality target) and ``{method}``. Only those fields are accepted, with no format
 specs, conversions or attribute access, so a name is always a plain file name.
 
-The default name tells apart whatever changes the pixels, so that trying options one
-after another never collides: ``{stem}-k{k}.png`` for the defaults, with the method
-when it is not k-means (``-{method}``), then the space when it is not the weighted
-one (``-rgb``, ``-lab``) and the dithering when it is not Floyd-Steinberg at full
-strength (``-nodither``, ``-adaptive``, ``-d0.5`` for a strength), as pngquant's
-``-fs8``/``-or8`` tell its dithering apart (:func:`name_marks`).
+The default name tells apart the settings that change the picture, so that trying
+them one after another does not collide: ``{stem}-k{k}.png`` for the defaults, with
+the method when it is not k-means (``-{method}``), then the space when it is not the
+weighted one (``-rgb``, ``-lab``), the dithering when it is not Floyd-Steinberg at
+full strength (``-nodither``, ``-adaptive``, ``-d0.5`` for a strength) and the seed
+when it is not 0 (``-s1``), as pngquant's ``-fs8``/``-or8`` tell its dithering apart
+(:func:`name_marks`). The k-means tuning options and kept colors are not marked.
 
 >>> from pathlib import Path
 >>> render(default_template("kmeans"), Path("shots/x.jpg"), k=16, method="kmeans")
@@ -38,6 +39,7 @@ from kquant.defaults import (
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
     DEFAULT_METHOD,
+    DEFAULT_SEED,
     DEFAULT_SPACE,
     DEFAULT_TEMPLATE,
 )
@@ -58,10 +60,15 @@ def default_template(method: str, marks: tuple[str, ...] = ()) -> str:
     return DEFAULT_TEMPLATE.replace(".png", extra + "".join(f"-{m}" for m in marks) + ".png")
 
 
-def name_marks(*, space: str, dither: str, strength: float) -> tuple[str, ...]:
+def name_marks(
+    *, space: str, dither: str, strength: float, seed: int = DEFAULT_SEED
+) -> tuple[str, ...]:
     """What a default name adds for settings that change the pixels and are not the
     defaults: the space (``rgb``, ``lab``), the dithering (``nodither``,
-    ``adaptive``) and a strength below 1 (``d0.5``)."""
+    ``adaptive``), a strength below 1 (``d0.5``) and the seed (``s1``: random
+    codebooks of several seeds side by side). The k-means tuning options
+    (``--sample``, ``--init``, ``--n-init``, ``--max-iter``, ``--tol``) and kept
+    colors are not marked: they refine the same fit; name such runs with ``--name``."""
     marks = [] if space == DEFAULT_SPACE else [space]
     if dither == "none" or strength == 0:
         marks.append("nodither")
@@ -70,6 +77,8 @@ def name_marks(*, space: str, dither: str, strength: float) -> tuple[str, ...]:
             marks.append(dither)
         if strength != DEFAULT_DITHER_STRENGTH:
             marks.append(f"d{strength:g}")
+    if seed != DEFAULT_SEED:
+        marks.append(f"s{seed}")
     return tuple(marks)
 
 

@@ -70,7 +70,7 @@ def plot_sweep(
     panels = [
         ("inertia", "inertia", "log"),
         ("PSNR (dB)", "psnr", "linear"),
-        ("PNG size (KB)", "bytes_out", "linear"),
+        ("PNG size (KiB)", "bytes_out", "linear"),
         ("silhouette", "silhouette", "linear"),
         ("Calinski-Harabasz", "calinski_harabasz", "linear"),
     ]
@@ -101,7 +101,7 @@ def plot_sweep(
             ax.axhline(target_psnr, color="gray", linewidth=0.8, label=f"target {target_psnr:g} dB")
         if field == "bytes_out" and input_bytes is not None:
             ax.axhline(input_bytes / 1024, color="black", linewidth=0.8, linestyle=(0, (1, 2)),
-                       label=f"the input: {input_bytes / 1024:,.0f} KB")  # fmt: skip
+                       label=f"the input: {input_bytes / 1024:,.0f} KiB")  # fmt: skip
     key = figure.add_subplot(2, 3, 6)
     key.axis("off")
     seen: dict[str, object] = {}

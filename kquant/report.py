@@ -188,12 +188,14 @@ def is_larger(bytes_in: int, bytes_out: int) -> bool:
     return 0 < bytes_in < bytes_out
 
 
-def larger_note(bytes_in: int, bytes_out: int) -> str:
-    """The note on an output larger than its input, with what to try instead. Indexed
-    PNGs of photos often are: a JPEG codes a photo in fewer bytes than any palette."""
+def larger_note(bytes_in: int, bytes_out: int, fmt: str = "PNG") -> str:
+    """The note on an output larger than its input, with what to try instead (WebP
+    unless the output is WebP already). Indexed PNGs of photos often are larger: a
+    JPEG codes a photo in fewer bytes than any palette."""
+    webp = "" if fmt == "WEBP" else "-o NAME.webp or --name '{stem}.webp' (lossless WebP), "
     return (
         f"larger than the input ({human_bytes(bytes_in)} -> {human_bytes(bytes_out)}): try "
-        "-o NAME.webp, fewer colors (-k), or --skip-if-larger to keep the original"
+        f"{webp}fewer colors (-k), or --skip-if-larger to keep the original"
     )
 
 

@@ -339,7 +339,8 @@ class CompressSettings:
         (:func:`kquant.naming.name_marks`)."""
         from kquant.naming import name_marks
 
-        return name_marks(space=self.fit.space, dither=self.dither, strength=self.dither_strength)
+        return name_marks(space=self.fit.space, dither=self.dither,
+                          strength=self.dither_strength, seed=self.fit.seed)  # fmt: skip
 
     @property
     def strength(self) -> float:

@@ -50,11 +50,17 @@ class SweepRow:
     as an object of stages)."""
 
     method: str
+    space: str
+    dither: str
+    dither_strength: float
     k: int
+    seed: int
+    colors_in: int
     colors_out: int
     inertia: float
     mse: float
     psnr: float | None
+    max_error: int
     silhouette: float | None
     calinski_harabasz: float | None
     metric_sample: int
@@ -183,11 +189,17 @@ def sweep(
         results.append(
             SweepRow(
                 method=method,
+                space=run.space,
+                dither=dither if q is not fitted else "none",
+                dither_strength=dither_strength,
                 k=k,
+                seed=run.seed,
+                colors_in=q.colors_in,
                 colors_out=q.colors_out,
                 inertia=fitted.distortion.mse * 3 * visible.size,
                 mse=q.distortion.mse,
                 psnr=q.distortion.psnr,
+                max_error=q.distortion.max_error,
                 silhouette=float(silhouette_score(points, labels)) if scorable else None,
                 calinski_harabasz=(
                     float(calinski_harabasz_score(points, labels)) if scorable else None

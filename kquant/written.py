@@ -74,8 +74,11 @@ def check_files(
     inputs: Iterable[Path] = (),
     *,
     overwrite: bool = False,
+    make_folders: bool = False,
 ) -> None:
-    """Refuse a run whose files collide with each other or with its inputs, or exist.
+    """Refuse a run whose files collide with each other or with its inputs, or exist;
+    with ``make_folders``, then make the folders they go in (the command line's one
+    rule for outputs, reports, pages and pictures: folders are created as needed).
 
     Parameters
     ----------
@@ -115,18 +118,33 @@ def check_files(
         if key in owner and key not in first and not in_place:
             how = ("--force replaces it in place" if item.replaces is not None
                    and _key(item.replaces) == key else "write elsewhere")  # fmt: skip
-            raise UsageError(
-                f"{item.label} is {owner[key]}: an input is not written over; {how}"
-            )
+            raise UsageError(f"{item.label} is {owner[key]}: an input is not written over; {how}")
         if key in first:
             raise UsageError(
                 f"{item.label} is the same file as {first[key].label}; give each its own name"
             )
         first[key] = item
-    if overwrite:
-        return
     for item in first.values():
-        if item.check_exists and item.path.exists():
+        if not overwrite and item.check_exists and item.path.exists():
             raise OutputExistsError(
                 f"{item.path}: already exists (use --force to replace it)", path=item.path
             )
+    for item in first.values() if make_folders else ():
+        make_folder(item.path)
+
+
+def make_folder(path: Path) -> None:
+    """Make the folder ``path`` goes in, as needed.
+
+    Raises
+    ------
+    ImageWriteError
+        It cannot be made (a file in the way, no permission).
+    """
+    from kquant.errors import ImageWriteError
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageWriteError(f"{path}: cannot make its folder {Path(path).parent}: "
+                              f"{exc.strerror or exc}") from None  # fmt: skip

@@ -140,6 +140,13 @@ def test_seconds_measure_the_method_not_the_import(tmp_path):
             seconds.setdefault(row["method"], []).append(row["seconds"]["total"])
     for method, (a, b) in seconds.items():
         assert abs(a - b) < 0.3 + 0.5 * min(a, b), (method, a, b)
+    # compress: the first image's fit no longer pays it either (one process, -j 1)
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(src.read_bytes())
+    ran = run_kquant("compress", src, copy, "-k", "8", "-j", "1", "-o", tmp_path / "out", "--json")
+    assert ran.returncode == 0, ran.stderr
+    first, second = (json.loads(line)["seconds"]["fit"] for line in ran.stdout.splitlines())
+    assert abs(first - second) < 0.3 + 0.5 * min(first, second), (first, second)
 
 
 def test_the_sheet_fits_a_screen_and_the_zoom_magnifies(tmp_path):

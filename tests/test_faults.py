@@ -61,6 +61,8 @@ def world(t: Path) -> None:
     (t / "links" / "gone.png").symlink_to(t / "links" / "nowhere.png")
     (t / "empty.png").write_bytes(b"")
     (t / "text.png").write_text("not an image\n")
+    (t / "nl").mkdir()
+    (t / "nl" / "bad\nname.png").write_text("not an image\n")  # a newline in its name
     Image.fromarray(blocks(64, 64)).save(t / "full.jpg", quality=90)
     (t / "trunc.jpg").write_bytes((t / "full.jpg").read_bytes()[:500])
     png_with_rows(t / "short.png", 50, 100, 10)
@@ -174,6 +176,8 @@ CASES = [
     case("missing-input", "compress {t}/nope.png -k 4", 2, "no such file"),
     case("empty-file", "compress {t}/empty.png -k 4", 1, "empty file", absent=["empty-k4.png"]),
     case("not-an-image", "compress {t}/text.png -k 4", 1, "not an image"),
+    case("newline-in-name", "compress {t}/nl -k 4 -o {t}/nlo/ -q", 1,
+         "nl/bad\\nname.png: not an image"),
     case("truncated-jpeg", "compress {t}/trunc.jpg -k 4", 1, "truncated or corrupt",
          absent=["trunc-k4.png"]),
     case("short-png-rows", "compress {t}/short.png -k 4", 1, "holds 10 of 100 rows",
@@ -198,7 +202,7 @@ CASES = [
     # option values
     case("k-zero", "compress {t}/img.png -k 0", 2, "-k/--colors: k must be between 1"),
     case("k-too-large", "compress {t}/img.png -k 70000", 2, "-k/--colors"),
-    case("k-not-a-number", "compress {t}/img.png -k many", 2, "'many' is not a valid integer"),
+    case("k-not-a-number", "compress {t}/img.png -k many", 2, "'many' is not a number of colors"),
     case("sample-word", "compress {t}/img.png --sample lots", 2, "--sample"),
     case("sample-negative", "compress {t}/img.png --sample -5", 2, "--sample"),
     case("seed-negative", "compress {t}/img.png --seed -1", 2, "between 0 and 4294967295"),
@@ -248,8 +252,8 @@ CASES = [
          "report already exists", absent=["img-k4.png"]),
     case("report-suffix", "compress {t}/img.png -k 4 --report {t}/r.txt", 2,
          "report must end in", absent=["img-k4.png", "r.txt"]),
-    case("report-folder-missing", "compress {t}/img.png -k 4 --report {t}/no/r.csv", 1,
-         "cannot write the report", absent=["img-k4.png"]),
+    case("report-folder-blocked", "compress {t}/img.png -k 4 --report {t}/img.png/r.csv", 1,
+         "cannot make its folder", absent=["img-k4.png"]),
     # palettes
     case("palette-missing", "compress {t}/img.png --palette {t}/nope.gpl", 2,
          "--palette: " + "{t}/nope.gpl: no such palette file"),

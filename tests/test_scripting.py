@@ -63,6 +63,12 @@ def test_the_same_batch_command_runs_again(tmp_path):
     plain = kquant("compress", src, "-k", "16", "-j", "1")  # one line, before any work
     assert plain.returncode == 1 and "3 of 3 outputs exist" in plain.stderr
     assert plain.stderr.count("\n") == 1
+    # another k beside them: the earlier outputs are not taken as inputs (x-0-k16-k64.png)
+    other = kquant("compress", src, "-k", "64", "-n")
+    assert other.returncode == 0 and len(other.stdout.splitlines()) == 6
+    assert f"x-0-k16.png: ignored (an earlier output of kquant, from {src / 'x-0.png'})" in (
+        other.stdout)  # fmt: skip
+    assert "k16-k64" not in other.stdout
 
 
 def test_an_input_named_twice_as_output_says_which_overwrites_which(tmp_path):
@@ -212,6 +218,7 @@ def test_opaque_stays_opaque_and_transparent_stays_transparent(tmp_path, k, spac
         (["compress", "x.jpg", "--nofs"], "use --dither none"),
         (["compres", "a.png"], "did you mean 'compress'?"),  # issue 23: edit distance
         (["comapre", "a.png", "-k", "8"], "did you mean 'compare'?"),
+        (["comp", "a.png"], "did you mean 'compare' or 'compress'?"),
         (["swep"], "did you mean 'sweep'?"),
         (["frobnicate"], "the commands are compare, compress, palette, sweep"),
     ],
@@ -305,6 +312,10 @@ def test_an_output_larger_than_its_input_is_said_and_counted(tmp_path):
     assert one.returncode == 0 and row["bytes_out"] > row["bytes_in"] > 0
     note = next(n for n in row["notes"] if n.startswith("larger than the input"))
     assert "-o NAME.webp" in note and "--skip-if-larger" in note and note in one.stderr
+    as_webp = kquant("compress", tmp_path / "noisy.jpg", "-k", "16", "-o", tmp_path / "n.webp",
+                     "--json")  # fmt: skip
+    note = next(n for n in json.loads(as_webp.stdout)["notes"] if n.startswith("larger"))
+    assert "webp" not in note.lower() and "fewer colors" in note  # no advice it already took
     batch = kquant("compress", tmp_path / "noisy.jpg", tmp_path / "flat.png", "-k", "16",
                    "-o", tmp_path / "out", "--html", tmp_path / "page.html")  # fmt: skip
     assert batch.returncode == 0
@@ -332,6 +343,17 @@ def test_an_output_folder_is_one_rule_for_one_input_as_for_many(tmp_path, monkey
     assert (tmp_path / "small" / "a-k8.png").is_file()  # an existing folder: into it
     deep = kquant("compress", "photos/a.png", "-k", "4", "-o", "new/deep/x.png", "-q")
     assert deep.returncode == 0 and (tmp_path / "new" / "deep" / "x.png").is_file()
+    files = kquant("compress", "photos/a.png", "-k", "4", "-o", "o/", "--html", "pages/p.html",
+                   "--report", "reports/r.csv", "-q")  # fmt: skip
+    assert files.returncode == 0 and Path("pages/p.html").is_file()  # one rule for every file
+    assert Path("reports/r.csv").is_file()
+    plot = kquant("sweep", "photos/a.png", "-k", "2,4", "--plot", "plots/p.svg", "-q")
+    assert plot.returncode == 0 and Path("plots/p.svg").is_file()
+    Path("blocked").write_text("a file where a folder would go")
+    blocked = kquant("compress", "photos/a.png", "-k", "4", "-o", "o2/", "--html",
+                     "blocked/p.html")  # fmt: skip
+    assert blocked.returncode == 1 and "cannot make its folder" in blocked.stderr
+    assert not Path("o2").exists()  # refused before any work
     bad = kquant("compress", "photos/a.png", "-k", "4", "-o", "nosuffix")
     assert bad.returncode == 2 and "cannot tell the output format" in bad.stderr
     assert "(a folder: " in bad.stderr  # how to say "into this folder"
@@ -421,6 +443,8 @@ def test_default_names_tell_apart_what_changes_the_pixels(tmp_path, monkeypatch)
         ("--space", "rgb", "--dither", "adaptive", "--dither-strength", "0.5"):
             "a-k8-rgb-adaptive-d0.5.png",
         ("--method", "random", "--dither-strength", "0"): "a-k8-random-nodither.png",
+        ("--method", "random", "--dither-strength", "0", "--seed", "1"):
+            "a-k8-random-nodither-s1.png",  # random codebooks of several seeds
     }  # fmt: skip
     for args, name in runs.items():
         ran = kquant("compress", "a.png", "-k", "8", *args, "--json")
@@ -504,7 +528,9 @@ def test_files_from_a_list_or_stdin_as_find_print0_writes_it(tmp_path, monkeypat
 
 
 #: What compress, compare and sweep all report, under the same names (issue 23).
-SHARED_KEYS = {"input", "method", "k", "colors_out", "mse", "psnr", "bytes_out", "seconds"}
+SHARED_KEYS = {"input", "method", "space", "dither", "dither_strength", "k", "seed",
+               "colors_in", "colors_out", "mse", "psnr", "max_error", "bytes_in", "bytes_out",
+               "seconds"}  # fmt: skip
 
 
 def test_one_vocabulary_across_commands(blocks_png, tmp_path):

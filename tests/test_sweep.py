@@ -97,7 +97,7 @@ def test_sweep_plot_ticks_scales_and_marks(monkeypatch):
     tips = suggest(rows, target_psnr=30)
     figure = plot_sweep(rows, {"kmeans": tips}, title="blocks", target_psnr=30)
     axes = figure.get_axes()
-    titles = ["inertia", "PSNR (dB)", "PNG size (KB)", "silhouette", "Calinski-Harabasz", ""]
+    titles = ["inertia", "PSNR (dB)", "PNG size (KiB)", "silhouette", "Calinski-Harabasz", ""]
     assert [ax.get_title() for ax in axes] == titles
     curves, legend_ax = axes[:5], axes[5]
     assert figure.get_suptitle() == "blocks: measures against k"

@@ -157,14 +157,14 @@ def compare(
     if width is not None and width < 64:
         raise click.BadParameter(f"{width} px is too narrow for a sheet (64 or more, or none)",
                                  param_hint="'--width'")  # fmt: skip
-    marks = name_marks(space=fit.space, dither=dither, strength=dither_strength)
+    marks = name_marks(space=fit.space, dither=dither, strength=dither_strength, seed=fit.seed)
     with library_errors(image):
         named = Path(_stem(image) + ".png")
         saved = [save_dir / render(default_template(name, marks), named, k=k, method=name)
                  for name in names] if save_dir else []  # fmt: skip
         check_files([*(Written(path, "--save-dir") for path in saved),
                      *_flagged(("--side-by-side", sheet), ("--html", html))], [image],
-                    overwrite=overwrite)  # fmt: skip
+                    overwrite=overwrite, make_folders=True)  # fmt: skip
         sheet_fmt = None if sheet is None else picture_format(sheet, "sheet")
         pixels = read_image(image, max_pixels, quiet)
         _settings_used(fit, dither, dither_strength, verbose and not quiet)
@@ -290,7 +290,7 @@ def palette(
     printer = RowPrinter(row_format(as_json, as_csv))
     with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
         check_files(_flagged(("--export", export), ("--swatch", swatch)), images,
-                    overwrite=overwrite)  # fmt: skip
+                    overwrite=overwrite, make_folders=True)  # fmt: skip
         swatch_fmt = None if swatch is None else picture_format(swatch, "swatch")
         with library_errors("--keep-color"):
             keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
@@ -413,7 +413,7 @@ def sweep(
     with library_errors(image):
         k_list = parse_ks(ks)
         check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
-        check_files(_flagged(("--plot", plot)), [image], overwrite=overwrite)
+        check_files(_flagged(("--plot", plot)), [image], overwrite=overwrite, make_folders=True)
         if plot is not None:
             from kquant.plots import plot_format
 
@@ -444,7 +444,10 @@ def sweep(
                              overwrite=overwrite)  # fmt: skip
     if printer:
         for r in rows:
-            printer({"input": str(image), **r.to_dict(), "bytes_in": size})
+            row = r.to_dict()
+            seconds, bytes_out = row.pop("seconds"), row.pop("bytes_out")
+            printer({"input": str(image), **row, "bytes_in": size, "bytes_out": bytes_out,
+                     "seconds": seconds})  # fmt: skip
         if as_json:
             for name in names:
                 click.echo(json.dumps({"input": str(image), "method": name,
@@ -465,22 +468,28 @@ def sweep(
                        f"{r.seconds['total']:>8.2f}")  # fmt: skip
     if not quiet:
         if size is not None:
-            click.echo(f"the input: {size:,} bytes", err=True)
+            from kquant.report import human_bytes
+
+            click.echo(f"the input: {human_bytes(size)} ({size:,} bytes)", err=True)
         click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
                    err=True)  # fmt: skip
         for name in names:
             mine = [r for r in rows if r.method == name]
+            dithered = dither != "none" and dither_strength > 0
             click.echo(_suggestion_line(name if len(names) > 1 else None, tips[name],
-                                        target_psnr, mine), err=True)  # fmt: skip
+                                        target_psnr, mine, dithered), err=True)  # fmt: skip
 
 
-def _suggestion_line(method: str | None, tips: dict, target_psnr: float, rows: list) -> str:
+def _suggestion_line(
+    method: str | None, tips: dict, target_psnr: float, rows: list, dithered: bool
+) -> str:
     """The suggestions of ``sweep`` for one method's ``rows``, in words: ``n/a`` where
-    a rule cannot say, the best PSNR reached when the target is not."""
+    a rule cannot say; when the target is not reached, the best PSNR and what to try."""
     reached = tips["target_psnr"]
     if reached is None:
         best = max(rows, key=lambda r: r.psnr)  # None (lossless) reaches any target
-        reached = f"not reached (best {best.psnr:.2f} dB, k={best.k})"
+        tries = "a lower --target-psnr" + (", or --dither none" if dithered else "")
+        reached = f"not reached (best {best.psnr:.2f} dB, k={best.k}; try {tries})"
     elbow = tips["elbow"] if tips["elbow"] is not None else (
         "n/a (needs 3 k or more)" if len(rows) < 3 else "n/a (flat curve)")  # fmt: skip
     silhouette = tips["silhouette"] if tips["silhouette"] is not None else "n/a"

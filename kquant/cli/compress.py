@@ -123,6 +123,7 @@ def compress(
     from kquant.errors import UsageError
     from kquant.report import row_columns
     from kquant.settings import CompressSettings
+    from kquant.written import make_folder
 
     ctx = click.get_current_context()
     rows = RowPrinter(row_format(as_json, as_csv), columns=row_columns())
@@ -201,6 +202,10 @@ def compress(
             export = export or _palette_file(plan.jobs, settings.k)
         _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
                          overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
+        if not dry_run:  # the report's, page's and palette's folders, as outputs' are
+            for path in (report, html, export):
+                if path is not None and str(path) != STDIO:
+                    make_folder(path)
         if dry_run:
             _print_plan(plan.jobs, found.skipped + plan.ignored, RowPrinter(rows.fmt))
             return

@@ -22,6 +22,7 @@ __all__ = [
     "HINTS",
     "library_errors",
     "misuse_hint",
+    "one_line",
     "show_warnings",
     "usage_message",
     "with_hint",
@@ -33,6 +34,12 @@ HINTS = {
     "OutputExistsError": ("--force", "use --force to replace it"),
     "ImageTooLargeError": ("--max-pixels", "raise the limit with --max-pixels"),
 }
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: a newline or carriage return in it (a file name can
+    hold them) shown as ``\\n``/``\\r``, so every error stays one line on stderr."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def with_hint(message: str, error_type: str | None) -> str:
@@ -124,6 +131,9 @@ def misuse_hint(exc: click.UsageError, argv: list[str], commands: dict) -> str |
         return (f"no command {first!r}; to compress an image: "
                 f"kquant compress {shlex.join(argv)}")  # fmt: skip
     names = sorted(commands)
+    starting = [name for name in names if name.startswith(first)]
+    if len(starting) > 1:  # `kquant comp`: compare or compress
+        return f"no command {first!r}; did you mean {' or '.join(map(repr, starting))}?"
     close = difflib.get_close_matches(first, [*names, "help", "version"], n=1, cutoff=0.6)
     if close:
         return f"no command {first!r}; did you mean {close[0]!r}?"

@@ -31,7 +31,7 @@ import click
 from kquant import __version__
 from kquant.cli.analysis import compare, palette, sweep
 from kquant.cli.compress import compress
-from kquant.cli.errors import misuse_hint
+from kquant.cli.errors import misuse_hint, one_line
 from kquant.cli.options import CONTEXT_SETTINGS
 
 __all__ = ["KquantGroup", "cli", "main"]
@@ -74,10 +74,10 @@ class KquantGroup(click.Group):
         except click.UsageError as exc:
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
             message = misuse_hint(exc, argv, self.commands) or exc.format_message()
-            click.echo(f"kquant: error: {message}{where}", err=True)
+            click.echo(f"kquant: error: {one_line(message)}{where}", err=True)
             return exc.exit_code
         except click.ClickException as exc:
-            click.echo(f"kquant: error: {exc.format_message()}", err=True)
+            click.echo(f"kquant: error: {one_line(exc.format_message())}", err=True)
             return exc.exit_code
         except click.Abort as exc:
             signum = getattr(exc.__cause__, "signum", signal.SIGINT)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kquant.cli.errors import with_hint
+from kquant.cli.errors import one_line, with_hint
 from kquant.defaults import STDIO
 from kquant.stages import STAGES, Stage
 
@@ -232,7 +232,7 @@ class Runner:
             message = with_hint(result.error or "", result.error_type)
             if not self.batch:
                 raise click.ClickException(message)
-            bar.write(f"kquant: error: {message}", file=sys.stderr)
+            bar.write(f"kquant: error: {one_line(message)}", file=sys.stderr)
         else:
             report = result.report
             if report is not None:
