@@ -493,7 +493,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch):
     assert run.returncode == 0 and ", in out/;" in run.stderr.splitlines()[-1]
     again = kquant("compress", "-r", "in", "-k", "4", "-o", "out/", "--dry-run", "--json")
     rows = [json.loads(line) for line in again.stdout.splitlines()]
-    assert [r["error"] for r in rows[:2]] == ["exists", "exists"] and rows[2]["status"] == "skipped"
+    assert [r["status"] for r in rows] == ["exists", "exists", "skipped"]
+    assert rows[2]["note"] == "not an image file name"
+    assert "the run would stop: 2 of 2 outputs exist" in again.stderr  # said before the run
+    target = kquant("compress", "in/a.png", "--target-psnr", "30", "-n")
+    assert target.stdout == "in/a.png -> in/a-k{k}.png (k found by the search)\n"
+    assert "1 to write, 0 existing, 0 ignored; nothing written" in target.stderr
     beside = kquant("compress", "in/a.png", "in/sub/b.png", "-k", "8")
     assert ", beside their inputs;" in beside.stderr
 

@@ -207,7 +207,8 @@ def compress(
                 if path is not None and str(path) != STDIO:
                     make_folder(path)
         if dry_run:
-            _print_plan(plan.jobs, found.skipped + plan.ignored, RowPrinter(rows.fmt))
+            _print_plan(plan.jobs, found.skipped + plan.ignored, RowPrinter(rows.fmt),
+                        quiet=quiet, stops=found.batch and not overwrite and not skip_existing)
             return
         if found.batch and not overwrite and not skip_existing:
             _refuse_existing_outputs(plan.jobs)
@@ -339,23 +340,41 @@ def _where(jobs: list) -> str:
     return f"in {common}{os.sep}"
 
 
-def _print_plan(jobs: list, ignored: list, rows: Any) -> None:
+def _print_plan(jobs: list, ignored: list, rows: Any, *, quiet: bool, stops: bool) -> None:
     """``--dry-run``: each input and its output (data, on stdout), then each file passed
     over and why; nothing is read beyond headers or written. With --json/--csv, rows of
-    ``input``, ``output``, ``status`` (planned, skipped) and ``error`` (the note)."""
+    ``input``, ``output``, ``status`` (``planned``, ``exists``: its output exists;
+    ``skipped``: passed over) and ``note`` (why, or that a quality target's search
+    chooses the k of the name, shown as ``{k}``). Then, on stderr, one line that
+    counts them and says whether the real run would stop (``stops``: existing outputs
+    without --skip-existing or --force)."""
+    from kquant.naming import render
+
+    existing = 0
     for job in jobs:
-        exists = job.name is None and str(job.output) != STDIO and job.output.exists()
-        note = "exists" if exists else "k found by the search" if job.name else None
+        output, note, status = str(job.output), None, "planned"
+        if job.name is not None:
+            name = job.name
+            output = str(name.folder / render(name.template, name.input, k="{k}",
+                                              method=name.method))  # fmt: skip
+            note = "k found by the search"
+        elif str(job.output) != STDIO and job.output.exists():
+            status, note = "exists", "exists"
+            existing += 1
         if rows:
-            rows({"input": str(job.input), "output": str(job.output), "status": "planned",
-                  "error": note})  # fmt: skip
+            rows({"input": str(job.input), "output": output, "status": status, "note": note})
         else:
-            click.echo(f"{job.input} -> {job.output}" + (f" ({note})" if note else ""))
+            click.echo(f"{job.input} -> {output}" + (f" ({note})" if note else ""))
     for path, why in ignored:
         if rows:
-            rows({"input": str(path), "output": None, "status": "skipped", "error": why})
+            rows({"input": str(path), "output": None, "status": "skipped", "note": why})
         else:
             click.echo(f"{path}: ignored ({why})")
+    if not quiet:
+        stop = (f"; the run would stop: {existing} of {len(jobs)} outputs exist "
+                "(--skip-existing to resume, --force to redo)") if stops and existing else ""
+        click.echo(f"kquant: dry run: {len(jobs) - existing} to write, {existing} existing, "
+                   f"{len(ignored)} ignored; nothing written{stop}", err=True)  # fmt: skip
 
 
 def _refuse_existing_outputs(jobs: list) -> None:
