@@ -199,6 +199,11 @@ def compare(
         for row in rows:
             printer(row)
         return
+    _print_comparison(rows, metrics, repeat)
+
+
+def _print_comparison(rows: list[dict], metrics: tuple[str, ...], repeat: int) -> None:
+    """``compare``'s table: a row per method, then with ``repeat`` the spread."""
     extra = [(METRIC_FIELDS[name], name) for name in metrics]
     click.echo(f"{'method':<10} {'colors':>6} {'MSE':>9} {'PSNR dB':>8} {'max err':>7} "
                + "".join(f" {label:>11}" for _, label in extra)
@@ -443,29 +448,9 @@ def sweep(
             write_atomically(plot, lambda fh: save_figure(figure, fh, plot_fmt),
                              overwrite=overwrite)  # fmt: skip
     if printer:
-        for r in rows:
-            row = r.to_dict()
-            seconds, bytes_out = row.pop("seconds"), row.pop("bytes_out")
-            printer({"input": str(image), **row, "bytes_in": size, "bytes_out": bytes_out,
-                     "seconds": seconds})  # fmt: skip
-        if as_json:
-            for name in names:
-                click.echo(json.dumps({"input": str(image), "method": name,
-                                       "suggested": tips[name], "target_psnr": target_psnr,
-                                       "metric_sample": rows[0].metric_sample}))  # fmt: skip
+        _print_sweep_rows(printer, image, rows, size, tips if as_json else None, target_psnr)
     else:
-        multi = len(names) > 1
-        click.echo((f"{'method':<10} " if multi else "")
-                   + f"{'k':>5} {'colors':>6} {'inertia':>14} {'MSE':>9} {'PSNR dB':>8} "
-                   f"{'silhouette':>10} {'CH':>12} {'bytes':>10} {'seconds':>8}")  # fmt: skip
-        for r in rows:
-            psnr = "lossless" if r.psnr is None else f"{r.psnr:.2f}"
-            sil = "-" if r.silhouette is None else f"{r.silhouette:.3f}"
-            ch = "-" if r.calinski_harabasz is None else f"{r.calinski_harabasz:.0f}"
-            click.echo((f"{r.method:<10} " if multi else "")
-                       + f"{r.k:>5} {r.colors_out:>6} {r.inertia:>14.0f} {r.mse:>9.2f} "
-                       f"{psnr:>8} {sil:>10} {ch:>12} {r.bytes_out:>10,} "
-                       f"{r.seconds['total']:>8.2f}")  # fmt: skip
+        _print_sweep_table(rows, several=len(names) > 1)
     if not quiet:
         if size is not None:
             from kquant.report import human_bytes
@@ -478,6 +463,37 @@ def sweep(
             dithered = dither != "none" and dither_strength > 0
             click.echo(_suggestion_line(name if len(names) > 1 else None, tips[name],
                                         target_psnr, mine, dithered), err=True)  # fmt: skip
+
+
+def _print_sweep_rows(
+    printer, image: Path, rows: list, size: int | None, tips: dict | None, target: float
+) -> None:
+    """``sweep --json``/``--csv``: a row per method and k, in compress's key order;
+    with ``tips`` (JSON), then one object per method with its suggestions."""
+    for r in rows:
+        row = r.to_dict()
+        seconds, bytes_out = row.pop("seconds"), row.pop("bytes_out")
+        printer({"input": str(image), **row, "bytes_in": size, "bytes_out": bytes_out,
+                 "seconds": seconds})  # fmt: skip
+    for name, suggested in (tips or {}).items():
+        click.echo(json.dumps({"input": str(image), "method": name, "suggested": suggested,
+                               "target_psnr": target,
+                               "metric_sample": rows[0].metric_sample}))  # fmt: skip
+
+
+def _print_sweep_table(rows: list, *, several: bool) -> None:
+    """``sweep``'s table: a row per k (and method, with ``several``)."""
+    click.echo((f"{'method':<10} " if several else "")
+               + f"{'k':>5} {'colors':>6} {'inertia':>14} {'MSE':>9} {'PSNR dB':>8} "
+               f"{'silhouette':>10} {'CH':>12} {'bytes':>10} {'seconds':>8}")  # fmt: skip
+    for r in rows:
+        psnr = "lossless" if r.psnr is None else f"{r.psnr:.2f}"
+        sil = "-" if r.silhouette is None else f"{r.silhouette:.3f}"
+        ch = "-" if r.calinski_harabasz is None else f"{r.calinski_harabasz:.0f}"
+        click.echo((f"{r.method:<10} " if several else "")
+                   + f"{r.k:>5} {r.colors_out:>6} {r.inertia:>14.0f} {r.mse:>9.2f} "
+                   f"{psnr:>8} {sil:>10} {ch:>12} {r.bytes_out:>10,} "
+                   f"{r.seconds['total']:>8.2f}")  # fmt: skip
 
 
 def _suggestion_line(

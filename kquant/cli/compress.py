@@ -207,8 +207,13 @@ def compress(
                 if path is not None and str(path) != STDIO:
                     make_folder(path)
         if dry_run:
-            _print_plan(plan.jobs, found.skipped + plan.ignored, RowPrinter(rows.fmt),
-                        quiet=quiet, stops=found.batch and not overwrite and not skip_existing)
+            _print_plan(
+                plan.jobs,
+                found.skipped + plan.ignored,
+                RowPrinter(rows.fmt),
+                quiet=quiet,
+                stops=found.batch and not overwrite and not skip_existing,
+            )
             return
         if found.batch and not overwrite and not skip_existing:
             _refuse_existing_outputs(plan.jobs)
@@ -371,8 +376,14 @@ def _print_plan(jobs: list, ignored: list, rows: Any, *, quiet: bool, stops: boo
         else:
             click.echo(f"{path}: ignored ({why})")
     if not quiet:
-        stop = (f"; the run would stop: {existing} of {len(jobs)} outputs exist "
-                "(--skip-existing to resume, --force to redo)") if stops and existing else ""
+        stop = (
+            (
+                f"; the run would stop: {existing} of {len(jobs)} outputs exist "
+                "(--skip-existing to resume, --force to redo)"
+            )
+            if stops and existing
+            else ""
+        )
         click.echo(f"kquant: dry run: {len(jobs) - existing} to write, {existing} existing, "
                    f"{len(ignored)} ignored; nothing written{stop}", err=True)  # fmt: skip
 
