@@ -35,9 +35,9 @@ __all__ = [
 class StageSeconds:
     """Wall time of each stage (:class:`kquant.stages.Stage`) and of the whole job.
 
-    ``fit`` includes counting colors, not importing scikit-learn (about a second,
-    once per process; ``total`` has it), except above 8 MP, where the import overlaps
-    counting colors; ``map`` includes dithering; ``metrics`` is None unless perceptual
+    ``fit`` includes counting colors; importing scikit-learn (about a second, once per
+    process) is in no stage but ``total``, except above 8 MP, where it overlaps
+    counting colors, in ``fit``; ``map`` includes dithering; ``metrics`` is None unless perceptual
     measures were asked for.
     """
 
@@ -222,7 +222,10 @@ def format_report(report: Report) -> str:
           MSE 37.79, PSNR 32.36 dB, max error 56
           deltaE2000 2.42, SSIM 0.9313            (with --metrics deltae,ssim)
           192.0 KiB -> 98.1 KiB (51.1%)
-          seconds: load 0.01, fit 1.47, map 0.02, save 0.02, total 1.52
+          seconds: load 0.01, fit 0.35, map 0.27, save 0.02, start-up 0.74, total 1.40
+
+    ``start-up`` is the part of ``total`` in no stage (mostly importing
+    scikit-learn, once a process), shown when it is 0.05 s or more.
     """
     r = report
     fit = f"fitted on {r.sample:,} px" if r.sample else "no fit needed"
@@ -232,9 +235,12 @@ def format_report(report: Report) -> str:
     kind += ", alpha" if r.alpha else ""
     psnr = "lossless" if r.psnr is None else f"PSNR {r.psnr:.2f} dB"
     ratio = f"{100 * r.bytes_out / r.bytes_in:.1f}%" if r.bytes_in else "n/a"
-    secs = ", ".join(
-        f"{name} {value:.2f}" for name, value in asdict(r.seconds).items() if value is not None
-    )
+    stages = {name: value for name, value in asdict(r.seconds).items() if value is not None}
+    total = stages.pop("total")
+    other = total - sum(stages.values())  # mostly importing scikit-learn, once a process
+    if other >= 0.05:
+        stages["start-up"] = other
+    secs = ", ".join(f"{name} {value:.2f}" for name, value in {**stages, "total": total}.items())
     seen = []
     for field_name, label in METRIC_LABELS.items():
         value = getattr(r, field_name)
