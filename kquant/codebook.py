@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from kquant.colors import ColorHistogram, binned
+from kquant.defaults import AUTO_N_INIT
 from kquant.memory import release_free_memory
 from kquant.settings import FitOptions
 
@@ -120,9 +121,13 @@ FULL_REFINE_MAX_K = 256
 
 def auto_n_init(k: int) -> int:
     """k-means restarts for ``k`` colors: small palettes have more, and deeper, local
-    minima, and a restart on a few thousand points is cheap (8 for k <= 16, then
-    4, 2, and 1 from k = 128)."""
-    return 8 if k <= 16 else 4 if k <= 32 else 2 if k <= 64 else 1
+    minima, and a restart on a few thousand points is cheap
+    (:data:`kquant.defaults.AUTO_N_INIT`: 8 for k <= 16, 4 to 32, 2 to 64, 1 above).
+
+    >>> [auto_n_init(k) for k in (16, 17, 32, 64, 65, 256)]
+    [8, 4, 4, 2, 1, 1]
+    """
+    return next((n for most, n in AUTO_N_INIT if k <= most), 1)
 
 
 def _coarse_to_fine(

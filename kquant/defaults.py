@@ -45,6 +45,18 @@ DEFAULT_INIT = "k-means++"
 #: k-means restarts (None: ``auto``, see kquant.codebook.auto_n_init), Lloyd iterations
 #: per run and scikit-learn's relative tolerance.
 DEFAULT_N_INIT: int | None = None
+#: ``--n-init auto``: (largest k, restarts), in order; 1 restart above the last k.
+AUTO_N_INIT: tuple[tuple[int, int], ...] = ((16, 8), (32, 4), (64, 2))
+
+
+def auto_n_init_words() -> str:
+    """The ``auto`` rule in words, for ``--help`` and the docs: ``8 for k <= 16, 4 to
+    32, 2 to 64, 1 above``."""
+    (first_k, first_n), *rest = AUTO_N_INIT
+    steps = [f"{first_n} for k <= {first_k}", *(f"{n} to {k}" for k, n in rest)]
+    return ", ".join([*steps, "1 above"])
+
+
 DEFAULT_MAX_ITER = 300
 DEFAULT_TOL = 1e-4
 

@@ -218,3 +218,18 @@ def test_every_exit_code_is_listed_in_help_and_readme():
     for code in codes:
         assert re.search(rf"\b{code}\b", text), code
         assert re.search(rf"^\| [\d, ]*\b{code}\b", table, re.MULTILINE), code
+
+
+def test_facts_the_docs_repeat_come_from_the_code():
+    """The --n-init auto rule drifted (help and a comment said "1 from 128"; the code
+    gave 1 from 65): the help and docs/cli.md now say kquant.defaults' words, and the
+    words say what auto_n_init does."""
+    from kquant.codebook import auto_n_init
+    from kquant.defaults import AUTO_N_INIT, auto_n_init_words
+
+    words = auto_n_init_words()
+    assert words in (ROOT / "docs" / "cli.md").read_text()
+    shown = " ".join(CliRunner().invoke(cli, ["compress", "--help-all"]).output.split())
+    assert words in shown
+    for most, n in AUTO_N_INIT:
+        assert auto_n_init(most) == n and auto_n_init(most + 1) < n

@@ -75,6 +75,7 @@ from kquant.defaults import (
     SPACES,
     STDIO,
     WEIGHTS,
+    auto_n_init_words,
 )
 
 #: Context settings of every command: ``-h`` too, and wider help.
@@ -314,7 +315,7 @@ _fit_option_list = [
         type=CountOrWord("auto"),
         default=_none_word(DEFAULT_N_INIT, "auto"),
         show_default=True,
-        help="k-means restarts (the best is kept); auto: 8 for k <= 16, down to 1 from 128.",
+        help=f"k-means restarts (the best is kept); auto: {auto_n_init_words()}.",
     ),
     option(
         TUNING,
