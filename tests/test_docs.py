@@ -206,18 +206,19 @@ def test_the_readme_is_a_readme_and_docs_hold_the_reference():
 
 
 def test_every_exit_code_is_listed_in_help_and_readme():
-    """The exit codes of kquant.cli.group's docstring, each in `kquant --help` and in
-    the README's table (99 was missing from both)."""
-    from kquant.cli import group
+    """Every ExitCode, in `kquant --help` and in the README's table (99 was missing
+    from both), and in docs/cli.md's."""
+    from kquant.cli.exits import MEANINGS, ExitCode
 
-    codes = re.findall(r"^- (\d+)(?:, (\d+))?:", group.__doc__, re.MULTILINE)
-    codes = {c for pair in codes for c in pair if c}
-    assert codes >= {"0", "1", "2", "3", "99", "130", "143", "129"}
-    text = CliRunner().invoke(cli, ["--help"]).output
-    table = README.read_text().split("## Exit codes")[1].split("\n## ")[0]
-    for code in codes:
-        assert re.search(rf"\b{code}\b", text), code
-        assert re.search(rf"^\| [\d, ]*\b{code}\b", table, re.MULTILINE), code
+    assert {int(c) for c in ExitCode} >= {0, 1, 2, 3, 99, 130, 143, 129}
+    assert set(MEANINGS) == set(ExitCode)
+    text = " ".join(CliRunner().invoke(cli, ["--help"]).output.split())
+    readme = README.read_text().split("## Exit codes")[1].split("\n## ")[0]
+    reference = (ROOT / "docs" / "cli.md").read_text().split("## Exit codes")[1]
+    for code in ExitCode:
+        assert f"{int(code)} {MEANINGS[code]}" in text, code
+        for table in (readme, reference):
+            assert re.search(rf"^\| [\d, ]*\b{int(code)}\b", table, re.MULTILINE), code
 
 
 def test_facts_the_docs_repeat_come_from_the_code():

@@ -388,7 +388,8 @@ def test_help_and_version_as_words():
     """Issue 23: `kquant help`, `kquant help COMMAND` and `kquant version` work, as
     in git and cargo."""
     top, sub, version = kquant("help"), kquant("help", "sweep"), kquant("version")
-    assert top.returncode == 0 and "Commands:" in top.stdout and "99 below" in top.stdout
+    assert top.returncode == 0 and "Commands:" in top.stdout
+    assert "99   below --min-psnr" in top.stdout
     assert sub.returncode == 0 and sub.stdout.startswith("Usage: kquant sweep")
     assert version.returncode == 0 and version.stdout.startswith("kquant, version ")
     for words in (["version", "--help"], ["version", "-h"], ["help", "version"],

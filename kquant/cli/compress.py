@@ -9,6 +9,7 @@ import click
 from click.core import ParameterSource
 
 from kquant.cli.errors import library_errors, show_warnings
+from kquant.cli.exits import ExitCode
 from kquant.cli.options import (
     CONTEXT_SETTINGS,
     OUTPUT_IS_FOLDER,
@@ -257,11 +258,11 @@ def compress(
                 click.echo(f"kquant: error: {writer.error}", err=True)
                 run.report_lost = True
     if run.failed or run.report_lost:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(ExitCode.FAILED)
     if run.below_min:
-        click.get_current_context().exit(99)
+        click.get_current_context().exit(ExitCode.BELOW_MIN_PSNR)
     if run.missed:
-        click.get_current_context().exit(3)
+        click.get_current_context().exit(ExitCode.TARGET_MISSED)
 
 
 def _files_only(jobs: list, flag: str) -> None:

@@ -1,16 +1,7 @@
 """The ``kquant`` group: its commands, registered explicitly, and :func:`main`.
 
-Exit codes (documented in the README):
-
-- 0: success
-- 1: the work failed (unreadable or corrupt input, image over the pixel limit,
-  output exists, output folder missing or unwritable)
-- 2: misuse (bad option value, missing input, output equal to the input, an output
-  format that cannot hold the result)
-- 3: a quality target was missed (the images were written)
-- 99: below ``--min-psnr`` (nothing written)
-- 130: interrupted (Ctrl-C); no partial output is left
-- 143, 129: stopped by SIGTERM, SIGHUP (as Ctrl-C)
+Exit codes: :class:`kquant.cli.exits.ExitCode`, which ``kquant --help``, the
+README's table and the tests read.
 
 Every error is printed as one line, ``kquant: error: ...``, by :class:`KquantGroup`
 itself, so ``CliRunner`` tests see what users see. Only click and the light
@@ -32,6 +23,7 @@ from kquant import __version__
 from kquant.cli.analysis import compare, palette, sweep
 from kquant.cli.compress import compress
 from kquant.cli.errors import misuse_hint, one_line
+from kquant.cli.exits import ExitCode, exit_codes_in_words
 from kquant.cli.options import CONTEXT_SETTINGS
 
 __all__ = ["KquantGroup", "cli", "main"]
@@ -88,12 +80,12 @@ class KquantGroup(click.Group):
             return 128 + signum
         except BrokenPipeError:
             # The reader of stdout went away (e.g. `| head`): stop quietly.
-            return 1
+            return ExitCode.FAILED
         except OSError as exc:  # stdout or stderr went away or filled up (--json > /dev/full)
             with contextlib.suppress(OSError):
                 click.echo(f"kquant: error: cannot write the output: {exc.strerror or exc}",
                            err=True)  # fmt: skip
-            return 1
+            return ExitCode.FAILED
         return code if isinstance(code, int) else 0
 
 
@@ -108,14 +100,18 @@ Examples:
 )
 @click.version_option(__version__, "-V", "--version", prog_name="kquant")
 def cli() -> None:
-    """Reduce an image to k colors with k-means, and report exactly what it cost.
+    pass
 
-    Exit codes: 0 success, 1 failure (bad image, output exists, cannot write),
-    2 misuse (bad option, missing input), 3 a quality target missed, 99 below
-    --min-psnr (nothing written), 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP.
-    `kquant help COMMAND` and `kquant version` work too; the reference is
-    docs/cli.md in the source.
-    """
+
+cli.help = f"""Reduce an image to k colors with k-means, and report exactly what it cost.
+
+`kquant help COMMAND` and `kquant version` work too; the reference is docs/cli.md in
+the source.
+
+\b
+Exit codes:
+{exit_codes_in_words()}
+"""
 
 
 for _command in (compress, compare, palette, sweep):
