@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test demo test lint format bench pictures clean
+.PHONY: help install install-test demo test test-corpus lint format bench pictures clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,9 +24,12 @@ demo: install ## Install, then quantize sample_images/china.jpg to 64 colors
 	$(BIN)/kquant compress sample_images/china.jpg -k 64 -o demo-output/china-k64.png --force
 	@echo "wrote demo-output/china-k64.png; run kquant yourself with: source $(VENV)/bin/activate"
 
-test: install-test ## Install the test tools, fetch Pillow's test images (cached), run the test suite
-	@$(BIN)/python tests/corpus.py fetch >/dev/null || echo "Pillow's test images not fetched: tests/test_corpus.py is skipped"
+test: install-test ## Install the test tools and run the test suite
 	$(BIN)/python -m pytest
+
+test-corpus: install-test ## Fetch Pillow's ~1,000 test images (cached) and run kquant over them (about 2 min)
+	$(BIN)/python tests/corpus.py fetch >/dev/null
+	$(BIN)/python -m pytest -m corpus tests/test_corpus.py
 
 lint: install-test ## ruff check and format check
 	$(BIN)/ruff check kquant tests bench

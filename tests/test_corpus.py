@@ -1,8 +1,9 @@
 """Nothing a real-world file can do aborts a batch (issue 21): kquant over every file
 of Pillow's own test images (``Tests/images`` of the installed Pillow's sources:
 every mode and format, and the broken, hostile and fuzzer-found files Pillow has had
-to handle), fetched by ``python tests/corpus.py fetch`` (``make test`` does) and cached
-outside the repository.
+to handle), fetched by ``python tests/corpus.py fetch`` (``make test-corpus`` does, and runs
+this file; ``.ci/run`` runs it as a step of its own) and cached outside the
+repository.
 
 1. One folder call, the real command as a process with ``-j 2``: it ends with the
    summary line, writes a report row for every file below the folder, and prints
@@ -34,11 +35,14 @@ from helpers import kquant_exe
 
 HERE = Path(__file__).resolve().parent
 
-pytestmark = pytest.mark.skipif(
-    corpus_folder() is None,
-    reason="Pillow's Tests/images are not cached: run `python tests/corpus.py fetch` "
-    "(make test does)",
-)
+pytestmark = [
+    pytest.mark.corpus,  # its own step: make test-corpus (in .ci/run), not make test
+    pytest.mark.skipif(
+        corpus_folder() is None,
+        reason="Pillow's Tests/images are not cached: run `python tests/corpus.py fetch` "
+        "(make test-corpus does)",
+    ),
+]
 
 
 def _own_lines_only(stderr: str) -> list[str]:
