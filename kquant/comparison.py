@@ -13,6 +13,7 @@ import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -28,7 +29,7 @@ from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.metrics import perceptual
 from kquant.quantizer import Quantized, prepare, quantize
-from kquant.settings import FitOptions, check_methods
+from kquant.settings import FitOptions, Method, check_methods
 
 __all__ = [
     "MethodResult",
@@ -166,7 +167,7 @@ def compare_methods(
             run = quantize(
                 prepared,
                 k,
-                options=dataclasses.replace(options, method=method, seed=seed),
+                options=dataclasses.replace(options, method=cast("Method", method), seed=seed),
                 dither=dither,
                 dither_strength=dither_strength,
             )

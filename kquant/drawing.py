@@ -47,7 +47,9 @@ def on_checkerboard(array: np.ndarray, square: int | None = None) -> Image.Image
     return board
 
 
-def fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, size: int) -> tuple[str, object]:
+def fit_text(
+    draw: ImageDraw.ImageDraw, text: str, width: int, size: int
+) -> tuple[str, ImageFont.FreeTypeFont | ImageFont.ImageFont]:
     """``text`` and a font no larger than ``size`` in which it fits ``width`` pixels;
     below 10 px the text is cut with an ellipsis instead."""
     while size > 10 and draw.textlength(text, font=font(size)) > width:

@@ -185,7 +185,7 @@ def per_image(
             warnings.simplefilter("always")
         try:
             yield heard
-        except (KquantError, MemoryError, OSError, *passing):
+        except (KquantError, MemoryError, OSError, *passing):  # type: ignore[misc]
             raise
         except Exception as exc:
             if debugging():

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -396,7 +396,7 @@ def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
     """
     mode = im.mode
     if mode == "P":
-        has_alpha = "transparency" in im.info or (im.palette and im.palette.mode == "RGBA")
+        has_alpha = "transparency" in im.info or bool(im.palette and im.palette.mode == "RGBA")
         rgb = _array_in_strips(im, "RGBA" if has_alpha else "RGB")
         gray = bool(
             np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
@@ -409,7 +409,7 @@ def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
         if mode == "La":
             im = im.convert("LA")
         gray = _gray_to_uint8(im if alpha is None else im.getchannel("L"))
-        channels = [gray, gray, gray] if alpha is None else [gray, gray, gray, alpha]
+        channels: list[np.ndarray] = [gray, gray, gray] + ([] if alpha is None else [alpha])
         return _drop_opaque_alpha(np.stack(channels, axis=2)), True
     if mode in ("RGBA", "RGBa"):
         return _drop_opaque_alpha(_array_in_strips(im, "RGBA")), False
@@ -590,10 +590,9 @@ def save_quantized(
     ImageWriteError
         The folder is missing or not writable, or writing failed.
     """
-    stream = path if hasattr(path, "write") else None
-    if stream is None:
-        path = Path(path)
-    fmt = fmt or ("PNG" if stream is not None else format_for(path))
+    stream = cast("IO[bytes]", path) if hasattr(path, "write") else None
+    target = None if stream is not None else Path(cast("str | os.PathLike[str]", path))
+    fmt = fmt or ("PNG" if target is None else format_for(target))
     im = to_pil(palette, indices, fmt)
     opts = _save_options(fmt, im, transparent_index)
     if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
@@ -609,8 +608,9 @@ def save_quantized(
             stream.write(data)
             stream.flush()
         return len(data)
+    assert target is not None
     return write_atomically(
-        path, lambda fh: fh.write(data), overwrite=overwrite, max_bytes=max_bytes
+        target, lambda fh: fh.write(data), overwrite=overwrite, max_bytes=max_bytes
     )
 
 

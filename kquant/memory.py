@@ -8,7 +8,7 @@ workers (:func:`workers_for`) take them from.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kquant.errors import NotEnoughMemoryError
 
@@ -147,4 +147,4 @@ def release_free_memory(pixels: int) -> None:
         _malloc_trim(0)
 
 
-_malloc_trim = None
+_malloc_trim: Any = None  # libc's malloc_trim, False where there is none

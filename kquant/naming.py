@@ -111,7 +111,7 @@ def uses_k(template: str) -> bool:
     return "k" in _check(template)
 
 
-def render(template: str, path: Path, *, k: int, method: str) -> str:
+def render(template: str, path: Path, *, k: int | str, method: str) -> str:
     """The output file name for input ``path``.
 
     Raises

@@ -102,15 +102,15 @@ def plot_sweep(
         if field == "bytes_out" and input_bytes is not None:
             ax.axhline(input_bytes / 1024, color="black", linewidth=0.8, linestyle=(0, (1, 2)),
                        label=f"the input: {input_bytes / 1024:,.0f} KiB")  # fmt: skip
-    key = figure.add_subplot(2, 3, 6)
-    key.axis("off")
+    legend = figure.add_subplot(2, 3, 6)
+    legend.axis("off")
     seen: dict[str, object] = {}
     for ax in figure.get_axes()[:3]:
         for line in ax.get_lines():
             if line.get_label() not in methods or several:
-                seen.setdefault(line.get_label(), line)
+                seen.setdefault(str(line.get_label()), line)
     if seen:
-        key.legend(list(seen.values()), list(seen), loc="center",
+        legend.legend(list(seen.values()), list(seen), loc="center",
                    title="methods and suggested k" if several else "suggested k")  # fmt: skip
     return figure
 

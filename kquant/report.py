@@ -125,7 +125,8 @@ def _field_names() -> list[str]:
 def _nested() -> dict[str, type]:
     """Report fields that are dataclasses themselves (``seconds``), by name."""
     hints = typing.get_type_hints(Report)
-    return {name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)}
+    return {name: hint for name, hint in hints.items()
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint)}  # fmt: skip
 
 
 def row_columns() -> list[str]:

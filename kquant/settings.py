@@ -390,7 +390,7 @@ def _as_palette(colors: Any, name: str = "palette") -> Palette:
             f"{name} must be a non-empty list of (r, g, b) colors with 0-255 values",
             params=(name,),
         )
-    return tuple(dict.fromkeys(rows))  # type: ignore[return-value]
+    return tuple(dict.fromkeys(rows))  # type: ignore[return-value, arg-type]
 
 
 def check_methods(methods: Sequence[str]) -> None:

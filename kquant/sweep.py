@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from kquant.defaults import (
 from kquant.errors import UsageError
 from kquant.images import save_quantized
 from kquant.quantizer import prepare, quantize
-from kquant.settings import FitOptions, check_dither, check_methods, check_target_psnr
+from kquant.settings import FitOptions, Method, check_dither, check_methods, check_target_psnr
 
 __all__ = ["SweepRow", "check_sweep", "parse_ks", "suggest", "sweep"]
 
@@ -170,7 +171,7 @@ def sweep(
     for method, k in ((method, k) for method in methods for k in ks):
         if progress:
             progress(method, k)
-        run = dataclasses.replace(options, method=method)
+        run = dataclasses.replace(options, method=cast("Method", method))
         start = time.perf_counter()
         fitted = quantize(prepared, k, options=run, dither="none")
         q = fitted
@@ -236,7 +237,7 @@ def suggest(rows: list[SweepRow], target_psnr: float | None = None) -> dict[str,
             out["elbow"] = rows[int(np.argmax(line - y))].k
     scored = [r for r in rows if r.silhouette is not None]
     if scored:
-        out["silhouette"] = max(scored, key=lambda r: r.silhouette).k
+        out["silhouette"] = max(scored, key=lambda r: float(r.silhouette or 0)).k
     if target_psnr is not None:
         reached = [r.k for r in rows if r.psnr is None or r.psnr >= target_psnr]
         out["target_psnr"] = min(reached) if reached else None
