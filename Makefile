@@ -31,9 +31,10 @@ test-corpus: install-test ## Fetch Pillow's ~1,000 test images (cached) and run 
 	$(BIN)/python tests/corpus.py fetch >/dev/null
 	$(BIN)/python -m pytest -m corpus tests/test_corpus.py
 
-lint: install-test ## ruff check and format check
+lint: install-test ## ruff check and format check, mypy over kquant/
 	$(BIN)/ruff check kquant tests bench
 	$(BIN)/ruff format --check kquant tests bench
+	$(BIN)/mypy
 
 format: install-test ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix kquant tests bench

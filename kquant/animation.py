@@ -507,7 +507,7 @@ def quantize_animation(
     report_stage(Stage.MAP)
 
     sq_sum, n_values, max_error = 0.0, 0, 0
-    used: set[int] | np.ndarray = set()
+    used: set[int] = set()
     out_frames: list[Frame] = []
     gif = GifWriter(width, height, loop) if fmt == "GIF" else None
     frame_hists: list[ColorHistogram] = []
@@ -887,7 +887,7 @@ class GifWriter:
             masked = crop.copy()
             masked[~changed[y0:y1, x0:x1]] = free
             tries.append(masked)
-        local = not np.array_equal(rows, self._global)
+        local = self._global is None or not np.array_equal(rows, self._global)
         params: dict = {"duration": duration, "disposal": disposal, "include_color_table": local}
         if free is not None:
             params["transparency"] = free

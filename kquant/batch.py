@@ -26,7 +26,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from kquant.defaults import IMAGE_SUFFIXES, STDIO
 from kquant.errors import ImageWriteError, OutputExistsError, UsageError
@@ -285,9 +285,9 @@ def plan_jobs(
         if output is not None and not into_folder:
             jobs.append(Job(item.path, output))
             continue
-        folder = output / item.relative.parent if into_folder else item.path.parent
-        name = OutputName(folder, template, item.path, method) if later else None
-        path = folder / render(template, item.path, k=k, method=method)
+        where = cast(Path, output) / item.relative.parent if into_folder else item.path.parent
+        name = OutputName(where, template, item.path, method) if later else None
+        path = where / render(template, item.path, k=k, method=method)
         jobs.append(Job(item.path, path, name))
     plan = _drop_own_outputs(jobs, items)
     if not stdout:

@@ -162,6 +162,7 @@ def _coarse_to_fine(
     else:
         data = levels[first]  # type: ignore[index]
         centers = KMeans(**params).fit(data.means, sample_weight=data.weights).cluster_centers_
+    assert first is not None  # a fit from scratch without a binning has returned
     low, high = REFINE_7BIT_ITER
     refinements = [(levels[2], min(high, max(low, REFINE_7BIT_WORK // k)))] if first < 2 else []
     if k <= FULL_REFINE_MAX_K and (init is None or not refinements):

@@ -316,7 +316,9 @@ def side_by_side(
             x, y = layout.cell(cell)
             sheet.paste(picture, (x, y + layout.label))
             size = layout.font
-            for line, (text, weight) in enumerate(((name, "black"), (detail, (60, 60, 60)))):
+            lines: tuple[tuple[str, str | tuple[int, ...]], ...] = (
+                (name, "black"), (detail, (60, 60, 60)))  # fmt: skip
+            for line, (text, weight) in enumerate(lines):
                 text, face = fit_text(draw, text, pw, size)
                 draw.text((x, y + line * int(1.25 * size)), text, fill=weight, font=face)
             if box is not None and cell == i:  # where the zoomed crop comes from

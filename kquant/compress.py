@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -66,7 +66,7 @@ EARLY_IMPORT_MAX_PIXELS = 8_000_000
 
 def compress_file(
     input_path: str | os.PathLike[str] | IO[bytes],
-    output_path: str | os.PathLike[str] | IO[bytes] | None = None,
+    output_path: str | os.PathLike[str] | IO[bytes] | OutputName | None = None,
     settings: CompressSettings | None = None,
     *,
     progress: Callable[[Stage], None] | None = None,
@@ -133,43 +133,45 @@ def compress_file(
     t_start = time.perf_counter()
     settings = (settings or CompressSettings()).replace(**changes)
     s, fit = settings, settings.fit
-    in_stream = input_path if hasattr(input_path, "read") else None
-    out_stream = output_path if hasattr(output_path, "write") else None
+    in_stream = cast("IO[bytes]", input_path) if hasattr(input_path, "read") else None
+    out_stream = cast("IO[bytes]", output_path) if hasattr(output_path, "write") else None
+    path = Path("-")  # the input's name: "-" for a stream
     if in_stream is None:
-        input_path = Path(input_path)  # type: ignore[arg-type]
+        path = Path(cast("str | os.PathLike[str]", input_path))
     elif output_path is None:
         raise UsageError("an image read from a stream needs an output path or stream")
+    source: Path | IO[bytes] = in_stream or path
     method = "palette" if s.palette is not None else fit.method
     k = len(s.palette) if s.palette is not None else s.k  # the k of the report and names
     if output_path is None:
-        output_path = default_output(input_path, method, s.name_marks)  # type: ignore[arg-type]
-    name = output_path if callable(output_path) else None
+        output_path = default_output(path, method, s.name_marks)
+    name = cast("Callable[[int], Path]", output_path) if callable(output_path) else None
     if out_stream is not None:
         output, fmt = Path("-"), "PNG"
     else:
-        output = name(k) if name is not None else Path(output_path)  # type: ignore[arg-type]
+        output = name(k) if name is not None else Path(cast("str | os.PathLike[str]", output_path))
         fmt = format_for(output)
     if fmt == "GIF" and k > INDEXED_LIMIT:
         raise UsageError(f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {k}")
-    if in_stream is None and not input_path.exists():
-        raise ImageReadError(f"{input_path}: no such file")
-    n_frames = count_frames(in_stream or input_path)  # type: ignore[arg-type]
+    if in_stream is None and not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    n_frames = count_frames(source)
     animated = n_frames > 1 and not s.first_frame
     if animated and fmt not in ANIMATED_FORMATS:
         raise UsageError(
             f"{output}: {fmt} cannot hold the {n_frames} frames of "
-            f"{'-' if in_stream else input_path}; write .gif, .webp or .png, "
+            f"{path}; write .gif, .webp or .png, "
             "or add --first-frame for the first frame only"
         )
     if animated and s.has_target:
         raise UsageError(
-            f"{'-' if in_stream else input_path}: quality targets take single images, "
+            f"{path}: quality targets take single images, "
             f"not animations ({n_frames} frames); give -k, or add --first-frame"
         )
     decided_later = name is not None and s.has_target
     if out_stream is None:
         # with a name that depends on the chosen k, only the folder can be checked now
-        _check_output(None if in_stream else input_path, output, s.overwrite or decided_later)
+        _check_output(None if in_stream else path, output, s.overwrite or decided_later)
 
     def import_early(pixels: int) -> None:
         if fit.method != "random" and pixels <= EARLY_IMPORT_MAX_PIXELS:
@@ -178,20 +180,18 @@ def compress_file(
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.LOAD)
     if animated:
-        return _animation_report(
-            in_stream or input_path, out_stream or output, fmt, settings, t_start, progress
-        )
-    image = load_image(input_path, max_pixels=s.max_pixels, name="-", on_header=import_early)
+        return _animation_report(source, out_stream or output, fmt, settings, t_start, progress)
+    image = load_image(source, max_pixels=s.max_pixels, name="-", on_header=import_early)
     if fit.method != "random":
         start_import()  # a large image: overlaps the import with counting colors only
-    input_path = image.path
+    path = image.path
     pixels = image.pixels
     notes: list[str] = list(image.notes)
     if image.frames > 1:
         notes.append(f"only the first of {image.frames} frames was quantized (--first-frame)")
     if pixels.shape[2] == 4 and fmt == "JPEG":
         raise UsageError(
-            f"{output}: JPEG cannot store the transparency of {input_path}; "
+            f"{output}: JPEG cannot store the transparency of {path}; "
             "write .png, .webp, .gif or .tif"
         )
     if fmt == "GIF":
@@ -232,7 +232,7 @@ def compress_file(
         )  # fmt: skip
         if decided_later:
             output = name(k)  # type: ignore[misc]
-            _check_output(None if in_stream else input_path, output, s.overwrite)
+            _check_output(None if in_stream else path, output, s.overwrite)
     notes += _palette_notes(s)
     if palette is None and result.fit_pixels == 0:
         notes.append(
@@ -259,8 +259,8 @@ def compress_file(
     t_save = time.perf_counter()
     width, height = image.width, image.height
     if fmt != "JPEG" and not s.metrics:  # nothing reads the pixels again: let them go
-        pixels = None
-        image = dataclasses.replace(image, pixels=None)  # keeps only what the report needs
+        pixels = None  # type: ignore[assignment]
+        image = dataclasses.replace(image, pixels=None)  # type: ignore[arg-type]  # the report's only
         release_free_memory(width * height)
     min_met = s.meets_minimum(result.distortion.psnr)
     if min_met is False:  # below the minimum: nothing is encoded or written
@@ -296,18 +296,18 @@ def compress_file(
         if written_pixels is None:
             written_pixels = result.to_array()
     measured = perceptual(pixels, written_pixels, s.metrics)
-    for name, value in measured.items():
+    for metric, value in measured.items():
         if value.how:
-            notes.append(f"{METRIC_LABELS[name]} {value.how}")
+            notes.append(f"{METRIC_LABELS[metric]} {value.how}")
         elif value.sampled:
             notes.append(
-                f"{METRIC_LABELS[name]} on {value.rows:,} of {value.of_rows:,} rows "
+                f"{METRIC_LABELS[metric]} on {value.rows:,} of {value.of_rows:,} rows "
                 "(evenly spaced strips)"
             )
     t_end = time.perf_counter()
 
     return Report(
-        input=str(input_path),
+        input=str(path),
         output=str(output),
         format=fmt,
         method=method,

@@ -408,8 +408,8 @@ def pixels_from_pil(im: Image.Image) -> tuple[np.ndarray, bool]:
         alpha = np.asarray(im.getchannel("A")) if mode in ("LA", "La") else None
         if mode == "La":
             im = im.convert("LA")
-        gray = _gray_to_uint8(im if alpha is None else im.getchannel("L"))
-        channels: list[np.ndarray] = [gray, gray, gray] + ([] if alpha is None else [alpha])
+        luma = _gray_to_uint8(im if alpha is None else im.getchannel("L"))
+        channels: list[np.ndarray] = [luma, luma, luma] + ([] if alpha is None else [alpha])
         return _drop_opaque_alpha(np.stack(channels, axis=2)), True
     if mode in ("RGBA", "RGBa"):
         return _drop_opaque_alpha(_array_in_strips(im, "RGBA")), False

@@ -70,7 +70,7 @@ class NearestPalette:
         self.dtype = np.float32 if self.exact else np.float64  # float32 is exact for uint8
         self.channels = palette.shape[1]
         self.order = np.lexsort(palette.T[::-1]).astype(np.int32)  # ties -> lowest color
-        pal = palette[self.order].astype(self.dtype)
+        pal: np.ndarray = palette[self.order].astype(self.dtype)
         self.pal_t2 = (-2.0 * pal).T.copy()  # (C, K), exact: values are even integers
         self.pal_sq = (pal * pal).sum(axis=1)  # (K,), exact integers < 2**18
         self.block = max(1024, _BLOCK_BYTES // (np.dtype(self.dtype).itemsize * pal.shape[0]))
@@ -85,7 +85,7 @@ class NearestPalette:
             raise ValueError("colors and palette must both be uint8, or both float")
         index = np.empty(colors.shape[0], dtype=np.int32)
         for start in range(0, colors.shape[0], self.block):
-            x = colors[start : start + self.block].astype(self.dtype)
+            x: np.ndarray = colors[start : start + self.block].astype(self.dtype)
             dist = x @ self.pal_t2
             dist += self.pal_sq
             np.argmin(dist, axis=1, out=index[start : start + self.block])

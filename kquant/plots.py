@@ -8,6 +8,7 @@ leaves no global figure behind; ``figure.savefig`` picks the writer by format.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from kquant.sweep import SweepRow
 
@@ -104,7 +105,7 @@ def plot_sweep(
                        label=f"the input: {input_bytes / 1024:,.0f} KiB")  # fmt: skip
     legend = figure.add_subplot(2, 3, 6)
     legend.axis("off")
-    seen: dict[str, object] = {}
+    seen: dict[str, Any] = {}
     for ax in figure.get_axes()[:3]:
         for line in ax.get_lines():
             if line.get_label() not in methods or several:

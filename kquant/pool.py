@@ -21,13 +21,14 @@ Everything here is generic: it runs any picklable module-level function.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["TaskInterrupted", "WorkerDied", "WorkerPool"]
 
@@ -246,7 +247,7 @@ class WorkerPool(Executor):
             inner.set_exception(BrokenProcessPool())
         task.inner = inner
         self._processes.update(getattr(pool, "_processes", None) or {})
-        inner.add_done_callback(lambda f, task=task, pool=pool: self._done(task, pool, f))
+        inner.add_done_callback(functools.partial(self._done, task, pool))
 
     def _done(self, task: _Task, pool: ProcessPoolExecutor, inner: Future) -> None:
         if inner.cancelled():
@@ -297,7 +298,7 @@ class WorkerPool(Executor):
                     continue
                 inner = task.inner
                 finished = inner is not None and inner.done() and not inner.cancelled()
-                if finished and not isinstance(inner.exception(), BrokenProcessPool):
+                if finished and not isinstance(cast(Future, inner).exception(), BrokenProcessPool):
                     continue  # finished; its own callback reports it
                 if number in blamed:
                     del self._tasks[number]

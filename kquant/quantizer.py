@@ -23,7 +23,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -420,7 +420,8 @@ def _dither(
             undithered[:] = rows
         else:
             undithered[prep.visible] = rows
-        strength = strength * dither_map(prep.pixels, undithered.reshape(height, width))
+        per_pixel = dither_map(prep.pixels, undithered.reshape(height, width))
+        strength = strength * per_pixel  # type: ignore[assignment]
     index = floyd_steinberg(
         values,
         pal,
@@ -458,8 +459,9 @@ def _dither_space(
         palette = palette[:, :3]
         colors = features(hist.colors[:, :3], space)
         colors = hist.colors[:, :3].astype(np.float64) if colors is None else colors
-        pal = palette if levels is None else features(palette, space)
+        pal = palette if levels is None else cast(np.ndarray, features(palette, space))
     else:
+        assert points is not None  # colors with alpha, or Lab: compared as points
         levels = None
         rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
         values = np.zeros((height * width, points.shape[1]))
@@ -468,7 +470,7 @@ def _dither_space(
         else:
             values[prep.visible] = points[rows]
         values = values.reshape(height, width, -1)
-        pal, colors = features(palette, space), points
+        pal, colors = cast(np.ndarray, features(palette, space)), points
     return values, palette, pal, colors, levels
 
 
@@ -518,7 +520,7 @@ def _opaque_rows(
     opaque = hist.colors[:, 3] == 255
     if not opaque.any():
         return palette
-    labels = nearest_index(points, features(palette, space))
+    labels = nearest_index(points, cast(np.ndarray, features(palette, space)))  # RGBA: points
     counts = hist.counts.astype(np.float64)
     n_rows = palette.shape[0]
     w_opaque = np.bincount(labels, counts * opaque, minlength=n_rows)
@@ -548,7 +550,7 @@ def _nearest_keeping_opaque(
     """(M,) int32 nearest palette rows of ``colors`` (M, C) uint8, compared as
     ``points``; with alpha, fully opaque colors only among fully opaque rows, so
     alpha 255 stays 255 (other colors among all rows)."""
-    feats = features(palette, space)
+    feats = cast(np.ndarray, features(palette, space))  # compared as points
     labels = nearest_index(points, feats)
     if colors.shape[1] == 4:
         opaque = colors[:, 3] == 255
@@ -697,12 +699,13 @@ def _fit_palette(
     centers = fit_codebook(rest_fit, k - n_kept, options, fit_points, init=init)
     if kept is not None and options.method != "random":
         fixed = kept.astype(np.float64) if points is None else features(kept, options.space)
+        assert fixed is not None  # kept colors have the image's channels: points if it has
         centers = fit_around(hist, centers, fixed, options, points)
     if points is not None:
         centers = from_features(centers, options.space, hist.channels)
     palette = round_palette(centers)
     if hist.channels == 4:
-        palette = _opaque_rows(palette, rest, rest_points, options.space)
+        palette = _opaque_rows(palette, rest, cast(np.ndarray, rest_points), options.space)
     if kept is not None:
         palette = round_palette(np.vstack([kept, palette]).astype(np.float64))
     return palette, True
@@ -820,7 +823,7 @@ def quantize_to_target(
             return d.psnr is None or d.psnr >= target_psnr
         return d.mse <= max_mse  # type: ignore[operator]
 
-    draw = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
+    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
     tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
     if not meets(tried[max_k]):
         return max_k, tried[max_k], False

@@ -20,7 +20,7 @@ every file, and the palette then has at most 255 rows (PNG and GIF hold 256 entr
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +85,7 @@ def image_histogram(
     from kquant.animation import count_frames, frame_pixels
     from kquant.images import load_image
 
+    frames: Iterator[np.ndarray]
     if count_frames(path) > 1:
         frames = (pixels for pixels, _ in frame_pixels(path, max_pixels=max_pixels))
     else:

@@ -171,7 +171,7 @@ def compress(
             settings = settings.replace(palette=given)
             if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
                 click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
-                           f"colors ({len(settings.palette)})", err=True)  # fmt: skip
+                           f"colors ({len(given)})", err=True)  # fmt: skip
         inputs = (*inputs, *_listed(files_from, null, inputs))
         if not inputs and files_from is not None:  # a find that matched nothing: as rsync
             if not quiet:  # and tar do, nothing to do is not an error
@@ -227,6 +227,7 @@ def compress(
             client = _connect(cluster, plan.jobs)
         if shared_palette:
             try:
+                assert export is not None  # --shared-palette always has a file
                 settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
             except BaseException:
                 if client is not None:
@@ -412,7 +413,9 @@ def _check_names_chosen_later(jobs: list, extra: list, k: int) -> None:
     wanted = {os.path.realpath(item.path): item for item in extra}
     folders = {os.path.dirname(path) for path in wanted}
     for job in jobs:
-        folder = None if job.name is None else os.path.realpath(job.name.folder)
+        if job.name is None:
+            continue
+        folder = os.path.realpath(job.name.folder)
         if folder not in folders:
             continue
         for candidate in range(1, k + 1):

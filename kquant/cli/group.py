@@ -29,7 +29,7 @@ from kquant.cli.options import CONTEXT_SETTINGS
 __all__ = ["KquantGroup", "cli", "main"]
 
 #: Raised by click >= 8.2 for a group run without arguments.
-_NO_ARGS_IS_HELP: type[Exception] | tuple = getattr(click.exceptions, "NoArgsIsHelpError", ())
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 class KquantGroup(click.Group):
@@ -65,7 +65,7 @@ class KquantGroup(click.Group):
             return exc.exit_code
         except click.UsageError as exc:
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            message = misuse_hint(exc, argv, self.commands) or exc.format_message()
+            message = misuse_hint(exc, argv, dict(self.commands)) or exc.format_message()
             click.echo(f"kquant: error: {one_line(message)}{where}", err=True)
             return exc.exit_code
         except click.ClickException as exc:
