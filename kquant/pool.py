@@ -78,11 +78,10 @@ def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
       the task in hand stops the same way and the worker exits at once, 128 + 15.
     - Asks the kernel for SIGTERM when the parent dies.
     """
-    import multiprocessing
 
     global _slots, _slot
     _slots = slots
-    _slot = multiprocessing.current_process()._identity[0] % (len(slots) // 2)
+    _slot = _worker_number() % (len(slots) // 2)
     _slots[2 * _slot], _slots[2 * _slot + 1] = os.getpid(), -1
 
     def on_signal(signum, frame):
@@ -123,6 +122,24 @@ def _run_task(task: int, fn: Callable, args: tuple, kwargs: dict) -> Any:
         if exc.signum == signal.SIGTERM:
             os._exit(128 + exc.signum)
         raise TaskInterrupted() from None
+
+
+# -- the two private attributes of the standard library kquant reads, here only;
+# tests/test_pool.py::test_the_private_attributes_still_exist fails if Python changes them
+
+
+def _pool_processes(pool: ProcessPoolExecutor) -> dict[int, Any]:
+    """The worker processes of ``pool`` by pid (``ProcessPoolExecutor._processes``):
+    their exit codes tell which died of a signal, and they get SIGINT on Ctrl-C."""
+    return dict(getattr(pool, "_processes", None) or {})
+
+
+def _worker_number() -> int:
+    """This worker's number in its pool, 1, 2, ... in start order
+    (``multiprocessing.current_process()._identity``): its slot in the shared table."""
+    import multiprocessing
+
+    return multiprocessing.current_process()._identity[0]
 
 
 def _ignored(signum: int) -> bool:
@@ -246,7 +263,7 @@ class WorkerPool(Executor):
             inner = Future()
             inner.set_exception(BrokenProcessPool())
         task.inner = inner
-        self._processes.update(getattr(pool, "_processes", None) or {})
+        self._processes.update(_pool_processes(pool))
         inner.add_done_callback(functools.partial(self._done, task, pool))
 
     def _done(self, task: _Task, pool: ProcessPoolExecutor, inner: Future) -> None:
@@ -276,7 +293,7 @@ class WorkerPool(Executor):
             if pool is not self._inner:
                 return  # this round was already handled
             processes = dict(self._processes)
-            processes.update(getattr(pool, "_processes", None) or {})
+            processes.update(_pool_processes(pool))
             slots = list(self._slots)
             self._inner = None
             running = {slots[2 * s]: slots[2 * s + 1] for s in range(self._max_workers)}

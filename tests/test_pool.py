@@ -23,3 +23,22 @@ def test_interrupt_cancels_what_has_not_started():
     assert any(f.cancelled() for f in futures)
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(echo_or_die, "late")
+
+
+def test_the_private_attributes_still_exist():
+    """WorkerPool reads two private attributes of the standard library, in one place
+    each (kquant.pool._pool_processes, _worker_number). If a Python release renames
+    them, this fails loudly instead of a dead worker going unexplained."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from kquant.pool import _pool_processes, _worker_number
+
+    with WorkerPool(2) as pool:
+        numbers = {pool.submit(_worker_number).result(timeout=60) for _ in range(6)}
+        assert numbers and all(isinstance(n, int) and n >= 1 for n in numbers)
+    with ProcessPoolExecutor(1) as plain:
+        plain.submit(int).result(timeout=60)
+        processes = _pool_processes(plain)
+        assert len(processes) == 1
+        pid, process = next(iter(processes.items()))
+        assert isinstance(pid, int) and process.pid == pid and process.exitcode is None
