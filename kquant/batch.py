@@ -21,7 +21,6 @@ import fnmatch
 import glob
 import json
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import IO, Any, cast
 from kquant.defaults import IMAGE_SUFFIXES, STDIO
 from kquant.errors import ImageWriteError, OutputExistsError, UsageError
 from kquant.images import format_for
-from kquant.naming import OutputName, default_template, render, uses_k
+from kquant.naming import OutputName, default_name_stem, default_template, render, uses_k
 from kquant.report import Report, flat_row, report_row, row_columns
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
@@ -301,11 +300,6 @@ def plan_jobs(
     return plan
 
 
-#: A default output name (:func:`kquant.naming.default_template`): the input's stem,
-#: ``-k<K>``, then marks, ``.png``.
-DEFAULT_NAME = re.compile(r"(?P<stem>.+)-k\d+(?:-[a-z0-9.]+)*\.png")
-
-
 def _drop_own_outputs(jobs: list[Job], items: list[Item]) -> Plan:
     """Leave out inputs found in folders or by globs that another input of the run
     writes to, or that carry the default name kquant gives another input beside
@@ -317,8 +311,8 @@ def _drop_own_outputs(jobs: list[Job], items: list[Item]) -> Plan:
     plan = Plan([])
     for job, item in zip(jobs, items, strict=True):
         source = writer.get(job.input.resolve())
-        named = DEFAULT_NAME.fullmatch(job.input.name)
-        earlier = named and stems.get((job.input.parent, named.group("stem")))
+        stem = default_name_stem(job.input.name)
+        earlier = stem is not None and stems.get((job.input.parent, stem))
         if item.explicit or (source in (None, job.input) and not earlier):
             plan.jobs.append(job)
         elif source not in (None, job.input):

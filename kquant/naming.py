@@ -31,6 +31,7 @@ kquant.errors.UsageError: bad name template '{stem:>9}.png': '{stem:>9}' has a f
 from __future__ import annotations
 
 import os
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,15 @@ from kquant.defaults import (
 )
 from kquant.errors import UsageError
 
-__all__ = ["FIELDS", "OutputName", "default_template", "name_marks", "render", "uses_k"]
+__all__ = [
+    "FIELDS",
+    "OutputName",
+    "default_name_stem",
+    "default_template",
+    "name_marks",
+    "render",
+    "uses_k",
+]
 
 #: The fields a template may use.
 FIELDS = ("stem", "ext", "k", "method")
@@ -58,6 +67,21 @@ def default_template(method: str, marks: tuple[str, ...] = ()) -> str:
     method, then ``-<mark>`` for each mark."""
     extra = "" if method == DEFAULT_METHOD else "-{method}"
     return DEFAULT_TEMPLATE.replace(".png", extra + "".join(f"-{m}" for m in marks) + ".png")
+
+
+#: A name :func:`default_template` gives: the input's stem, ``-k<K>``, marks, ``.png``.
+_DEFAULT_NAME = re.compile(r"(?P<stem>.+)-k\d+(?:-[a-z0-9.]+)*\.png")
+
+
+def default_name_stem(name: str) -> str | None:
+    """The input stem of a file name that has the shape of a default output name, or
+    None: an earlier run's output is told from its input this way.
+
+    >>> default_name_stem("x-k16-rgb-nodither.png"), default_name_stem("x.png")
+    ('x', None)
+    """
+    found = _DEFAULT_NAME.fullmatch(name)
+    return None if found is None else found.group("stem")
 
 
 def name_marks(

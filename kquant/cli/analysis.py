@@ -458,9 +458,9 @@ def sweep(
             click.echo(f"the input: {human_bytes(size)} ({size:,} bytes)", err=True)
         click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
                    err=True)  # fmt: skip
+        dithered = dither != "none" and dither_strength > 0
         for name in names:
             mine = [r for r in rows if r.method == name]
-            dithered = dither != "none" and dither_strength > 0
             click.echo(_suggestion_line(name if len(names) > 1 else None, tips[name],
                                         target_psnr, mine, dithered), err=True)  # fmt: skip
 
@@ -582,12 +582,11 @@ def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) 
 
     original = thumbnail(pixels)
     colors_in = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
-    bytes_in = None if str(image) == STDIO else image.stat().st_size
     entries = []
     for r, row in zip(results, rows, strict=True):
         values = {"input": f"{row['method']}, k={k}", "status": "ok", "colors_in": colors_in,
                   "colors_out": row["colors_out"], "psnr": row["psnr"],
-                  "delta_e": row.get("delta_e"), "bytes_in": bytes_in,
+                  "delta_e": row.get("delta_e"), "bytes_in": row["bytes_in"],
                   "bytes_out": row["bytes_out"]}  # fmt: skip
         entries.append(Entry(values, before=original, after=thumbnail(r.quantized.to_array())))
     return render_page(entries, f"kquant compare {image}: k={k}", noun="results")
