@@ -41,16 +41,11 @@ import numpy as np
 from PIL import Image
 
 from kquant.codebook import start_import
-from kquant.colors import (
-    ColorHistogram,
-    ColorTable,
-    keys_histogram,
-    merge_histograms,
-    pack,
-    unpack,
-)
+from kquant.colors import ColorHistogram, ColorTable, keys_histogram, pack, unpack
 from kquant.defaults import ANIMATION_WORK_FACTOR, DEFAULT_MAX_PIXELS, INDEXED_LIMIT
 from kquant.errors import ImageTooLargeError, UsageError
+from kquant.fit import fit, given, in_order
+from kquant.histogram import MERGE_EVERY, Histogram, index_dtype, prepare, visible_limit
 from kquant.images import (
     GIF_ALPHA_THRESHOLD,
     check_size,
@@ -60,7 +55,8 @@ from kquant.images import (
     write_atomically,
 )
 from kquant.metrics import Distortion, distortion_from_histogram, label_distortion, psnr
-from kquant.quantizer import fit_palette, given_palette, match_colors, quantize
+from kquant.quantizer import quantize
+from kquant.remap import dither_strength, match_colors, remap, reproduces
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -77,8 +73,6 @@ __all__ = [
 ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
 #: A frame as written: (palette (P, C) uint8, (H, W) indices, transparent row or None).
 Frame = tuple[np.ndarray, np.ndarray, "int | None"]
-#: Frame histograms are merged once this many are waiting (bounds their memory).
-_MERGE_EVERY = 16
 
 
 def count_frames(path: str | os.PathLike[str] | IO[bytes], name: str = "-") -> int:
@@ -247,6 +241,8 @@ class AnimatedResult:
         Pixels the palette (or the palettes) were fitted on; 0 if none was needed.
     dithered : bool
         Error was diffused (not when the palette holds every color exactly).
+    dither_strength : float
+        The share diffused (:func:`kquant.remap.dither_strength`); 0 undithered.
     bytes_out : int
     written : bool
         False when ``skip_if_larger`` or ``min_psnr`` kept the file from being written.
@@ -272,6 +268,7 @@ class AnimatedResult:
     distortion: Distortion = field(default_factory=lambda: Distortion(0.0, None, 0))
     fit_pixels: int = 0
     dithered: bool = False
+    dither_strength: float = 0.0
     bytes_out: int = 0
     written: bool = False
     min_met: bool | None = None
@@ -385,12 +382,6 @@ def _visible_histogram(keys: np.ndarray) -> ColorHistogram:
     return keys_histogram(flat[flat > np.uint32(0xFFFFFF)], 4)
 
 
-def _as_rgb(hist: ColorHistogram) -> ColorHistogram:
-    """An RGBA histogram of opaque colors as an RGB one (keys keep their order)."""
-    keys = hist.keys & np.uint32(0xFFFFFF)
-    return ColorHistogram(keys, hist.colors[:, :3].copy(), hist.counts)
-
-
 def quantize_animation(
     input_path: str | os.PathLike[str] | IO[bytes],
     output: Path | IO[bytes],
@@ -468,41 +459,45 @@ def quantize_animation(
         )
     palette = table = None
     if not per_frame:  # pass 1: every frame's colors, then one palette
-        merged: ColorHistogram | None = None
-        pending: list[Future[ColorHistogram]] = []
+        histogram = Histogram()
+        pending: list[Future[ColorHistogram]] = []  # at most MERGE_EVERY frames waiting
         with ThreadPoolExecutor(1) as counting:  # sorting releases the GIL: it overlaps decoding
             for keys in frames:
                 pending.append(counting.submit(_visible_histogram, keys))
-                if len(pending) >= _MERGE_EVERY:
-                    done = [f.result() for f in pending]
-                    merged = merge_histograms(([merged] if merged else []) + done)
+                if len(pending) >= MERGE_EVERY:
+                    for part in pending:
+                        histogram.add(part.result())
                     pending = []
-            done = [f.result() for f in pending]
-        hist = merge_histograms(([merged] if merged else []) + done)
+            for part in pending:
+                histogram.add(part.result())
         if not frames.alpha:
-            hist = _as_rgb(hist)
+            histogram.drop_alpha()
+        if frames.alpha or spare:  # GIF: a transparent entry for unchanged pixels
+            histogram.reserve_transparent()
+        histogram.add_fixed_colors(keep)
+        hist = histogram.total()
         result.durations = frames.durations
         result.alpha = frames.alpha
         result.colors_in = hist.n_colors
-        k = min(s.k, INDEXED_LIMIT - 1) if (result.alpha or spare) and s.k <= INDEXED_LIMIT else s.k
         if s.palette is not None:
-            palette = given_palette(s.palette, hist.channels, keep)
+            palette = given(s.palette, histogram, s.fit.space).rows
         else:
-            palette = fit_palette(hist, k, s.fit, keep=keep)  # rows of hist.channels
-            result.fit_pixels = hist.n_pixels if palette.shape[0] < hist.n_colors else 0
+            fitted = in_order(fit(histogram, s.k, s.fit), hist)
+            palette, result.fit_pixels = fitted.rows, fitted.fit_pixels
         # every color's nearest row: undithered, each frame maps through this table;
         # dithered, it tells which pixels may hold their row (see _unchanged)
         labels = match_colors(hist.colors, palette, s.fit.space)
-        dtype = np.uint8 if palette.shape[0] + result.alpha <= INDEXED_LIMIT else np.uint16
-        table = ColorTable(hist, labels.astype(dtype))
+        table = ColorTable(hist, labels.astype(index_dtype(palette.shape[0] + result.alpha)))
         d = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
-        if (palette[labels] == hist.colors).all():  # every color (alpha too) exact
-            strength = 0.0  # no error to diffuse
+        strength = dither_strength(s.dither, s.dither_strength,
+                                   reproduces(hist.colors, palette, labels))  # fmt: skip
         if strength == 0:
             result.distortion, result.colors_out = d, int(np.unique(labels).size)
-        del hist, merged, pending, done
-    if palette is not None and fmt == "GIF" and palette.shape[0] + result.alpha > 256:
-        raise UsageError(f"{output}: GIF holds at most 256 colors, not {palette.shape[0]}")
+        del hist, histogram, pending
+    if palette is not None and fmt == "GIF" and palette.shape[0] + result.alpha > INDEXED_LIMIT:
+        raise UsageError(
+            f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {palette.shape[0]}"
+        )
     t1 = time.perf_counter()
     report_stage(Stage.MAP)
 
@@ -510,8 +505,8 @@ def quantize_animation(
     used: set[int] = set()
     out_frames: list[Frame] = []
     gif = GifWriter(width, height, loop) if fmt == "GIF" else None
-    frame_hists: list[ColorHistogram] = []
-    result.dithered = strength > 0
+    seen = Histogram()  # per-frame palettes: every frame's colors, for colors_in
+    result.dithered, result.dither_strength = strength > 0, strength
     dithered = None
     if palette is not None and strength > 0:  # one palette, dithered: frames in mosaics
         dithered = _DitheredFrames(palette, table, s, keep, alpha=result.alpha)  # type: ignore[arg-type]
@@ -537,12 +532,10 @@ def quantize_animation(
             continue
         frames.alpha = bool((keys < _OPAQUE).any())  # per-frame palettes: this frame's own
         result.alpha = result.alpha or frames.alpha
-        frame_hists.append(_visible_histogram(keys))
-        if len(frame_hists) >= _MERGE_EVERY:
-            frame_hists = [merge_histograms(frame_hists)]
+        seen.add(_visible_histogram(keys))
         pixels = frames.pixels(keys)
-        q = quantize(pixels, min(s.k, INDEXED_LIMIT - 1) if spare else s.k, options=s.fit,
-                     keep=keep, dither=s.dither, dither_strength=strength)  # fmt: skip
+        q = quantize(pixels, visible_limit(s.k, spare), options=s.fit, keep=keep,
+                     dither=s.dither, dither_strength=strength)  # fmt: skip
         result.fit_pixels += q.fit_pixels
         visible = (
             int(pixels.shape[0] * pixels.shape[1])
@@ -553,7 +546,7 @@ def quantize_animation(
     if dithered is not None:
         emit(dithered.flush())
     if per_frame:
-        result.colors_in = merge_histograms(frame_hists).n_colors
+        result.colors_in = seen.total().n_colors
     if table is None or strength > 0:
         mse = sq_sum / n_values if n_values else 0.0
         result.distortion = Distortion(mse=mse, psnr=psnr(mse), max_error=max_error)
@@ -668,13 +661,15 @@ class _DitheredFrames:
                 hold[top : top + height, left : left + width] = held
         s = self.s
         no_rows = np.zeros(hold.shape, np.int32)  # held rows come from the frame before
-        q = quantize(mosaic, s.k, options=s.fit, palette=self.palette, keep=self.keep,
-                     whole_palette=True, transparent_entry=self.alpha, dither=s.dither,
-                     dither_strength=s.strength, hold=(hold, no_rows))  # fmt: skip
+        prep = prepare(mosaic)
+        onto = given(self.palette, prep.histogram(transparent_entry=self.alpha, keep=self.keep),
+                     s.fit.space)  # fmt: skip
+        q = remap(prep, onto, dither=s.dither, strength=s.strength, whole_palette=True,
+                  hold=(hold, no_rows))  # fmt: skip
         # the transparent entry is last: the frames' own, or the mosaic's gaps'
         n_rows = q.palette.shape[0] - (q.transparent_index is not None)
         palette = q.palette if self.alpha else q.palette[:n_rows, : self.palette.shape[1]]
-        dtype = np.uint8 if palette.shape[0] + self.alpha <= INDEXED_LIMIT else np.uint16
+        dtype = index_dtype(palette.shape[0] + self.alpha)
         done = []
         for (number, pixels, held), (top, left) in zip(self.pending, places, strict=True):
             rows = q.indices[top : top + height, left : left + width].astype(dtype)
@@ -778,7 +773,7 @@ def _frame_image(palette: np.ndarray, indices: np.ndarray, fmt: str) -> Image.Im
     """One frame for Pillow, kept until the whole animation is encoded: mode P with
     the palette (one byte a pixel) up to 256 entries, else the pixels. Pillow's WebP
     writer turns each P frame into pixels only while encoding it."""
-    if palette.shape[0] > 256:
+    if palette.shape[0] > INDEXED_LIMIT:
         return Image.fromarray(palette[indices])
     if fmt == "PNG" and palette.shape[0] <= _APNG_SUBBYTE_ROWS:  # 8-bit indices: see there
         filler = np.zeros((_APNG_SUBBYTE_ROWS + 1 - palette.shape[0], palette.shape[1]))
@@ -911,7 +906,7 @@ def _gif_rows(palette: np.ndarray, transparent: int | None) -> np.ndarray:
     rgba[:, :3] = palette[:, :3]
     if transparent is not None:
         rgba[transparent] = 0
-    elif rgba.shape[0] < 256:
+    elif rgba.shape[0] < INDEXED_LIMIT:
         rgba = np.vstack([rgba, np.zeros((1, 4), np.uint8)])
     return rgba
 

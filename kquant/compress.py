@@ -241,8 +241,7 @@ def compress_file(
         )
     elif palette is None and result.colors_out < k:
         notes.append(f"palette has {result.colors_out} colors, fewer than the {k} asked")
-    if palette is None and result.fit_pixels == 0:
-        strength = 0.0  # reproduced exactly: no error to diffuse
+    strength = result.dither_strength  # 0 when reproduced exactly: no error to diffuse
     if strength > 0:
         notes.append(
             "dithered ("
@@ -405,7 +404,7 @@ def _animation_report(
         + (f", loop {result.loop}" if result.loop is not None else ", plays once")
     )
     notes += _palette_notes(s)
-    strength = s.strength if result.dithered else 0.0
+    strength = result.dither_strength
     if strength > 0:
         held = "frame by frame" if result.per_frame else "pixels that did not change kept"
         notes.append(f"dithered ({s.dither}, {held}): error measured on the result")

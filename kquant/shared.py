@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kquant.colors import ColorHistogram, color_histogram, merge_histograms
+from kquant.colors import ColorHistogram
 from kquant.defaults import (
     DEFAULT_COLORS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_WEIGHT,
-    INDEXED_LIMIT,
     WEIGHTS,
 )
 from kquant.errors import ImageReadError, KquantError, UsageError, per_image
-from kquant.quantizer import fit_palette, match_colors
+from kquant.fit import fit, in_order
+from kquant.histogram import Histogram
+from kquant.remap import match_colors
 from kquant.settings import FitOptions, check_choice
 
 __all__ = ["SharedPalette", "image_histogram", "shared_palette"]
@@ -90,15 +91,10 @@ def image_histogram(
         frames = (pixels for pixels, _ in frame_pixels(path, max_pixels=max_pixels))
     else:
         frames = iter([load_image(path, max_pixels=max_pixels).pixels])
-    hists, alpha = [], False
+    histogram = Histogram()
     for pixels in frames:
-        flat = pixels.reshape(-1, pixels.shape[2])
-        if flat.shape[1] == 4:
-            visible = flat[:, 3] > 0
-            alpha = alpha or not visible.all()
-            flat = np.ascontiguousarray(flat[visible, :3])
-        hists.append(color_histogram(flat))
-    return merge_histograms(hists), alpha
+        histogram.add_image(pixels, rgb=True)
+    return histogram.total(), histogram.transparent
 
 
 def shared_palette(
@@ -142,8 +138,9 @@ def shared_palette(
     check_choice("weight", weight, WEIGHTS, "weighting")
     if not images:
         raise UsageError("a shared palette needs at least one image")
-    hists: list[ColorHistogram] = []
-    alpha, skipped, said = False, [], []
+    histogram = Histogram(equal=weight == "equal")
+    histogram.add_fixed_colors(keep)
+    read, skipped, said = 0, [], []
     for path in images:
         try:
             with per_image(path) as heard:
@@ -155,27 +152,23 @@ def shared_palette(
             skipped.append(str(exc))
             continue
         if hist.n_colors:
-            hists.append(hist)
-        alpha = alpha or transparent
-    if not hists:
+            histogram.add(hist)
+            read += 1
+        if transparent:  # the transparent entry after the shared rows
+            histogram.reserve_transparent()
+    if not read:
         raise ImageReadError(f"no image of the set could be read ({len(skipped)} failed)")
-    weights = None
-    if weight == "equal":
-        mean = float(np.mean([h.n_pixels for h in hists]))
-        weights = [mean / h.n_pixels for h in hists]
-    total = merge_histograms(hists, weights)
-    if alpha and k <= INDEXED_LIMIT:
-        k = min(k, INDEXED_LIMIT - 1)  # the transparent entry after the shared rows
     options = options or FitOptions()
-    palette = fit_palette(total, k, options, keep=keep)
+    total = histogram.total()
+    palette = in_order(fit(histogram, k, options), total).rows
     labels = match_colors(total.colors, palette, options.space)
     counts = np.bincount(labels, weights=total.counts, minlength=palette.shape[0])
     return SharedPalette(
         palette=palette,
         shares=counts / counts.sum(),
-        images=len(hists),
+        images=read,
         colors_in=total.n_colors,
-        alpha=alpha,
+        alpha=histogram.transparent,
         skipped=skipped,
         warnings=said,
     )
