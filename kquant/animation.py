@@ -29,8 +29,8 @@ from __future__ import annotations
 import io
 import itertools
 import os
-import struct
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +45,7 @@ from kquant.colors import ColorHistogram, ColorTable, keys_histogram, pack, unpa
 from kquant.defaults import ANIMATION_WORK_FACTOR, DEFAULT_MAX_PIXELS, INDEXED_LIMIT
 from kquant.errors import ImageTooLargeError, UsageError
 from kquant.fit import fit, given, in_order
+from kquant.gif import GifWriter, gif_extent
 from kquant.histogram import MERGE_EVERY, Histogram, index_dtype, prepare, visible_limit
 from kquant.images import (
     GIF_ALPHA_THRESHOLD,
@@ -148,48 +149,6 @@ def _largest_frame(im: Image.Image, frames: int) -> tuple[int, int]:
             width, height = max(width, im.width), max(height, im.height)
     finally:
         im.seek(0)
-    return width, height
-
-
-def gif_extent(source: Path | IO[bytes]) -> tuple[int, int]:
-    """(width, height) holding a GIF's logical screen and every frame's extent, read
-    from its blocks (image data skipped, nothing decoded) the way Pillow's GIF reader
-    walks them (other bytes between blocks skipped one by one). A cut or malformed
-    file gives what was read up to the cut (Pillow's decoding reports the damage)."""
-    if isinstance(source, Path):
-        with open(source, "rb") as fh:
-            return _gif_blocks_extent(fh)
-    position = source.tell()
-    try:
-        source.seek(0)
-        return _gif_blocks_extent(source)
-    finally:
-        source.seek(position)
-
-
-def _gif_blocks_extent(fh: IO[bytes]) -> tuple[int, int]:
-    head = fh.read(13)
-    if len(head) < 13 or head[:3] != b"GIF":
-        return 0, 0
-    width, height = struct.unpack("<2H", head[6:10])
-    if head[10] & 0x80:  # global color table
-        fh.seek(3 << ((head[10] & 7) + 1), io.SEEK_CUR)
-    while (kind := fh.read(1)) not in (b"", b";"):
-        if kind not in (b"!", b","):
-            continue  # as Pillow does: bytes between blocks are skipped (two GIFs joined)
-        if kind == b"!":
-            fh.read(1)  # the extension's label
-        else:
-            descriptor = fh.read(9)
-            if len(descriptor) < 9:
-                break
-            x, y, w, h = struct.unpack("<4H", descriptor[:8])
-            width, height = max(width, x + w), max(height, y + h)
-            if descriptor[8] & 0x80:  # local color table
-                fh.seek(3 << ((descriptor[8] & 7) + 1), io.SEEK_CUR)
-            fh.read(1)  # LZW minimum code size
-        while (size := fh.read(1)) and size[0]:  # data sub-blocks
-            fh.seek(size[0], io.SEEK_CUR)
     return width, height
 
 
@@ -417,15 +376,55 @@ def quantize_animation(
         Per-frame palettes in APNG, more than 256 colors in GIF, a quality target.
     ImageReadError, ImageWriteError, OutputExistsError
     """
-    import time
-
-    report_stage = progress or (lambda stage: None)
+    report_stage = progress or _no_stage
     s = settings
     if fmt not in ANIMATED_FORMATS:
         raise UsageError(f"{fmt} cannot hold an animation")
     per_frame = s.frame_palette == "per-frame" and s.palette is None
     if per_frame and fmt == "PNG":
         raise UsageError("APNG frames share one palette: per-frame palettes need .gif or .webp")
+    frames, result = _open(input_path, name, fmt, s, per_frame)
+    t0 = time.perf_counter()
+    report_stage(Stage.FIT)
+    if s.palette is None and s.fit.method != "random":
+        start_import()  # scikit-learn's import overlaps the first pass
+    # GIF frames store unchanged pixels as transparent (much smaller: 583 -> 149 KB on
+    # a 30-frame screencast at k = 256), which needs a free entry: 255 colors
+    spare = fmt == "GIF" and s.k >= INDEXED_LIMIT
+    if spare:
+        result.notes.append(
+            "GIF animation: 255 colors and a transparent entry for unchanged pixels"
+        )
+    one = None if per_frame else _one_palette(frames, s, spare, result)
+    if one is not None and fmt == "GIF" and one.rows.shape[0] + result.alpha > INDEXED_LIMIT:
+        raise UsageError(
+            f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {one.rows.shape[0]}"
+        )
+    t1 = time.perf_counter()
+    report_stage(Stage.MAP)
+    sink = _Sink(GifWriter(result.width, result.height, result.loop) if fmt == "GIF" else None)
+    _map_frames(frames, one, s, spare, result, sink)
+    t2 = time.perf_counter()
+    report_stage(Stage.SAVE)
+    data = sink.encode(fmt, result)
+    _write(data, output, s, result)
+    result.seconds = {"fit": t1 - t0, "map": t2 - t1, "save": time.perf_counter() - t2}
+    return result
+
+
+def _no_stage(stage: Stage) -> None:
+    pass
+
+
+def _open(
+    input_path: str | os.PathLike[str] | IO[bytes],
+    name: str,
+    fmt: str,
+    s: CompressSettings,
+    per_frame: bool,
+) -> tuple[_Frames, AnimatedResult]:
+    """The frames to read (twice, or once with per-frame palettes) and the result
+    so far: canvas, frame count, loop, the input's size."""
     source, path, size = open_source(input_path, name)
     cache = 0 if per_frame else FRAME_CACHE_BYTES  # one pass only: nothing to keep
     frames = _Frames(source, path, s.max_pixels, gif_alpha=fmt == "GIF", cache_bytes=cache)
@@ -443,130 +442,178 @@ def quantize_animation(
             f"frames of other sizes than the first ({first[0]}x{first[1]}): all placed on a "
             f"{width}x{height} canvas, transparent around smaller ones"
         )
-    strength = s.strength
+    return frames, result
+
+
+@dataclass(frozen=True)
+class _OnePalette:
+    """The palette of every frame: its rows, every color's row (``table``), the
+    share of error diffused (0: frames map through the table) and kept colors."""
+
+    rows: np.ndarray
+    table: ColorTable
+    strength: float
+    keep: np.ndarray | None
+
+
+def _one_palette(
+    frames: _Frames, s: CompressSettings, spare: bool, result: AnimatedResult
+) -> _OnePalette:
+    """Pass 1: every frame's colors into one histogram, then one palette (given or
+    fitted); sets the result's durations, alpha, colors in and, undithered, its
+    distortion and colors out."""
+    histogram = Histogram()
+    pending: list[Future[ColorHistogram]] = []  # at most MERGE_EVERY frames waiting
+    with ThreadPoolExecutor(1) as counting:  # sorting releases the GIL: it overlaps decoding
+        for keys in frames:
+            pending.append(counting.submit(_visible_histogram, keys))
+            if len(pending) >= MERGE_EVERY:
+                for part in pending:
+                    histogram.add(part.result())
+                pending = []
+        for part in pending:
+            histogram.add(part.result())
+    if not frames.alpha:
+        histogram.drop_alpha()
+    if frames.alpha or spare:  # GIF: a transparent entry for unchanged pixels
+        histogram.reserve_transparent()
     keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
-    t0 = time.perf_counter()
-    report_stage(Stage.FIT)
-    if s.palette is None and s.fit.method != "random":
-        start_import()  # scikit-learn's import overlaps the first pass
+    histogram.add_fixed_colors(keep)
+    hist = histogram.total()
+    result.durations, result.alpha, result.colors_in = frames.durations, frames.alpha, hist.n_colors
+    if s.palette is not None:
+        palette = given(s.palette, histogram, s.fit.space).rows
+    else:
+        fitted = in_order(fit(histogram, s.k, s.fit), hist)
+        palette, result.fit_pixels = fitted.rows, fitted.fit_pixels
+    # every color's nearest row: undithered, each frame maps through this table;
+    # dithered, it tells which pixels may hold their row (see _unchanged)
+    labels = match_colors(hist.colors, palette, s.fit.space)
+    table = ColorTable(hist, labels.astype(index_dtype(palette.shape[0] + result.alpha)))
+    strength = dither_strength(s.dither, s.dither_strength,
+                               reproduces(hist.colors, palette, labels))  # fmt: skip
+    if strength == 0:
+        result.distortion = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
+        result.colors_out = int(np.unique(labels).size)
+    return _OnePalette(palette, table, strength, keep)
 
-    # GIF frames store unchanged pixels as transparent (much smaller: 583 -> 149 KB on
-    # a 30-frame screencast at k = 256), which needs a free entry: 255 colors
-    spare = fmt == "GIF" and s.k >= INDEXED_LIMIT
-    if spare:
-        result.notes.append(
-            "GIF animation: 255 colors and a transparent entry for unchanged pixels"
-        )
-    palette = table = None
-    if not per_frame:  # pass 1: every frame's colors, then one palette
-        histogram = Histogram()
-        pending: list[Future[ColorHistogram]] = []  # at most MERGE_EVERY frames waiting
-        with ThreadPoolExecutor(1) as counting:  # sorting releases the GIL: it overlaps decoding
-            for keys in frames:
-                pending.append(counting.submit(_visible_histogram, keys))
-                if len(pending) >= MERGE_EVERY:
-                    for part in pending:
-                        histogram.add(part.result())
-                    pending = []
-            for part in pending:
-                histogram.add(part.result())
-        if not frames.alpha:
-            histogram.drop_alpha()
-        if frames.alpha or spare:  # GIF: a transparent entry for unchanged pixels
-            histogram.reserve_transparent()
-        histogram.add_fixed_colors(keep)
-        hist = histogram.total()
-        result.durations = frames.durations
-        result.alpha = frames.alpha
-        result.colors_in = hist.n_colors
-        if s.palette is not None:
-            palette = given(s.palette, histogram, s.fit.space).rows
-        else:
-            fitted = in_order(fit(histogram, s.k, s.fit), hist)
-            palette, result.fit_pixels = fitted.rows, fitted.fit_pixels
-        # every color's nearest row: undithered, each frame maps through this table;
-        # dithered, it tells which pixels may hold their row (see _unchanged)
-        labels = match_colors(hist.colors, palette, s.fit.space)
-        table = ColorTable(hist, labels.astype(index_dtype(palette.shape[0] + result.alpha)))
-        d = distortion_from_histogram(hist.colors, hist.counts, palette[labels])
-        strength = dither_strength(s.dither, s.dither_strength,
-                                   reproduces(hist.colors, palette, labels))  # fmt: skip
-        if strength == 0:
-            result.distortion, result.colors_out = d, int(np.unique(labels).size)
-        del hist, histogram, pending
-    if palette is not None and fmt == "GIF" and palette.shape[0] + result.alpha > INDEXED_LIMIT:
-        raise UsageError(
-            f"{output}: GIF holds at most {INDEXED_LIMIT} colors, not {palette.shape[0]}"
-        )
-    t1 = time.perf_counter()
-    report_stage(Stage.MAP)
 
-    sq_sum, n_values, max_error = 0.0, 0, 0
-    used: set[int] = set()
-    out_frames: list[Frame] = []
-    gif = GifWriter(width, height, loop) if fmt == "GIF" else None
-    seen = Histogram()  # per-frame palettes: every frame's colors, for colors_in
+def _map_frames(
+    frames: _Frames,
+    one: _OnePalette | None,
+    s: CompressSettings,
+    spare: bool,
+    result: AnimatedResult,
+    sink: _Sink,
+) -> None:
+    """Pass 2: every frame onto the one palette (through its table, or dithered in
+    mosaics), or onto a palette of its own; into ``sink``."""
+    strength = s.strength if one is None else one.strength
     result.dithered, result.dither_strength = strength > 0, strength
     dithered = None
-    if palette is not None and strength > 0:  # one palette, dithered: frames in mosaics
-        dithered = _DitheredFrames(palette, table, s, keep, alpha=result.alpha)  # type: ignore[arg-type]
-
-    def emit(done: list[tuple[int, Frame, Distortion, int]]) -> None:
-        nonlocal sq_sum, n_values, max_error, used
-        for number, frame, d, visible in done:
-            sq_sum += d.mse * visible * 3
-            n_values += visible * 3
-            max_error = max(max_error, d.max_error)
-            used = _used_colors(used, *frame)
-            _add_frame(gif, out_frames, frame, _duration_of(result, number))
-
+    if one is not None and strength > 0:  # one palette, dithered: frames in mosaics
+        dithered = _DitheredFrames(one.rows, one.table, s, one.keep, alpha=result.alpha)
+    seen = Histogram()  # per-frame palettes: every frame's colors, for colors_in
     for number, keys in enumerate(frames):
-        if per_frame and number == 0:
+        if one is None and number == 0:
             result.durations = frames.durations
-        if table is not None and strength == 0:
-            written = _through_table(keys, table, palette, result.alpha)  # type: ignore[arg-type]
-            _add_frame(gif, out_frames, written, _duration_of(result, number))
-            continue
-        if dithered is not None:
-            emit(dithered.add(number, keys, frames.pixels(keys)))
-            continue
-        frames.alpha = bool((keys < _OPAQUE).any())  # per-frame palettes: this frame's own
-        result.alpha = result.alpha or frames.alpha
-        seen.add(_visible_histogram(keys))
-        pixels = frames.pixels(keys)
-        q = quantize(pixels, visible_limit(s.k, spare), options=s.fit, keep=keep,
-                     dither=s.dither, dither_strength=strength)  # fmt: skip
-        result.fit_pixels += q.fit_pixels
-        visible = (
-            int(pixels.shape[0] * pixels.shape[1])
-            if q.transparent_index is None
-            else int(np.count_nonzero(q.indices != q.transparent_index))
-        )
-        emit([(number, (q.palette, q.indices, q.transparent_index), q.distortion, visible)])
+        if one is not None and strength == 0:
+            sink.add(_through_table(keys, one.table, one.rows, result.alpha),
+                     _duration_of(result, number))  # fmt: skip
+        elif dithered is not None:
+            sink.emit(dithered.add(number, keys, frames.pixels(keys)), result)
+        else:
+            sink.emit([_own_palette(frames, keys, number, s, spare, result, seen)], result)
     if dithered is not None:
-        emit(dithered.flush())
-    if per_frame:
+        sink.emit(dithered.flush(), result)
+    if one is None:
         result.colors_in = seen.total().n_colors
-    if table is None or strength > 0:
-        mse = sq_sum / n_values if n_values else 0.0
-        result.distortion = Distortion(mse=mse, psnr=psnr(mse), max_error=max_error)
-        result.colors_out = len(used)
-    t2 = time.perf_counter()
+    if one is None or strength > 0:
+        result.distortion, result.colors_out = sink.distortion(), len(sink.used)
 
-    report_stage(Stage.SAVE)
-    if gif is not None:
-        data = gif.finish()
-        result.frames_out = gif.frames
-    else:
-        data = _encode_pillow(out_frames, fmt, result)
-        result.frames_out = _frames_in(data)
-    out_frames.clear()
-    if result.frames_out < n_frames:  # the note names the writer of the format written
-        writer = {"WEBP": "libwebp", "PNG": "Pillow's APNG writer"}.get(fmt, "the encoder")
-        result.notes.append(
-            f"{n_frames - result.frames_out} frames identical to the one before were folded "
-            f"into its duration by {writer}"
-        )
+
+def _own_palette(
+    frames: _Frames,
+    keys: np.ndarray,
+    number: int,
+    s: CompressSettings,
+    spare: bool,
+    result: AnimatedResult,
+    seen: Histogram,
+) -> tuple[int, Frame, Distortion, int]:
+    """A frame quantized on its own (per-frame palettes): (number, frame, its
+    distortion, visible pixels)."""
+    frames.alpha = bool((keys < _OPAQUE).any())  # per-frame palettes: this frame's own
+    result.alpha = result.alpha or frames.alpha
+    seen.add(_visible_histogram(keys))
+    pixels = frames.pixels(keys)
+    keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
+    q = quantize(pixels, visible_limit(s.k, spare), options=s.fit, keep=keep,
+                 dither=s.dither, dither_strength=s.strength)  # fmt: skip
+    result.fit_pixels += q.fit_pixels
+    visible = (
+        int(pixels.shape[0] * pixels.shape[1])
+        if q.transparent_index is None
+        else int(np.count_nonzero(q.indices != q.transparent_index))
+    )
+    return number, (q.palette, q.indices, q.transparent_index), q.distortion, visible
+
+
+class _Sink:
+    """Where mapped frames go: the GIF writer (encoded at once) or a list for
+    Pillow's writers; with the distortion and colors of the frames it is told about
+    (:meth:`emit`)."""
+
+    def __init__(self, gif: GifWriter | None) -> None:
+        self.gif = gif
+        self.frames: list[Frame] = []
+        self.sq_sum, self.n_values, self.max_error = 0.0, 0, 0
+        self.used: set[int] = set()
+
+    def add(self, frame: Frame, duration: int) -> None:
+        """Hand a frame to the GIF writer (encoded now) or keep it for Pillow's writers."""
+        if self.gif is not None:
+            self.gif.add(*frame, duration)
+        else:
+            self.frames.append(frame)
+
+    def emit(self, done: list[tuple[int, Frame, Distortion, int]], result: AnimatedResult) -> None:
+        """Add frames done, counting their distortion and colors."""
+        for number, frame, d, visible in done:
+            self.sq_sum += d.mse * visible * 3
+            self.n_values += visible * 3
+            self.max_error = max(self.max_error, d.max_error)
+            self.used = _used_colors(self.used, *frame)
+            self.add(frame, _duration_of(result, number))
+
+    def distortion(self) -> Distortion:
+        mse = self.sq_sum / self.n_values if self.n_values else 0.0
+        return Distortion(mse=mse, psnr=psnr(mse), max_error=self.max_error)
+
+    def encode(self, fmt: str, result: AnimatedResult) -> bytes:
+        """The whole file; sets the result's frames out (and says why fewer)."""
+        if self.gif is not None:
+            data = self.gif.finish()
+            result.frames_out = self.gif.frames
+        else:
+            data = _encode_pillow(self.frames, fmt, result)
+            result.frames_out = _frames_in(data)
+        self.frames.clear()
+        if result.frames_out < result.frames:  # the note names the writer of the format
+            writer = {"WEBP": "libwebp", "PNG": "Pillow's APNG writer"}.get(fmt, "the encoder")
+            result.notes.append(
+                f"{result.frames - result.frames_out} frames identical to the one before were "
+                f"folded into its duration by {writer}"
+            )
+        return data
+
+
+def _write(
+    data: bytes, output: Path | IO[bytes], s: CompressSettings, result: AnimatedResult
+) -> None:
+    """Write the file unless it is below ``min_psnr`` or, with ``skip_if_larger``,
+    not smaller than the input; a stream gets it in one write."""
+    size = result.bytes_in
     max_bytes = size - 1 if s.skip_if_larger and size > 0 else None
     result.bytes_out = len(data)
     result.min_met = s.meets_minimum(result.distortion.psnr)
@@ -577,8 +624,6 @@ def quantize_animation(
             output.flush()  # type: ignore[union-attr]
         else:
             write_atomically(Path(output), lambda fh: fh.write(data), overwrite=s.overwrite)
-    result.seconds = {"fit": t1 - t0, "map": t2 - t1, "save": time.perf_counter() - t2}
-    return result
 
 
 #: A dithered animation's pixel keeps the palette row it had in the previous frame
@@ -717,14 +762,6 @@ def _through_table(keys: np.ndarray, table: ColorTable, palette: np.ndarray, alp
     return np.vstack([palette, clear]), indices, palette.shape[0]
 
 
-def _add_frame(gif: GifWriter | None, out_frames: list[Frame], frame: Frame, duration: int) -> None:
-    """Hand a frame to the GIF writer (encoded now) or keep it for Pillow's writers."""
-    if gif is not None:
-        gif.add(*frame, duration)
-    else:
-        out_frames.append(frame)
-
-
 def _duration_of(result: AnimatedResult, number: int) -> int:
     return result.durations[number] if number < len(result.durations) else 0
 
@@ -793,152 +830,3 @@ _APNG_SUBBYTE_ROWS = 16
 def _frames_in(data: bytes) -> int:
     with Image.open(io.BytesIO(data)) as im:
         return int(getattr(im, "n_frames", 1))
-
-
-class GifWriter:
-    """An animated GIF, encoded frame by frame.
-
-    Each frame stores only what changed: the rectangle around the pixels that differ
-    from what is on screen, and inside it, unchanged pixels as transparent (long
-    runs of one index compress well) where the palette has a transparent entry or a
-    free one to make it; both ways are encoded and the smaller is kept. A frame is
-    disposed to the background (transparent) only when the next frame makes pixels
-    transparent that it showed; otherwise frames are left in place. A frame with no
-    change is still written (one pixel), so the frame count and timing stay as they
-    were. The first frame's palette is the global color table; a frame with other
-    colors brings a local one (per-frame palettes).
-
-    Parameters
-    ----------
-    width, height : int
-    loop : int or None
-        NETSCAPE loop count (0: forever); None: play once (no loop block).
-    optimize : {2, 1, 0}
-        2: as above; 1: changed rectangles only; 0: every frame whole (what the
-        benchmark compares with).
-    """
-
-    def __init__(self, width: int, height: int, loop: int | None, optimize: int = 2) -> None:
-        self.width, self.height, self.loop = width, height, loop
-        self.optimize = optimize
-        self.frames = 0
-        self._global: np.ndarray | None = None
-        self._chunks: list[bytes] = []
-        self._canvas = np.zeros((height, width), np.uint32)  # what is on screen, RGBA
-        self._pending: tuple | None = None
-        self._ms = self._cs = 0  # time so far, exact and as written in 1/100 s
-
-    def add(
-        self, palette: np.ndarray, indices: np.ndarray, transparent: int | None, duration: int
-    ) -> None:
-        """Add a frame: (H, W) indices into ``palette`` (P <= 256, C) uint8, whose row
-        ``transparent`` (if any) is transparent; ``duration`` in ms."""
-        rows = _gif_rows(palette, transparent)
-        # GIF counts hundredths of a second: each delay is rounded so that the time
-        # elapsed stays within 5 ms of the source's (125 ms frames: 120, 130, 120...)
-        self._ms += duration
-        delay = round(self._ms / 10) - self._cs
-        self._cs += delay
-        shown = rows.view(np.uint32).reshape(-1)[indices]  # RGBA as one uint32; 0: clear
-        frame = (rows, indices.astype(np.uint8, copy=False), shown, 10 * delay)
-        if self._pending is not None:
-            self._write(self._pending, frame)
-        self._pending = frame
-
-    def finish(self) -> bytes:
-        """The whole file."""
-        if self._pending is not None:
-            self._write(self._pending, None)
-            self._pending = None
-        rows = self._global if self._global is not None else np.zeros((2, 4), np.uint8)
-        table = _color_table(rows)
-        head = b"GIF89a" + self.width.to_bytes(2, "little") + self.height.to_bytes(2, "little")
-        head += bytes([0x80 | (_table_bits(rows.shape[0]) - 1), 0, 0]) + table
-        if self.loop is not None:
-            head += b"!\xff\x0bNETSCAPE2.0\x03\x01" + int(self.loop).to_bytes(2, "little") + b"\0"
-        return head + b"".join(self._chunks) + b";"
-
-    def _write(self, frame: tuple, following: tuple | None) -> None:
-        from PIL.GifImagePlugin import getdata
-
-        rows, indices, colors, duration = frame
-        first = self._global is None
-        if first:
-            self._global = rows
-        changed = colors != self._canvas
-        whole = first or self.optimize == 0
-        rect = (0, 0, self.width, self.height) if whole else _bbox(changed)
-        disposal = 1
-        if following is not None:  # pixels it shows that the next one makes transparent
-            clear = (following[2] == 0) & (colors != 0)
-            if clear.any():
-                disposal, rect = 2, _union(rect, _bbox(clear))
-        rect = rect or (0, 0, 1, 1)
-        free = _transparent_row(rows)
-        x0, y0, x1, y1 = rect
-        crop = indices[y0:y1, x0:x1]
-        tries = [crop]
-        if free is not None and not first and self.optimize >= 2:
-            masked = crop.copy()
-            masked[~changed[y0:y1, x0:x1]] = free
-            tries.append(masked)
-        local = self._global is None or not np.array_equal(rows, self._global)
-        params: dict = {"duration": duration, "disposal": disposal, "include_color_table": local}
-        if free is not None:
-            params["transparency"] = free
-        encoded = []
-        for data in tries:
-            im = Image.fromarray(np.ascontiguousarray(data), mode="L")
-            im.putpalette(rows[:, :3].tobytes(), rawmode="RGB")
-            encoded.append(b"".join(getdata(im, offset=(x0, y0), **params)))
-        self._chunks.append(min(encoded, key=len))
-        self.frames += 1
-        self._canvas = colors.copy()
-        if disposal == 2:
-            self._canvas[y0:y1, x0:x1] = 0
-
-
-def _gif_rows(palette: np.ndarray, transparent: int | None) -> np.ndarray:
-    """(P', 4) RGBA rows of a frame's palette: the transparent row (0, 0, 0, 0),
-    every other row opaque (GIF has 1-bit alpha); with no transparent row and fewer
-    than 256, one is added, for unchanged pixels."""
-    rgba = np.full((palette.shape[0], 4), 255, np.uint8)
-    rgba[:, :3] = palette[:, :3]
-    if transparent is not None:
-        rgba[transparent] = 0
-    elif rgba.shape[0] < INDEXED_LIMIT:
-        rgba = np.vstack([rgba, np.zeros((1, 4), np.uint8)])
-    return rgba
-
-
-def _color_table(rows: np.ndarray) -> bytes:
-    """A GIF color table of RGBA ``rows``: RGB, padded to a power of two entries."""
-    rgb = rows[:, :3].tobytes()
-    return rgb + b"\0" * (3 * (1 << _table_bits(rows.shape[0])) - len(rgb))
-
-
-def _transparent_row(rgba: np.ndarray) -> int | None:
-    rows = np.flatnonzero(rgba[:, 3] == 0)
-    return int(rows[0]) if rows.size else None
-
-
-def _table_bits(entries: int) -> int:
-    """Bits of a GIF color table holding ``entries`` (at least 2 entries: 1 bit)."""
-    return max(1, int(entries - 1).bit_length())
-
-
-Rect = tuple[int, int, int, int]
-
-
-def _bbox(mask: np.ndarray) -> Rect | None:
-    """(x0, y0, x1, y1) around the True pixels; None if there are none."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-
-
-def _union(a: Rect | None, b: Rect | None) -> Rect | None:
-    if a is None or b is None:
-        return a or b
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
