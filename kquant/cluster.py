@@ -15,17 +15,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
 
-from kquant.errors import KquantError
+from kquant.errors import KquantError, UsageError
 
-__all__ = ["LOST_WAIT", "Cluster", "ClusterExecutor", "SchedulerUnreachable", "connect"]
+__all__ = [
+    "LOST_WAIT",
+    "Cluster",
+    "ClusterExecutor",
+    "SchedulerUnreachable",
+    "absolute_job",
+    "connect",
+    "connect_for_jobs",
+]
 
 #: Seconds kquant waits at most, once its scheduler is lost, for the workers to close.
 #: A Dask worker that loses its scheduler finishes the task it is running (Dask
@@ -438,3 +449,68 @@ def _silence() -> dict[logging.Logger, int]:
 def _restore(levels: dict[logging.Logger, int]) -> None:
     for logger, level in levels.items():
         logger.setLevel(level)
+
+
+#: Seconds --cluster gives the address to prove it is a Dask scheduler, whatever
+#: answers there (or nothing): the bound of :func:`kquant.cluster.connect`.
+CONNECT_TIMEOUT = 5.0
+
+
+def connect_for_jobs(address: str, jobs: list) -> Cluster:
+    """A :class:`kquant.cluster.Cluster` on the scheduler at ``address`` whose workers
+    can all read the inputs and write the output folders of ``jobs`` (checked on one
+    of each, before any work). Dask's log lines are silenced until it is closed: the
+    errors are kquant's one-line ones.
+
+    Raises
+    ------
+    kquant.errors.UsageError
+        ``distributed`` is not installed, standard input or output, or a worker
+        cannot see the paths.
+    kquant.cluster.SchedulerUnreachable
+        No Dask scheduler answers at ``address`` (within :data:`CONNECT_TIMEOUT`).
+    """
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--cluster needs Dask: pip install 'kquant[cluster]' (or dask[distributed])"
+        ) from None
+    from kquant.run import files_only
+
+    files_only(jobs[:1], "--cluster")
+    cluster = connect(address, timeout=CONNECT_TIMEOUT, quiet=True)
+    if jobs:
+        job = jobs[0]
+        folder = job.output.parent
+        while not folder.exists() and folder != folder.parent:  # created by the run
+            folder = folder.parent
+        seen = cluster.run(_sees, str(job.input.resolve()), str(folder.resolve()))
+        blind = sorted(worker for worker, ok in seen.items() if not ok)
+        if blind:
+            cluster.close()
+            raise UsageError(
+                f"{job.input}: the cluster's workers {', '.join(blind)} cannot read it or "
+                f"write in {folder}; --cluster needs paths every worker sees (a shared "
+                "filesystem)"
+            )
+    return cluster
+
+
+def _sees(path: str, folder: str) -> bool:
+    """On a worker: can it read ``path`` and write in ``folder``?"""
+    return os.access(path, os.R_OK) and os.access(folder, os.W_OK | os.X_OK)
+
+
+def absolute_job(job: Any) -> Any:
+    """``job`` with absolute paths (for workers elsewhere); - (standard input or
+    output) stays as it is, for :func:`connect_for_jobs` to refuse."""
+
+    def absolute(path: Path) -> Path:
+        return path if str(path) == "-" else path.absolute()
+
+    name = job.name
+    if name is not None:
+        name = dataclasses.replace(name, folder=name.folder.absolute(), input=absolute(name.input))
+    return dataclasses.replace(job, input=absolute(job.input), output=absolute(job.output),
+                               name=name)  # fmt: skip

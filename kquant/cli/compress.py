@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -32,7 +33,7 @@ from kquant.cli.options import (
 from kquant.defaults import STDIO
 
 if TYPE_CHECKING:
-    from kquant.settings import FitOptions
+    from kquant.settings import CompressSettings
 
 
 #: The options ``compress --help`` lists (``--help-all``: every one).
@@ -67,46 +68,7 @@ More examples:
 @csv_option
 @html_option
 @run_options
-def compress(
-    inputs: tuple[str, ...],
-    recursive: bool,
-    files_from: str | None,
-    null: bool,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    k: int,
-    output: Path | None,
-    template: str,
-    skip_existing: bool,
-    skip_if_larger: bool,
-    report: Path | None,
-    palette: Path | None,
-    strip: bool,
-    optimize: int,
-    overwrite: bool,
-    dither: str,
-    dither_strength: float,
-    metrics: tuple[str, ...],
-    target_psnr: float | None,
-    max_mse: float | None,
-    min_psnr: float | None,
-    keep_colors: tuple[str, ...],
-    shared_palette: bool,
-    export: Path | None,
-    frame_palette: str,
-    first_frame: bool,
-    weight: str,
-    fit: FitOptions,
-    max_pixels: int | None,
-    as_json: bool,
-    as_csv: bool,
-    html: Path | None,
-    jobs: int | None,
-    cluster: str | None,
-    quiet: bool,
-    dry_run: bool,
-    verbose: bool,
-) -> None:
+def compress(inputs: tuple[str, ...], **options: Any) -> None:
     """Quantize each INPUT to at most K colors and write it, with a report.
 
     \b
@@ -118,139 +80,156 @@ def compress(
     INPUT: an image, a folder (-r: subfolders), a glob, or - (stdin). Outputs go
     beside each input or under -o; nothing is replaced without --force.
     """
-    from kquant.batch import ReportWriter, expand_inputs, plan_jobs
+    from kquant.batch import ReportWriter
     from kquant.cli.rows import RowPrinter, row_format
-    from kquant.cli.runner import Runner
-    from kquant.errors import UsageError
     from kquant.report import row_columns
-    from kquant.settings import CompressSettings
+    from kquant.run import refuse_existing_outputs
     from kquant.written import make_folder
 
-    ctx = click.get_current_context()
-    rows = RowPrinter(row_format(as_json, as_csv), columns=row_columns())
-    if jobs is not None and jobs < 1:
-        raise click.BadParameter(f"{jobs} is not a number of processes (1 or more)",
+    o = SimpleNamespace(**options)
+    rows = RowPrinter(row_format(o.as_json, o.as_csv), columns=row_columns())
+    if o.jobs is not None and o.jobs < 1:
+        raise click.BadParameter(f"{o.jobs} is not a number of processes (1 or more)",
                                  param_hint="'-j' / '--jobs'")  # fmt: skip
     with library_errors():
-        settings = CompressSettings(
-            k=k,
-            fit=fit,
-            target_psnr=target_psnr,
-            max_mse=max_mse,
-            min_psnr=min_psnr,
-            dither=dither,
-            dither_strength=dither_strength,
-            metrics=metrics,
-            max_pixels=max_pixels,
-            overwrite=overwrite,
-            skip_if_larger=skip_if_larger,
-            strip=strip,
-            optimize=optimize,
-            frame_palette=frame_palette,
-            first_frame=first_frame,
-        )
-        if keep_colors:
-            from kquant.palettes import read_colors
-
-            with library_errors("--keep-color"):
-                kept = read_colors(keep_colors, max_pixels=max_pixels)
-            settings = settings.replace(keep_colors=kept)
-        if shared_palette and palette is not None:
-            raise UsageError("--palette maps onto a given palette; --shared-palette fits one: "
-                             "give one of them")  # fmt: skip
-        if export is not None and not shared_palette:
-            raise UsageError("--export writes the palette of --shared-palette; add it")
-        if shared_palette and settings.has_target:
-            raise UsageError("a shared palette fixes the colors: it does not go with a quality "
-                             "target")  # fmt: skip
-        if palette is not None:
-            from kquant.palettes import read_palette
-
-            with library_errors(palette):  # an image as a palette: Pillow's warnings shown
-                given = read_palette(palette, max_pixels=max_pixels)
-            settings = settings.replace(palette=given)
-            if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
-                click.echo(f"kquant: warning: -k {k} is ignored: --palette {palette} fixes the "
-                           f"colors ({len(given)})", err=True)  # fmt: skip
-        inputs = (*inputs, *_listed(files_from, null, inputs))
-        if not inputs and files_from is not None:  # a find that matched nothing: as rsync
-            if not quiet:  # and tar do, nothing to do is not an error
-                click.echo(f"kquant: nothing to do: --files-from {files_from} lists no files",
+        settings = _settings(o)
+        inputs = (*inputs, *_listed(o.files_from, o.null, inputs))
+        if not inputs and o.files_from is not None:  # a find that matched nothing: as rsync
+            if not o.quiet:  # and tar do, nothing to do is not an error
+                click.echo(f"kquant: nothing to do: --files-from {o.files_from} lists no files",
                            err=True)  # fmt: skip
             return
-        if not inputs:
-            raise UsageError("give an INPUT (a file, folder or glob), or --files-from FILE")
-        _refuse_counts_as_inputs(inputs)
-        found = expand_inputs(list(inputs), recursive=recursive, include=include, exclude=exclude)
-        if not found.items:
-            raise UsageError(f"no images found in {', '.join(inputs)}")
-        plan = plan_jobs(
-            found.items,
-            output=output,
-            batch=found.batch,
-            folder=ctx.meta.get(OUTPUT_IS_FOLDER, False),
-            overwrite=settings.overwrite,
-            marks=settings.name_marks,
-            k=len(settings.palette) if settings.palette else k,
-            method="palette" if settings.palette else fit.method,
-            template=template,
-            k_chosen_later=settings.has_target,
-        )
-        if rows and output is not None and str(output) == STDIO:
-            raise UsageError(f"--{rows.fmt} cannot share standard output with the image (-o -)")
-        if shared_palette:
-            _files_only(plan.jobs, "--shared-palette")
-            export = export or _palette_file(plan.jobs, settings.k)
-        _check_run_files(plan.jobs, report=report, html=html, export=export, k=settings.k,
-                         overwrite=overwrite, skip_existing=skip_existing)  # fmt: skip
-        if not dry_run:  # the report's, page's and palette's folders, as outputs' are
-            for path in (report, html, export):
-                if path is not None and str(path) != STDIO:
-                    make_folder(path)
-        if dry_run:
-            _print_plan(
-                plan.jobs,
-                found.skipped + plan.ignored,
-                RowPrinter(rows.fmt),
-                quiet=quiet,
-                stops=found.batch and not overwrite and not skip_existing,
-            )
+        found, plan = _plan(inputs, settings, o, rows)
+        if o.dry_run:
+            stops = found.batch and not o.overwrite and not o.skip_existing
+            _print_plan(plan.jobs, found.skipped + plan.ignored, RowPrinter(rows.fmt),
+                        quiet=o.quiet, stops=stops)  # fmt: skip
             return
-        if found.batch and not overwrite and not skip_existing:
-            _refuse_existing_outputs(plan.jobs)
-        existing = "replace" if overwrite else "append" if skip_existing else "refuse"
+        for path in (o.report, o.html, o.export):  # made as the outputs' folders are
+            if path is not None and str(path) != STDIO:
+                make_folder(path)
+        if found.batch and not o.overwrite and not o.skip_existing:
+            refuse_existing_outputs(plan.jobs)
+        existing = "replace" if o.overwrite else "append" if o.skip_existing else "refuse"
         # checked now, created with its first row
-        writer = ReportWriter(report, existing=existing) if report else None
-        client = None
-        if cluster:  # the workers' working folders differ: paths are made absolute
-            plan.jobs = [_absolute(job) for job in plan.jobs]
-            client = _connect(cluster, plan.jobs)
-        if shared_palette:
-            try:
-                assert export is not None  # --shared-palette always has a file
-                settings = _fit_shared(plan.jobs, settings, weight, export, quiet, skip_existing)
-            except BaseException:
-                if client is not None:
-                    client.close()
-                raise
-    run = Runner(
+        writer = ReportWriter(o.report, existing=existing) if o.report else None
+        client, settings = _cluster_and_palette(plan, settings, o)
+    _run(found, plan, settings, o, rows, writer, client)
+
+
+def _settings(o: SimpleNamespace) -> CompressSettings:
+    """The settings of the command line; kept colors and a given palette read."""
+    from kquant.run import check_options
+    from kquant.settings import CompressSettings
+
+    settings = CompressSettings(
+        k=o.k, fit=o.fit, target_psnr=o.target_psnr, max_mse=o.max_mse, min_psnr=o.min_psnr,
+        dither=o.dither, dither_strength=o.dither_strength, metrics=o.metrics,
+        max_pixels=o.max_pixels, overwrite=o.overwrite, skip_if_larger=o.skip_if_larger,
+        strip=o.strip, optimize=o.optimize, frame_palette=o.frame_palette,
+        first_frame=o.first_frame,
+    )  # fmt: skip
+    if o.keep_colors:
+        from kquant.palettes import read_colors
+
+        with library_errors("--keep-color"):
+            kept = read_colors(o.keep_colors, max_pixels=o.max_pixels)
+        settings = settings.replace(keep_colors=kept)
+    check_options(settings, palette=o.palette is not None, shared_palette=o.shared_palette,
+                  export=o.export)  # fmt: skip
+    if o.palette is not None:
+        from kquant.palettes import read_palette
+
+        with library_errors(o.palette):  # an image as a palette: Pillow's warnings shown
+            given = read_palette(o.palette, max_pixels=o.max_pixels)
+        settings = settings.replace(palette=given)
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("k") is ParameterSource.COMMANDLINE:
+            click.echo(f"kquant: warning: -k {o.k} is ignored: --palette {o.palette} fixes the "
+                       f"colors ({len(given)})", err=True)  # fmt: skip
+    return settings
+
+
+def _plan(inputs: tuple[str, ...], settings: CompressSettings, o: SimpleNamespace, rows: Any):
+    """The inputs found and the jobs planned, every file the run writes checked."""
+    from kquant.batch import expand_inputs, plan_jobs
+    from kquant.errors import UsageError
+    from kquant.run import check_run_files, files_only, refuse_counts_as_inputs, shared_palette_file
+
+    if not inputs:
+        raise UsageError("give an INPUT (a file, folder or glob), or --files-from FILE")
+    refuse_counts_as_inputs(inputs)
+    found = expand_inputs(list(inputs), recursive=o.recursive, include=o.include,
+                          exclude=o.exclude)  # fmt: skip
+    if not found.items:
+        raise UsageError(f"no images found in {', '.join(inputs)}")
+    plan = plan_jobs(
+        found.items,
+        output=o.output,
         batch=found.batch,
-        quiet=quiet,
-        verbose=verbose,
-        rows=rows,
-        writer=writer,
-        ignored=found.skipped + plan.ignored,
-        jobs=jobs,
-        where=_where(plan.jobs),
+        folder=click.get_current_context().meta.get(OUTPUT_IS_FOLDER, False),
+        overwrite=settings.overwrite,
+        marks=settings.name_marks,
+        k=len(settings.palette) if settings.palette else o.k,
+        method="palette" if settings.palette else o.fit.method,
+        template=o.template,
+        k_chosen_later=settings.has_target,
     )
-    if html is not None:
+    if rows and o.output is not None and str(o.output) == STDIO:
+        raise UsageError(f"--{rows.fmt} cannot share standard output with the image (-o -)")
+    if o.shared_palette:
+        files_only(plan.jobs, "--shared-palette")
+        o.export = o.export or shared_palette_file(plan.jobs, settings.k)
+    check_run_files(plan.jobs, report=o.report, html=o.html, export=o.export, k=settings.k,
+                    overwrite=o.overwrite, skip_existing=o.skip_existing)  # fmt: skip
+    return found, plan
+
+
+def _cluster_and_palette(
+    plan: Any, settings: CompressSettings, o: SimpleNamespace
+) -> tuple[Any, CompressSettings]:
+    """The cluster client (None: local workers) and the settings with the shared
+    palette fitted (``--shared-palette``)."""
+    client = None
+    if o.cluster:  # the workers' working folders differ: paths are made absolute
+        from kquant.cluster import absolute_job, connect_for_jobs
+
+        plan.jobs = [absolute_job(job) for job in plan.jobs]
+        client = connect_for_jobs(o.cluster, plan.jobs)
+    if o.shared_palette:
+        from kquant.run import fit_shared
+
+        try:
+            settings, said, warnings = fit_shared(plan.jobs, settings, o.weight, o.export,
+                                                  o.skip_existing)  # fmt: skip
+        except BaseException:
+            if client is not None:
+                client.close()
+            raise
+        show_warnings(warnings)
+        if not o.quiet:
+            click.echo(f"kquant: {said}", err=True)
+    return client, settings
+
+
+def _run(found: Any, plan: Any, settings: CompressSettings, o: SimpleNamespace, rows: Any,
+         writer: Any, client: Any) -> None:  # fmt: skip
+    """Run the jobs (:class:`kquant.cli.runner.Runner`), write the page, close the
+    report and the cluster; exit with the run's code."""
+    from kquant.cli.runner import Runner
+    from kquant.run import outputs_folder
+
+    run = Runner(batch=found.batch, quiet=o.quiet, verbose=o.verbose, rows=rows, writer=writer,
+                 ignored=found.skipped + plan.ignored, jobs=o.jobs,
+                 where=outputs_folder(plan.jobs))  # fmt: skip
+    if o.html is not None:
         run.rows = []
     try:
         executor = client.get_executor() if client is not None else None
-        run.all(plan.jobs, settings, skip_existing=skip_existing, executor=executor)
+        run.all(plan.jobs, settings, skip_existing=o.skip_existing, executor=executor)
     finally:
-        if html is not None and run.rows:
-            _write_html(html, run.rows)
+        if o.html is not None and run.rows:
+            _write_html(o.html, run.rows)
         if client is not None:
             client.close()
         if writer:
@@ -258,56 +237,13 @@ def compress(
             if writer.error and not run.report_lost:
                 click.echo(f"kquant: error: {writer.error}", err=True)
                 run.report_lost = True
+    ctx = click.get_current_context()
     if run.failed or run.report_lost:
-        click.get_current_context().exit(ExitCode.FAILED)
+        ctx.exit(ExitCode.FAILED)
     if run.below_min:
-        click.get_current_context().exit(ExitCode.BELOW_MIN_PSNR)
+        ctx.exit(ExitCode.BELOW_MIN_PSNR)
     if run.missed:
-        click.get_current_context().exit(ExitCode.TARGET_MISSED)
-
-
-def _files_only(jobs: list, flag: str) -> None:
-    """Refuse ``-`` (standard input or output) for an option that needs files."""
-    from kquant.errors import UsageError
-
-    if any(STDIO in (str(job.input), str(job.output)) for job in jobs):
-        raise UsageError(f"{flag} reads and writes files: not - (standard input/output)")
-
-
-def _palette_file(jobs: list, k: int) -> Path:
-    """Where ``--shared-palette`` writes its palette without ``--export``:
-    ``palette-k<K>.gpl`` in the outputs' common folder."""
-    import os
-
-    folder = Path(os.path.commonpath([str(job.output.parent.absolute()) for job in jobs]))
-    return folder / f"palette-k{k}.gpl"
-
-
-def _check_run_files(
-    jobs: list,
-    *,
-    report: Path | None,
-    html: Path | None,
-    export: Path | None,
-    k: int,
-    overwrite: bool,
-    skip_existing: bool,
-) -> None:
-    """Every file the run writes, planned together before any work
-    (:func:`kquant.written.check_files`): outputs, report, page and palette file are
-    all different files and none is an input (exit 2, with or without --force); the
-    page or palette file exists: exit 1 without --force. The report's
-    existence is checked by its writer (--skip-existing appends to it); an existing
-    palette file is kept with --skip-existing."""
-    from kquant.written import Written, check_files
-
-    files = [Written(job.output, f"the output of {job.input}", check_exists=False,
-                     replaces=job.input) for job in jobs if job.name is None]  # fmt: skip
-    others = (("--report", report, False), ("--html", html, True),
-              ("--export", export, not skip_existing))  # fmt: skip
-    extra = [Written(path, flag, check) for flag, path, check in others if path is not None]
-    check_files(files + extra, [job.input for job in jobs], overwrite=overwrite)
-    _check_names_chosen_later(jobs, extra, k)
+        ctx.exit(ExitCode.TARGET_MISSED)
 
 
 def _listed(files_from: str | None, null: bool, inputs: tuple[str, ...]) -> list[str]:
@@ -334,17 +270,6 @@ def _listed(files_from: str | None, null: bool, inputs: tuple[str, ...]) -> list
                                      param_hint="--files-from") from None  # fmt: skip
     entries = data.split(b"\0") if null else data.splitlines()
     return [os.fsdecode(entry) for entry in entries if entry]
-
-
-def _where(jobs: list) -> str:
-    """Where a run's outputs go, for its end line: ``in FOLDER/`` when they share one
-    (below it for a tree), else ``beside their inputs``."""
-    import os
-
-    if all(job.output.parent == job.input.parent for job in jobs):
-        return "beside their inputs"
-    common = os.path.commonpath([str(job.output.parent) for job in jobs])
-    return f"in {common}{os.sep}"
 
 
 def _print_plan(jobs: list, ignored: list, rows: Any, *, quiet: bool, stops: bool) -> None:
@@ -390,90 +315,6 @@ def _print_plan(jobs: list, ignored: list, rows: Any, *, quiet: bool, stops: boo
                    f"{len(ignored)} ignored; nothing written{stop}", err=True)  # fmt: skip
 
 
-def _refuse_existing_outputs(jobs: list) -> None:
-    """A batch run again without --skip-existing or --force: one line before any work,
-    with both ways on (was a line a file, then "N failed")."""
-    existing = [job.output for job in jobs if job.name is None and job.output.exists()]
-    if existing:
-        some = f"{existing[0]}" + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
-        raise click.ClickException(
-            f"{len(existing)} of {len(jobs)} outputs exist ({some}): --skip-existing to "
-            "resume, --force to redo"
-        )
-
-
-def _check_names_chosen_later(jobs: list, extra: list, k: int) -> None:
-    """An output whose name depends on the k a quality target finds (``{k}`` in
-    ``--name``) may be any of its names for k = 1..K: refuse a report, page or palette
-    file that is one of them (the image would replace it, or it the image)."""
-    import os
-
-    from kquant.errors import UsageError
-
-    wanted = {os.path.realpath(item.path): item for item in extra}
-    folders = {os.path.dirname(path) for path in wanted}
-    for job in jobs:
-        if job.name is None:
-            continue
-        folder = os.path.realpath(job.name.folder)
-        if folder not in folders:
-            continue
-        for candidate in range(1, k + 1):
-            item = wanted.get(os.path.join(folder, job.name(candidate).name))
-            if item is not None:
-                raise UsageError(
-                    f"{item.label} may be the output of {job.input} (its name depends on "
-                    f"the k the target finds: k={candidate}); give it another name"
-                )
-
-
-def _fit_shared(
-    jobs: list, settings: Any, weight: str, export: Path, quiet: bool, skip_existing: bool
-) -> Any:
-    """``settings`` mapping every job's image onto one palette fitted over all of them
-    (:func:`kquant.shared.shared_palette`), written whole in every output; the palette
-    is written to ``export`` (:func:`_palette_file` by default). Images that cannot be
-    read are left out of the fit (their jobs report the error).
-
-    With ``skip_existing`` and a palette file already there, the run resumes an
-    earlier one: its palette is read back and used as it is (the outputs written
-    before and after map onto the same colors), nothing is fitted or rewritten."""
-    from kquant.images import write_atomically
-    from kquant.palettes import read_palette, write_palette
-    from kquant.shared import shared_palette
-
-    if skip_existing and not settings.overwrite and export.is_file():
-        with library_errors(export):
-            colors = read_palette(export, max_pixels=None)
-        if not quiet:
-            click.echo(f"kquant: shared palette of {len(colors)} colors read from {export} "
-                       "(--skip-existing: the run it resumes)", err=True)  # fmt: skip
-        return settings.replace(palette=colors, whole_palette=True, keep_colors=())
-    export.parent.mkdir(parents=True, exist_ok=True)  # the run makes the outputs' folders anyway
-    keep = None
-    if settings.keep_colors:
-        import numpy as np
-
-        keep = np.array(settings.keep_colors, np.uint8)
-    shared = shared_palette(
-        [job.input for job in jobs],
-        settings.k,
-        settings.fit,
-        keep=keep,
-        weight=weight,
-        max_pixels=settings.max_pixels,
-        skip_errors=True,
-    )
-    show_warnings(shared.warnings)
-    text = write_palette(export, shared.palette, shared.shares).encode()
-    if not (export.exists() and not settings.overwrite and export.read_bytes() == text):
-        write_atomically(export, lambda fh: fh.write(text), overwrite=settings.overwrite)
-    if not quiet:
-        click.echo(f"kquant: shared palette of {shared.palette.shape[0]} colors over "
-                   f"{shared.images} images -> {export}", err=True)  # fmt: skip
-    return settings.replace(palette=shared.palette, whole_palette=True, keep_colors=())
-
-
 def _write_html(path: Path, rows: list[dict]) -> None:
     """The batch's HTML page (:mod:`kquant.html`): thumbnails of each input and
     output, read back from the files."""
@@ -484,83 +325,3 @@ def _write_html(path: Path, rows: list[dict]) -> None:
         page = render_page(entries_from_rows(rows, path), f"kquant compress: {len(rows)} images")
         data = page.encode("utf-8")
         write_atomically(path, lambda fh: fh.write(data), overwrite=True)
-
-
-def _refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:
-    """``kquant compress x.jpg 64``: a bare number that is not a file is a number of
-    colors given without -k (pngquant takes it that way); say so."""
-    from kquant.errors import UsageError
-
-    for raw in inputs:
-        if raw.isdigit() and not Path(raw).exists():
-            raise UsageError(f"{raw}: no such file; for {raw} colors, use -k {raw}")
-
-
-#: Seconds --cluster gives the address to prove it is a Dask scheduler, whatever
-#: answers there (or nothing): the bound of :func:`kquant.cluster.connect`.
-CONNECT_TIMEOUT = 5.0
-
-
-def _connect(address: str, jobs: list) -> Any:
-    """A :class:`kquant.cluster.Cluster` on the scheduler at ``address`` whose workers
-    can all read the inputs and write the output folders of ``jobs`` (checked on one
-    of each, before any work). Dask's log lines are silenced until it is closed: the
-    errors are kquant's one-line ones. Called inside ``library_errors``.
-
-    Raises
-    ------
-    kquant.errors.UsageError
-        ``distributed`` is not installed, standard input or output, or a worker
-        cannot see the paths.
-    kquant.cluster.SchedulerUnreachable
-        No Dask scheduler answers at ``address`` (within :data:`CONNECT_TIMEOUT`).
-    """
-    from kquant.errors import UsageError
-
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "--cluster needs Dask: pip install 'kquant[cluster]' (or dask[distributed])"
-        ) from None
-    from kquant.cluster import connect
-
-    _files_only(jobs[:1], "--cluster")
-    cluster = connect(address, timeout=CONNECT_TIMEOUT, quiet=True)
-    if jobs:
-        job = jobs[0]
-        folder = job.output.parent
-        while not folder.exists() and folder != folder.parent:  # created by the run
-            folder = folder.parent
-        seen = cluster.run(_sees, str(job.input.resolve()), str(folder.resolve()))
-        blind = sorted(worker for worker, ok in seen.items() if not ok)
-        if blind:
-            cluster.close()
-            raise UsageError(
-                f"{job.input}: the cluster's workers {', '.join(blind)} cannot read it or "
-                f"write in {folder}; --cluster needs paths every worker sees (a shared "
-                "filesystem)"
-            )
-    return cluster
-
-
-def _sees(path: str, folder: str) -> bool:
-    """On a worker: can it read ``path`` and write in ``folder``?"""
-    import os
-
-    return os.access(path, os.R_OK) and os.access(folder, os.W_OK | os.X_OK)
-
-
-def _absolute(job: Any) -> Any:
-    """``job`` with absolute paths (for workers elsewhere); - (standard input or
-    output) stays as it is, for :func:`_connect` to refuse."""
-    import dataclasses
-
-    def absolute(path: Path) -> Path:
-        return path if str(path) == STDIO else path.absolute()
-
-    name = job.name
-    if name is not None:
-        name = dataclasses.replace(name, folder=name.folder.absolute(), input=absolute(name.input))
-    return dataclasses.replace(job, input=absolute(job.input), output=absolute(job.output),
-                               name=name)  # fmt: skip
