@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test demo test test-corpus lint format bench pictures clean
+.PHONY: help install install-test demo test test-corpus lint format docs bench pictures clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ lint: install-test ## ruff check and format check, mypy over kquant/
 format: install-test ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix kquant tests bench
 	$(BIN)/ruff format kquant tests bench
+
+docs: install ## Remake docs/reference.md from the commands' help (a test checks it)
+	$(BIN)/python -m kquant.cli.reference > docs/reference.md
 
 bench: install ## Benchmark against pngquant, libimagequant, Pillow, ImageMagick, classic sklearn (long)
 	@command -v pngquant >/dev/null && [ -x /usr/bin/convert ] && [ -x /usr/bin/time ] && \

@@ -234,3 +234,15 @@ def test_facts_the_docs_repeat_come_from_the_code():
     assert words in shown
     for most, n in AUTO_N_INIT:
         assert auto_n_init(most) == n and auto_n_init(most + 1) < n
+
+
+def test_the_reference_is_made_from_the_commands():
+    """docs/reference.md is what `make docs` writes from the commands' own help
+    (sqlite-utils checks its reference with cog the same way): an option added,
+    renamed, re-described or given another default without `make docs` fails here,
+    and so do the help's examples and exit codes."""
+    from kquant.cli.reference import reference
+
+    written = (ROOT / "docs" / "reference.md").read_text()
+    assert written == reference(), "docs/reference.md is out of date: run make docs"
+    assert "--dither-strength 0..1" in written and "Exit codes:" in written
