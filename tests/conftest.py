@@ -11,22 +11,23 @@ from helpers import blocks, live_processes
 from PIL import Image
 
 #: Marks every process this test session starts (kquant and its workers inherit it),
-#: so the session can check at the end that none outlived its run.
-os.environ.setdefault("KQUANT_TEST_SESSION", str(os.getpid()))
+#: so the session can check at the end that none outlived its run. Set in every
+#: pytest process: each xdist worker checks the processes it started.
+os.environ["KQUANT_TEST_SESSION"] = str(os.getpid())
 
 
 def _session_processes() -> list[int]:
     """Live processes, other than this one and its multiprocessing resource tracker
     (which in-process runs with workers start, and which ends with this process), that
     carry this session's mark."""
-    mark = f"KQUANT_TEST_SESSION={os.environ['KQUANT_TEST_SESSION']}".encode()
+    mark = f"\0KQUANT_TEST_SESSION={os.environ['KQUANT_TEST_SESSION']}\0".encode()
     found = []
     for pid in live_processes():
         if pid == os.getpid():
             continue
         try:
             tracker = b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            if not tracker and mark in Path(f"/proc/{pid}/environ").read_bytes():
+            if not tracker and mark in b"\0" + Path(f"/proc/{pid}/environ").read_bytes():
                 found.append(pid)
         except OSError:
             continue

@@ -244,8 +244,10 @@ def test_to_image_is_what_a_png_would_hold():
 @pytest.mark.parametrize("target", [28.0, 34.0])
 def test_a_target_run_writes_a_file_that_meets_it(tmp_path, target):
     """Decoded independently, the written file reaches the target, with fewer colors
-    than -k; the same command gives the same bytes."""
-    src = SAMPLES / "coffee.png"
+    than -k; the same command gives the same bytes. (A 300x200 crop of the photo:
+    the search is the same, at a quarter of the cost.)"""
+    src = tmp_path / "coffee.png"
+    Image.open(SAMPLES / "coffee.png").crop((150, 100, 450, 300)).save(src)
     outs = []
     for name in ("a.png", "b.png"):
         ran = run("compress", src, "--target-psnr", str(target), "-o", tmp_path / name, "--json")
