@@ -427,11 +427,16 @@ def _workers(pid: int, count: int, timeout: float = 30) -> list[int]:
     raise AssertionError("no workers started")
 
 
-def _slow_folder(root: Path, n: int = 4) -> Path:
+def _slow_folder(root: Path, n: int = 4, slow: int | None = None) -> Path:
+    """``n`` images, of which the first ``slow`` (all by default) are noise that takes
+    a few seconds at :data:`SLOW` (the two workers each take one first: both are
+    mid-job a second after they start); the others are tiny."""
     root.mkdir()
     rng = np.random.default_rng(0)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(root / f"{i}.png")
+        size = 200 if slow is None or i < slow else 16
+        noise = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(root / f"{i}.png")
     return root
 
 
@@ -493,7 +498,7 @@ def test_killed_kquant_takes_its_workers_with_it(tmp_path):
 
 
 def test_a_dead_worker_costs_only_its_image(tmp_path):
-    src, out, report = _slow_folder(tmp_path / "in", 4), tmp_path / "out", tmp_path / "r.csv"
+    src, out, report = _slow_folder(tmp_path / "in", 4, slow=2), tmp_path / "out", tmp_path / "r.csv"
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
     victim = _workers(proc.pid, 2)[0]
     time.sleep(2)
@@ -612,10 +617,11 @@ def test_sigint_to_a_worker_alone_or_ignored_by_the_run(tmp_path):
     def ignore_sigint():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    proc = _start("compress", src, *SLOW, "-o", tmp_path / "b", "-j", "2",
+    # the signal reaches the workers as they start (tiny jobs: nothing else to wait for)
+    small = _slow_folder(tmp_path / "small", 2, slow=0)
+    proc = _start("compress", small, *SLOW, "-o", tmp_path / "b", "-j", "2",
                   start_new_session=True, preexec_fn=ignore_sigint)  # fmt: skip
     _workers(proc.pid, 2)
-    time.sleep(1)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
