@@ -240,9 +240,9 @@ def frames_memory(src: Path, runs: int) -> list[dict]:
 def gif_savings(name: str, k: int) -> dict:
     """Bytes of kquant's GIF of ``name`` at k written with every frame whole, with
     changed rectangles only, and as kquant writes it (rectangles plus unchanged
-    pixels transparent): the same frames and palette through kquant.animation.GifWriter."""
-    from kquant.animation import GifWriter
-    from kquant.colors import pack
+    pixels transparent): the same frames and palette through kquant.io.animation.GifWriter."""
+    from kquant.core.colors import pack
+    from kquant.io.animation import GifWriter
 
     path = WORK / "out" / f"{name}-kquant-k{k}.gif"
     frames = frames_of(path)

@@ -12,12 +12,12 @@ Floyd-Steinberg), ``--dither none`` and kquant's default before issue 22 (``--sp
 --dither none``, the MSE-minimal output). Each written file is scored against the image
 it was made from:
 
-- SSIMULACRA 2 (:func:`kquant.metrics.ssimulacra2`, the ``ssimulacra2`` package, the
+- SSIMULACRA 2 (:func:`kquant.core.metrics.ssimulacra2`, the ``ssimulacra2`` package, the
   pure-Python port of libjxl's metric; higher is better: 90 visually lossless, 70
   high, 50 medium, 30 low); with alpha, composited on a dark and a light gray, the
   lower score (the package's own alpha variant reads pngquant's palette files
   without their transparency: -80 on chelsea-alpha);
-- CIEDE2000 of both images blurred by a 1 px Gaussian (kquant.metrics), the colors
+- CIEDE2000 of both images blurred by a 1 px Gaussian (kquant.core.metrics), the colors
   as seen from a distance;
 - bytes of the PNG as written.
 
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 from run import KQUANT, load_rgba, run_once, write_results
 
-from kquant.metrics import BLUR_SIGMA, mean_delta_e, ssimulacra2
+from kquant.core.metrics import BLUR_SIGMA, mean_delta_e, ssimulacra2
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"

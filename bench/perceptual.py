@@ -5,7 +5,7 @@ For each corpus image (bench/corpus.py) and k in {16, 64}, writes the image with
 - kquant ``--dither none|floyd-steinberg`` x ``--space rgb|lab`` (4 settings),
 - pngquant with its default Floyd-Steinberg dithering and with ``--nofs``,
 
-and measures every written file the same way, with kquant.metrics (whose functions
+and measures every written file the same way, with kquant.core.metrics (whose functions
 the test suite checks against scikit-image's): MSE, mean CIEDE2000, SSIM, and both
 of the latter on the images blurred by a 1 px Gaussian ("seen from a distance",
 where dithering pays off). Above 4 MP, SSIM and the blurred measures use evenly
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 from run import KQUANT, MSE_MINIMAL, load_rgba, mse_of, run_once, write_results
 
-from kquant.metrics import BLUR_SIGMA, mean_delta_e, ssim
+from kquant.core.metrics import BLUR_SIGMA, mean_delta_e, ssim
 
 HERE = Path(__file__).resolve().parent
 

@@ -42,7 +42,7 @@ DEFAULT_METHOD = "kmeans"
 INITS: tuple[str, ...] = ("k-means++", "random")
 DEFAULT_INIT = "k-means++"
 
-#: k-means restarts (None: ``auto``, see kquant.codebook.auto_n_init), Lloyd iterations
+#: k-means restarts (None: ``auto``, see kquant.core.codebook.auto_n_init), Lloyd iterations
 #: per run and scikit-learn's relative tolerance.
 DEFAULT_N_INIT: int | None = None
 #: ``--n-init auto``: (largest k, restarts), in order; 1 restart above the last k.
@@ -67,7 +67,7 @@ MAX_OPTIMIZE = 6
 DEFAULT_SEED = 0
 MAX_SEED = 2**32 - 1
 
-#: Color spaces palettes are fitted and matched in (see kquant.spaces).
+#: Color spaces palettes are fitted and matched in (see kquant.core.spaces).
 SPACES: tuple[str, ...] = ("rgb", "lab", "weighted")
 DEFAULT_SPACE = "weighted"
 
@@ -77,7 +77,7 @@ DEFAULT_DITHER = "floyd-steinberg"
 #: Palettes of an animation: one for all frames, or one per frame.
 FRAME_PALETTES: tuple[str, ...] = ("shared", "per-frame")
 DEFAULT_FRAME_PALETTE = "shared"
-#: How the images of a set weigh in a shared palette (kquant.shared): by their
+#: How the images of a set weigh in a shared palette (kquant.run.shared): by their
 #: pixels, or each the same.
 WEIGHTS: tuple[str, ...] = ("pixels", "equal")
 DEFAULT_WEIGHT = "pixels"
@@ -98,7 +98,7 @@ MIN_METRIC_SAMPLE = 10
 
 #: Perceptual measures ``--metrics`` can ask for (MSE and PSNR are always given): mean
 #: CIEDE2000 and SSIM, at pixel level and of the images blurred as if seen from a
-#: distance (see kquant.metrics).
+#: distance (see kquant.core.metrics).
 #: Each by the report field that holds it.
 METRIC_FIELDS: dict[str, str] = {
     "deltae": "delta_e",

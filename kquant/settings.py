@@ -134,7 +134,7 @@ class FitOptions:
         Initialisation of the k-means methods.
     n_init : int or None
         Number of k-means runs with different seeds on the coarsest level; the best
-        (lowest inertia) wins. None ("auto"): :func:`kquant.codebook.auto_n_init` of k.
+        (lowest inertia) wins. None ("auto"): :func:`kquant.core.codebook.auto_n_init` of k.
     max_iter : int
         Maximum Lloyd iterations per run (epochs over the data for ``minibatch``).
     tol : float
@@ -146,7 +146,7 @@ class FitOptions:
         Pixels to fit on, drawn at random with ``seed``; None fits on every pixel.
         Ignored by ``random`` (which draws k pixels).
     space : {"rgb", "lab", "weighted"}
-        The space colors are clustered and matched in (:mod:`kquant.spaces`).
+        The space colors are clustered and matched in (:mod:`kquant.core.spaces`).
 
     Raises
     ------
@@ -238,7 +238,7 @@ class CompressSettings:
         so a set of images shares it index for index (``--shared-palette``).
     frame_palette : {"shared", "per-frame"}
         Animations: one palette fitted on all frames together (no flicker), or
-        one per frame (GIF local color tables; WebP). See :mod:`kquant.animation`.
+        one per frame (GIF local color tables; WebP). See :mod:`kquant.io.animation`.
     first_frame : bool
         Animations: quantize and write the first frame only.
 
@@ -336,8 +336,8 @@ class CompressSettings:
     @property
     def name_marks(self) -> tuple[str, ...]:
         """What default output names add for these settings
-        (:func:`kquant.naming.name_marks`)."""
-        from kquant.naming import name_marks
+        (:func:`kquant.run.naming.name_marks`)."""
+        from kquant.run.naming import name_marks
 
         return name_marks(space=self.fit.space, dither=self.dither,
                           strength=self.dither_strength, seed=self.fit.seed)  # fmt: skip

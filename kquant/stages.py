@@ -2,7 +2,7 @@
 
 :func:`kquant.compress_file` and :func:`kquant.quantize` announce each stage to a
 ``progress`` callback as it starts; the command line's progress bar counts them; the
-report's :class:`kquant.report.StageSeconds` times them (plus the total).
+report's :class:`kquant.run.report.StageSeconds` times them (plus the total).
 """
 
 from __future__ import annotations

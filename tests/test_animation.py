@@ -214,9 +214,9 @@ def test_animation_is_deterministic_and_keeps_colors(tmp_path):
 
 
 def test_frames_count_toward_one_palette_in_the_library(tmp_path):
-    """kquant.shared.image_histogram counts every frame, so an animation in a shared
+    """kquant.run.shared.image_histogram counts every frame, so an animation in a shared
     palette weighs by all its pixels."""
-    from kquant.shared import image_histogram
+    from kquant.run.shared import image_histogram
 
     hist, alpha = image_histogram(moving_squares(tmp_path))
     assert hist.n_pixels == sum(int((f[..., 3] > 0).sum()) for f in frames_of(
@@ -255,7 +255,7 @@ def test_palette_of_an_animation_is_the_one_its_frames_get(tmp_path):
     assert kquant("compress", GIF, "-k", "8", "-o", out).returncode == 0
     with Image.open(out) as im:
         written = np.array(im.getpalette()).reshape(-1, 3)[:8].tolist()
-    from kquant.palettes import read_palette
+    from kquant.io.palettes import read_palette
 
     assert read_palette(exported).tolist() == written
     note = kquant("compare", GIF, "-k", "4", "--methods", "random")

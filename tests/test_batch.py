@@ -15,8 +15,8 @@ import pytest
 from helpers import blocks, kquant, kquant_exe, run_kquant, run_kquant_on_terminal
 from PIL import Image
 
-from kquant.batch import Item, expand_inputs, plan_jobs
 from kquant.errors import UsageError
+from kquant.run.batch import Item, expand_inputs, plan_jobs
 from kquant.settings import FitOptions
 
 
@@ -296,7 +296,7 @@ def test_progress_bars_show_on_a_terminal_only(tmp_path):
 
 
 def test_default_workers_follow_the_memory_left():
-    from kquant.memory import workers_for
+    from kquant.core.memory import workers_for
     from kquant.settings import CompressSettings
 
     plain = CompressSettings(dither="none")
@@ -314,7 +314,7 @@ def test_default_workers_follow_the_memory_left():
 def test_csv_cells_that_would_be_formulas_are_quoted(tmp_path, monkeypatch):
     """OWASP's advice against CSV injection (issue 21): a text cell starting with =, +,
     -, @ gets a leading quote in a CSV report; numbers and JSON rows stay exact."""
-    from kquant.report import flat_row
+    from kquant.run.report import flat_row
 
     monkeypatch.chdir(tmp_path)
     for name in ("=1+1.png", "@SUM(A1).png", "plain.png"):

@@ -12,8 +12,8 @@ from helpers import kquant
 from PIL import Image
 from test_faults import gif_bytes, odd_files
 
-from kquant.animation import gif_extent
 from kquant.errors import UnexpectedError, per_image
+from kquant.io.animation import gif_extent
 
 
 def test_an_unforeseen_exception_is_the_images_error(monkeypatch):

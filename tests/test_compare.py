@@ -10,7 +10,7 @@ from helpers import SAMPLES, blocks, kquant, run_kquant
 from PIL import Image
 
 import kquant as kq
-from kquant.comparison import sheet_layout
+from kquant.analysis.comparison import sheet_layout
 
 
 def test_kmeans_beats_random_on_a_real_photo(tmp_path):
@@ -179,7 +179,7 @@ def test_the_sheet_fits_a_screen_and_the_zoom_magnifies(tmp_path):
     crop = drawn[y + layout.label : y + layout.label + 2 * (layout.height // 2),
                  x : x + 2 * (pw // 2)]  # fmt: skip
     assert (crop[::2, ::2] == crop[1::2, 1::2]).all() and (crop[::2, ::2] == crop[::2, 1::2]).all()
-    from kquant.comparison import _zoom_box
+    from kquant.analysis.comparison import _zoom_box
 
     kept = [np.asarray(Image.open(tmp_path / "kept" / name).convert("RGB"))
             for name in ("wide-k8.png", "wide-k8-random.png")]  # fmt: skip

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kquant.codebook import fit_codebook, round_palette
-from kquant.colors import binned, color_histogram, lookup, pack, unpack
-from kquant.mapping import nearest_index
-from kquant.metrics import distortion_from_histogram, image_distortion, psnr
+from kquant.core.codebook import fit_codebook, round_palette
+from kquant.core.colors import binned, color_histogram, lookup, pack, unpack
+from kquant.core.mapping import nearest_index
+from kquant.core.metrics import distortion_from_histogram, image_distortion, psnr
 from kquant.settings import FitOptions
 
 
@@ -40,9 +40,9 @@ def test_histogram_and_lookup_on_large_inputs_match_unique(channels, block, monk
     # above the rank-bitmap threshold for RGB; RGBA looks up by search. Small blocks:
     # many blocks counted in threads and merged several times, lookups across blocks.
     if block is not None:  # and the rank bitmap instead of the table
-        monkeypatch.setattr("kquant.colors._HIST_BLOCK", block)
-        monkeypatch.setattr("kquant.colors._LOOKUP_BLOCK", block // 3)
-        monkeypatch.setattr("kquant.colors._BITMAP_MIN_PIXELS", block)
+        monkeypatch.setattr("kquant.core.colors._HIST_BLOCK", block)
+        monkeypatch.setattr("kquant.core.colors._LOOKUP_BLOCK", block // 3)
+        monkeypatch.setattr("kquant.core.colors._BITMAP_MIN_PIXELS", block)
     rng = np.random.default_rng(8)
     colors = rng.integers(0, 40, size=(300_000, channels), dtype=np.uint8) * 6
     hist = color_histogram(colors)

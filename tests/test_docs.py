@@ -225,7 +225,7 @@ def test_facts_the_docs_repeat_come_from_the_code():
     """The --n-init auto rule drifted (help and a comment said "1 from 128"; the code
     gave 1 from 65): the help and docs/cli.md now say kquant.defaults' words, and the
     words say what auto_n_init does."""
-    from kquant.codebook import auto_n_init
+    from kquant.core.codebook import auto_n_init
     from kquant.defaults import AUTO_N_INIT, auto_n_init_words
 
     words = auto_n_init_words()

@@ -498,7 +498,11 @@ def test_killed_kquant_takes_its_workers_with_it(tmp_path):
 
 
 def test_a_dead_worker_costs_only_its_image(tmp_path):
-    src, out, report = _slow_folder(tmp_path / "in", 4, slow=2), tmp_path / "out", tmp_path / "r.csv"
+    src, out, report = (
+        _slow_folder(tmp_path / "in", 4, slow=2),
+        tmp_path / "out",
+        tmp_path / "r.csv",
+    )
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
     victim = _workers(proc.pid, 2)[0]
     time.sleep(2)

@@ -98,7 +98,7 @@ def test_compare_page_in_a_browser_and_deterministic(tmp_path):
 
 
 def test_thumbnails_stay_small(tmp_path):
-    from kquant.html import THUMB, thumbnail
+    from kquant.analysis.html import THUMB, thumbnail
 
     big = np.random.default_rng(0).integers(0, 256, (2000, 3000, 3), dtype=np.uint8)
     data = thumbnail(big)
@@ -191,7 +191,7 @@ def linked_bytes(href: str, page: Path) -> bytes:
 @pytest.mark.parametrize("name", [*HOSTILE, NOT_UTF8], ids=ascii)
 @pytest.mark.parametrize("where", [".", "in", "../in", "a/../in"])
 def test_link_to_is_scheme_free_and_finds_the_file(tmp_path, monkeypatch, name, where):
-    from kquant.html import link_to
+    from kquant.analysis.html import link_to
 
     monkeypatch.chdir(tmp_path)
     page = Path("pages", "page.html") if where.startswith("..") else Path("page.html")
@@ -216,7 +216,7 @@ def test_link_to_no_file_and_another_drive(monkeypatch, tmp_path):
 
 
 def test_rendered_names_are_text_and_utf8(tmp_path):
-    from kquant.html import Entry, render_page
+    from kquant.analysis.html import Entry, render_page
 
     names = [*HOSTILE, NOT_UTF8]
     entries = [Entry({"input": n, "status": "error", "error": f"{n}: broken"}) for n in names]

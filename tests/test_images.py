@@ -12,7 +12,7 @@ from PIL import Image
 
 from kquant import defaults
 from kquant.errors import ImageReadError, ImageTooLargeError, OutputExistsError, UsageError
-from kquant.images import format_for, load_image, save_quantized
+from kquant.io.images import format_for, load_image, save_quantized
 
 
 def test_default_pixel_limit_is_pillows():
@@ -271,9 +271,9 @@ def test_few_color_png_is_never_larger_than_pillows_default_and_exact(tmp_path, 
 def test_pixels_are_read_in_strips_exactly(mode, monkeypatch):
     """Strips of a few rows (not whole-image copies) give the pixels Pillow's own
     conversion gives, for every mode that converts to RGB(A)."""
-    from kquant.images import pixels_from_pil
+    from kquant.io.images import pixels_from_pil
 
-    monkeypatch.setattr("kquant.images._STRIP_PIXELS", 7 * 37)  # 7 rows a strip
+    monkeypatch.setattr("kquant.io.images._STRIP_PIXELS", 7 * 37)  # 7 rows a strip
     rgba = np.dstack([blocks(61, 37), np.tile(np.arange(37, dtype=np.uint8) * 7, (61, 1))])
     im = Image.fromarray(rgba).convert(mode)
     if mode == "P":

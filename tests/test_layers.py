@@ -80,9 +80,42 @@ def test_no_import_circle_among_kquant_modules():
     assert "kquant.cli.options" in graph["kquant.cli.compress"]
 
 
+#: The layers, lowest first (docs/DESIGN.md): a module's module-level imports reach
+#: its own layer and those below, never one above.
+LAYERS = ("kquant", "kquant.core", "kquant.io", "kquant.run", "kquant.analysis", "kquant.cli")
+
+
+def _layer(module: str) -> int:
+    """The layer of a module: its subpackage's place in LAYERS (the top-level
+    modules, defaults, errors, settings and stages, are the lowest)."""
+    parts = module.split(".")
+    package = ".".join(parts[:2]) if len(parts) > 2 else "kquant"
+    if module in LAYERS[1:]:  # a subpackage's __init__
+        package = module
+    return LAYERS.index(package)
+
+
+def test_imports_go_down_the_layers_only():
+    """core < io < run < analysis < cli: the core never reaches files, files never a
+    run, the runs never the analysis commands (checked on module-level imports; a
+    function may import upward for a convenience, as Quantized.to_image does)."""
+    up = [
+        (module, target)
+        for p in PACKAGE.rglob("*.py")
+        if (module := _module_name(p)) != "kquant.__main__" and module != "kquant"
+        for target in _top_level_imports(p)
+        if _layer(target) > _layer(module)
+    ]
+    assert not up, up
+    # the check sees real edges across layers
+    graph = {_module_name(p): _top_level_imports(p) for p in PACKAGE.rglob("*.py")}
+    assert "kquant.core.fit" in graph["kquant.io.animation"]
+    assert "kquant.io.images" in graph["kquant.run.compress"]
+
+
 def test_library_never_imports_click_or_tqdm():
     library = [m for m in MODULES if not m.startswith("kquant.cli") and m != "kquant.__main__"]
-    assert "kquant.compress" in library and "kquant.batch" in library
+    assert "kquant.run.compress" in library and "kquant.run.batch" in library
     code = (
         "import importlib, sys\n"
         f"for name in {library!r}:\n"

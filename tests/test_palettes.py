@@ -10,7 +10,7 @@ from helpers import SAMPLES, kquant, read_rgba
 from PIL import Image
 
 from kquant.errors import UsageError
-from kquant.palettes import (
+from kquant.io.palettes import (
     SWATCH_MIN_TILE,
     SWATCH_ROW,
     SWATCH_WIDTH,

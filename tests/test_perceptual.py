@@ -17,9 +17,9 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from kquant import FitOptions, quantize
-from kquant.dither import floyd_steinberg
-from kquant.mapping import nearest_index
-from kquant.metrics import mean_delta_e, ssim
+from kquant.core.dither import floyd_steinberg
+from kquant.core.mapping import nearest_index
+from kquant.core.metrics import mean_delta_e, ssim
 
 
 def sky(height: int = 48, width: int = 256) -> np.ndarray:
@@ -86,7 +86,7 @@ def test_diagonal_sweep_equals_the_textbook_loop(shape, strength, max_error, dea
 def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(shape, dead_zone):
     """The weighted space's exact table path (issue 22): the same result as the
     textbook loop matching each value through its nearest 8-bit level per channel."""
-    from kquant.spaces import channel_levels
+    from kquant.core.spaces import channel_levels
 
     levels = channel_levels("weighted")
     rng = np.random.default_rng(shape[0] * 7 + shape[1])
@@ -100,8 +100,8 @@ def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(shape, dead
 
 
 def test_the_level_grid_finds_the_nearest_level_exactly():
-    from kquant.dither import _LevelGrid
-    from kquant.spaces import channel_levels
+    from kquant.core.dither import _LevelGrid
+    from kquant.core.spaces import channel_levels
 
     levels = channel_levels("weighted")
     rng = np.random.default_rng(3)
@@ -319,7 +319,7 @@ def test_no_dithering_reported_when_the_image_is_reproduced_exactly(tmp_path):
 def test_the_dither_map_keeps_bands_and_spares_edges_and_noise():
     """--dither adaptive (issue 22): libimagequant's map is near full strength inside
     wide bands of one palette index, and low on an edge and on noise."""
-    from kquant.dithermap import dither_map
+    from kquant.core.dithermap import dither_map
 
     ramp = np.tile(np.linspace(0, 255, 64), (32, 1)).astype(np.uint8)
     smooth = np.dstack([ramp] * 3)
@@ -366,7 +366,7 @@ def test_adaptive_dither_from_the_command_line(tmp_path):
 def test_the_weighted_space_round_trips_and_recovers_blocks():
     """--space weighted (issue 22): libimagequant's gamma and channel weights; colors
     come back from their points within rounding, and flat blocks are found."""
-    from kquant.spaces import features, from_features
+    from kquant.core.spaces import features, from_features
 
     rng = np.random.default_rng(5)
     colors = rng.integers(0, 256, (500, 3), dtype=np.uint8)
@@ -398,7 +398,7 @@ def test_ssimulacra2_scores_identity_100_and_composites_alpha_on_two_grays():
     colors of transparent pixels change nothing), the worse of two backgrounds."""
     from ssimulacra2 import compute_ssimulacra2
 
-    from kquant.metrics import ssimulacra2
+    from kquant.core.metrics import ssimulacra2
 
     img = blocks(64, 64, noise=20)
     assert ssimulacra2(img, img).value == pytest.approx(100.0)

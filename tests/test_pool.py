@@ -1,9 +1,9 @@
-"""kquant.pool.WorkerPool: the local executor that outlives its workers."""
+"""kquant.run.pool.WorkerPool: the local executor that outlives its workers."""
 
 import pytest
 from helpers import echo_or_die
 
-from kquant.pool import WorkerDied, WorkerPool
+from kquant.run.pool import WorkerDied, WorkerPool
 
 
 def test_a_dead_worker_costs_only_its_task():
@@ -27,11 +27,11 @@ def test_interrupt_cancels_what_has_not_started():
 
 def test_the_private_attributes_still_exist():
     """WorkerPool reads two private attributes of the standard library, in one place
-    each (kquant.pool._pool_processes, _worker_number). If a Python release renames
+    each (kquant.run.pool._pool_processes, _worker_number). If a Python release renames
     them, this fails loudly instead of a dead worker going unexplained."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from kquant.pool import _pool_processes, _worker_number
+    from kquant.run.pool import _pool_processes, _worker_number
 
     with WorkerPool(2) as pool:
         numbers = {pool.submit(_worker_number).result(timeout=60) for _ in range(6)}

@@ -197,7 +197,7 @@ SIX = np.array(
 
 
 def test_target_psnr_finds_the_smallest_k_on_a_known_answer():
-    from kquant.quantizer import quantize_to_target
+    from kquant.core.quantizer import quantize_to_target
 
     img = SIX[np.random.default_rng(0).integers(0, 6, (40, 40))]
     # above any lossy PSNR: only the exact result (6 colors) reaches it
@@ -216,7 +216,7 @@ def test_target_psnr_finds_the_smallest_k_on_a_known_answer():
 
 
 def test_prepared_image_gives_the_same_result_as_the_image():
-    from kquant.quantizer import prepare
+    from kquant.core.quantizer import prepare
 
     rng = np.random.default_rng(9)
     rgba = rng.integers(0, 256, (30, 30, 4), dtype=np.uint8)

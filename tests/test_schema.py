@@ -15,7 +15,7 @@ from PIL import Image
 
 from kquant import CompressSettings, FitOptions, Report, Stage, StageSeconds, compress_file
 from kquant.errors import UsageError
-from kquant.report import format_report, report_row, row_columns
+from kquant.run.report import format_report, report_row, row_columns
 from kquant.stages import STAGES
 
 

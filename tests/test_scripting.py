@@ -566,6 +566,6 @@ def test_one_vocabulary_across_commands(blocks_png, tmp_path):
         for key in ("method", "k", "colors_out", "bytes_out"):
             assert type(rows[command][key]) is type(rows["compress"][key]), (command, key)
     compress_csv = kquant("compress", blocks_png, "-o", tmp_path / "o.png", "--csv", "--force")
-    from kquant.report import row_columns
+    from kquant.run.report import row_columns
 
     assert compress_csv.stdout.splitlines()[0].split(",") == row_columns()

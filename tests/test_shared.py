@@ -9,7 +9,7 @@ import pytest
 from helpers import SAMPLES, blocks, kquant
 from PIL import Image
 
-from kquant.palettes import read_palette
+from kquant.io.palettes import read_palette
 
 
 def png_palette(path) -> list[list[int]]:

@@ -10,8 +10,8 @@ import pytest
 from helpers import blocks, kquant
 from PIL import Image
 
+from kquant.analysis.sweep import parse_ks, suggest, sweep
 from kquant.errors import UsageError
-from kquant.sweep import parse_ks, suggest, sweep
 
 
 def test_parse_ks():
@@ -86,8 +86,8 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
 def test_sweep_plot_ticks_scales_and_marks(monkeypatch):
     import matplotlib
 
-    from kquant.plots import plot_sweep
-    from kquant.sweep import suggest, sweep
+    from kquant.analysis.plots import plot_sweep
+    from kquant.analysis.sweep import suggest, sweep
 
     def no_switching(*args, **kwargs):
         raise AssertionError("plot_sweep must not switch the caller's backend")
@@ -156,7 +156,7 @@ def test_sweep_methods_rows_suggestions_and_curves_per_method(tmp_path):
 
 
 def test_plot_draws_each_method_and_the_input_size():
-    from kquant.plots import METHOD_COLORS, plot_sweep
+    from kquant.analysis.plots import METHOD_COLORS, plot_sweep
 
     rows = sweep(blocks(32, 32, noise=20), [2, 4, 8], metric_sample=100,
                  methods=["kmeans", "random"])  # fmt: skip

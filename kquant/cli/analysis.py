@@ -141,11 +141,11 @@ def compare(
     for, size of the indexed PNG, and seconds (fit and map). The classic question,
     whether k-means is worth it over a random codebook, answered on your own image.
     """
+    from kquant.analysis.comparison import compare_methods, side_by_side
     from kquant.cli.rows import RowPrinter
-    from kquant.comparison import compare_methods, side_by_side
-    from kquant.images import save_quantized, write_atomically
-    from kquant.naming import default_template, name_marks, render
-    from kquant.written import Written, check_files
+    from kquant.io.images import save_quantized, write_atomically
+    from kquant.run.naming import default_template, name_marks, render
+    from kquant.run.written import Written, check_files
 
     printer = RowPrinter(row_format(as_json, as_csv))
     names = _methods(methods)
@@ -287,10 +287,10 @@ def palette(
     `compress --shared-palette` writes for them.
     """
     from kquant.cli.rows import RowPrinter
-    from kquant.images import write_atomically
-    from kquant.palettes import draw_swatch, palette_shares, read_colors, to_hex, write_palette
-    from kquant.quantizer import quantize
-    from kquant.written import check_files
+    from kquant.core.quantizer import quantize
+    from kquant.io.images import write_atomically
+    from kquant.io.palettes import draw_swatch, palette_shares, read_colors, to_hex, write_palette
+    from kquant.run.written import check_files
 
     printer = RowPrinter(row_format(as_json, as_csv))
     with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
@@ -304,7 +304,7 @@ def palette(
             q = quantize(read_image(images[0], max_pixels, quiet), k, options=fit, keep=keep)
             colors, shares = palette_shares(q)
         else:
-            from kquant.shared import shared_palette
+            from kquant.run.shared import shared_palette
 
             if any(str(image) == STDIO for image in images):
                 raise click.UsageError("- (standard input) takes one image only")
@@ -401,10 +401,10 @@ def sweep(
     """
     from tqdm import tqdm
 
+    from kquant.analysis.sweep import check_sweep, parse_ks, suggest
+    from kquant.analysis.sweep import sweep as run_sweep
     from kquant.cli.rows import RowPrinter
-    from kquant.sweep import check_sweep, parse_ks, suggest
-    from kquant.sweep import sweep as run_sweep
-    from kquant.written import check_files
+    from kquant.run.written import check_files
 
     printer = RowPrinter(row_format(as_json, as_csv))
     names = _methods(methods)
@@ -420,7 +420,7 @@ def sweep(
         check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
         check_files(_flagged(("--plot", plot)), [image], overwrite=overwrite, make_folders=True)
         if plot is not None:
-            from kquant.plots import plot_format
+            from kquant.analysis.plots import plot_format
 
             plot_fmt = plot_format(plot)
         pixels = read_image(image, max_pixels, quiet)
@@ -440,8 +440,8 @@ def sweep(
                 for name in names}  # fmt: skip
         size = None if str(image) == STDIO else image.stat().st_size
         if plot is not None:
-            from kquant.images import write_atomically
-            from kquant.plots import plot_sweep, save_figure
+            from kquant.analysis.plots import plot_sweep, save_figure
+            from kquant.io.images import write_atomically
 
             figure = plot_sweep(rows, tips, title=_stem(image), target_psnr=target_psnr,
                                 input_bytes=size)  # fmt: skip
@@ -453,7 +453,7 @@ def sweep(
         _print_sweep_table(rows, several=len(names) > 1)
     if not quiet:
         if size is not None:
-            from kquant.report import human_bytes
+            from kquant.run.report import human_bytes
 
             click.echo(f"the input: {human_bytes(size)} ({size:,} bytes)", err=True)
         click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
@@ -515,10 +515,10 @@ def _suggestion_line(
 
 def picture_format(path: Path, param: str) -> str:
     """The Pillow format of a picture kquant draws (``--swatch``, ``--side-by-side``),
-    from its suffix, as for images (:func:`kquant.images.format_for`); refused
+    from its suffix, as for images (:func:`kquant.io.images.format_for`); refused
     before any work otherwise."""
     from kquant.errors import UsageError
-    from kquant.images import format_for
+    from kquant.io.images import format_for
 
     try:
         return format_for(path)
@@ -529,7 +529,7 @@ def picture_format(path: Path, param: str) -> str:
 def read_image(image: Path, max_pixels: int | None, quiet: bool = False):
     """The pixels of the IMAGE argument, (H, W, 3|4) uint8; ``-`` reads standard
     input. Of an animation, the first frame, with a note on stderr unless ``quiet``."""
-    from kquant.images import load_image
+    from kquant.io.images import load_image
 
     if str(image) == STDIO:
         import io
@@ -569,16 +569,16 @@ def _settings_used(fit: FitOptions, dither: str | None, strength: float, say: bo
 
 def _animated(image: Path) -> bool:
     """Whether IMAGE is an animation (its palette is then fitted on every frame)."""
-    from kquant.animation import count_frames
+    from kquant.io.animation import count_frames
 
     return str(image) != STDIO and count_frames(image) > 1
 
 
 def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) -> str:
-    """The HTML page of a comparison (:mod:`kquant.html`): a row per method, each
+    """The HTML page of a comparison (:mod:`kquant.analysis.html`): a row per method, each
     result against the original; results kept with --save-dir are not linked."""
-    from kquant.colors import color_histogram
-    from kquant.html import Entry, render_page, thumbnail
+    from kquant.analysis.html import Entry, render_page, thumbnail
+    from kquant.core.colors import color_histogram
 
     original = thumbnail(pixels)
     colors_in = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
@@ -593,8 +593,8 @@ def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) 
 
 
 def _flagged(*files: tuple[str, Path | None]) -> list:
-    """:class:`kquant.written.Written` files of the options given (flag, path)."""
-    from kquant.written import Written
+    """:class:`kquant.run.written.Written` files of the options given (flag, path)."""
+    from kquant.run.written import Written
 
     return [Written(path, flag) for flag, path in files if path is not None]
 

@@ -80,11 +80,11 @@ def compress(inputs: tuple[str, ...], **options: Any) -> None:
     INPUT: an image, a folder (-r: subfolders), a glob, or - (stdin). Outputs go
     beside each input or under -o; nothing is replaced without --force.
     """
-    from kquant.batch import ReportWriter
     from kquant.cli.rows import RowPrinter, row_format
-    from kquant.report import row_columns
-    from kquant.run import refuse_existing_outputs
-    from kquant.written import make_folder
+    from kquant.run.batch import ReportWriter
+    from kquant.run.plan import refuse_existing_outputs
+    from kquant.run.report import row_columns
+    from kquant.run.written import make_folder
 
     o = SimpleNamespace(**options)
     rows = RowPrinter(row_format(o.as_json, o.as_csv), columns=row_columns())
@@ -119,7 +119,7 @@ def compress(inputs: tuple[str, ...], **options: Any) -> None:
 
 def _settings(o: SimpleNamespace) -> CompressSettings:
     """The settings of the command line; kept colors and a given palette read."""
-    from kquant.run import check_options
+    from kquant.run.plan import check_options
     from kquant.settings import CompressSettings
 
     settings = CompressSettings(
@@ -130,7 +130,7 @@ def _settings(o: SimpleNamespace) -> CompressSettings:
         first_frame=o.first_frame,
     )  # fmt: skip
     if o.keep_colors:
-        from kquant.palettes import read_colors
+        from kquant.io.palettes import read_colors
 
         with library_errors("--keep-color"):
             kept = read_colors(o.keep_colors, max_pixels=o.max_pixels)
@@ -138,7 +138,7 @@ def _settings(o: SimpleNamespace) -> CompressSettings:
     check_options(settings, palette=o.palette is not None, shared_palette=o.shared_palette,
                   export=o.export)  # fmt: skip
     if o.palette is not None:
-        from kquant.palettes import read_palette
+        from kquant.io.palettes import read_palette
 
         with library_errors(o.palette):  # an image as a palette: Pillow's warnings shown
             given = read_palette(o.palette, max_pixels=o.max_pixels)
@@ -152,9 +152,14 @@ def _settings(o: SimpleNamespace) -> CompressSettings:
 
 def _plan(inputs: tuple[str, ...], settings: CompressSettings, o: SimpleNamespace, rows: Any):
     """The inputs found and the jobs planned, every file the run writes checked."""
-    from kquant.batch import expand_inputs, plan_jobs
     from kquant.errors import UsageError
-    from kquant.run import check_run_files, files_only, refuse_counts_as_inputs, shared_palette_file
+    from kquant.run.batch import expand_inputs, plan_jobs
+    from kquant.run.plan import (
+        check_run_files,
+        files_only,
+        refuse_counts_as_inputs,
+        shared_palette_file,
+    )
 
     if not inputs:
         raise UsageError("give an INPUT (a file, folder or glob), or --files-from FILE")
@@ -192,12 +197,12 @@ def _cluster_and_palette(
     palette fitted (``--shared-palette``)."""
     client = None
     if o.cluster:  # the workers' working folders differ: paths are made absolute
-        from kquant.cluster import absolute_job, connect_for_jobs
+        from kquant.run.cluster import absolute_job, connect_for_jobs
 
         plan.jobs = [absolute_job(job) for job in plan.jobs]
         client = connect_for_jobs(o.cluster, plan.jobs)
     if o.shared_palette:
-        from kquant.run import fit_shared
+        from kquant.run.plan import fit_shared
 
         try:
             settings, said, warnings = fit_shared(plan.jobs, settings, o.weight, o.export,
@@ -217,7 +222,7 @@ def _run(found: Any, plan: Any, settings: CompressSettings, o: SimpleNamespace, 
     """Run the jobs (:class:`kquant.cli.runner.Runner`), write the page, close the
     report and the cluster; exit with the run's code."""
     from kquant.cli.runner import Runner
-    from kquant.run import outputs_folder
+    from kquant.run.plan import outputs_folder
 
     run = Runner(batch=found.batch, quiet=o.quiet, verbose=o.verbose, rows=rows, writer=writer,
                  ignored=found.skipped + plan.ignored, jobs=o.jobs,
@@ -280,7 +285,7 @@ def _print_plan(jobs: list, ignored: list, rows: Any, *, quiet: bool, stops: boo
     chooses the k of the name, shown as ``{k}``). Then, on stderr, one line that
     counts them and says whether the real run would stop (``stops``: existing outputs
     without --skip-existing or --force)."""
-    from kquant.naming import render
+    from kquant.run.naming import render
 
     existing = 0
     for job in jobs:
@@ -316,10 +321,10 @@ def _print_plan(jobs: list, ignored: list, rows: Any, *, quiet: bool, stops: boo
 
 
 def _write_html(path: Path, rows: list[dict]) -> None:
-    """The batch's HTML page (:mod:`kquant.html`): thumbnails of each input and
+    """The batch's HTML page (:mod:`kquant.analysis.html`): thumbnails of each input and
     output, read back from the files."""
-    from kquant.html import entries_from_rows, render_page
-    from kquant.images import write_atomically
+    from kquant.analysis.html import entries_from_rows, render_page
+    from kquant.io.images import write_atomically
 
     with library_errors():
         page = render_page(entries_from_rows(rows, path), f"kquant compress: {len(rows)} images")

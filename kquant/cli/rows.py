@@ -1,7 +1,7 @@
 """Rows on standard output for machines: ``--json`` (one object per line) and
 ``--csv`` (a header, then a row each), the same for every command.
 
-A CSV row is the JSON object flattened by :func:`kquant.report.flatten`: nested
+A CSV row is the JSON object flattened by :func:`kquant.run.report.flatten`: nested
 objects (``seconds``) spread out as ``<key>_<subkey>``, lists joined with ``; ``.
 """
 
@@ -33,7 +33,7 @@ class RowPrinter:
         return self.fmt is not None
 
     def __call__(self, row: dict[str, Any]) -> None:
-        from kquant.report import flatten
+        from kquant.run.report import flatten
 
         if self.fmt == "json":
             click.echo(json.dumps(row))

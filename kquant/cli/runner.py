@@ -1,7 +1,7 @@
 """Running ``kquant compress``'s jobs for the command line: in this process or in
 worker processes, with progress bars, report rows, one-line errors and the closing
-summary. The planning (which files, which outputs) is :mod:`kquant.batch`; the work
-on one image is :func:`kquant.batch.run_job`, which both paths run with the same
+summary. The planning (which files, which outputs) is :mod:`kquant.run.batch`; the work
+on one image is :func:`kquant.run.batch.run_job`, which both paths run with the same
 :class:`kquant.settings.CompressSettings`.
 """
 
@@ -22,8 +22,8 @@ from kquant.defaults import STDIO
 from kquant.stages import STAGES, Stage
 
 if TYPE_CHECKING:
-    from kquant.batch import Job, JobResult, ReportWriter
     from kquant.cli.rows import RowPrinter
+    from kquant.run.batch import Job, JobResult, ReportWriter
     from kquant.settings import CompressSettings
 
 
@@ -53,7 +53,7 @@ class Runner:
         jobs: int | None,
         where: str | None = None,
     ) -> None:
-        from kquant.report import report_row
+        from kquant.run.report import report_row
 
         self.batch, self.quiet, self.verbose = batch, quiet, verbose
         self.printer, self.writer, self.ignored = rows, writer, len(ignored)
@@ -81,12 +81,12 @@ class Runner:
         """Run ``jobs`` with ``settings``; ``skip_existing`` passes over jobs whose
         output exists (reported as skipped): before any work, or for names that depend
         on a quality target's k, once the k is known. With ``executor`` (a Dask
-        cluster's), the jobs run there (:func:`kquant.batch.run_jobs`)."""
+        cluster's), the jobs run there (:func:`kquant.run.batch.run_jobs`)."""
         import time
 
         from tqdm import tqdm
 
-        from kquant.batch import JobResult
+        from kquant.run.batch import JobResult
 
         start = time.perf_counter()
         bar = tqdm(
@@ -121,7 +121,7 @@ class Runner:
         self._summary(time.perf_counter() - start)
 
     def _in_process(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
-        from kquant.batch import run_job
+        from kquant.run.batch import run_job
 
         for job in jobs:
             source = io.BytesIO(_stream("stdin").read()) if str(job.input) == STDIO else None
@@ -135,8 +135,8 @@ class Runner:
     def _workers_for(self, jobs: list[Job], settings: CompressSettings) -> int:
         """The default -j: one worker per core, fewer if the largest image's estimated
         peak times that many would not fit in the memory left (said with -v)."""
-        from kquant.batch import image_pixels
-        from kquant.memory import available_memory, workers_for
+        from kquant.core.memory import available_memory, workers_for
+        from kquant.run.batch import image_pixels
 
         cores, available = os.cpu_count() or 1, available_memory()
         if settings.max_pixels is not None:  # if images at the pixel limit fit, read no headers
@@ -151,12 +151,12 @@ class Runner:
 
     def _in_executor(self, executor: Any, jobs: list[Job], settings: CompressSettings, bar):
         """Jobs on an executor: the local worker pool or a Dask cluster's, through the
-        same :func:`kquant.batch.run_jobs`. Results are taken in input order, so
+        same :func:`kquant.run.batch.run_jobs`. Results are taken in input order, so
         reports and outputs do not depend on the number of workers. On Ctrl-C (or
         SIGTERM, SIGHUP) the jobs not started are cancelled, the local workers are
         interrupted (their temporary files go), and every job finished by then is
         still reported."""
-        from kquant.batch import run_jobs
+        from kquant.run.batch import run_jobs
 
         run = run_jobs(jobs, settings, executor, make_folder=True,
                        skip_existing=self.skip_existing)  # fmt: skip
@@ -169,10 +169,10 @@ class Runner:
             raise
 
     def _in_workers(self, jobs: list[Job], settings: CompressSettings, bar) -> None:
-        """Local worker processes (:class:`kquant.pool.WorkerPool`): a worker that dies
+        """Local worker processes (:class:`kquant.run.pool.WorkerPool`): a worker that dies
         (killed, out of memory) costs only the job it was doing, which gets an error
         row; the pool is rebuilt and the rest is done."""
-        from kquant.pool import WorkerPool
+        from kquant.run.pool import WorkerPool
 
         pool = WorkerPool(min(self.workers or 1, len(jobs)))
         try:
@@ -220,7 +220,7 @@ class Runner:
 
     def take(self, result: JobResult, bar) -> None:
         """Count, report and show one result; raise it when it is the only input."""
-        from kquant.report import format_report, is_larger
+        from kquant.run.report import format_report, is_larger
 
         if result.usage and not self.batch:  # misuse of the one input: the run is refused,
             raise click.UsageError(result.error or "")  # so no row, report or page
@@ -271,7 +271,7 @@ class Runner:
         how to resume."""
         if not self.batch or self.quiet:
             return
-        from kquant.report import human_bytes
+        from kquant.run.report import human_bytes
 
         n = self.ignored
         ignored = f"; {n} other file{'s' if n != 1 else ''} ignored" if n else ""

@@ -44,7 +44,7 @@ BYTES_PER_PIXEL_HEAVY = 64
 #: ``--dither adaptive``: the dither map's float planes (109 measured on 6 MP).
 BYTES_PER_PIXEL_ADAPTIVE = 128
 #: ``--metrics ssimulacra2`` on top: the package takes about 550 bytes a pixel, on at
-#: most a megapixel at a time (:data:`kquant.metrics.SSIMULACRA2_WHOLE_PIXELS`).
+#: most a megapixel at a time (:data:`kquant.core.metrics.SSIMULACRA2_WHOLE_PIXELS`).
 SSIMULACRA2_BYTES = 600 * 2**20
 
 

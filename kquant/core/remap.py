@@ -1,10 +1,10 @@
-"""Step two of quantizing: an image (:class:`~kquant.histogram.Prepared`) and a
-:class:`~kquant.fit.Palette` in, palette indices and their distortion out.
+"""Step two of quantizing: an image (:class:`~kquant.core.histogram.Prepared`) and a
+:class:`~kquant.core.fit.Palette` in, palette indices and their distortion out.
 
-Each distinct color is mapped to its exact nearest row (:mod:`kquant.mapping`), in
+Each distinct color is mapped to its exact nearest row (:mod:`kquant.core.mapping`), in
 the space the palette was fitted in; with alpha, opaque colors only onto opaque rows
 (:func:`match_colors`), so alpha 255 stays 255. Pixels take their color's row
-through a lookup table (:func:`kquant.colors.lookup`), or, dithered, row by row
+through a lookup table (:func:`kquant.core.colors.lookup`), or, dithered, row by row
 from Floyd-Steinberg error diffusion (:func:`_dither`). Unused rows are then
 dropped and the rest ordered (:func:`order_rows`) unless the palette is written
 whole; the transparent entry is added; the distortion is measured.
@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from kquant.colors import lookup, pack
+from kquant.core.colors import lookup, pack
+from kquant.core.dither import floyd_steinberg
+from kquant.core.histogram import Prepared, index_dtype
+from kquant.core.mapping import nearest_index
+from kquant.core.memory import release_free_memory
+from kquant.core.metrics import Distortion, distortion_from_histogram, label_distortion
+from kquant.core.spaces import alpha_scale, channel_levels, features
 from kquant.defaults import DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH
-from kquant.dither import floyd_steinberg
-from kquant.histogram import Prepared, index_dtype
-from kquant.mapping import nearest_index
-from kquant.memory import release_free_memory
-from kquant.metrics import Distortion, distortion_from_histogram, label_distortion
-from kquant.spaces import alpha_scale, channel_levels, features
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from kquant.fit import Palette
+    from kquant.core.fit import Palette
 
 __all__ = ["Quantized", "dither_strength", "match_colors", "order_rows", "remap", "row_counts"]
 
@@ -97,7 +97,7 @@ class Quantized:
         >>> im.mode, im.size, sorted(im.getcolors())
         ('P', (2, 2), [(2, 0), (2, 1)])
         """
-        from kquant.images import to_pil
+        from kquant.io.images import to_pil
 
         return to_pil(self.palette, self.indices, "PNG")
 
@@ -135,7 +135,7 @@ def remap(
     ----------
     prep : Prepared
     palette : Palette
-        From :func:`kquant.fit.fit` or :func:`kquant.fit.given` (for this image's
+        From :func:`kquant.core.fit.fit` or :func:`kquant.core.fit.given` (for this image's
         histogram, or one it is part of).
     dither, strength
         See :func:`kquant.quantize`; the strength used is :func:`dither_strength`'s.
@@ -256,18 +256,18 @@ def _dither(
 ) -> np.ndarray:
     """(V,) int16 palette rows of the visible pixels (int32 from 32,767 rows), dithered
     by Floyd-Steinberg (with ``adaptive``, each pixel's error scaled by
-    :func:`kquant.dithermap.dither_map`). Pixels of ``hold``'s mask keep its rows, and
+    :func:`kquant.core.dithermap.dither_map`). Pixels of ``hold``'s mask keep its rows, and
     pixels of the histogram colors ``fixed`` (kept colors) their undithered rows;
     neither passes error on.
 
     The error is diffused in the space colors are matched in: exact integer RGB or
-    the weighted space's 8-bit levels (:func:`kquant.spaces.channel_levels`) when
+    the weighted space's 8-bit levels (:func:`kquant.core.spaces.channel_levels`) when
     every visible pixel and every row is opaque (transparent pixels are skipped),
-    else the points of :func:`kquant.spaces.features` (premultiplied with alpha,
+    else the points of :func:`kquant.core.spaces.features` (premultiplied with alpha,
     Lab with ``space="lab"``). Values are kept within the range of the image's own
     colors. ``labels`` (M,) are the undithered palette rows of the histogram's
     colors: errors above :data:`DITHER_DAMPING` times their mean squared error are
-    damped (:func:`kquant.dither.floyd_steinberg`).
+    damped (:func:`kquant.core.dither.floyd_steinberg`).
     """
     hist = prep.hist
     height, width = prep.pixels.shape[:2]
@@ -284,7 +284,7 @@ def _dither(
     diff = colors - pal[labels].astype(np.float64)
     mean_sq = float(np.dot(np.einsum("ij,ij->i", diff, diff), hist.counts) / hist.n_pixels)
     if adaptive:  # libimagequant's dither map: full strength in bands only
-        from kquant.dithermap import dither_map
+        from kquant.core.dithermap import dither_map
 
         undithered = np.zeros(height * width, np.int32) - 1
         rows = lookup(hist, prep.vis_colors, labels.astype(np.int32))
@@ -320,7 +320,7 @@ def _dither_space(
 
     Every visible pixel and every row opaque, in RGB or the weighted space: uint8 RGB
     values (alpha dropped, transparent pixels skipped by the caller) on the exact
-    table path; else the float points of :func:`kquant.spaces.features` per pixel.
+    table path; else the float points of :func:`kquant.core.spaces.features` per pixel.
     """
     hist = prep.hist
     height, width, channels = prep.pixels.shape

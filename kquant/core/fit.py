@@ -1,11 +1,11 @@
-"""Step one of quantizing: a :class:`~kquant.histogram.Histogram` and fit options in,
-a :class:`Palette` out (step two is :func:`kquant.remap.remap`).
+"""Step one of quantizing: a :class:`~kquant.core.histogram.Histogram` and fit options in,
+a :class:`Palette` out (step two is :func:`kquant.core.remap.remap`).
 
-:func:`fit` fits ``k`` colors with a codebook (:mod:`kquant.codebook`), or, when the
+:func:`fit` fits ``k`` colors with a codebook (:mod:`kquant.core.codebook`), or, when the
 histogram has no more colors than that, takes its own colors (then nothing is
 fitted and the result is exact); :func:`given` takes a palette as it is. Either way
 the kept colors (:meth:`Histogram.add_fixed_colors
-<kquant.histogram.Histogram.add_fixed_colors>`) come first, exactly, and rows that
+<kquant.core.histogram.Histogram.add_fixed_colors>`) come first, exactly, and rows that
 stand mostly for opaque pixels are opaque (:func:`_opaque_rows`). Rows are rounded
 to uint8 here, so what is measured is what is written.
 """
@@ -18,22 +18,22 @@ from typing import Any, cast
 
 import numpy as np
 
-from kquant.codebook import fit_around, fit_codebook, round_palette
-from kquant.colors import ColorHistogram, color_histogram, pack
+from kquant.core.codebook import fit_around, fit_codebook, round_palette
+from kquant.core.colors import ColorHistogram, color_histogram, pack
+from kquant.core.histogram import Histogram
+from kquant.core.mapping import nearest_index
+from kquant.core.remap import match_colors, order_rows
+from kquant.core.spaces import features, from_features
 from kquant.defaults import DEFAULT_COLORS
 from kquant.errors import UsageError
-from kquant.histogram import Histogram
-from kquant.mapping import nearest_index
-from kquant.remap import match_colors, order_rows
 from kquant.settings import FitOptions, check_colors
-from kquant.spaces import features, from_features
 
 __all__ = ["Palette", "fit", "fit_palette", "given", "given_palette", "in_order"]
 
 
 @dataclass(frozen=True)
 class Palette:
-    """The colors an image is mapped onto (:func:`kquant.remap.remap`).
+    """The colors an image is mapped onto (:func:`kquant.core.remap.remap`).
 
     Attributes
     ----------
@@ -50,7 +50,7 @@ class Palette:
         The space colors are matched in.
     transparent : bool
         A transparent entry goes with the rows (:attr:`Histogram.transparent
-        <kquant.histogram.Histogram.transparent>`).
+        <kquant.core.histogram.Histogram.transparent>`).
     """
 
     rows: np.ndarray
@@ -79,7 +79,7 @@ def fit(
     init: np.ndarray | None = None,
 ) -> Palette:
     """Fit at most ``k`` visible colors (:meth:`Histogram.limit
-    <kquant.histogram.Histogram.limit>`: 255 beside a transparent entry) to a
+    <kquant.core.histogram.Histogram.limit>`: 255 beside a transparent entry) to a
     histogram.
 
     Parameters
@@ -89,7 +89,7 @@ def fit(
     options : FitOptions or None
         ``sample`` draws from the histogram's pixels when it is one image's.
     init : (k, D) float64 ndarray or None
-        Start k-means from these centers (see :func:`kquant.codebook.fit_codebook`).
+        Start k-means from these centers (see :func:`kquant.core.codebook.fit_codebook`).
 
     Returns
     -------
@@ -218,7 +218,7 @@ def fit_palette(
 
     What :func:`fit` does, for a bare color histogram, for histograms that are not one
     image's: the frames of an animation, a set of images
-    (:func:`kquant.colors.merge_histograms`).
+    (:func:`kquant.core.colors.merge_histograms`).
 
     Parameters
     ----------
@@ -239,7 +239,7 @@ def fit_palette(
     (P, C) uint8 ndarray, P <= k
         The histogram's own colors when it has at most ``k`` (with the kept ones).
 
-    >>> from kquant.colors import color_histogram
+    >>> from kquant.core.colors import color_histogram
     >>> img = np.array([[0, 0, 0]] * 3 + [[250, 250, 250]] * 2 + [[255, 0, 0]], np.uint8)
     >>> fit_palette(color_histogram(img), 2, keep=[(255, 0, 0)]).tolist()
     [[117, 117, 117], [255, 0, 0]]
@@ -257,7 +257,7 @@ def fit_palette(
 def in_order(palette: Palette, hist: ColorHistogram) -> Palette:
     """The palette's rows as written for the colors of ``hist``: translucent first,
     then by weight (ties by color); unused rows dropped, kept colors never
-    (:func:`kquant.remap.order_rows`)."""
+    (:func:`kquant.core.remap.order_rows`)."""
     labels = match_colors(hist.colors, palette.rows, palette.space)
     rows = order_rows(palette.rows, labels, hist.counts, always=palette.n_kept)[0]
     return dataclasses.replace(palette, rows=rows)
@@ -276,7 +276,7 @@ def _fit_palette(
     histogram's colors, after the kept ones, in order). ``fit_hist`` is what the
     codebook is fitted on (``hist`` or a sample of its pixels); ``kept`` (N, C)
     uint8 rows come first, exactly, and the other ``k - N`` are fitted on the colors
-    other than them, then moved to fit around them (:func:`kquant.codebook.fit_around`).
+    other than them, then moved to fit around them (:func:`kquant.core.codebook.fit_around`).
     """
     n_kept = 0 if kept is None else kept.shape[0]
     if n_kept > k:

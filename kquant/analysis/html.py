@@ -38,7 +38,7 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image
 
-from kquant.report import is_larger
+from kquant.run.report import is_larger
 
 __all__ = ["THUMB", "Entry", "entries_from_rows", "link_to", "render_page", "thumbnail"]
 
@@ -83,7 +83,7 @@ class Entry:
 def thumbnail(image: Image.Image | np.ndarray, size: int = THUMB) -> bytes:
     """A JPEG (quality 90) at most ``size`` pixels a side; transparency over a
     checkerboard."""
-    from kquant.drawing import on_checkerboard
+    from kquant.io.drawing import on_checkerboard
 
     if isinstance(image, Image.Image):
         image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
@@ -98,13 +98,13 @@ def thumbnail(image: Image.Image | np.ndarray, size: int = THUMB) -> bytes:
 
 def _thumb_of(path: str | None, size: int) -> bytes | None:
     """A thumbnail of a file the run read or wrote, or None. Read as kquant reads
-    images (:func:`kquant.images.reading` inside :func:`kquant.errors.per_image`), so
+    images (:func:`kquant.io.images.reading` inside :func:`kquant.errors.per_image`), so
     what Pillow or libtiff says about the file is not printed again, and whatever
     goes wrong only costs the thumbnail."""
     if not path or path == "-" or not os.path.isfile(path):
         return None
     from kquant.errors import per_image
-    from kquant.images import reading
+    from kquant.io.images import reading
 
     try:
         with per_image(path), reading(Path(path), Path(path)), Image.open(path) as im:
@@ -146,7 +146,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def entries_from_rows(rows: Sequence[dict], page: Path, size: int = THUMB) -> list[Entry]:
-    """Entries of a batch's report rows (:func:`kquant.report.report_row`), with
+    """Entries of a batch's report rows (:func:`kquant.run.report.report_row`), with
     thumbnails read from the input and output files and links relative to ``page``
     (:func:`link_to`)."""
     return [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kquant.sweep import SweepRow
+from kquant.analysis.sweep import SweepRow
 
 __all__ = ["METHOD_COLORS", "SUGGESTION_STYLES", "plot_sweep"]
 
@@ -38,7 +38,7 @@ def plot_sweep(
     bytes, silhouette, Calinski-Harabasz, and a sixth holding the legend. Each method
     is a curve of its own color (:data:`METHOD_COLORS`). The x axis is log-scaled
     with a tick at each k tried, labelled with its value (8, 16, ...). Each
-    suggested k (:func:`kquant.sweep.suggest`) is a vertical line in every panel,
+    suggested k (:func:`kquant.analysis.sweep.suggest`) is a vertical line in every panel,
     named in the legend (with several methods, in the method's color, prefixed with
     its name); a PSNR target is a horizontal line on the PSNR panel, the input
     file's size one on the bytes panel. Nothing timed is drawn, so the same sweep

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from kquant.core.quantizer import Quantized
 from kquant.defaults import DEFAULT_MAX_PIXELS, MAX_COLORS
 from kquant.errors import UsageError
-from kquant.quantizer import Quantized
 
 __all__ = [
     "draw_swatch",
@@ -139,7 +139,7 @@ def read_palette(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
         deeply, or no colors.
     ImageReadError
         The file is neither a palette file nor an image, or an image above
-        ``max_pixels`` (:func:`kquant.images.load_image`).
+        ``max_pixels`` (:func:`kquant.io.images.load_image`).
     """
     if not path.is_file():
         raise UsageError(f"{path}: no such palette file", params=("palette",))
@@ -153,8 +153,8 @@ def read_palette(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
         else:
             colors = _read_txt(path, text)
     else:
-        from kquant.colors import color_histogram
-        from kquant.images import load_image
+        from kquant.core.colors import color_histogram
+        from kquant.io.images import load_image
 
         pixels = load_image(path, max_pixels=max_pixels).pixels
         flat = pixels.reshape(-1, pixels.shape[2])
@@ -268,7 +268,7 @@ def draw_swatch(colors: np.ndarray, shares: np.ndarray, width: int = SWATCH_WIDT
     PIL.Image.Image
         RGB, ``width`` wide.
     """
-    from kquant.drawing import fit_text
+    from kquant.io.drawing import fit_text
 
     tiles = swatch_tiles(shares, width)
     n_rows = 1 + max((row for row, _, _ in tiles), default=0)

@@ -18,7 +18,9 @@ from typing import cast
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kquant.codebook import finish_import
+from kquant.core.codebook import finish_import
+from kquant.core.metrics import perceptual
+from kquant.core.quantizer import Quantized, prepare, quantize
 from kquant.defaults import (
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
@@ -26,9 +28,7 @@ from kquant.defaults import (
     MAX_SEED,
 )
 from kquant.errors import UsageError
-from kquant.images import save_quantized
-from kquant.metrics import perceptual
-from kquant.quantizer import Quantized, prepare, quantize
+from kquant.io.images import save_quantized
 from kquant.settings import FitOptions, Method, check_methods
 
 __all__ = [
@@ -54,7 +54,7 @@ class MethodResult:
         Wall time of the quantization (fit and map), not of the PNG encoding.
     measures : dict
         Perceptual measures by report field (``delta_e``, ``ssim``, ...), None
-        where not asked for (:func:`kquant.metrics.perceptual`).
+        where not asked for (:func:`kquant.core.metrics.perceptual`).
     seeds : tuple of int
         The seeds the method ran with (``compare_methods(repeat=N)``); the first
         one's result is ``quantized``.
@@ -141,7 +141,7 @@ def compare_methods(
     dither, dither_strength
         As for :func:`kquant.quantize`, for every method.
     metrics : sequence of str
-        Perceptual measures to compute (:func:`kquant.metrics.perceptual`).
+        Perceptual measures to compute (:func:`kquant.core.metrics.perceptual`).
     repeat : int
         Run each method with this many seeds (``options.seed``, +1, ..., wrapping at
         2**32), for the spread of MSE and PSNR (:meth:`MethodResult.spread`); the
@@ -272,8 +272,8 @@ def side_by_side(
     PIL.Image.Image
         RGB, laid out as :func:`sheet_layout` says.
     """
-    from kquant.colors import color_histogram
-    from kquant.drawing import fit_text, on_checkerboard
+    from kquant.core.colors import color_histogram
+    from kquant.io.drawing import fit_text, on_checkerboard
 
     h, w = pixels.shape[:2]
     n_colors = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors

@@ -2,7 +2,7 @@
 frames of an animation, a set of images and kept colors all add to.
 
 A single image is first made :class:`Prepared` (its pixels, which of them are
-visible, and its :class:`~kquant.colors.ColorHistogram`), because mapping its pixels
+visible, and its :class:`~kquant.core.colors.ColorHistogram`), because mapping its pixels
 needs them too; :meth:`Prepared.histogram` is then its fitting histogram, which can
 also draw a seeded sample of its pixels. Frames and sets add their counts instead
 (:meth:`Histogram.add`, :meth:`Histogram.add_image`).
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kquant.colors import ColorHistogram, color_histogram, merge_histograms
+from kquant.core.colors import ColorHistogram, color_histogram, merge_histograms
+from kquant.core.memory import release_free_memory
+from kquant.core.spaces import features
 from kquant.defaults import INDEXED_LIMIT
-from kquant.memory import release_free_memory
-from kquant.spaces import features
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -145,7 +145,7 @@ class Histogram:
         return self._total
 
     def points(self, space: str) -> np.ndarray | None:
-        """The total's colors as points of ``space`` (:func:`kquant.spaces.features`;
+        """The total's colors as points of ``space`` (:func:`kquant.core.spaces.features`;
         None for opaque RGB, compared as integers), computed once."""
         if space not in self._points:
             self._points[space] = features(self.total().colors, space)
@@ -194,7 +194,7 @@ class Prepared:
 def prepare(image: np.ndarray | Image.Image) -> Prepared:
     """Count an image's visible colors once, for several :func:`kquant.quantize`
     calls."""
-    from kquant.quantizer import as_pixels
+    from kquant.core.quantizer import as_pixels
 
     pixels = as_pixels(image)
     flat = pixels.reshape(-1, pixels.shape[2])

@@ -273,7 +273,7 @@ def mean_delta_e(
     """
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from kquant.colors import pack, unpack
+    from kquant.core.colors import pack, unpack
 
     _check_same(original, result)
     height, width = original.shape[:2]

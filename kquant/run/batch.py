@@ -29,9 +29,9 @@ from typing import IO, Any, cast
 
 from kquant.defaults import IMAGE_SUFFIXES, STDIO
 from kquant.errors import ImageWriteError, OutputExistsError, UsageError
-from kquant.images import format_for
-from kquant.naming import OutputName, default_name_stem, default_template, render, uses_k
-from kquant.report import Report, flat_row, report_row, row_columns
+from kquant.io.images import format_for
+from kquant.run.naming import OutputName, default_name_stem, default_template, render, uses_k
+from kquant.run.report import Report, flat_row, report_row, row_columns
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -240,8 +240,8 @@ def plan_jobs(
     created as needed, when there are several inputs, when it exists as one, or with
     ``folder`` (the command line's ``-o small/``): the outputs go into it, mirroring
     the inputs' relative paths. Otherwise (one input) it is the file. Default names
-    carry ``marks`` (:func:`kquant.naming.name_marks`). Names come from
-    ``template`` (default: :func:`kquant.naming.default_template` of ``method``);
+    carry ``marks`` (:func:`kquant.run.naming.name_marks`). Names come from
+    ``template`` (default: :func:`kquant.run.naming.default_template` of ``method``);
     with ``k_chosen_later`` (a quality target) and ``{k}`` in it, a job's name is
     decided after its search (:attr:`Job.name`).
 
@@ -349,8 +349,8 @@ class ReportWriter:
     """Rows of a run's report, written and flushed as each input finishes, so an
     interrupted run still leaves the rows of what was done.
 
-    The format follows the suffix: ``.csv`` (columns :func:`kquant.report.row_columns`,
-    rows :func:`kquant.report.flat_row`, header once) or ``.jsonl`` / ``.json`` (one
+    The format follows the suffix: ``.csv`` (columns :func:`kquant.run.report.row_columns`,
+    rows :func:`kquant.run.report.flat_row`, header once) or ``.jsonl`` / ``.json`` (one
     JSON object per line, as ``--json`` prints it: ``seconds`` an object, ``notes`` a
     list).
 
@@ -426,7 +426,7 @@ class ReportWriter:
         return append
 
     def write(self, row: dict[str, Any]) -> bool:
-        """Write one :func:`kquant.report.report_row`; False if the report can no
+        """Write one :func:`kquant.run.report.report_row`; False if the report can no
         longer be written (a full disk): :attr:`error` then says why, and later rows
         are dropped, so the run itself goes on."""
         if self.error is not None:
@@ -460,7 +460,7 @@ def image_pixels(path: Path) -> int:
     from PIL import Image
 
     from kquant.errors import per_image
-    from kquant.images import reading
+    from kquant.io.images import reading
 
     try:
         with per_image(path), reading(path, path), Image.open(path) as im:
@@ -480,13 +480,13 @@ def run_jobs(
     """Compress ``jobs`` on any :class:`concurrent.futures.Executor`; iterate the
     returned :class:`JobRun` for their results in input order, each as it is ready.
 
-    ``executor`` may be kquant's local :class:`kquant.pool.WorkerPool` (what
+    ``executor`` may be kquant's local :class:`kquant.run.pool.WorkerPool` (what
     ``kquant compress -j N`` uses), a Dask cluster's
     (``distributed.Client(address).get_executor()``), a thread pool or any other;
     the jobs' paths must be readable and writable where the executor runs them. A
     job whose worker died (and that the executor gave up on: Dask's
     ``KilledWorker`` after its retries, the local pool's
-    :class:`~kquant.pool.WorkerDied`) comes back as an error result; none is lost
+    :class:`~kquant.run.pool.WorkerDied`) comes back as an error result; none is lost
     silently. To stop early (Ctrl-C), call :meth:`JobRun.stop`.
 
     Examples
@@ -512,7 +512,7 @@ class JobRun:
 
     A job is lost when its future is cancelled though kquant did not cancel it (it
     does only in :meth:`stop`), or when the executor's ``lost()`` (polled while
-    waiting, :meth:`kquant.cluster.ClusterExecutor.lost`) says its futures not done
+    waiting, :meth:`kquant.run.cluster.ClusterExecutor.lost`) says its futures not done
     will never be: on Dask, the scheduler died, and the client cancels the futures
     it holds (a result being fetched then stays pending). The result cannot come
     back, yet the job may have been done: Dask's workers finish the task they are
@@ -520,7 +520,7 @@ class JobRun:
     reported gets its row by this rule:
 
     1. once, the executor's ``settle()``
-       (:meth:`kquant.cluster.ClusterExecutor.settle`) waits until nothing of the
+       (:meth:`kquant.run.cluster.ClusterExecutor.settle`) waits until nothing of the
        run can still be written (every worker's process has ended, within a bound)
        and says what happened ("the Dask scheduler was lost");
     2. a job whose output file is there and is not the file that was there when
@@ -618,7 +618,7 @@ class JobRun:
 def _result_of(job: Job, future: Any) -> JobResult:
     """The result of ``job``'s future (waiting for it); a lost worker is an error
     result, an interrupted job an "interrupted" one."""
-    from kquant.pool import TaskInterrupted, WorkerDied
+    from kquant.run.pool import TaskInterrupted, WorkerDied
 
     try:
         return future.result()
@@ -637,11 +637,11 @@ def _result_of(job: Job, future: Any) -> JobResult:
 
 def _worker_died(exc: BaseException) -> bool:
     """Whether an executor's exception means the job's worker died: kquant's pool's
-    :class:`~kquant.pool.WorkerDied`, a broken ``ProcessPoolExecutor``, or Dask's
+    :class:`~kquant.run.pool.WorkerDied`, a broken ``ProcessPoolExecutor``, or Dask's
     ``KilledWorker`` (the task killed every worker it was given)."""
     from concurrent.futures import BrokenExecutor
 
-    from kquant.pool import WorkerDied
+    from kquant.run.pool import WorkerDied
 
     return isinstance(exc, BrokenExecutor | WorkerDied) or type(exc).__name__ == "KilledWorker"
 
@@ -673,7 +673,7 @@ class JobResult:
     usage: bool = False
 
     def row(self) -> dict[str, Any]:
-        """The report row (:func:`kquant.report.report_row`): ``output`` names a file
+        """The report row (:func:`kquant.run.report.report_row`): ``output`` names a file
         only if it holds this input's result (written now, or kept by
         ``--skip-existing``); it is None when the job failed or wrote nothing."""
         report = self.report
@@ -712,12 +712,12 @@ def run_job(
     such exceptions propagate with their traceback). Module-level, so worker
     processes can run it; the in-process path runs it too.
     """
-    from kquant.compress import compress_file
     from kquant.errors import KquantError, per_image
+    from kquant.run.compress import compress_file
 
     try:
         if make_folder:
-            from kquant.written import make_folder as make
+            from kquant.run.written import make_folder as make
 
             make(job.output)
         with per_image(job.input) as heard:

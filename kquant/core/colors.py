@@ -430,7 +430,7 @@ def binned(hist: ColorHistogram, bits: int, points: np.ndarray | None = None) ->
         Bits kept per channel; 8 returns the histogram itself.
     points : (M, D) float64 ndarray or None
         What to average in each bin instead of the colors: the colors as points of
-        another space (:func:`kquant.spaces.features`). Bins are still cubes of
+        another space (:func:`kquant.core.spaces.features`). Bins are still cubes of
         the uint8 colors.
 
     Returns

@@ -9,7 +9,7 @@ G, then B, then alpha), whatever the palette's order, so the same colors give th
 same mapping however they are listed (a palette read from a file maps exactly as
 the fitted one it was exported from).
 
-Float inputs (colors as points of another space, :mod:`kquant.spaces`) are compared
+Float inputs (colors as points of another space, :mod:`kquant.core.spaces`) are compared
 in float64 with the same formula; the tie rule then orders palette rows by their
 coordinates.
 

@@ -107,7 +107,7 @@ def from_features(points: np.ndarray, space: str, channels: int) -> np.ndarray:
     Returns
     -------
     colors : (K, channels) float64 ndarray on the 0..255 scale, clipped to it, not
-        rounded (see :func:`kquant.codebook.round_palette`). Alpha is at least 1:
+        rounded (see :func:`kquant.core.codebook.round_palette`). Alpha is at least 1:
         a center of visible pixels stays visible.
     """
     check_space(space)

@@ -28,7 +28,8 @@ from typing import cast
 
 import numpy as np
 
-from kquant.codebook import finish_import
+from kquant.core.codebook import finish_import
+from kquant.core.quantizer import prepare, quantize
 from kquant.defaults import (
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
@@ -37,8 +38,7 @@ from kquant.defaults import (
     MIN_METRIC_SAMPLE,
 )
 from kquant.errors import UsageError
-from kquant.images import save_quantized
-from kquant.quantizer import prepare, quantize
+from kquant.io.images import save_quantized
 from kquant.settings import FitOptions, Method, check_dither, check_methods, check_target_psnr
 
 __all__ = ["SweepRow", "check_sweep", "parse_ks", "suggest", "sweep"]
@@ -137,7 +137,7 @@ def sweep(
     options : FitOptions or None
         Shared by every k and method; its seed also draws the metric sample.
     dither, dither_strength
-        How the measured image is drawn (:func:`kquant.quantizer.quantize`); the
+        How the measured image is drawn (:func:`kquant.core.quantizer.quantize`); the
         clustering measures use the undithered labels whatever these are.
     metric_sample : int
         Visible pixels the silhouette and Calinski-Harabasz scores are computed on

@@ -1,6 +1,6 @@
 """Fitting a codebook (the palette) to a color histogram.
 
-Every method works on a :class:`~kquant.colors.ColorHistogram`: distinct colors with
+Every method works on a :class:`~kquant.core.colors.ColorHistogram`: distinct colors with
 their pixel counts. Fitting k-means on distinct colors weighted by their counts gives
 the same objective as fitting on every pixel, on far fewer points.
 
@@ -16,9 +16,9 @@ import threading
 
 import numpy as np
 
-from kquant.colors import ColorHistogram, binned
+from kquant.core.colors import ColorHistogram, binned
+from kquant.core.memory import release_free_memory
 from kquant.defaults import AUTO_N_INIT
-from kquant.memory import release_free_memory
 from kquant.settings import FitOptions
 
 __all__ = ["auto_n_init", "fit_around", "fit_codebook", "round_palette", "start_import"]
@@ -36,7 +36,7 @@ def fit_codebook(
 
     ``kmeans`` runs coarse to fine: scikit-learn's ``KMeans`` (with ``options``'
     init, n_init, max_iter and tol) on the histogram binned to a few bits per
-    channel (:func:`kquant.colors.binned`: the coarsest of 5, 6 or 7 bits with at
+    channel (:func:`kquant.core.colors.binned`: the coarsest of 5, 6 or 7 bits with at
     least :data:`MIN_POINTS_PER_CLUSTER` points per cluster), then ``KMeans``
     warm-started from those centers on 7-bit bins and, for k <= 256, on the full
     histogram. Each level has the same objective as the pixels, up to bins split
@@ -54,13 +54,13 @@ def fit_codebook(
     options : FitOptions
     points : (M, D) float64 ndarray or None
         The histogram's colors as points of the space to cluster in
-        (:func:`kquant.spaces.features`); None clusters the colors themselves.
+        (:func:`kquant.core.spaces.features`); None clusters the colors themselves.
     init : (k, D) float64 ndarray or None
         ``kmeans`` only: start from these centers (points of the same space) and run
         only the warm-started refinement on 7-bit bins (the full histogram when there
         are too few bins), skipping the coarse fit and its restarts. Quality targets
         start each k tried from the merged centers of the largest fit
-        (:mod:`kquant.merging`). Measured on a 4 MP photo at k = 55 and 146: without
+        (:mod:`kquant.core.merging`). Measured on a 4 MP photo at k = 55 and 146: without
         the full-histogram refinement, PSNR 0.001-0.011 dB lower, 40% less time.
 
     Returns
@@ -215,7 +215,7 @@ def fit_around(
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
-    from kquant.mapping import nearest_index
+    from kquant.core.mapping import nearest_index
 
     free_k = centers.shape[0]
     data = binned(hist, 7, points)

@@ -73,12 +73,12 @@ def check_run_files(
     skip_existing: bool,
 ) -> None:
     """Every file the run writes, planned together before any work
-    (:func:`kquant.written.check_files`): outputs, report, page and palette file are
+    (:func:`kquant.run.written.check_files`): outputs, report, page and palette file are
     all different files and none is an input (exit 2, with or without --force); the
     page or palette file exists: exit 1 without --force. The report's
     existence is checked by its writer (--skip-existing appends to it); an existing
     palette file is kept with --skip-existing."""
-    from kquant.written import Written, check_files
+    from kquant.run.written import Written, check_files
 
     files = [Written(job.output, f"the output of {job.input}", check_exists=False,
                      replaces=job.input) for job in jobs if job.name is None]  # fmt: skip
@@ -139,7 +139,7 @@ def fit_shared(
     skip_existing: bool,
 ) -> tuple[CompressSettings, str, list[str]]:
     """``settings`` mapping every job's image onto one palette fitted over all of them
-    (:func:`kquant.shared.shared_palette`), written whole in every output, with a line
+    (:func:`kquant.run.shared.shared_palette`), written whole in every output, with a line
     that says what was done and the warnings about the images read; the palette is
     written to ``export`` (:func:`shared_palette_file` by default). Images that cannot
     be read are left out of the fit (their jobs report the error).
@@ -147,9 +147,9 @@ def fit_shared(
     With ``skip_existing`` and a palette file already there, the run resumes an
     earlier one: its palette is read back and used as it is (the outputs written
     before and after map onto the same colors), nothing is fitted or rewritten."""
-    from kquant.images import write_atomically
-    from kquant.palettes import read_palette, write_palette
-    from kquant.shared import shared_palette
+    from kquant.io.images import write_atomically
+    from kquant.io.palettes import read_palette, write_palette
+    from kquant.run.shared import shared_palette
 
     if skip_existing and not settings.overwrite and export.is_file():
         with per_image(export) as heard:

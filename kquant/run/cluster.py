@@ -6,7 +6,7 @@
 - :class:`ClusterExecutor` runs jobs through the client, as
   ``client.get_executor()`` does, and keeps the addresses of the workers' nannies,
   so that once the scheduler is lost it can wait until none of them can still
-  write an output (:meth:`ClusterExecutor.settle`, which :class:`kquant.batch.JobRun`
+  write an output (:meth:`ClusterExecutor.settle`, which :class:`kquant.run.batch.JobRun`
   calls).
 
 ``distributed`` (the optional extra ``cluster``) is imported when these are used.
@@ -116,7 +116,7 @@ class Cluster:
         self._executors: list[ClusterExecutor] = []
 
     def get_executor(self) -> ClusterExecutor:
-        """An executor for :func:`kquant.batch.run_jobs`."""
+        """An executor for :func:`kquant.run.batch.run_jobs`."""
         executor = ClusterExecutor(self.client)
         self._executors.append(executor)
         return executor
@@ -200,7 +200,7 @@ class ClusterExecutor(Executor):
 
     def lost(self) -> bool:
         """Whether the client has lost its scheduler: futures not done by then never
-        will be (:class:`kquant.batch.JobRun` polls this while it waits)."""
+        will be (:class:`kquant.run.batch.JobRun` polls this while it waits)."""
         return self._client.status != "running"
 
     def settle(self) -> tuple[str, bool]:
@@ -452,12 +452,12 @@ def _restore(levels: dict[logging.Logger, int]) -> None:
 
 
 #: Seconds --cluster gives the address to prove it is a Dask scheduler, whatever
-#: answers there (or nothing): the bound of :func:`kquant.cluster.connect`.
+#: answers there (or nothing): the bound of :func:`kquant.run.cluster.connect`.
 CONNECT_TIMEOUT = 5.0
 
 
 def connect_for_jobs(address: str, jobs: list) -> Cluster:
-    """A :class:`kquant.cluster.Cluster` on the scheduler at ``address`` whose workers
+    """A :class:`kquant.run.cluster.Cluster` on the scheduler at ``address`` whose workers
     can all read the inputs and write the output folders of ``jobs`` (checked on one
     of each, before any work). Dask's log lines are silenced until it is closed: the
     errors are kquant's one-line ones.
@@ -467,7 +467,7 @@ def connect_for_jobs(address: str, jobs: list) -> Cluster:
     kquant.errors.UsageError
         ``distributed`` is not installed, standard input or output, or a worker
         cannot see the paths.
-    kquant.cluster.SchedulerUnreachable
+    kquant.run.cluster.SchedulerUnreachable
         No Dask scheduler answers at ``address`` (within :data:`CONNECT_TIMEOUT`).
     """
     try:
@@ -476,7 +476,7 @@ def connect_for_jobs(address: str, jobs: list) -> Cluster:
         raise UsageError(
             "--cluster needs Dask: pip install 'kquant[cluster]' (or dask[distributed])"
         ) from None
-    from kquant.run import files_only
+    from kquant.run.plan import files_only
 
     files_only(jobs[:1], "--cluster")
     cluster = connect(address, timeout=CONNECT_TIMEOUT, quiet=True)

@@ -3,20 +3,20 @@ its nearest entry, in two steps that other callers use on their own.
 
 Data flow, for an (H, W, C) uint8 image:
 
-1. :func:`kquant.histogram.prepare` counts the visible pixels (alpha > 0, or all
+1. :func:`kquant.core.histogram.prepare` counts the visible pixels (alpha > 0, or all
    pixels without alpha) into a histogram of distinct colors. Fully transparent
    pixels are set aside: whatever RGB they hide, they share one transparent entry.
-2. :func:`kquant.fit.fit` turns the image's :class:`~kquant.histogram.Histogram`
-   into a :class:`~kquant.fit.Palette`: the image's own colors when it has at most
-   ``k`` (the result is then exact), else a codebook (:mod:`kquant.codebook`)
+2. :func:`kquant.core.fit.fit` turns the image's :class:`~kquant.core.histogram.Histogram`
+   into a :class:`~kquant.core.fit.Palette`: the image's own colors when it has at most
+   ``k`` (the result is then exact), else a codebook (:mod:`kquant.core.codebook`)
    fitted on every pixel's histogram or on a seeded sample. A given palette
-   (:func:`kquant.fit.given`) takes the place of the fit.
-3. :func:`kquant.remap.remap` maps each distinct color to its exact nearest row, or
+   (:func:`kquant.core.fit.given`) takes the place of the fit.
+3. :func:`kquant.core.remap.remap` maps each distinct color to its exact nearest row, or
    dithers pixel by pixel; orders the rows (transparent first, then by use), adds
    the transparent entry and measures the distortion.
 
-Animations (:mod:`kquant.animation`) and shared palettes (:mod:`kquant.shared`)
-fill one :class:`~kquant.histogram.Histogram` from many frames or images, fit it
+Animations (:mod:`kquant.io.animation`) and shared palettes (:mod:`kquant.run.shared`)
+fill one :class:`~kquant.core.histogram.Histogram` from many frames or images, fit it
 once, and remap each of them. :func:`quantize_to_target` searches k over one
 prepared image.
 """
@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kquant.codebook import start_import
+from kquant.core.codebook import start_import
+from kquant.core.fit import fit as fit_histogram
+from kquant.core.fit import fit_palette, given, given_palette
+from kquant.core.histogram import Prepared, prepare
+from kquant.core.remap import Quantized, match_colors, remap, row_counts
+from kquant.core.spaces import features
 from kquant.defaults import DEFAULT_COLORS, DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH
 from kquant.errors import UsageError
-from kquant.fit import fit as fit_histogram
-from kquant.fit import fit_palette, given, given_palette
-from kquant.histogram import Prepared, prepare
-from kquant.remap import Quantized, match_colors, remap, row_counts
 from kquant.settings import FitOptions, check_colors, check_dither
-from kquant.spaces import features
 from kquant.stages import Stage
 
 if TYPE_CHECKING:
@@ -64,14 +64,14 @@ def as_pixels(image: np.ndarray | Image.Image) -> np.ndarray:
     ----------
     image : ndarray or PIL.Image.Image
         (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA uint8 array, or a Pillow image
-        of any mode (converted as :func:`kquant.images.load_image` does).
+        of any mode (converted as :func:`kquant.io.images.load_image` does).
 
     Returns
     -------
     pixels : (H, W, 3) or (H, W, 4) uint8 ndarray
     """
     if not isinstance(image, np.ndarray):
-        from kquant.images import pixels_from_pil
+        from kquant.io.images import pixels_from_pil
 
         return pixels_from_pil(image)[0]
     if image.dtype != np.uint8:
@@ -118,7 +118,7 @@ def quantize(
         are opaque entries with alpha. Unused colors are dropped unless
         ``whole_palette``.
     dither : {"none", "floyd-steinberg", "adaptive"}
-        Floyd-Steinberg error diffusion onto the palette (:mod:`kquant.dither`), in
+        Floyd-Steinberg error diffusion onto the palette (:mod:`kquant.core.dither`), in
         the space colors are matched in; transparent pixels stay transparent and
         pass no error on. The distortion is then measured pixel by pixel on the
         dithered result, which has a higher MSE but fewer bands.
@@ -129,8 +129,8 @@ def quantize(
         as each stage starts.
     init : (k, D) float64 ndarray or None
         Start the k-means fit from these centers, points of the fit space
-        (:func:`kquant.spaces.features`; RGB values for opaque RGB), skipping the
-        coarse fit (see :func:`kquant.codebook.fit_codebook`).
+        (:func:`kquant.core.spaces.features`; RGB values for opaque RGB), skipping the
+        coarse fit (see :func:`kquant.core.codebook.fit_codebook`).
     keep : (N, 3) uint8 array or None
         Colors that must be in the palette exactly (opaque): they count toward
         ``k`` and the other ``k - N`` are fitted around them (see
@@ -215,7 +215,7 @@ def quantize_to_target(
     The palette is fitted once at ``max_k``; if that misses the target, it is
     returned with ``False``. Otherwise k is searched assuming quality grows with k:
     each k tried starts from the ``max_k`` centers merged down to k by Ward's rule
-    (:class:`kquant.merging.WardTree`; k-means only, up to :data:`MAX_MERGED_K`
+    (:class:`kquant.core.merging.WardTree`; k-means only, up to :data:`MAX_MERGED_K`
     colors) and is refined by a short warm-started k-means, and the next k is
     predicted from the qualities measured so far (a secant on log k; PSNR grows by
     about 2 dB per doubling of k), falling back to bisection when two predictions in
@@ -329,11 +329,11 @@ def _predict(low: int, high: int, tried: dict[int, Quantized], goal: float) -> i
 
 
 def _merge_tree(q: Quantized, options: FitOptions):
-    """A :class:`kquant.merging.WardTree` of ``q``'s visible palette rows in the fit
+    """A :class:`kquant.core.merging.WardTree` of ``q``'s visible palette rows in the fit
     space, weighted by their pixels (of the dithered result when it is: near the
     clusters' sizes, and only a warm start); None where merging does not apply
     (methods other than k-means, more than :data:`MAX_MERGED_K` rows)."""
-    from kquant.merging import WardTree
+    from kquant.core.merging import WardTree
 
     rows = np.arange(q.palette.shape[0])
     if q.transparent_index is not None:

@@ -5,7 +5,7 @@ animation frames, thumbnails, headers): Pillow's exceptions become
 :class:`~kquant.errors.ImageReadError` messages naming the file; what Pillow logs
 and what libtiff prints on the process's stderr meanwhile is captured, into the
 message or as :class:`~kquant.errors.FileWarning`s; Pillow's own decompression-bomb
-check is off, since kquant checks sizes itself (:func:`kquant.images.check_size`).
+check is off, since kquant checks sizes itself (:func:`kquant.io.images.check_size`).
 """
 
 from __future__ import annotations

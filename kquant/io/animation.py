@@ -40,14 +40,17 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
-from kquant.codebook import start_import
-from kquant.colors import ColorHistogram, ColorTable, keys_histogram, pack, unpack
+from kquant.core.codebook import start_import
+from kquant.core.colors import ColorHistogram, ColorTable, keys_histogram, pack, unpack
+from kquant.core.fit import fit, given, in_order
+from kquant.core.histogram import MERGE_EVERY, Histogram, index_dtype, prepare, visible_limit
+from kquant.core.metrics import Distortion, distortion_from_histogram, label_distortion, psnr
+from kquant.core.quantizer import quantize
+from kquant.core.remap import dither_strength, match_colors, remap, reproduces
 from kquant.defaults import ANIMATION_WORK_FACTOR, DEFAULT_MAX_PIXELS, INDEXED_LIMIT
 from kquant.errors import ImageTooLargeError, UsageError
-from kquant.fit import fit, given, in_order
-from kquant.gif import GifWriter, gif_extent
-from kquant.histogram import MERGE_EVERY, Histogram, index_dtype, prepare, visible_limit
-from kquant.images import (
+from kquant.io.gif import GifWriter, gif_extent
+from kquant.io.images import (
     GIF_ALPHA_THRESHOLD,
     check_size,
     open_source,
@@ -55,9 +58,6 @@ from kquant.images import (
     reading,
     write_atomically,
 )
-from kquant.metrics import Distortion, distortion_from_histogram, label_distortion, psnr
-from kquant.quantizer import quantize
-from kquant.remap import dither_strength, match_colors, remap, reproduces
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -201,7 +201,7 @@ class AnimatedResult:
     dithered : bool
         Error was diffused (not when the palette holds every color exactly).
     dither_strength : float
-        The share diffused (:func:`kquant.remap.dither_strength`); 0 undithered.
+        The share diffused (:func:`kquant.core.remap.dither_strength`); 0 undithered.
     bytes_out : int
     written : bool
         False when ``skip_if_larger`` or ``min_psnr`` kept the file from being written.
@@ -246,7 +246,7 @@ _OPAQUE = np.uint32(0xFF000000)
 @dataclass
 class _Frames:
     """An animation's frames as Pillow composites them, decoded one at a time, as
-    (H, W) uint32 keys of their RGBA pixels (:func:`kquant.colors.pack`'s layout:
+    (H, W) uint32 keys of their RGBA pixels (:func:`kquant.core.colors.pack`'s layout:
     alpha in the top byte). The first pass records the durations and whether any
     pixel is not opaque, and keeps frames up to :data:`FRAME_CACHE_BYTES` for the
     second."""

@@ -16,12 +16,15 @@ from typing import IO, Any, cast
 
 import numpy as np
 
-from kquant.animation import ANIMATED_FORMATS, count_frames, quantize_animation
-from kquant.codebook import finish_import, start_import
-from kquant.colors import color_histogram
+from kquant.core.codebook import finish_import, start_import
+from kquant.core.colors import color_histogram
+from kquant.core.memory import release_free_memory
+from kquant.core.metrics import Distortion, image_distortion, perceptual
+from kquant.core.quantizer import Quantized, quantize, quantize_to_target
 from kquant.defaults import INDEXED_LIMIT, METRIC_FIELDS, METRIC_LABELS
 from kquant.errors import ImageReadError, UsageError
-from kquant.images import (
+from kquant.io.animation import ANIMATED_FORMATS, count_frames, quantize_animation
+from kquant.io.images import (
     GIF_ALPHA_THRESHOLD,
     LoadedImage,
     check_writable,
@@ -30,11 +33,8 @@ from kquant.images import (
     one_bit_alpha,
     save_quantized,
 )
-from kquant.memory import release_free_memory
-from kquant.metrics import Distortion, image_distortion, perceptual
-from kquant.naming import OutputName, default_template
-from kquant.quantizer import Quantized, quantize, quantize_to_target
-from kquant.report import Report, StageSeconds, is_larger, larger_note
+from kquant.run.naming import OutputName, default_template
+from kquant.run.report import Report, StageSeconds, is_larger, larger_note
 from kquant.settings import CompressSettings
 from kquant.stages import Stage
 
@@ -46,7 +46,7 @@ def default_output(
 ) -> OutputName:
     """The default output beside the input, as a function of k:
     ``<folder>/<stem>-k<K>.png``, with the method when it is not k-means and the
-    ``marks`` of other settings (:func:`kquant.naming.default_template`)."""
+    ``marks`` of other settings (:func:`kquant.run.naming.default_template`)."""
     p = Path(input_path)
     return OutputName(p.parent, default_template(method, marks), p, method)
 
@@ -80,7 +80,7 @@ def compress_file(
     Every check that needs no decoding (settings, output format, output equal to
     input, output folder, existing output) runs before the image is read, so a
     mistake costs nothing. The output is written atomically (see
-    :func:`kquant.images.save_quantized`).
+    :func:`kquant.io.images.save_quantized`).
 
     Parameters
     ----------
@@ -89,7 +89,7 @@ def compress_file(
     output_path : path-like, binary file object, callable, or None
         The suffix picks the format; a file object (e.g. ``sys.stdout.buffer``) gets a
         PNG, written once complete. A callable (such as
-        :class:`kquant.naming.OutputName`) gives the path for a k: with a quality
+        :class:`kquant.run.naming.OutputName`) gives the path for a k: with a quality
         target it is called with the chosen k, after the search. Default:
         :func:`default_output` (``<stem>-k<K>.png`` beside the input).
     settings : CompressSettings or None
@@ -518,7 +518,7 @@ def _palette_notes(s: CompressSettings) -> list[str]:
 def _compress_animation(
     plan: _Plan, s: CompressSettings, t_start: float, progress: Callable[[Stage], None] | None
 ) -> _Outcome:
-    """Quantize an animation (:func:`kquant.animation.quantize_animation`) and report
+    """Quantize an animation (:func:`kquant.io.animation.quantize_animation`) and report
     it like an image: distortion and colors over all frames."""
     t_load = time.perf_counter()
     result = quantize_animation(plan.source, plan.destination, plan.fmt, s, progress=progress)

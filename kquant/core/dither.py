@@ -16,7 +16,7 @@ four rolling (H + 1, D) buffers, so the extra memory is O(H), not O(H x W).
 
 Each step maps the pixels (their color plus diffused error, clipped to the color
 range) to the nearest palette entry. For RGB the value is rounded to integers and the
-nearest entry comes from :class:`kquant.mapping.NearestPalette`, exact and with its
+nearest entry comes from :class:`kquant.core.mapping.NearestPalette`, exact and with its
 tie rule, through a lazily filled table of the colors met so far. A space whose
 channels are each a function of one RGB channel (the weighted space: ``levels``)
 takes the same table: each value is matched through the 8-bit color whose levels
@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kquant.core.mapping import NearestPalette
 from kquant.defaults import DEFAULT_DITHER_STRENGTH
-from kquant.mapping import NearestPalette
 
 __all__ = ["floyd_steinberg"]
 
@@ -56,13 +56,13 @@ def floyd_steinberg(
     ----------
     values : (H, W, D) uint8 or float ndarray
         The image, in the space distances are measured in: uint8 RGB, or float
-        points of another space (:func:`kquant.spaces.features`).
+        points of another space (:func:`kquant.core.spaces.features`).
     palette : (P, D) ndarray, same space as ``values``
         uint8 when ``values`` is uint8.
     strength : float in [0, 1], or (H, W) float ndarray of them
         Fraction of each pixel's error passed on; 0 gives the plain nearest-color
         mapping, 1 classic Floyd-Steinberg; a map gives each pixel its own
-        (:func:`kquant.dithermap.dither_map`).
+        (:func:`kquant.core.dithermap.dither_map`).
     skip : (H, W) bool ndarray or None
         Pixels left out (kquant's fully transparent ones): they take index -1 and
         pass no error on.
@@ -83,7 +83,7 @@ def floyd_steinberg(
         worth the noise and the bytes). 0 passes every error on.
     levels : (256, 3) float64 ndarray or None
         With uint8 RGB ``values`` and a float ``palette``: the space's value of each
-        8-bit level, by channel (:func:`kquant.spaces.channel_levels`), increasing.
+        8-bit level, by channel (:func:`kquant.core.spaces.channel_levels`), increasing.
         Diffusion happens in that space; each value is matched through the nearest
         level of each channel and the table of colors met.
 

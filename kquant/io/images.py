@@ -36,7 +36,7 @@ from typing import IO, cast
 import numpy as np
 from PIL import Image, ImageOps
 
-from kquant.decoding import reading
+from kquant.core.memory import check_memory
 from kquant.defaults import DEFAULT_MAX_PIXELS
 from kquant.errors import (
     ImageReadError,
@@ -45,7 +45,7 @@ from kquant.errors import (
     OutputExistsError,
     UsageError,
 )
-from kquant.memory import check_memory
+from kquant.io.decoding import reading
 
 __all__ = [
     "FORMATS",

@@ -1,9 +1,9 @@
 """One palette for a set of images (sprites, icons, a site's pictures, frames saved one
 by one): fitted once on the colors of all of them, then every image is mapped onto it.
 
-The images' histograms of visible colors are summed (:func:`kquant.colors.merge_histograms`)
+The images' histograms of visible colors are summed (:func:`kquant.core.colors.merge_histograms`)
 and the palette is fitted on the sum, exactly as for one image
-(:func:`kquant.quantizer.fit_palette`). How images are weighed:
+(:func:`kquant.core.quantizer.fit_palette`). How images are weighed:
 
 - ``"pixels"`` (default): every pixel counts once, so a large image pulls the palette
   more than an icon; the palette minimises the squared error over all pixels of the
@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kquant.colors import ColorHistogram
+from kquant.core.colors import ColorHistogram
+from kquant.core.fit import fit, in_order
+from kquant.core.histogram import Histogram
+from kquant.core.remap import match_colors
 from kquant.defaults import (
     DEFAULT_COLORS,
     DEFAULT_MAX_PIXELS,
@@ -33,9 +36,6 @@ from kquant.defaults import (
     WEIGHTS,
 )
 from kquant.errors import ImageReadError, KquantError, UsageError, per_image
-from kquant.fit import fit, in_order
-from kquant.histogram import Histogram
-from kquant.remap import match_colors
 from kquant.settings import FitOptions, check_choice
 
 __all__ = ["SharedPalette", "image_histogram", "shared_palette"]
@@ -83,8 +83,8 @@ def image_histogram(
     ------
     ImageReadError, ImageTooLargeError, NotEnoughMemoryError
     """
-    from kquant.animation import count_frames, frame_pixels
-    from kquant.images import load_image
+    from kquant.io.animation import count_frames, frame_pixels
+    from kquant.io.images import load_image
 
     frames: Iterator[np.ndarray]
     if count_frames(path) > 1:

@@ -1,7 +1,7 @@
 """A local pool of worker processes that survives its workers.
 
 :class:`WorkerPool` is a :class:`concurrent.futures.Executor`, so the batch logic
-(:func:`kquant.batch.run_jobs`) is the same for it as for a Dask cluster's executor.
+(:func:`kquant.run.batch.run_jobs`) is the same for it as for a Dask cluster's executor.
 What it adds to :class:`~concurrent.futures.ProcessPoolExecutor`:
 
 - A worker that dies (killed, out of memory) costs only the task it was running:
