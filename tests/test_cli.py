@@ -17,6 +17,7 @@ from PIL import Image
 
 import kquant as kq
 from kquant.cli import cli
+from kquant.io.images import format_for
 
 REPORT_KEYS = {
     "input", "output", "method", "k", "seed", "width", "height", "colors_in", "colors_out",
@@ -174,7 +175,7 @@ def test_output_formats_report_what_was_written(blocks_png, tmp_path, suffix):
     assert code == 0, err
     report = json.loads(stdout)
     with Image.open(out) as im:
-        assert im.format == kq.images.format_for(out)
+        assert im.format == format_for(out)
         assert im.mode == ("RGB" if suffix in (".webp", ".jpg") else "P")
     original = np.asarray(Image.open(blocks_png).convert("RGB"))
     assert report["mse"] == pytest.approx(mse_rgb(original, read_rgba(out)), rel=1e-12)

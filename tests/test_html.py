@@ -203,7 +203,7 @@ def test_link_to_is_scheme_free_and_finds_the_file(tmp_path, monkeypatch, name, 
 
 
 def test_link_to_no_file_and_another_drive(monkeypatch, tmp_path):
-    from kquant import html
+    from kquant.analysis import html
 
     assert [html.link_to(p, tmp_path / "p.html") for p in (None, "", "-")] == [None] * 3
 

@@ -13,6 +13,7 @@ import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -374,3 +375,59 @@ def _zoom_box(
     y0, x0 = (int(v) * s for v in np.unravel_index(int(np.argmax(sums)), sums.shape))
     x0, y0 = min(x0, w - bw), min(y0, h - bh)
     return x0, y0, x0 + bw, y0 + bh
+
+
+def saved_paths(
+    folder: Path, image_name: str, names: Sequence[str], k: int, marks: tuple[str, ...]
+) -> list[Path]:
+    """Where ``compare --save-dir`` keeps each method's result: the name compress
+    gives it (:func:`kquant.run.naming.default_template`) in ``folder``."""
+    from kquant.run.naming import default_template, render
+
+    named = Path(image_name + ".png")
+    return [folder / render(default_template(name, marks), named, k=k, method=name)
+            for name in names]  # fmt: skip
+
+
+def comparison_rows(
+    image: str, results: Sequence[MethodResult], k: int, size: int | None
+) -> list[dict]:
+    """A row per method, with compress's keys (:meth:`MethodResult.row`)."""
+    return [{"input": image, **r.row(k, bytes_in=size)} for r in results]
+
+
+def write_comparison(
+    pixels: np.ndarray,
+    results: list[MethodResult],
+    k: int,
+    rows: list[dict],
+    *,
+    title: str,
+    saved: Sequence[Path] = (),
+    sheet: tuple[Path, str] | None = None,
+    zoom: bool = False,
+    width: int | None = None,
+    html: Path | None = None,
+    overwrite: bool = False,
+) -> None:
+    """The files of a comparison: each result as compress writes it (``saved``, one
+    path per method), the sheet (``sheet``: path and Pillow format;
+    :func:`side_by_side`) and the HTML page (:func:`kquant.analysis.html.comparison_page`),
+    each written atomically."""
+    from kquant.analysis.html import comparison_page
+    from kquant.io.images import write_atomically
+
+    if saved:
+        saved[0].parent.mkdir(parents=True, exist_ok=True)
+    for r, path in zip(results, saved, strict=False):
+        q = r.quantized
+        save_quantized(path, q.palette, q.indices, transparent_index=q.transparent_index,
+                       overwrite=overwrite)  # fmt: skip
+    if sheet is not None:
+        size = rows[0]["bytes_in"] if rows else None
+        picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom, width=width)
+        write_atomically(sheet[0], lambda fh: picture.save(fh, format=sheet[1]),
+                         overwrite=overwrite)  # fmt: skip
+    if html is not None:
+        page = comparison_page(title, pixels, results, rows, k).encode("utf-8")
+        write_atomically(html, lambda fh: fh.write(page), overwrite=overwrite)

@@ -326,3 +326,20 @@ window.addEventListener("load", function () {{
 </script>
 </body></html>
 """
+
+
+def comparison_page(title: str, pixels, results, rows: list[dict], k: int) -> str:
+    """The HTML page of a comparison: a row per method, each result against the
+    original (``pixels``, (H, W, C) uint8); ``rows`` are the comparison's rows."""
+    from kquant.core.colors import color_histogram
+
+    original = thumbnail(pixels)
+    colors_in = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
+    entries = []
+    for r, row in zip(results, rows, strict=True):
+        values = {"input": f"{row['method']}, k={k}", "status": "ok", "colors_in": colors_in,
+                  "colors_out": row["colors_out"], "psnr": row["psnr"],
+                  "delta_e": row.get("delta_e"), "bytes_in": row["bytes_in"],
+                  "bytes_out": row["bytes_out"]}  # fmt: skip
+        entries.append(Entry(values, before=original, after=thumbnail(r.quantized.to_array())))
+    return render_page(entries, f"kquant compare {title}: k={k}", noun="results")

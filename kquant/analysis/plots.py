@@ -150,3 +150,14 @@ def save_figure(figure, fh, fmt: str) -> None:
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt)
     with matplotlib.rc_context({"svg.hashsalt": "kquant"}):
         figure.savefig(fh, format=fmt, metadata=metadata)
+
+
+def write_plot(path, fmt: str, rows: list[SweepRow], tips: dict, *, title: str,
+               target_psnr: float | None, input_bytes: int | None,
+               overwrite: bool = False) -> None:  # fmt: skip
+    """Draw the sweep's curves (:func:`plot_sweep`) and write them to ``path`` as
+    ``fmt`` (:func:`plot_format`), atomically."""
+    from kquant.io.images import write_atomically
+
+    figure = plot_sweep(rows, tips, title=title, target_psnr=target_psnr, input_bytes=input_bytes)
+    write_atomically(path, lambda fh: save_figure(figure, fh, fmt), overwrite=overwrite)

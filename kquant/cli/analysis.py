@@ -141,10 +141,14 @@ def compare(
     for, size of the indexed PNG, and seconds (fit and map). The classic question,
     whether k-means is worth it over a random codebook, answered on your own image.
     """
-    from kquant.analysis.comparison import compare_methods, side_by_side
+    from kquant.analysis.comparison import (
+        compare_methods,
+        comparison_rows,
+        saved_paths,
+        write_comparison,
+    )
     from kquant.cli.rows import RowPrinter
-    from kquant.io.images import save_quantized, write_atomically
-    from kquant.run.naming import default_template, name_marks, render
+    from kquant.run.naming import name_marks
     from kquant.run.written import Written, check_files
 
     printer = RowPrinter(row_format(as_json, as_csv))
@@ -159,42 +163,19 @@ def compare(
                                  param_hint="'--width'")  # fmt: skip
     marks = name_marks(space=fit.space, dither=dither, strength=dither_strength, seed=fit.seed)
     with library_errors(image):
-        named = Path(_stem(image) + ".png")
-        saved = [save_dir / render(default_template(name, marks), named, k=k, method=name)
-                 for name in names] if save_dir else []  # fmt: skip
+        saved = saved_paths(save_dir, _stem(image), names, k, marks) if save_dir else []
         check_files([*(Written(path, "--save-dir") for path in saved),
                      *_flagged(("--side-by-side", sheet), ("--html", html))], [image],
                     overwrite=overwrite, make_folders=True)  # fmt: skip
-        sheet_fmt = None if sheet is None else picture_format(sheet, "sheet")
+        drawing = None if sheet is None else (sheet, picture_format(sheet, "sheet"))
         pixels = read_image(image, max_pixels, quiet)
         _settings_used(fit, dither, dither_strength, verbose and not quiet)
-        results = compare_methods(
-            pixels,
-            k,
-            names,
-            fit,
-            dither=dither,
-            dither_strength=dither_strength,
-            metrics=metrics,
-            repeat=repeat,
-        )
-        if save_dir is not None:
-            save_dir.mkdir(parents=True, exist_ok=True)
-            for r, path in zip(results, saved, strict=True):
-                q = r.quantized
-                save_quantized(path, q.palette,
-                               q.indices, transparent_index=q.transparent_index,
-                               overwrite=overwrite)  # fmt: skip
+        results = compare_methods(pixels, k, names, fit, dither=dither, repeat=repeat,
+                                  dither_strength=dither_strength, metrics=metrics)  # fmt: skip
         size = None if str(image) == STDIO else image.stat().st_size
-        if sheet is not None:
-            picture = side_by_side(pixels, results, k, original_bytes=size, zoom=zoom,
-                                   width=width)  # fmt: skip
-            write_atomically(sheet, lambda fh: picture.save(fh, format=sheet_fmt),
-                             overwrite=overwrite)  # fmt: skip
-        rows = [{"input": str(image), **r.row(k, bytes_in=size)} for r in results]
-        if html is not None:
-            page = _compare_page(image, pixels, results, rows, k, html).encode("utf-8")
-            write_atomically(html, lambda fh: fh.write(page), overwrite=overwrite)
+        rows = comparison_rows(str(image), results, k, size)
+        write_comparison(pixels, results, k, rows, title=str(image), saved=saved, sheet=drawing,
+                         zoom=zoom, width=width, html=html, overwrite=overwrite)  # fmt: skip
     if printer:
         for row in rows:
             printer(row)
@@ -288,15 +269,14 @@ def palette(
     """
     from kquant.cli.rows import RowPrinter
     from kquant.core.quantizer import quantize
-    from kquant.io.images import write_atomically
-    from kquant.io.palettes import draw_swatch, palette_shares, read_colors, to_hex, write_palette
+    from kquant.io.palettes import palette_shares, read_colors, to_hex, write_palette_files
     from kquant.run.written import check_files
 
     printer = RowPrinter(row_format(as_json, as_csv))
     with library_errors(images[0] if len(images) == 1 else f"{len(images)} images"):
         check_files(_flagged(("--export", export), ("--swatch", swatch)), images,
                     overwrite=overwrite, make_folders=True)  # fmt: skip
-        swatch_fmt = None if swatch is None else picture_format(swatch, "swatch")
+        drawn = None if swatch is None else (swatch, picture_format(swatch, "swatch"))
         with library_errors("--keep-color"):
             keep = read_colors(keep_colors, max_pixels=max_pixels) if keep_colors else None
         _settings_used(fit, None, 1.0, verbose and not quiet)
@@ -312,13 +292,7 @@ def palette(
             colors, shares = fitted.palette, fitted.shares
             if not quiet:
                 show_warnings(fitted.warnings)
-        if export is not None:
-            text = write_palette(export, colors, shares).encode()
-            write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
-        if swatch is not None:
-            picture = draw_swatch(colors, shares)
-            write_atomically(swatch, lambda fh: picture.save(fh, format=swatch_fmt),
-                             overwrite=overwrite)  # fmt: skip
+        write_palette_files(colors, shares, export=export, swatch=drawn, overwrite=overwrite)
     source = str(images[0]) if len(images) == 1 else [str(image) for image in images]
     for color, share in zip(colors, shares, strict=True):
         rgb = [int(v) for v in color[:3]]
@@ -440,13 +414,10 @@ def sweep(
                 for name in names}  # fmt: skip
         size = None if str(image) == STDIO else image.stat().st_size
         if plot is not None:
-            from kquant.analysis.plots import plot_sweep, save_figure
-            from kquant.io.images import write_atomically
+            from kquant.analysis.plots import write_plot
 
-            figure = plot_sweep(rows, tips, title=_stem(image), target_psnr=target_psnr,
-                                input_bytes=size)  # fmt: skip
-            write_atomically(plot, lambda fh: save_figure(figure, fh, plot_fmt),
-                             overwrite=overwrite)  # fmt: skip
+            write_plot(plot, plot_fmt, rows, tips, title=_stem(image), target_psnr=target_psnr,
+                       input_bytes=size, overwrite=overwrite)  # fmt: skip
     if printer:
         _print_sweep_rows(printer, image, rows, size, tips if as_json else None, target_psnr)
     else:
@@ -572,24 +543,6 @@ def _animated(image: Path) -> bool:
     from kquant.io.animation import count_frames
 
     return str(image) != STDIO and count_frames(image) > 1
-
-
-def _compare_page(image, pixels, results, rows: list[dict], k: int, page: Path) -> str:
-    """The HTML page of a comparison (:mod:`kquant.analysis.html`): a row per method, each
-    result against the original; results kept with --save-dir are not linked."""
-    from kquant.analysis.html import Entry, render_page, thumbnail
-    from kquant.core.colors import color_histogram
-
-    original = thumbnail(pixels)
-    colors_in = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
-    entries = []
-    for r, row in zip(results, rows, strict=True):
-        values = {"input": f"{row['method']}, k={k}", "status": "ok", "colors_in": colors_in,
-                  "colors_out": row["colors_out"], "psnr": row["psnr"],
-                  "delta_e": row.get("delta_e"), "bytes_in": row["bytes_in"],
-                  "bytes_out": row["bytes_out"]}  # fmt: skip
-        entries.append(Entry(values, before=original, after=thumbnail(r.quantized.to_array())))
-    return render_page(entries, f"kquant compare {image}: k={k}", noun="results")
 
 
 def _flagged(*files: tuple[str, Path | None]) -> list:

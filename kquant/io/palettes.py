@@ -285,3 +285,25 @@ def draw_swatch(colors: np.ndarray, shares: np.ndarray, width: int = SWATCH_WIDT
             draw.text((x + 5, top + SWATCH_ROW - 8 - (2 - line) * (SWATCH_FONT + 4)), text,
                       fill=ink, font=face)  # fmt: skip
     return swatch
+
+
+def write_palette_files(
+    colors: np.ndarray,
+    shares: np.ndarray,
+    *,
+    export: Path | None = None,
+    swatch: tuple[Path, str] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Write a palette ((P, C) uint8 rows, (P,) shares) to ``export``
+    (:func:`write_palette`'s formats) and as a picture to ``swatch`` (path and
+    Pillow format; :func:`draw_swatch`), each atomically."""
+    from kquant.io.images import write_atomically
+
+    if export is not None:
+        text = write_palette(export, colors, shares).encode()
+        write_atomically(export, lambda fh: fh.write(text), overwrite=overwrite)
+    if swatch is not None:
+        picture = draw_swatch(colors, shares)
+        write_atomically(swatch[0], lambda fh: picture.save(fh, format=swatch[1]),
+                         overwrite=overwrite)  # fmt: skip
