@@ -150,7 +150,7 @@ def test_the_readme_quick_start_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     commands = _quick_start()
     assert len(commands) >= 9
-    small = np.asarray(Image.open(SAMPLES / "china.jpg").convert("RGB"))[::4, ::4]
+    small = np.asarray(Image.open(SAMPLES / "china.jpg").convert("RGB"))[::8, ::8]
     Image.fromarray(small).save(tmp_path / "photo.jpg", quality=90)
     for args in commands:
         shutil.rmtree(tmp_path / "photos", ignore_errors=True)
