@@ -196,3 +196,18 @@ def test_the_sheet_fits_a_screen_and_the_zoom_magnifies(tmp_path):
                  "--width", "none")  # fmt: skip
     with Image.open(full_size) as im:
         assert im.width > 2 * 600
+
+
+def test_compare_measures_each_method(tmp_path):
+    src = tmp_path / "china.png"
+    Image.fromarray(
+        np.asarray(Image.open("sample_images/china.jpg").convert("RGB"))[::2, ::2]
+    ).save(src)
+    proc = kquant("compare", src, "-k", "8", "--json", "--metrics", "all",
+                      "--methods", "kmeans,random", "--dither", "floyd-steinberg")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["method"]: row for row in map(json.loads, proc.stdout.splitlines())}
+    assert rows["kmeans"]["ssim_blur"] > rows["random"]["ssim_blur"]
+    assert rows["kmeans"]["delta_e"] < rows["random"]["delta_e"]
+    table = kquant("compare", src, "-k", "8", "--metrics", "ssim", "--methods", "kmeans")
+    assert table.returncode == 0 and "ssim" in table.stdout.splitlines()[0]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, blocks, huge_png, read_rgba
+from helpers import SAMPLES, blocks, huge_png, kquant, read_rgba
 from PIL import Image
 
 from kquant import defaults
@@ -283,3 +284,24 @@ def test_pixels_are_read_in_strips_exactly(mode, monkeypatch):
     if got.shape[2] == 3 and want.shape[2] == 4:  # opaque alpha dropped
         want = want[..., :3]
     np.testing.assert_array_equal(got, want)
+
+
+def test_optimize_keeps_pixels_and_metadata_and_is_deterministic(tmp_path):
+    src = tmp_path / "in.png"
+    Image.open(SAMPLES / "china.jpg").save(src, dpi=(150, 150))
+    plain, first, second = tmp_path / "p.png", tmp_path / "a.png", tmp_path / "b.png"
+    assert kquant("compress", src, "-k", "64", "-o", plain).returncode == 0
+    for out in (first, second):
+        ran = kquant("compress", src, "-k", "64", "-O", "2", "-o", out, "--json")
+        assert ran.returncode == 0, ran.stderr
+    assert first.read_bytes() == second.read_bytes()
+    assert json.loads(ran.stdout)["bytes_out"] == second.stat().st_size
+    assert second.stat().st_size < plain.stat().st_size
+    with Image.open(plain) as a, Image.open(second) as b:
+        np.testing.assert_array_equal(np.asarray(a.convert("RGBA")), np.asarray(b.convert("RGBA")))
+        assert tuple(round(v) for v in b.info["dpi"]) == (150, 150)
+
+
+def test_optimize_level_out_of_range_is_refused(tmp_path):
+    ran = kquant("compress", SAMPLES / "coffee.png", "-O", "9", "-o", tmp_path / "o.png")
+    assert ran.returncode == 2 and "-O/--optimize" in ran.stderr

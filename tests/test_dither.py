@@ -1,25 +1,19 @@
-"""Issue 6: dithering with a strength and alpha, Lab fitting, premultiplied alpha, and
-the perceptual measures (checked against scikit-image's reference functions)."""
+"""kquant.core.dither and dithermap, through kquant.core.remap: error diffusion
+with a strength, a dead zone, alpha, kept colors, the adaptive map."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
-from helpers import BLOCK_COLORS, blocks, kquant, mse_rgb, read_rgba, run_kquant
+from helpers import blocks, kquant, mse_rgb, read_rgba, run_kquant
 from PIL import Image
-from scipy.ndimage import gaussian_filter
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.metrics import structural_similarity
 
-from kquant import FitOptions, quantize
+from kquant import quantize
 from kquant.core.dither import floyd_steinberg
 from kquant.core.mapping import nearest_index
-from kquant.core.metrics import mean_delta_e, ssim
 
 
 def sky(height: int = 48, width: int = 256) -> np.ndarray:
@@ -183,94 +177,6 @@ def test_dithering_keeps_transparent_pixels_transparent(tmp_path):
     )
 
 
-def test_lab_palette_is_valid_srgb_and_recovers_blocks():
-    q = quantize(blocks(), 4, space="lab")
-    assert q.palette.dtype == np.uint8 and q.palette.shape == (4, 3)
-    found = q.palette[np.lexsort(q.palette.T[::-1])]
-    expected = BLOCK_COLORS[np.lexsort(BLOCK_COLORS.T[::-1])]
-    assert np.abs(found.astype(int) - expected).max() <= 2
-    assert q.distortion.mse < 15  # the noise's own variance is 14
-
-
-def test_lab_lowers_delta_e_on_a_photo():
-    img = np.asarray(Image.open("sample_images/china.jpg").convert("RGB"))[::2, ::2]
-    rgb, lab = quantize(img, 16), quantize(img, 16, space="lab")
-    assert lab.palette.dtype == np.uint8 and lab.colors_out <= 16
-    de_rgb = mean_delta_e(img, rgb.to_array()).value
-    de_lab = mean_delta_e(img, lab.to_array()).value
-    assert de_lab < 0.95 * de_rgb
-    assert lab.distortion.mse > rgb.distortion.mse  # RGB k-means minimises MSE
-
-
-def test_faint_edge_pixels_do_not_take_slots_from_opaque_colors():
-    """Premultiplied alpha: half the pixels at alpha 12 with random colors. Compared
-    as plain RGBA they took two of the five slots and two opaque blocks shared one
-    (opaque MSE 1548, measured); premultiplied, they are close to each other."""
-    rng = np.random.default_rng(3)
-    rgba = np.dstack([blocks(64, 64, noise=3), np.full((64, 64), 255, np.uint8)])
-    faint = rng.random((64, 64)) < 0.5
-    rgba[faint, :3] = rng.integers(0, 256, (faint.sum(), 3))
-    rgba[faint, 3] = 12
-    rgba[:4] = 0  # and some fully transparent ones
-    q = quantize(rgba, 5)
-    out = q.to_array()
-    opaque = rgba[..., 3] == 255
-    assert mse_rgb(rgba, out, opaque) < 5
-    assert (out[:4, :, 3] == 0).all() and (out[4:, :, 3] > 0).all()
-
-
-def test_delta_e_agrees_with_scikit_image():
-    rng = np.random.default_rng(0)
-    a = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
-    b = np.clip(a.astype(int) + rng.integers(-25, 26, a.shape), 0, 255).astype(np.uint8)
-    per_pixel = deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
-    assert mean_delta_e(a, b).value == pytest.approx(per_pixel.mean(), rel=1e-12)
-    visible = rng.random((40, 30)) < 0.5
-    assert mean_delta_e(a, b, visible).value == pytest.approx(per_pixel[visible].mean(), rel=1e-12)
-    ga, gb = (gaussian_filter(x.astype(float), (1, 1, 0)) for x in (a, b))
-    blurred = deltaE_ciede2000(rgb2lab(ga / 255), rgb2lab(gb / 255)).mean()
-    assert mean_delta_e(a, b, blur=1.0).value == pytest.approx(blurred, rel=1e-12)
-    assert mean_delta_e(a, a).value == 0.0
-
-
-def test_ssim_agrees_with_scikit_image_and_samples_strips():
-    rng = np.random.default_rng(1)
-    a = rng.integers(0, 256, (300, 70, 3), dtype=np.uint8)
-    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
-    reference = structural_similarity(a, b, channel_axis=2, data_range=255)
-    full = ssim(a, b)
-    assert full.value == pytest.approx(reference, rel=1e-12) and not full.sampled
-    ga, gb = (gaussian_filter(x.astype(float), (1, 1, 0)) for x in (a, b))
-    blurred = structural_similarity(ga, gb, channel_axis=2, data_range=255)
-    assert ssim(a, b, blur=1.0).value == pytest.approx(blurred, rel=1e-12)
-    part = ssim(a, b, max_pixels=10_000)
-    assert part.sampled and part.rows < part.of_rows == 294
-    assert part.value == pytest.approx(reference, abs=0.02)
-    assert ssim(a[:5], b[:5]).value is None  # smaller than the 7x7 window
-
-
-def test_metrics_in_the_report_and_csv(tmp_path, blocks_png):
-    out, csv_path = tmp_path / "o.png", tmp_path / "r.csv"
-    proc = kquant("compress", blocks_png, "-k", "3", "-o", out, "--json", "--metrics", "all",
-                      "--space", "lab", "--report", csv_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    row = json.loads(proc.stdout)
-    original = np.asarray(Image.open(blocks_png).convert("RGB"))
-    written = read_rgba(out)[..., :3]
-    assert row["delta_e"] == pytest.approx(
-        deltaE_ciede2000(rgb2lab(original), rgb2lab(written)).mean(), rel=1e-9
-    )
-    assert row["ssim"] == pytest.approx(
-        structural_similarity(original, written, channel_axis=2, data_range=255), rel=1e-9
-    )
-    assert row["space"] == "lab" and 0 < row["ssim_blur"] <= 1 and row["delta_e_blur"] > 0
-    assert "deltaE2000" in proc.stderr and "blurred SSIM" in proc.stderr
-    header = csv_path.read_text().splitlines()[0].split(",")
-    assert {"space", "dither", "delta_e", "ssim", "ssim_blur"} <= set(header)
-    plain = kquant("compress", blocks_png, "-k", "3", "-o", tmp_path / "p.png", "--json")
-    assert json.loads(plain.stdout)["ssim"] is None  # not asked, not computed
-
-
 def test_dithered_lab_output_is_deterministic_whatever_the_threads(tmp_path):
     """Same bytes twice, and with BLAS/OpenMP on one thread or on the default."""
     src = tmp_path / "rgba.png"
@@ -289,21 +195,6 @@ def test_dithered_lab_output_is_deterministic_whatever_the_threads(tmp_path):
         assert proc.returncode == 0, proc.stderr
         outs.append((tmp_path / name).read_bytes())
     assert outs[0] == outs[1] == outs[2]
-
-
-def test_compare_measures_each_method(tmp_path):
-    src = tmp_path / "china.png"
-    Image.fromarray(
-        np.asarray(Image.open("sample_images/china.jpg").convert("RGB"))[::2, ::2]
-    ).save(src)
-    proc = kquant("compare", src, "-k", "8", "--json", "--metrics", "all",
-                      "--methods", "kmeans,random", "--dither", "floyd-steinberg")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    rows = {row["method"]: row for row in map(json.loads, proc.stdout.splitlines())}
-    assert rows["kmeans"]["ssim_blur"] > rows["random"]["ssim_blur"]
-    assert rows["kmeans"]["delta_e"] < rows["random"]["delta_e"]
-    table = kquant("compare", src, "-k", "8", "--metrics", "ssim", "--methods", "kmeans")
-    assert table.returncode == 0 and "ssim" in table.stdout.splitlines()[0]
 
 
 def test_no_dithering_reported_when_the_image_is_reproduced_exactly(tmp_path):
@@ -363,23 +254,6 @@ def test_adaptive_dither_from_the_command_line(tmp_path):
     assert json.loads(plain.stdout)["mse"] <= runs[0]["mse"]  # dithering costs MSE
 
 
-def test_the_weighted_space_round_trips_and_recovers_blocks():
-    """--space weighted (issue 22): libimagequant's gamma and channel weights; colors
-    come back from their points within rounding, and flat blocks are found."""
-    from kquant.core.spaces import features, from_features
-
-    rng = np.random.default_rng(5)
-    colors = rng.integers(0, 256, (500, 3), dtype=np.uint8)
-    back = from_features(features(colors, "weighted"), "weighted", 3)
-    np.testing.assert_allclose(back, colors, atol=1e-6)
-    rgba = np.hstack([colors, np.full((500, 1), 128, np.uint8)])
-    back = from_features(features(rgba, "weighted"), "weighted", 4)
-    np.testing.assert_allclose(back, rgba, atol=1e-6)
-    q = quantize(blocks(), 4, options=FitOptions(space="weighted"))
-    found = np.sort(q.palette.astype(int), axis=0)
-    assert np.abs(found - np.sort(BLOCK_COLORS.astype(int), axis=0)).max() <= 3
-
-
 def test_weighted_dithering_from_the_command_line_is_deterministic(tmp_path):
     Image.fromarray(blocks(48, 48, noise=40)).save(tmp_path / "x.png")
     outs = []
@@ -390,62 +264,6 @@ def test_weighted_dithering_from_the_command_line_is_deterministic(tmp_path):
         outs.append((tmp_path / name).read_bytes())
         assert json.loads(ran.stdout)["space"] == "weighted"
     assert outs[0] == outs[1]
-
-
-def test_ssimulacra2_scores_identity_100_and_composites_alpha_on_two_grays():
-    """--metrics ssimulacra2 (issue 22): the pip package's score, 100 for the same
-    image, lower for a worse one; with alpha only what shows counts (the hidden
-    colors of transparent pixels change nothing), the worse of two backgrounds."""
-    from ssimulacra2 import compute_ssimulacra2
-
-    from kquant.core.metrics import ssimulacra2
-
-    img = blocks(64, 64, noise=20)
-    assert ssimulacra2(img, img).value == pytest.approx(100.0)
-    coarse = quantize(img, 4).to_array()
-    finer = quantize(img, 32).to_array()
-    low, high = ssimulacra2(img, coarse).value, ssimulacra2(img, finer).value
-    assert low < high < 100.0
-    files = []
-    for pixels in (img, coarse):
-        files.append(io.BytesIO())
-        Image.fromarray(pixels).save(files[-1], format="PNG")
-        files[-1].seek(0)
-    assert low == pytest.approx(compute_ssimulacra2(*files), rel=1e-9)
-    rgba = np.dstack([img, np.full((64, 64), 255, np.uint8)])
-    rgba[:, :16, 3] = 0
-    hidden = rgba.copy()
-    hidden[:, :16, :3] = 255 - hidden[:, :16, :3]
-    assert ssimulacra2(rgba, hidden).value == pytest.approx(100.0)
-    half = rgba.copy()
-    half[:, 16:32, 3] = 128  # half-transparent in the result only
-    assert ssimulacra2(rgba, half).value < 100.0
-    assert ssimulacra2(img[:7], img[:7]).value is None  # under 8 px on a side
-    # above whole_pixels: tiles of about 512 px, the mean weighted by their pixels
-    wide = np.tile(img, (2, 18, 1))[:, :1100]  # 128 x 1100: two tiles of 550
-    worse = np.tile(coarse, (2, 18, 1))[:, :1100]
-    worse[:, 550:] = np.tile(finer, (2, 9, 1))[:, :550]  # 9 x 64 = 576 columns
-    tiled = ssimulacra2(wide, worse, whole_pixels=1000)
-    halves = [ssimulacra2(wide[:, s], worse[:, s]).value for s in (np.s_[:550], np.s_[550:])]
-    assert tiled.value == pytest.approx(np.mean(halves), rel=1e-12) and "2 tiles" in tiled.how
-    assert ssimulacra2(wide, worse).how is None  # under a megapixel: whole
-
-
-def test_ssimulacra2_from_the_command_line_and_without_the_package(tmp_path, monkeypatch):
-    Image.fromarray(blocks(40, 40, noise=20)).save(tmp_path / "x.png")
-    ran = kquant("compress", tmp_path / "x.png", "-k", "4", "-o", tmp_path / "o.png",
-                 "--json", "--metrics", "ssimulacra2")  # fmt: skip
-    row = json.loads(ran.stdout)
-    assert 0 < row["ssimulacra2"] < 100 and row["ssim"] is None
-    assert "SSIMULACRA 2" in ran.stderr
-    every = kquant("compress", tmp_path / "x.png", "-k", "4", "-o", tmp_path / "p.png",
-                   "--json", "--metrics", "all")  # fmt: skip
-    assert json.loads(every.stdout)["ssimulacra2"] is None  # all: no optional package
-    monkeypatch.setitem(sys.modules, "ssimulacra2", None)  # as if not installed
-    missing = kquant("compress", tmp_path / "x.png", "-k", "4", "-o", tmp_path / "q.png",
-                     "--metrics", "ssimulacra2")  # fmt: skip
-    assert missing.returncode == 2 and "pip install 'kquant[ssimulacra2]'" in missing.stderr
-    assert not (tmp_path / "q.png").exists()
 
 
 def test_dithering_keeps_kept_colors_exact():

@@ -1,4 +1,5 @@
-"""Library: kquant.quantize on synthetic images with a known answer."""
+"""kquant.core.quantizer: quantize on synthetic images with a known answer, and
+quantize_to_target."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ import kquant
 
 def _sorted_rows(a: np.ndarray) -> np.ndarray:
     return a[np.lexsort(a.T[::-1])]
+
+
+SIX = np.array(
+    [[10, 20, 30], [200, 10, 10], [10, 200, 10], [10, 10, 200], [250, 250, 0], [0, 250, 250]],
+    np.uint8,
+)
 
 
 @pytest.mark.parametrize("method", ["kmeans", "minibatch"])
@@ -188,12 +195,6 @@ def test_bad_arrays_raise_value_error():
         kquant.quantize(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         kquant.quantize(np.zeros((4, 4, 2), np.uint8))
-
-
-SIX = np.array(
-    [[10, 20, 30], [200, 10, 10], [10, 200, 10], [10, 10, 200], [250, 250, 0], [0, 250, 250]],
-    np.uint8,
-)
 
 
 def test_target_psnr_finds_the_smallest_k_on_a_known_answer():

@@ -1,0 +1,62 @@
+"""kquant.core.colors: color keys, histograms of distinct colors, lookups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kquant.core.colors import binned, color_histogram, lookup, pack, unpack
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_pack_unpack_round_trip(channels):
+    rng = np.random.default_rng(1)
+    colors = rng.integers(0, 256, size=(500, channels), dtype=np.uint8)
+    keys = pack(colors)
+    assert keys.dtype == np.uint32
+    np.testing.assert_array_equal(unpack(keys, channels), colors)
+    # distinct colors <-> distinct keys
+    assert np.unique(keys).size == np.unique(colors, axis=0).shape[0]
+
+
+def test_histogram_counts_and_lookup():
+    colors = np.array([[1, 2, 3], [9, 9, 9], [1, 2, 3], [0, 0, 0], [1, 2, 3]], np.uint8)
+    hist = color_histogram(colors)
+    assert hist.n_colors == 3
+    assert hist.n_pixels == 5
+    row = np.flatnonzero((hist.colors == [1, 2, 3]).all(axis=1))[0]
+    assert hist.counts[row] == 3
+    rows = lookup(hist, colors, np.arange(hist.n_colors))
+    np.testing.assert_array_equal(hist.colors[rows], colors)
+
+
+@pytest.mark.parametrize("block", [None, 4096])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_histogram_and_lookup_on_large_inputs_match_unique(channels, block, monkeypatch):
+    # above the rank-bitmap threshold for RGB; RGBA looks up by search. Small blocks:
+    # many blocks counted in threads and merged several times, lookups across blocks.
+    if block is not None:  # and the rank bitmap instead of the table
+        monkeypatch.setattr("kquant.core.colors._HIST_BLOCK", block)
+        monkeypatch.setattr("kquant.core.colors._LOOKUP_BLOCK", block // 3)
+        monkeypatch.setattr("kquant.core.colors._BITMAP_MIN_PIXELS", block)
+    rng = np.random.default_rng(8)
+    colors = rng.integers(0, 40, size=(300_000, channels), dtype=np.uint8) * 6
+    hist = color_histogram(colors)
+    ref, ref_counts = np.unique(colors, axis=0, return_counts=True)
+    order = np.lexsort(hist.colors.T[::-1])
+    np.testing.assert_array_equal(hist.colors[order], ref)
+    np.testing.assert_array_equal(hist.counts[order], ref_counts)
+    rows = lookup(hist, colors, np.arange(hist.n_colors, dtype=np.int32))
+    np.testing.assert_array_equal(hist.colors[rows], colors)
+
+
+def test_binned_histogram_keeps_exact_means_and_weights():
+    colors = np.array([[0, 0, 0], [3, 1, 2], [200, 10, 10], [0, 0, 0]], np.uint8)
+    hist = color_histogram(colors)
+    coarse = binned(hist, 5)  # bins of 8 levels: black and (3, 1, 2) share one
+    assert coarse.n_points == 2
+    order = np.argsort(coarse.weights)
+    np.testing.assert_allclose(coarse.weights[order], [1, 3])
+    np.testing.assert_allclose(coarse.means[order], [[200, 10, 10], [1, 1 / 3, 2 / 3]], rtol=1e-6)
+    full = binned(hist, 8)
+    np.testing.assert_array_equal(full.means, hist.colors.astype(np.float32))
