@@ -205,13 +205,12 @@ def _cluster_and_palette(
         from kquant.run.plan import fit_shared
 
         try:
-            settings, said, warnings = fit_shared(plan.jobs, settings, o.weight, o.export,
-                                                  o.skip_existing)  # fmt: skip
+            settings, said = fit_shared(plan.jobs, settings, o.weight, o.export, o.skip_existing,
+                                        show_warnings)  # fmt: skip
         except BaseException:
             if client is not None:
                 client.close()
             raise
-        show_warnings(warnings)
         if not o.quiet:
             click.echo(f"kquant: {said}", err=True)
     return client, settings

@@ -228,8 +228,9 @@ def fit_palette(
     k : int
     options : FitOptions or None
     keep : (N, 3) uint8 array or None
-        Colors kept exactly (see :func:`quantize`); they are the first N rows
-        unless ``order``.
+        Colors kept exactly (:meth:`Histogram.add_fixed_colors
+        <kquant.core.histogram.Histogram.add_fixed_colors>`, as ``keep`` of
+        :func:`kquant.quantize`); they are the first N rows unless ``order``.
     order : bool
         Order rows as written: translucent first, then by weight (ties by color);
         unused rows dropped, kept colors never.

@@ -12,6 +12,8 @@ The rules every palette obeys whatever it was fitted on live here:
 - :func:`visible_limit`: with a transparent entry (or a spare one, for a GIF
   animation's unchanged pixels) the visible colors are at most 255 when ``k`` is at
   most 256, so that palette and entry stay within :data:`INDEXED_LIMIT` entries;
+- :func:`spare_limit`: a GIF animation frame's own palette beside its spare entry
+  has at most 255 colors, whatever ``k``;
 - :func:`index_dtype`: indices are uint8 up to 256 entries, else uint16.
 """
 
@@ -30,7 +32,7 @@ from kquant.defaults import INDEXED_LIMIT
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Histogram", "Prepared", "index_dtype", "prepare", "visible_limit"]
+__all__ = ["Histogram", "Prepared", "index_dtype", "prepare", "spare_limit", "visible_limit"]
 
 #: Parts of a histogram are merged once this many are waiting (bounds their memory).
 MERGE_EVERY = 16
@@ -46,6 +48,17 @@ def visible_limit(k: int, transparent: bool) -> int:
     256
     """
     return min(k, INDEXED_LIMIT - 1) if transparent and k <= INDEXED_LIMIT else k
+
+
+def spare_limit(k: int, spare: bool) -> int:
+    """The most colors of a GIF animation frame's own palette (per-frame palettes):
+    at most 255 beside the ``spare`` entry for unchanged pixels, whatever ``k``
+    (unlike :func:`visible_limit`, a ``k`` above 256 is not kept).
+
+    >>> spare_limit(300, True), spare_limit(256, True), spare_limit(300, False)
+    (255, 255, 300)
+    """
+    return min(k, INDEXED_LIMIT - 1) if spare else k
 
 
 def index_dtype(entries: int) -> type[np.unsignedinteger[Any]]:

@@ -40,7 +40,7 @@ __all__ = ["Quantized", "dither_strength", "match_colors", "order_rows", "remap"
 
 @dataclass(frozen=True)
 class Quantized:
-    """The result of :func:`quantize`.
+    """The result of :func:`remap` (and so of :func:`kquant.quantize`).
 
     Attributes
     ----------
@@ -142,7 +142,9 @@ def remap(
     whole_palette : bool
         Write every row in its order (unused ones too), the transparent entry last.
     hold : ((H, W) bool, (H, W) integer) ndarray or None
-        See :func:`kquant.quantize`.
+        See :func:`kquant.quantize`. Applied whenever dithering is asked for, even
+        when the palette holds every color exactly (nothing is diffused then); ignored
+        with ``dither="none"`` or a strength of 0.
 
     Returns
     -------
@@ -161,11 +163,15 @@ def remap(
     else:
         labels = _nearest_keeping_opaque(hist.colors, points, rows, space)
     exact = palette.own_colors or reproduces(hist.colors, rows, labels)
+    asked = dither_strength(dither, strength, False)
     strength = dither_strength(dither, strength, exact)
-    if strength > 0:  # per pixel: the error depends on the neighbours, not only the color
+    # held pixels keep their rows whenever dithering is asked for, even where the
+    # palette holds every color exactly and there is no error to diffuse
+    per_pixel = strength > 0 or (hold is not None and asked > 0)
+    if per_pixel:  # the error depends on the neighbours, not only the color
         release_free_memory(n_pixels)  # the fit's temporaries, before the indices
         fixed = np.isin(pack(hist.colors), pack(palette.kept)) if palette.n_kept else None
-        labels = _dither(prep, points, rows, labels, space, strength,
+        labels = _dither(prep, points, rows, labels, space, asked,
                          adaptive=dither == "adaptive", hold=hold, fixed=fixed)  # fmt: skip
         if not whole_palette:
             rows, labels = order_rows(rows, labels, always=palette.n_kept)
@@ -176,7 +182,7 @@ def remap(
         distortion = distortion_from_histogram(hist.colors, hist.counts, rows[labels])
     release_free_memory(n_pixels)  # what the fit and the measures freed, before the indices
     index, pixel_labels, transparent, rows = _with_transparent_entry(
-        prep, rows, labels, palette.transparent, whole_palette, dithered=strength > 0
+        prep, rows, labels, palette.transparent, whole_palette, dithered=per_pixel
     )
     n_visible = rows.shape[0] - (transparent is not None)
     return Quantized(
@@ -383,7 +389,7 @@ def _nearest_keeping_opaque(
 
 
 def match_colors(colors: np.ndarray, palette: np.ndarray, space: str = "rgb") -> np.ndarray:
-    """The palette row each color is written as, by the rule of :func:`quantize`:
+    """The palette row each color is written as, by the rule of :func:`remap`:
     the nearest in ``space`` (exact integer RGB for opaque RGB); with alpha, opaque
     colors among opaque rows only.
 

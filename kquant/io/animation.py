@@ -43,7 +43,7 @@ from PIL import Image
 from kquant.core.codebook import start_import
 from kquant.core.colors import ColorHistogram, ColorTable, keys_histogram, pack, unpack
 from kquant.core.fit import fit, given, in_order
-from kquant.core.histogram import MERGE_EVERY, Histogram, index_dtype, prepare, visible_limit
+from kquant.core.histogram import MERGE_EVERY, Histogram, index_dtype, prepare, spare_limit
 from kquant.core.metrics import Distortion, distortion_from_histogram, label_distortion, psnr
 from kquant.core.quantizer import quantize
 from kquant.core.remap import dither_strength, match_colors, remap, reproduces
@@ -548,7 +548,7 @@ def _own_palette(
     seen.add(_visible_histogram(keys))
     pixels = frames.pixels(keys)
     keep = np.array(s.keep_colors, np.uint8) if s.keep_colors else None
-    q = quantize(pixels, visible_limit(s.k, spare), options=s.fit, keep=keep,
+    q = quantize(pixels, spare_limit(s.k, spare), options=s.fit, keep=keep,
                  dither=s.dither, dither_strength=s.strength)  # fmt: skip
     result.fit_pixels += q.fit_pixels
     visible = (

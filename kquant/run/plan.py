@@ -10,12 +10,13 @@ settings it concerns, a run that cannot go on a ``KquantError``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from kquant.defaults import STDIO
-from kquant.errors import KquantError, UsageError, per_image
+from kquant.errors import KquantError, NotEnoughMemoryError, UsageError, per_image
 from kquant.settings import CompressSettings
 
 __all__ = [
@@ -137,27 +138,42 @@ def fit_shared(
     weight: str,
     export: Path,
     skip_existing: bool,
-) -> tuple[CompressSettings, str, list[str]]:
+    warn: Callable[[list[str]], None],
+) -> tuple[CompressSettings, str]:
     """``settings`` mapping every job's image onto one palette fitted over all of them
     (:func:`kquant.run.shared.shared_palette`), written whole in every output, with a line
-    that says what was done and the warnings about the images read; the palette is
-    written to ``export`` (:func:`shared_palette_file` by default). Images that cannot
-    be read are left out of the fit (their jobs report the error).
+    that says what was done; the palette is written to ``export``
+    (:func:`shared_palette_file` by default). Images that cannot be read are left out
+    of the fit (their jobs report the error). The warnings about the images read are
+    given to ``warn`` as soon as they are known, before the palette file is written
+    (so a failed write does not hide them).
 
     With ``skip_existing`` and a palette file already there, the run resumes an
     earlier one: its palette is read back and used as it is (the outputs written
-    before and after map onto the same colors), nothing is fitted or rewritten."""
+    before and after map onto the same colors), nothing is fitted or rewritten.
+
+    Raises
+    ------
+    KquantError
+        The palette file cannot be read back (out of memory: a
+        :class:`~kquant.errors.NotEnoughMemoryError` naming it) or written.
+    """
     from kquant.io.images import write_atomically
     from kquant.io.palettes import read_palette, write_palette
     from kquant.run.shared import shared_palette
 
     if skip_existing and not settings.overwrite and export.is_file():
-        with per_image(export) as heard:
-            colors = read_palette(export, max_pixels=None)
+        try:
+            with per_image(export) as heard:
+                colors = read_palette(export, max_pixels=None)
+        except MemoryError as exc:  # named, as every other path names the file
+            if isinstance(exc, KquantError):
+                raise
+            raise NotEnoughMemoryError(f"{export}: not enough memory") from None
+        warn([f"{export}: {line}" for line in heard])
         said = (f"shared palette of {len(colors)} colors read from {export} "
                 "(--skip-existing: the run it resumes)")  # fmt: skip
-        warnings = [f"{export}: {line}" for line in heard]
-        return settings.replace(palette=colors, whole_palette=True, keep_colors=()), said, warnings
+        return settings.replace(palette=colors, whole_palette=True, keep_colors=()), said
     export.parent.mkdir(parents=True, exist_ok=True)  # the run makes the outputs' folders anyway
     keep = np.array(settings.keep_colors, np.uint8) if settings.keep_colors else None
     shared = shared_palette(
@@ -169,13 +185,14 @@ def fit_shared(
         max_pixels=settings.max_pixels,
         skip_errors=True,
     )
+    warn(shared.warnings)
     text = write_palette(export, shared.palette, shared.shares).encode()
     if not (export.exists() and not settings.overwrite and export.read_bytes() == text):
         write_atomically(export, lambda fh: fh.write(text), overwrite=settings.overwrite)
     said = (f"shared palette of {shared.palette.shape[0]} colors over {shared.images} images "
             f"-> {export}")  # fmt: skip
     settings = settings.replace(palette=shared.palette, whole_palette=True, keep_colors=())
-    return settings, said, shared.warnings
+    return settings, said
 
 
 def refuse_counts_as_inputs(inputs: tuple[str, ...]) -> None:

@@ -3,7 +3,7 @@ by one): fitted once on the colors of all of them, then every image is mapped on
 
 The images' histograms of visible colors are summed (:func:`kquant.core.colors.merge_histograms`)
 and the palette is fitted on the sum, exactly as for one image
-(:func:`kquant.core.quantizer.fit_palette`). How images are weighed:
+(:func:`kquant.core.fit.fit`). How images are weighed:
 
 - ``"pixels"`` (default): every pixel counts once, so a large image pulls the palette
   more than an icon; the palette minimises the squared error over all pixels of the
@@ -139,7 +139,6 @@ def shared_palette(
     if not images:
         raise UsageError("a shared palette needs at least one image")
     histogram = Histogram(equal=weight == "equal")
-    histogram.add_fixed_colors(keep)
     read, skipped, said = 0, [], []
     for path in images:
         try:
@@ -158,6 +157,7 @@ def shared_palette(
             histogram.reserve_transparent()
     if not read:
         raise ImageReadError(f"no image of the set could be read ({len(skipped)} failed)")
+    histogram.add_fixed_colors(keep)  # after reading: an unreadable image is said first
     options = options or FitOptions()
     total = histogram.total()
     palette = in_order(fit(histogram, k, options), total).rows
