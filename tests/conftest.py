@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
-import pytest
-from helpers import blocks, live_processes
-from PIL import Image
+#: One BLAS/OpenMP thread in each test process and in the kquant processes the tests
+#: start (set before numpy and scikit-learn load): pytest-xdist runs several
+#: processes on few cores, and OpenMP's spinning threads fighting over them cost a
+#: sixth of the suite's CPU time. test_dither.py runs kquant with the default too.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+from helpers import blocks, live_processes  # noqa: E402
+from PIL import Image  # noqa: E402
 
 #: Marks every process this test session starts (kquant and its workers inherit it),
 #: so the session can check at the end that none outlived its run. Set in every
 #: pytest process: each xdist worker checks the processes it started.
 os.environ["KQUANT_TEST_SESSION"] = str(os.getpid())
+
+#: A shell starts background jobs (``make test &``, ``nohup``) with SIGINT ignored, and
+#: an ignored signal stays ignored in every child: the tests of Ctrl-C would then see
+#: kquant run to the end. Each pytest process takes Python's own handler back, so the
+#: processes the tests start get SIGINT's default whatever shell ran the suite.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _session_processes() -> list[int]:

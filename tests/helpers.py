@@ -170,3 +170,36 @@ def echo_or_die(value: str) -> str:
     if value == "die":
         os.kill(os.getpid(), signal.SIGKILL)
     return value
+
+
+def fitting(pid: int) -> bool:
+    """Whether process ``pid`` has begun its first fit: kquant imports scikit-learn
+    there and nowhere before, so a kquant process (or pool worker) that has
+    scikit-learn's libraries mapped is inside an image, for the rest of the import
+    (about 0.5 s) and the fit. The event the signal tests wait for instead of a sleep."""
+    try:
+        return b"/sklearn/" in Path(f"/proc/{pid}/maps").read_bytes()
+    except OSError:
+        return False
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Poll ``condition()`` every 10 ms until true; fail naming ``what`` after
+    ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def smaller_sample(name: str, folder: Path, factor: int = 2) -> Path:
+    """``sample_images/name`` reduced ``factor`` times in each direction (Pillow's
+    box ``reduce``), saved under the same name in ``folder``: a real photo at a
+    fraction of the cost, for tests whose point is not its size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with Image.open(SAMPLES / name) as im:
+        im.reduce(factor).save(folder / name)
+    return folder / name

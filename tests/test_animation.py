@@ -319,3 +319,30 @@ def test_an_animation_is_dithered_unless_its_palette_holds_every_color(tmp_path)
     exact = kquant("compress", tmp_path / "fade.png", "-k", "256", "-o", tmp_path / "q.webp",
                    "--json")  # fmt: skip
     assert json.loads(exact.stdout)["dither"] == "none"  # every RGBA color in the palette
+
+
+def test_per_frame_gif_palettes_keep_255_colors_whatever_k_in_the_library():
+    """quantize_animation takes any k (compress_file refuses k > 256 for GIF): with
+    per-frame palettes each GIF frame gets at most 255 colors beside the entry for
+    unchanged pixels, so k = 300 writes the same file as k = 256."""
+    import io
+
+    import kquant
+
+    rng = np.random.default_rng(0)  # 576 colors a frame: more than a GIF table holds
+    frames = [Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)) for _ in range(2)]
+    source = io.BytesIO()
+    frames[0].save(source, "PNG", save_all=True, append_images=frames[1:], duration=100)
+    written = {}
+    for k in (256, 300):
+        settings = kquant.CompressSettings().replace(
+            k=k, frame_palette="per-frame", dither="none", method="random", seed=0
+        )
+        source.seek(0)
+        out = io.BytesIO()
+        result = kquant.quantize_animation(source, out, "GIF", settings)
+        assert result.per_frame and result.written
+        written[k] = out.getvalue()
+    assert written[300] == written[256]
+    got = frames_of(io.BytesIO(written[300]))[0]
+    assert len(got) == 2 and all(len(colors_of([f])) <= 255 for f in got)

@@ -156,16 +156,15 @@ def test_the_readme_quick_start_runs(tmp_path, monkeypatch):
         shutil.rmtree(tmp_path / "photos", ignore_errors=True)
         if "photos/" in args:
             (tmp_path / "photos" / "trip").mkdir(parents=True)
-            for i in range(2):
-                shutil.copy(tmp_path / "photo.jpg", tmp_path / "photos" / "trip" / f"{i}.jpg")
+            # one photo: a folder of several would start worker processes, tested elsewhere
+            shutil.copy(tmp_path / "photo.jpg", tmp_path / "photos" / "trip" / "0.jpg")
         args = [a.replace("2..256", "2..16") for a in args]  # the same command, fewer k
         ran = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert ran.exit_code == 0, (args, ran.output)
     assert (tmp_path / "photo-k64.png").exists() and (tmp_path / "small" / "photo-k64.png").exists()
     assert (tmp_path / "small.gif").exists() and (tmp_path / "cmp.png").exists()
     assert (tmp_path / "curves.png").exists()
-    assert sorted(p.name for p in (tmp_path / "small" / "trip").iterdir()) == [
-        "0-k64.png", "1-k64.png"]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "small" / "trip").iterdir()) == ["0-k64.png"]
 
 
 def _python_blocks(doc: Path) -> list[str]:

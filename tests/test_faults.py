@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import blocks, huge_png, kquant, kquant_exe, live_processes
+from helpers import blocks, fitting, huge_png, kquant, kquant_exe, live_processes, wait_for
 from PIL import Image
 
 
@@ -432,10 +432,28 @@ def _workers(pid: int, count: int, timeout: float = 30) -> list[int]:
     raise AssertionError("no workers started")
 
 
+def _inside_images(pid: int, count: int, *, itself: bool = False) -> list[int]:
+    """``count`` workers of kquant ``pid`` (or, ``itself``, the process) inside an
+    image (:func:`helpers.fitting`), once they are: the moment to signal a run mid-job."""
+    found: list[int] = []
+
+    def busy() -> bool:
+        found[:] = [p for p in ([pid] if itself else _children(pid)) if fitting(p)]
+        return len(found) >= count
+
+    wait_for(busy, f"{count} kquant processes inside an image")
+    return found[:count]
+
+
+def _all_gone(pids: list[int]) -> bool:
+    wait_for(lambda: not [p for p in pids if _alive(p)], "the workers to end", timeout=10)
+    return True
+
+
 def _slow_folder(root: Path, n: int = 4, slow: int | None = None) -> Path:
-    """``n`` images, of which the first ``slow`` (all by default) are noise that takes
-    a few seconds at :data:`SLOW` (the two workers each take one first: both are
-    mid-job a second after they start); the others are tiny."""
+    """``n`` images, of which the first ``slow`` (all by default) are noise whose fit
+    at :data:`SLOW` takes a few tenths of a second, after the worker's import of
+    scikit-learn (half a second more); the others are tiny."""
     root.mkdir()
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -445,7 +463,7 @@ def _slow_folder(root: Path, n: int = 4, slow: int | None = None) -> Path:
     return root
 
 
-SLOW = ("-k", "128", "--n-init", "8")
+SLOW = ("-k", "128", "--n-init", "1")
 
 
 def _start(*args: str | Path, **kwargs) -> subprocess.Popen:
@@ -457,15 +475,13 @@ def _start(*args: str | Path, **kwargs) -> subprocess.Popen:
 def test_sigterm_and_sighup_stop_a_batch_like_ctrl_c(tmp_path, sig, code):
     src, out, report = _slow_folder(tmp_path / "in", 6), tmp_path / "out", tmp_path / "r.jsonl"
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
-    workers = _workers(proc.pid, 2)
-    time.sleep(1.5)
+    workers = _inside_images(proc.pid, 2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert err.strip().splitlines()[-1] == f"kquant: stopped by {signal.Signals(sig).name}"
     assert "Traceback" not in err
-    time.sleep(0.5)
-    assert not [w for w in workers if _alive(w)]
+    assert _all_gone(workers)
     written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
     assert not [n for n in written if "kquant-tmp" in n]
     rows = report.read_text().splitlines() if report.exists() else []  # made with its 1st row
@@ -474,32 +490,23 @@ def test_sigterm_and_sighup_stop_a_batch_like_ctrl_c(tmp_path, sig, code):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_during_one_image_leaves_no_temporary_file(tmp_path, sig):
-    src = tmp_path / "big.png"
-    rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(src)
-    proc = _start("compress", src, "-k", "300", "-o", tmp_path / "o.png", "-j", "1")
-    time.sleep(3)
+    src = _slow_folder(tmp_path / "in", 1) / "0.png"
+    proc = _start("compress", src, *SLOW, "-o", tmp_path / "o.png", "-j", "1")
+    _inside_images(proc.pid, 1, itself=True)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode in (128 + sig, 0), err  # 0 if it finished first
-    assert not list(tmp_path.glob("*kquant-tmp*"))
-    assert proc.returncode == 0 or not (tmp_path / "o.png").exists()
+    assert proc.returncode == 128 + sig, err
+    assert not list(tmp_path.glob("*kquant-tmp*")) and not (tmp_path / "o.png").exists()
 
 
 def test_killed_kquant_takes_its_workers_with_it(tmp_path):
     src, out = _slow_folder(tmp_path / "in", 6), tmp_path / "out"
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2")
-    workers = _workers(proc.pid, 2)
-    time.sleep(1.5)
+    workers = _inside_images(proc.pid, 2)
     proc.kill()
     proc.communicate(timeout=60)
-    deadline = time.monotonic() + 10
-    while [w for w in workers if _alive(w)] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [w for w in workers if _alive(w)]
-    after = sorted(out.rglob("*")) if out.exists() else []
-    time.sleep(2)  # nothing is written once kquant is gone
-    assert (sorted(out.rglob("*")) if out.exists() else []) == after
+    assert _all_gone(workers)  # so nothing more is written
+    assert not list(out.rglob("*kquant-tmp*")) if out.exists() else True
 
 
 def test_a_dead_worker_costs_only_its_image(tmp_path):
@@ -509,9 +516,7 @@ def test_a_dead_worker_costs_only_its_image(tmp_path):
         tmp_path / "r.csv",
     )
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", "--report", report)
-    victim = _workers(proc.pid, 2)[0]
-    time.sleep(2)
-    os.kill(victim, signal.SIGKILL)
+    os.kill(_inside_images(proc.pid, 1)[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert "Traceback" not in err and "killed by SIGKILL" in err
@@ -529,14 +534,12 @@ def test_a_dead_worker_costs_only_its_image(tmp_path):
 def test_ctrl_c_to_the_whole_process_group(tmp_path):
     src, out = _slow_folder(tmp_path / "in"), tmp_path / "out"
     proc = _start("compress", src, *SLOW, "-o", out, "-j", "2", start_new_session=True)
-    workers = _workers(proc.pid, 2)
-    time.sleep(1.5)
+    workers = _inside_images(proc.pid, 2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "kquant: interrupted"
-    time.sleep(0.5)
-    assert not [w for w in workers if _alive(w)]
+    assert _all_gone(workers)
 
 
 def test_stdout_that_fills_up_is_one_error_line(tmp_path):
@@ -612,9 +615,7 @@ def test_sigint_to_a_worker_alone_or_ignored_by_the_run(tmp_path):
 
     src, report = _slow_folder(tmp_path / "in", 2), tmp_path / "r.csv"
     proc = _start("compress", src, *SLOW, "-o", tmp_path / "a", "-j", "2", "--report", report)
-    victim = _workers(proc.pid, 2)[0]
-    time.sleep(1)
-    os.kill(victim, signal.SIGINT)
+    os.kill(_inside_images(proc.pid, 1)[0], signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "Traceback" not in err, err
     with open(report, newline="") as fh:

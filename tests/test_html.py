@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, blocks, kquant
+from helpers import blocks, kquant, smaller_sample
 from PIL import Image
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -59,8 +59,8 @@ def test_the_console_check_sees_errors(tmp_path):
 def batch(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    shutil.copy(SAMPLES / "china.jpg", folder)
-    shutil.copy(SAMPLES / "chelsea-alpha.png", folder)
+    smaller_sample("china.jpg", folder)
+    smaller_sample("chelsea-alpha.png", folder)
     Image.fromarray(blocks(40, 60)).save(folder / "blocks.png")
     (folder / "broken.png").write_bytes(b"not a png")
     return folder
@@ -69,7 +69,7 @@ def batch(tmp_path):
 @needs_chromium
 def test_batch_page_in_a_browser(tmp_path):
     page = tmp_path / "report.html"
-    ran = kquant("compress", batch(tmp_path), "-k", "16", "-o", tmp_path / "out",
+    ran = kquant("compress", "-j", "1", batch(tmp_path), "-k", "16", "-o", tmp_path / "out",
                  "--html", page, "--metrics", "deltae")  # fmt: skip
     assert ran.returncode == 1  # the broken file
     text = page.read_text()
@@ -89,7 +89,7 @@ def test_batch_page_in_a_browser(tmp_path):
 def test_compare_page_in_a_browser_and_deterministic(tmp_path):
     pages = [tmp_path / "a.html", tmp_path / "b.html"]
     for page in pages:
-        ran = kquant("compare", SAMPLES / "coffee.png", "-k", "8", "--html", page)
+        ran = kquant("compare", smaller_sample("coffee.png", tmp_path), "-k", "8", "--html", page)
         assert ran.returncode == 0, ran.stderr
     assert pages[0].read_bytes() == pages[1].read_bytes()
     dom, console = browse(pages[0])
@@ -110,7 +110,9 @@ def test_thumbnails_stay_small(tmp_path):
 @needs_chromium
 def test_columns_sort_in_the_browser(tmp_path):
     page = tmp_path / "report.html"
-    ran = kquant("compress", batch(tmp_path), "-k", "16", "-o", tmp_path / "out", "--html", page)
+    ran = kquant(
+        "compress", "-j", "1", batch(tmp_path), "-k", "16", "-o", tmp_path / "out", "--html", page
+    )
     assert ran.returncode == 1
     dom, console = browse_url(page.absolute().as_uri() + "#sort=6")  # by bytes in
     assert console == [] and 'class="asc"' in dom
@@ -239,8 +241,8 @@ def page_links(tmp_path: Path, names: list[str]) -> tuple[Path, _Links]:
     for name in names:
         Image.fromarray(blocks(8, 8, noise=0)).save(folder / name, format="PNG")
     page = pages / "page.html"
-    ran = kquant("compress", *(folder / n for n in names), "-k", "4", "-o", tmp_path / "out",
-                 "--html", page)  # fmt: skip
+    ran = kquant("compress", "-j", "1", *(folder / n for n in names), "-k", "4", "-o",
+                 tmp_path / "out", "--html", page)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     parsed = _Links(page.read_bytes().decode("utf-8"))
     files = {os.fsencode(p) for d in (folder, tmp_path / "out") for p in d.iterdir()}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, blocks, huge_png, kquant, read_rgba
+from helpers import SAMPLES, blocks, huge_png, kquant, read_rgba, smaller_sample
 from PIL import Image
 
 from kquant import defaults
@@ -288,7 +288,7 @@ def test_pixels_are_read_in_strips_exactly(mode, monkeypatch):
 
 def test_optimize_keeps_pixels_and_metadata_and_is_deterministic(tmp_path):
     src = tmp_path / "in.png"
-    Image.open(SAMPLES / "china.jpg").save(src, dpi=(150, 150))
+    Image.open(smaller_sample("china.jpg", tmp_path / "small")).save(src, dpi=(150, 150))
     plain, first, second = tmp_path / "p.png", tmp_path / "a.png", tmp_path / "b.png"
     assert kquant("compress", src, "-k", "64", "-o", plain).returncode == 0
     for out in (first, second):

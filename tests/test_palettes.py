@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, kquant, read_rgba
+from helpers import kquant, read_rgba, smaller_sample
 from PIL import Image
 
 from kquant.errors import UsageError
@@ -24,7 +24,8 @@ from kquant.io.palettes import (
 @pytest.mark.parametrize("suffix", [".gpl", ".json", ".txt"])
 def test_export_then_import_round_trips(tmp_path, suffix):
     exported = tmp_path / f"pal{suffix}"
-    proc = kquant("palette", SAMPLES / "coffee.png", "-k", "8", "--json", "--export", exported)
+    coffee = smaller_sample("coffee.png", tmp_path)
+    proc = kquant("palette", coffee, "-k", "8", "--json", "--export", exported)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == 8
@@ -34,8 +35,8 @@ def test_export_then_import_round_trips(tmp_path, suffix):
     np.testing.assert_array_equal(read_palette(exported), listed)
     # mapping onto the imported palette gives what compress -k 8 gives
     a, b = tmp_path / "a.png", tmp_path / "b.png"
-    assert kquant("compress", SAMPLES / "coffee.png", "-k", "8", "-o", a).returncode == 0
-    proc = kquant("compress", SAMPLES / "coffee.png", "--palette", exported, "-o", b, "--json")
+    assert kquant("compress", coffee, "-k", "8", "-o", a).returncode == 0
+    proc = kquant("compress", coffee, "--palette", exported, "-o", b, "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["method"] == "palette"
     np.testing.assert_array_equal(read_rgba(a), read_rgba(b))

@@ -245,10 +245,10 @@ def test_to_image_is_what_a_png_would_hold():
 @pytest.mark.parametrize("target", [28.0, 34.0])
 def test_a_target_run_writes_a_file_that_meets_it(tmp_path, target):
     """Decoded independently, the written file reaches the target, with fewer colors
-    than -k; the same command gives the same bytes. (A 300x200 crop of the photo:
-    the search is the same, at a quarter of the cost.)"""
+    than -k; the same command gives the same bytes. (A 200x150 crop of the photo:
+    the search is the same, at a tenth of the cost.)"""
     src = tmp_path / "coffee.png"
-    Image.open(SAMPLES / "coffee.png").crop((150, 100, 450, 300)).save(src)
+    Image.open(SAMPLES / "coffee.png").crop((200, 120, 400, 270)).save(src)
     outs = []
     for name in ("a.png", "b.png"):
         ran = run("compress", src, "--target-psnr", str(target), "-o", tmp_path / name, "--json")
@@ -262,3 +262,25 @@ def test_a_target_run_writes_a_file_that_meets_it(tmp_path, target):
     assert psnr >= target and report["psnr"] == pytest.approx(psnr)
     k, q, met = kquant.quantize_to_target(original, 256, target_psnr=target)
     assert met and k == report["k"] < 256 and q.distortion.psnr == pytest.approx(psnr)
+
+
+def test_held_pixels_keep_their_rows_when_the_palette_holds_every_color():
+    """``hold`` applies whenever dithering is asked for, even with a palette that
+    holds every color exactly (nothing to diffuse: the strength used is 0); with
+    ``dither="none"`` it is not applied."""
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[:, 3:] = (200, 30, 30)
+    palette = np.array([[0, 0, 0], [200, 30, 30], [9, 9, 9]], np.uint8)  # 2 exact, 1 spare
+    mask = np.zeros((4, 6), bool)
+    mask[0, :2] = mask[1, 4] = True
+    rows = np.full((4, 6), 2, np.int32)
+    exact = np.where(np.arange(6) < 3, 0, 1)[None].repeat(4, axis=0)
+    held = kquant.quantize(img, palette=palette, whole_palette=True, hold=(mask, rows),
+                           dither="floyd-steinberg")  # fmt: skip
+    assert held.dither_strength == 0.0
+    np.testing.assert_array_equal(held.indices, np.where(mask, 2, exact))
+    assert held.distortion.max_error == 191 and held.colors_out == 3  # 200 - 9, row 2 used
+    plain = kquant.quantize(img, palette=palette, whole_palette=True, hold=(mask, rows),
+                            dither="none")  # fmt: skip
+    np.testing.assert_array_equal(plain.indices, exact)
+    assert plain.distortion.mse == 0.0

@@ -30,7 +30,7 @@ def three(tmp_path):
 
 def test_shared_palette_equals_the_exported_one_and_every_output_holds_it(three, tmp_path):
     out = tmp_path / "out"
-    ran = kquant("compress", three, "-k", "12", "-o", out, "--shared-palette")
+    ran = kquant("compress", "-j", "1", three, "-k", "12", "-o", out, "--shared-palette")
     assert ran.returncode == 0, ran.stderr
     images = sorted(three.iterdir())
     exported = tmp_path / "exported.gpl"
@@ -42,7 +42,10 @@ def test_shared_palette_equals_the_exported_one_and_every_output_holds_it(three,
         assert png_palette(written)[: len(shared)] == shared.tolist()
     assert "shared palette of 12 colors over 3 images" in ran.stderr
     again = tmp_path / "again"  # the same command, the same bytes
-    assert kquant("compress", three, "-k", "12", "-o", again, "--shared-palette").returncode == 0
+    assert (
+        kquant("compress", "-j", "1", three, "-k", "12", "-o", again, "--shared-palette").returncode
+        == 0
+    )
     assert [p.read_bytes() for p in sorted(out.iterdir())] == [
         p.read_bytes() for p in sorted(again.iterdir())
     ]
@@ -60,7 +63,9 @@ def test_shared_palette_is_deterministic_and_weights_change_it(three, tmp_path):
 
 def test_shared_palette_skips_a_broken_image_and_reports_it(three, tmp_path):
     (three / "broken.png").write_bytes(b"not a png")
-    ran = kquant("compress", three, "-k", "8", "-o", tmp_path / "out", "--shared-palette")
+    ran = kquant(
+        "compress", "-j", "1", three, "-k", "8", "-o", tmp_path / "out", "--shared-palette"
+    )
     assert ran.returncode == 1 and "broken.png" in ran.stderr
     assert "over 3 images" in ran.stderr
     assert len(list((tmp_path / "out").glob("*-k8.png"))) == 3
@@ -74,7 +79,10 @@ def test_shared_palette_with_transparency_keeps_the_shared_indices(tmp_path):
     rgba[:4, :, 3] = 0
     Image.fromarray(rgba).save(folder / "holes.png")
     out = tmp_path / "out"
-    assert kquant("compress", folder, "-k", "256", "-o", out, "--shared-palette").returncode == 0
+    assert (
+        kquant("compress", "-j", "1", folder, "-k", "256", "-o", out, "--shared-palette").returncode
+        == 0
+    )
     shared = read_palette(out / "palette-k256.gpl").tolist()
     assert len(shared) <= 255  # room for the transparent entry after them
     assert png_palette(out / "opaque-k256.png") == shared
@@ -135,14 +143,28 @@ def test_a_resumed_shared_run_maps_onto_the_palette_it_wrote(tmp_path):
     for i in range(3):
         Image.fromarray(blocks(32, 32, seed=i, noise=30)).save(src / f"{i}.png")
     out = tmp_path / "out"
-    first = kquant("compress", src, "-k", "8", "-o", out, "--shared-palette", "-q")
+    first = kquant("compress", "-j", "1", src, "-k", "8", "-o", out, "--shared-palette", "-q")
     assert first.returncode == 0, first.stderr
     written = (out / "2-k8.png").read_bytes()
     palette = (out / "palette-k8.gpl").read_bytes()
     (out / "2-k8.png").unlink()
     (src / "3.png").write_bytes((src / "0.png").read_bytes())  # the set grew meanwhile
-    again = kquant("compress", src, "-k", "8", "-o", out, "--shared-palette", "--skip-existing")
+    again = kquant(
+        "compress", "-j", "1", src, "-k", "8", "-o", out, "--shared-palette", "--skip-existing"
+    )
     assert again.returncode == 0, again.stderr
     assert "read from" in again.stderr and "2 ok, 2 skipped" in again.stderr
     assert (out / "2-k8.png").read_bytes() == written
     assert (out / "palette-k8.gpl").read_bytes() == palette
+
+
+def test_an_unreadable_image_is_said_before_a_bad_kept_color(three, tmp_path):
+    """The library's shared_palette reads the images before it takes the kept colors:
+    a missing image is the error, not the kept color out of the uint8 range."""
+    import kquant
+
+    images = [*sorted(three.iterdir()), tmp_path / "missing.png"]
+    with pytest.raises(kquant.ImageReadError, match=r"missing\.png: no such file"):
+        kquant.shared_palette(images, 4, keep=[[300, 0, 0]])
+    with pytest.raises(kquant.ImageReadError, match="no image of the set could be read"):
+        kquant.shared_palette(images[-1:], 4, keep=[[300, 0, 0]], skip_errors=True)
