@@ -829,3 +829,26 @@ def test_out_of_memory_reading_a_resumed_shared_palette_names_it(tmp_path, monke
                    "--skip-existing")  # fmt: skip
     assert again.returncode == 1
     assert again.stderr == f"kquant: error: {out / 'palette-k4.gpl'}: not enough memory\n"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--export", "PAL"], "--export writes the palette of --shared-palette; add it"),
+        (["--palette", "PAL", "--shared-palette"],
+         "--palette maps onto a given palette; --shared-palette fits one: give one of them"),
+        (["--shared-palette", "--target-psnr", "30"],
+         "a shared palette fixes the colors: it does not go with a quality target"),
+        (["-k", "0"], "-k/--colors: k must be between 1 and 65536, got 0"),
+    ],
+)  # fmt: skip
+def test_rules_of_the_settings_speak_in_options(tmp_path, blocks_png, extra, message):
+    """The library's message names its settings (`export`); the command line says
+    the options the user typed, in the words of the messages before issue 24."""
+    palette = tmp_path / "p.gpl"
+    palette.write_text("GIMP Palette\n0 0 0\n255 255 255\n")
+    extra = [str(palette) if a == "PAL" else a for a in extra]
+    ran = kquant("compress", blocks_png, *extra, "-o", tmp_path / "out.png")
+    assert ran.returncode == 2
+    assert ran.stderr == f"kquant: error: {message} (see 'kquant compress --help')\n"
+    assert not (tmp_path / "out.png").exists()

@@ -49,16 +49,22 @@ def with_hint(message: str, error_type: str | None) -> str:
 
 
 def usage_message(message: str, params: tuple[str, ...]) -> str:
-    """``message`` prefixed with the current command's options for the library
-    parameters ``params`` (``-k/--colors: k must be ...``); as it is when none match."""
+    """``message`` in the current command's words for the library parameters
+    ``params``: each setting the message quotes (```export``` writes the palette of
+    ```shared_palette```) becomes its option's longest name (``--export writes the
+    palette of --shared-palette``); a message that quotes none is prefixed with the
+    options (``-k/--colors: k must be ...``); as it is when no option matches."""
     ctx = click.get_current_context(silent=True)
-    flags = [
-        "/".join(param.opts)
-        for name in params
+    options = {
+        param.name: param.opts
         for param in (ctx.command.params if ctx else [])
-        if param.name == name and isinstance(param, click.Option)
-    ]
-    return f"{', '.join(flags)}: {message}" if flags else message
+        if isinstance(param, click.Option)
+    }
+    quoted = [name for name in params if f"`{name}`" in message and name in options]
+    for name in quoted:
+        message = message.replace(f"`{name}`", max(options[name], key=len))
+    flags = ["/".join(options[name]) for name in params if name in options]
+    return message if quoted or not flags else f"{', '.join(flags)}: {message}"
 
 
 @contextlib.contextmanager

@@ -40,14 +40,14 @@ def check_options(
     palette with a quality target. The messages name the settings (``params``), the
     command line adds its flags."""
     if shared_palette and palette:
-        raise UsageError("a given palette fixes the colors, a shared palette fits them: "
+        raise UsageError("`palette` maps onto a given palette; `shared_palette` fits one: "
                          "give one of them", params=("palette", "shared_palette"))  # fmt: skip
     if export is not None and not shared_palette:
-        raise UsageError("the palette file to export is the shared palette's; ask for one",
+        raise UsageError("`export` writes the palette of `shared_palette`; add it",
                          params=("export", "shared_palette"))  # fmt: skip
     if shared_palette and settings.has_target:
         raise UsageError("a shared palette fixes the colors: it does not go with a quality "
-                         "target", params=("shared_palette",))  # fmt: skip
+                         "target")  # fmt: skip
 
 
 def files_only(jobs: list, flag: str) -> None:
