@@ -32,17 +32,21 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 
 def _session_processes() -> list[int]:
-    """Live processes, other than this one and its multiprocessing resource tracker
-    (which in-process runs with workers start, and which ends with this process), that
-    carry this session's mark."""
+    """Live processes that carry this session's mark, other than this one and its own
+    multiprocessing helpers: the resource tracker and the fork server that
+    in-process runs with workers start, which end with this process."""
     mark = f"\0KQUANT_TEST_SESSION={os.environ['KQUANT_TEST_SESSION']}\0".encode()
     found = []
-    for pid in live_processes():
+    for pid, parent in live_processes().items():
         if pid == os.getpid():
             continue
         try:
-            tracker = b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            if not tracker and mark in b"\0" + Path(f"/proc/{pid}/environ").read_bytes():
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            helper = parent == os.getpid() and (
+                b"multiprocessing.resource_tracker" in command
+                or b"multiprocessing.forkserver" in command
+            )
+            if not helper and mark in b"\0" + Path(f"/proc/{pid}/environ").read_bytes():
                 found.append(pid)
         except OSError:
             continue

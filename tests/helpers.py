@@ -172,6 +172,13 @@ def echo_or_die(value: str) -> str:
     return value
 
 
+def loaded(module: str) -> bool:
+    """A task for worker pools: whether ``module`` is imported in the worker."""
+    import sys
+
+    return module in sys.modules
+
+
 def fitting(pid: int) -> bool:
     """Whether process ``pid`` has begun its first fit: kquant imports scikit-learn
     there and nowhere before, so a kquant process (or pool worker) that has
@@ -181,6 +188,15 @@ def fitting(pid: int) -> bool:
         return b"/sklearn/" in Path(f"/proc/{pid}/maps").read_bytes()
     except OSError:
         return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used (Linux's /proc), 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for(condition, what: str, timeout: float = 60) -> None:

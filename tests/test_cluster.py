@@ -228,7 +228,15 @@ def _process_group(command, log):
 
 
 def _files(folder):
-    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
+    """Names and modification times of the files in ``folder``; listed again if a
+    file goes while it is listed (a temporary file renamed to its output)."""
+    while True:
+        try:
+            return (
+                {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
+            )
+        except FileNotFoundError:
+            continue
 
 
 def test_a_scheduler_killed_mid_batch_leaves_a_row_for_every_image(tmp_path):

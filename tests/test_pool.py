@@ -1,5 +1,9 @@
 """kquant.run.pool.WorkerPool: the local executor that outlives its workers."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from helpers import echo_or_die
 
@@ -13,6 +17,28 @@ def test_a_dead_worker_costs_only_its_task():
             futures[2].result(timeout=60)
         assert [f.result(timeout=60) for i, f in enumerate(futures) if i != 2] == list("abcde")
         assert pool.submit(echo_or_die, "after").result(timeout=60) == "after"
+
+
+def test_workers_start_with_the_imports_of_the_fork_server():
+    """The fork server imports ``preload`` once; every worker, also those of the
+    round started after a worker dies, starts with it loaded, and the pool's owner
+    never imports it. In a process of its own: the fork server is one per process,
+    and its imports are those of the first pool."""
+    script = """
+import sys
+from helpers import echo_or_die, loaded
+from kquant.run.pool import WorkerPool, WorkerDied
+
+with WorkerPool(2, preload=("sklearn.cluster",)) as pool:
+    first = pool.submit(loaded, "sklearn.cluster").result(timeout=60)
+    assert isinstance(pool.submit(echo_or_die, "die").exception(timeout=60), WorkerDied)
+    after = pool.submit(loaded, "sklearn.cluster").result(timeout=60)
+print(first, after, "sklearn.cluster" in sys.modules)
+"""
+    ran = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["True", "True", "False"]
 
 
 def test_interrupt_cancels_what_has_not_started():

@@ -172,9 +172,10 @@ class Runner:
         """Local worker processes (:class:`kquant.run.pool.WorkerPool`): a worker that dies
         (killed, out of memory) costs only the job it was doing, which gets an error
         row; the pool is rebuilt and the rest is done."""
+        from kquant.run.batch import WORKER_IMPORTS
         from kquant.run.pool import WorkerPool
 
-        pool = WorkerPool(min(self.workers or 1, len(jobs)))
+        pool = WorkerPool(min(self.workers or 1, len(jobs)), preload=WORKER_IMPORTS)
         try:
             self._in_executor(pool, jobs, settings, bar)
         finally:

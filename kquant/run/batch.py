@@ -37,6 +37,7 @@ from kquant.stages import Stage
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "WORKER_IMPORTS",
     "Item",
     "Job",
     "JobResult",
@@ -51,6 +52,18 @@ __all__ = [
 
 
 _GLOB_CHARS = set("*?[")
+
+#: What :func:`run_job` imports in a worker (scikit-learn's clustering is about a
+#: second of it; then Pillow's common formats, as ``Image.preinit`` loads them): a
+#: :class:`~kquant.run.pool.WorkerPool`'s fork server imports these once, and its
+#: workers start with them loaded.
+WORKER_IMPORTS = (
+    "kquant.run.batch",
+    "kquant.run.compress",
+    "kquant.core.codebook",
+    "sklearn.cluster",
+    *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm")),
+)
 
 
 @dataclass(frozen=True)

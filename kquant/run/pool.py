@@ -12,8 +12,13 @@ What it adds to :class:`~concurrent.futures.ProcessPoolExecutor`:
 - :meth:`WorkerPool.interrupt` stops the tasks in hand (SIGINT to each worker: a
   task stops where it is, removing its temporary files on the way out, and its
   future fails with :class:`TaskInterrupted`) and waits for the workers.
-- Workers are spawned (no fork of a threaded parent), run one BLAS/OpenMP thread
-  each, and end when the parent dies, even by SIGKILL (Linux ``prctl``).
+- Workers come from a fork server (``multiprocessing``'s ``forkserver``): one clean
+  process, started once per parent, imports the ``preload`` modules (for kquant,
+  scikit-learn: about a second) and forks every worker of every pool round, so the
+  import is paid once rather than once per worker and again on each rebuild. No
+  worker is a fork of the threaded parent. Workers run one BLAS/OpenMP thread each
+  and end when the parent dies, even by SIGKILL (the fork server sees its pipe
+  close and exits; each worker asks Linux for SIGTERM when the fork server dies).
 
 Everything here is generic: it runs any picklable module-level function.
 """
@@ -49,10 +54,11 @@ class TaskInterrupted(Exception):
 
 
 # State of a worker process, set by _worker_init.
-_slots: Any = None  # shared array: for each worker slot, its pid and the task it runs
+# shared array: for each worker slot, its pid and the task it runs; last, 1 once the
+# pool's owner stops it (WorkerPool.interrupt)
+_slots: Any = None
 _slot = -1
 _in_task = False
-_interrupted = False
 
 
 class _Interrupt(BaseException):
@@ -67,26 +73,35 @@ def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
     """Initializer of a worker process.
 
     - Takes a slot in ``slots`` (two ints per worker: its pid, and the id of the task
-      it is running or -1), so the parent can tell which task a dead worker had. A
+      it is running or -1; then one flag for the pool, set when its owner stops it),
+      so the parent can tell which task a dead worker had. A
       pool's workers are started one after another, so their process numbers are
       consecutive and distinct modulo the number of slots (no lock needed).
-    - SIGINT: the task in hand stops (:class:`TaskInterrupted`); no other task
-      starts in this worker; an idle worker just notes it. Unless the parent ignores
+    - SIGINT: the task in hand stops (:class:`TaskInterrupted`) and the worker goes
+      on with the next; an idle worker ignores it. So a busy worker interrupted alone
+      (``kill -INT``) costs one task, and a terminal's Ctrl-C, which reaches every
+      process of the group, prints no worker traceback. What stops a run is the
+      owner's :meth:`WorkerPool.interrupt`: it sets the pool's flag (a task given to
+      a worker after it fails at once; tasks already queued cannot be cancelled)
+      before it sends SIGINT. Unless the parent ignores
       SIGINT (``sigint_ignored``: started in the background by a shell script, or
       under ``nohup``-like wrappers): then its workers ignore it too, as the run does.
     - SIGTERM (the parent died, the pool is torn down, someone kills the worker):
       the task in hand stops the same way and the worker exits at once, 128 + 15.
-    - Asks the kernel for SIGTERM when the parent dies.
+    - Ends the worker (SIGTERM to itself, so the task in hand cleans up) when the
+      pool's owner ``parent`` ends, even by SIGKILL: a thread waits on the owner's
+      pidfd. The fork server cannot do it for them: it exits only once every process
+      holding its pipe, its workers included, has.
+    - Asks the kernel for SIGTERM when the fork server dies (its workers' results
+      could no longer be told from a death).
     """
 
     global _slots, _slot
     _slots = slots
-    _slot = _worker_number() % (len(slots) // 2)
+    _slot = _worker_number() % (len(slots) // 2)  # len(slots) is odd
     _slots[2 * _slot], _slots[2 * _slot + 1] = os.getpid(), -1
 
     def on_signal(signum, frame):
-        global _interrupted
-        _interrupted = True
         if _in_task:
             raise _Interrupt(signum)
         if signum == signal.SIGTERM:
@@ -101,19 +116,48 @@ def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: workers end when their queue closes
         pass
-    if os.getppid() != parent:  # the parent died before prctl
+    if os.getppid() == 1:  # the fork server died before prctl
         os._exit(128 + signal.SIGTERM)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(owner: int) -> None:
+    """Wait until process ``owner`` ends, then send this process SIGTERM. Linux's
+    pidfd tells at once (also when ``owner`` is an unreaped zombie); elsewhere, or
+    on kernels before 5.3, ``owner`` is polled twice a second."""
+    import select
+    import time
+
+    try:
+        fd = os.pidfd_open(owner)
+    except (AttributeError, OSError):  # no pidfd, or owner already gone (ESRCH)
+        while _exists(owner):
+            time.sleep(0.5)
+    else:
+        select.select([fd], [], [])
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _exists(pid: int) -> bool:
+    """Whether process ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True
 
 
 def _run_task(task: int, fn: Callable, args: tuple, kwargs: dict) -> Any:
     """Run ``fn`` in a worker, recording ``task`` in the worker's slot meanwhile."""
     global _in_task
-    if _interrupted:
-        raise TaskInterrupted()
     try:  # the signal may come at any point, also while the slot is being cleared
         try:
             _slots[2 * _slot + 1] = task
             _in_task = True
+            if _slots[-1]:  # stopped, flag set before the signal: one of them is seen
+                raise TaskInterrupted()
             return fn(*args, **kwargs)
         finally:
             _in_task = False
@@ -172,7 +216,8 @@ class _Task(Future):
 
 
 class WorkerPool(Executor):
-    """``max_workers`` spawned worker processes; see the module's docstring.
+    """``max_workers`` worker processes forked by a fork server that has imported
+    ``preload`` (module names); see the module's docstring.
 
     Examples
     --------
@@ -181,13 +226,20 @@ class WorkerPool(Executor):
     1024
     """
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, preload: tuple[str, ...] = ()) -> None:
         import multiprocessing
 
-        # One core's worth of BLAS/OpenMP threads per worker, set before they start.
+        # One core's worth of BLAS/OpenMP threads per worker, set before the fork
+        # server starts (it imports numpy; the workers inherit its environment).
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
-        self._context = multiprocessing.get_context("spawn")
+        self._context: Any
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            self._context = multiprocessing.get_context("forkserver")
+            # the fork server is one per process; its preload counts when it starts
+            self._context.set_forkserver_preload(list(preload))
+        else:  # Windows: each worker imports what it needs
+            self._context = multiprocessing.get_context("spawn")
         self._max_workers = max(1, max_workers)
         self._lock = threading.RLock()
         self._tasks: dict[int, _Task] = {}  # submitted and not finished
@@ -197,6 +249,7 @@ class WorkerPool(Executor):
         self._processes: dict[int, Any] = {}
         self._unexplained = 0
         self._shutdown = False
+        self._teardowns: list[threading.Thread] = []  # of broken rounds
 
     # -- the executor interface
 
@@ -219,31 +272,40 @@ class WorkerPool(Executor):
             inner = self._inner
         if inner is not None:
             _shutdown(inner, wait=wait, cancel_futures=cancel_futures)
+        if wait:
+            self._settle()
 
     def interrupt(self) -> None:
-        """Stop: cancel the tasks not started, send SIGINT to every worker (tasks in
-        hand fail with :class:`TaskInterrupted`, having cleaned up), and wait for the
-        workers to end."""
+        """Stop: cancel the tasks not started, flag the pool stopped (a queued task
+        fails as it starts), send SIGINT to every started worker (tasks in hand fail
+        with :class:`TaskInterrupted`, having cleaned up), and wait for the workers
+        to end."""
         with self._lock:
             self._shutdown = True
             for task in list(self._tasks.values()):
                 task.cancel()
             inner, processes = self._inner, dict(self._processes)
-            ready = set(self._slots[0::2]) if self._slots is not None else set()
-        for pid in processes:
-            # a worker still starting has no handler yet: SIGINT would print its
-            # traceback; it has no task either, so it just ends
+            ready = set()
+            if self._slots is not None:
+                self._slots[-1] = 1  # before the signals: no queued task starts
+                ready = set(self._slots[0:-1:2])
+        for pid in processes.keys() & ready:
+            # A worker still starting gets nothing: it has no handler yet (SIGINT
+            # would print its traceback) and no task, and the flag fails any task it
+            # takes. Killing it would break the pool, and Python 3.11 then fails
+            # the cancelled futures again, printing the manager thread's traceback.
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGINT if pid in ready else signal.SIGTERM)
+                os.kill(pid, signal.SIGINT)
         if inner is not None:
             _shutdown(inner)
+        self._settle()
 
     # -- inside
 
     def _pool(self) -> ProcessPoolExecutor:
         """The current round's process pool, started on first use."""
         if self._inner is None:
-            self._slots = self._context.Array("q", 2 * self._max_workers, lock=False)
+            self._slots = self._context.Array("q", 2 * self._max_workers + 1, lock=False)
             self._inner = ProcessPoolExecutor(
                 max_workers=self._max_workers,
                 mp_context=self._context,
@@ -297,12 +359,7 @@ class WorkerPool(Executor):
             slots = list(self._slots)
             self._inner = None
             running = {slots[2 * s]: slots[2 * s + 1] for s in range(self._max_workers)}
-            dead = {}
-            for pid, process in processes.items():
-                with contextlib.suppress(Exception):
-                    process.join(timeout=1)
-                if process.exitcode is not None and process.exitcode < 0:
-                    dead[pid] = -process.exitcode
+            dead = {pid: -code for pid, code in _ended(processes).items() if code < 0}
             blamed = {running[pid]: signum for pid, signum in dead.items()
                       if running.get(pid, -1) >= 0}  # fmt: skip
             if not blamed:
@@ -327,7 +384,41 @@ class WorkerPool(Executor):
                 else:
                     del self._tasks[number]
                     super(_Task, task).cancel()
-        threading.Thread(target=_shutdown, args=(pool,), daemon=True).start()
+        teardown = threading.Thread(target=_shutdown, args=(pool,), daemon=True)
+        teardown.start()
+        self._teardowns.append(teardown)
+
+    def _settle(self) -> None:
+        """Once shut down: wait for the broken rounds' teardowns, then free every
+        round's queues. They sit in reference cycles, and their semaphores are known
+        to multiprocessing's resource tracker: a process that ends by ``os._exit``
+        (kquant's command line does) before a garbage collection would leave them to
+        the tracker, which warns about leaked semaphores on stderr."""
+        import gc
+
+        for teardown in self._teardowns:
+            teardown.join(timeout=5)
+        gc.collect()
+
+
+def _ended(processes: dict[int, Any]) -> dict[int, int]:
+    """The exit codes of those of ``processes`` (by pid) that have ended. Only those
+    are waited for: a worker still at work must not hold up the next round, and
+    whatever it finishes meanwhile is lost with its pool and done again."""
+    from multiprocessing.connection import wait
+
+    sentinels = {}
+    for pid, process in processes.items():
+        with contextlib.suppress(ValueError):  # closed, or never started
+            sentinels[process.sentinel] = pid
+    codes = {}
+    for sentinel in wait(list(sentinels), timeout=0):
+        process = processes[sentinels[sentinel]]
+        with contextlib.suppress(Exception):
+            process.join(timeout=1)  # ended: its exit code is at most moments away
+        if process.exitcode is not None:
+            codes[sentinels[sentinel]] = process.exitcode
+    return codes
 
 
 def _shutdown(pool: ProcessPoolExecutor, wait: bool = True, cancel_futures: bool = True) -> None:
