@@ -609,7 +609,7 @@ def test_a_full_disk_for_the_report_loses_only_the_report(tmp_path, small_disk):
 
 
 def test_a_full_disk_for_the_outputs_fails_each_image_cleanly(tmp_path, small_disk):
-    src = _slow_folder(tmp_path / "in", 2)
+    src = _slow_folder(tmp_path / "in", 2, slow=0)  # the disk is full: any output fails
     ran = kquant("compress", src, "-k", "256", "-o", small_disk / "out", "-j", "1")
     assert ran.returncode == 1 and ran.stderr.count("kquant: error:") == 2
     assert not list(small_disk.rglob("*kquant-tmp*")) and not list(small_disk.rglob("*.png"))

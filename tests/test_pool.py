@@ -29,11 +29,11 @@ import sys
 from helpers import echo_or_die, loaded
 from kquant.run.pool import WorkerPool, WorkerDied
 
-with WorkerPool(2, preload=("sklearn.cluster",)) as pool:
-    first = pool.submit(loaded, "sklearn.cluster").result(timeout=60)
+with WorkerPool(2, preload=("xml.dom.minidom",)) as pool:
+    first = pool.submit(loaded, "xml.dom.minidom").result(timeout=60)
     assert isinstance(pool.submit(echo_or_die, "die").exception(timeout=60), WorkerDied)
-    after = pool.submit(loaded, "sklearn.cluster").result(timeout=60)
-print(first, after, "sklearn.cluster" in sys.modules)
+    after = pool.submit(loaded, "xml.dom.minidom").result(timeout=60)
+print(first, after, "xml.dom.minidom" in sys.modules)
 """
     ran = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
