@@ -33,7 +33,7 @@ test: install-test ## Install the test tools and run the test suite
 
 test-corpus: install-test ## Fetch Pillow's ~1,000 test images (cached) and run kquant over them (about 2 min)
 	$(BIN)/python tests/corpus.py fetch >/dev/null
-	$(BIN)/python -m pytest -m corpus tests/test_corpus.py
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -m corpus tests/test_corpus.py
 
 lint: install-test ## ruff check and format check, mypy over kquant/
 	$(BIN)/ruff check kquant tests bench

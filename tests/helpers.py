@@ -172,6 +172,25 @@ def echo_or_die(value: str) -> str:
     return value
 
 
+def die_after(seconds: float) -> None:
+    """A task for worker pools: kills its own process by SIGKILL after ``seconds``."""
+    import signal
+    import time
+
+    time.sleep(seconds)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def finish_after(path: str, seconds: float) -> str:
+    """A task for worker pools: after ``seconds``, appends a line to ``path``."""
+    import time
+
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write("done\n")
+    return path
+
+
 def loaded(module: str) -> bool:
     """A task for worker pools: whether ``module`` is imported in the worker."""
     import sys

@@ -459,14 +459,14 @@ def _inside_images(pid: int, count: int, *, itself: bool = False) -> list[int]:
         wait_for(lambda: fitting(pid), "kquant inside its image")
         return [pid]
     workers = _workers(pid, count)
-    found: list[int] = []
+    seen: set[int] = set()  # each in the window once: they need not be at one poll
 
     def busy() -> bool:
-        found[:] = [p for p in workers if _EARLY[0] < cpu_seconds(p) < _EARLY[1]]
-        return len(found) >= count
+        seen.update(p for p in workers if _EARLY[0] < cpu_seconds(p) < _EARLY[1])
+        return len(seen) >= count
 
     wait_for(busy, f"{count} workers early in an image")
-    return found[:count]
+    return sorted(seen, key=cpu_seconds)[:count]  # the least advanced first
 
 
 def _all_gone(pids: list[int]) -> bool:

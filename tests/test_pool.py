@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import echo_or_die
+from helpers import die_after, echo_or_die, finish_after
 
 from kquant.run.pool import WorkerDied, WorkerPool
 
@@ -17,6 +17,20 @@ def test_a_dead_worker_costs_only_its_task():
             futures[2].result(timeout=60)
         assert [f.result(timeout=60) for i, f in enumerate(futures) if i != 2] == list("abcde")
         assert pool.submit(echo_or_die, "after").result(timeout=60) == "after"
+
+
+def test_a_live_worker_does_not_finish_what_the_next_round_does_again(tmp_path):
+    """When a worker dies, the others of its round are stopped before the next round
+    runs their tasks again (they were waited on for a second, finishing them: an
+    image done twice, the second time "already exists")."""
+    log = tmp_path / "done.txt"
+    with WorkerPool(2) as pool:
+        dying = pool.submit(die_after, 0.3)
+        slow = pool.submit(finish_after, str(log), 0.8)
+        with pytest.raises(WorkerDied):
+            dying.result(timeout=60)
+        assert slow.result(timeout=60) == str(log)
+    assert log.read_text() == "done\n"
 
 
 def test_workers_start_with_the_imports_of_the_fork_server():

@@ -12,13 +12,16 @@ What it adds to :class:`~concurrent.futures.ProcessPoolExecutor`:
 - :meth:`WorkerPool.interrupt` stops the tasks in hand (SIGINT to each worker: a
   task stops where it is, removing its temporary files on the way out, and its
   future fails with :class:`TaskInterrupted`) and waits for the workers.
-- Workers come from a fork server (``multiprocessing``'s ``forkserver``): one clean
-  process, started once per parent, imports the ``preload`` modules (for kquant,
-  scikit-learn: about a second) and forks every worker of every pool round, so the
-  import is paid once rather than once per worker and again on each rebuild. No
-  worker is a fork of the threaded parent. Workers run one BLAS/OpenMP thread each
-  and end when the parent dies, even by SIGKILL (the fork server sees its pipe
-  close and exits; each worker asks Linux for SIGTERM when the fork server dies).
+- On Linux, workers come from a fork server (``multiprocessing``'s ``forkserver``):
+  one clean process, started once per parent process and kept for its life, imports
+  the ``preload`` modules (for kquant, scikit-learn: about a second) and forks every
+  worker of every pool round, so the import is paid once rather than once per worker
+  and again on each rebuild. No worker is a fork of the threaded parent. Elsewhere
+  workers are spawned (macOS: forking a process that has loaded Accelerate or libomp
+  is unsafe; Windows has no fork). Workers run one BLAS/OpenMP thread each (set in
+  the environment before the fork server starts: a fork server already running in
+  a program that uses this module keeps its own) and end when the parent dies, even
+  by SIGKILL (a thread in each worker waits on the parent's pidfd).
 
 Everything here is generic: it runs any picklable module-level function.
 """
@@ -29,6 +32,7 @@ import contextlib
 import functools
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -97,9 +101,7 @@ def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
     """
 
     global _slots, _slot
-    _slots = slots
-    _slot = _worker_number() % (len(slots) // 2)  # len(slots) is odd
-    _slots[2 * _slot], _slots[2 * _slot + 1] = os.getpid(), -1
+    forker = os.getppid()
 
     def on_signal(signum, frame):
         if _in_task:
@@ -109,22 +111,28 @@ def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # the pid goes in the slot only now: the owner signals the pids it finds there
+    _slots = slots
+    _slot = _worker_number() % (len(slots) // 2)  # len(slots) is odd
+    _slots[2 * _slot], _slots[2 * _slot + 1] = os.getpid(), -1
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
+    except (OSError, AttributeError):  # not Linux
         pass
-    if os.getppid() == 1:  # the fork server died before prctl
+    if os.getppid() != forker:  # the fork server died before prctl
         os._exit(128 + signal.SIGTERM)
-    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+    if os.name == "posix":  # (Windows: workers end when their queue closes)
+        threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
 
 
 def _end_with(owner: int) -> None:
     """Wait until process ``owner`` ends, then send this process SIGTERM. Linux's
-    pidfd tells at once (also when ``owner`` is an unreaped zombie); elsewhere, or
-    on kernels before 5.3, ``owner`` is polled twice a second."""
+    pidfd tells at once (also when ``owner`` is an unreaped zombie); on other POSIX
+    systems, or kernels before 5.3, ``owner`` is polled twice a second (``kill(pid,
+    0)``, which on Windows would be a Ctrl-C: not called there)."""
     import select
     import time
 
@@ -234,11 +242,11 @@ class WorkerPool(Executor):
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
         self._context: Any
-        if "forkserver" in multiprocessing.get_all_start_methods():
+        if sys.platform == "linux":
             self._context = multiprocessing.get_context("forkserver")
-            # the fork server is one per process; its preload counts when it starts
-            self._context.set_forkserver_preload(list(preload))
-        else:  # Windows: each worker imports what it needs
+            if preload:  # one fork server per process: this counts when it starts
+                self._context.set_forkserver_preload(list(preload))
+        else:  # each worker imports what it needs
             self._context = multiprocessing.get_context("spawn")
         self._max_workers = max(1, max_workers)
         self._lock = threading.RLock()
@@ -324,6 +332,9 @@ class WorkerPool(Executor):
         except BrokenProcessPool:  # broke between rounds: the next round takes it
             inner = Future()
             inner.set_exception(BrokenProcessPool())
+        except Exception as exc:  # no worker could start (fork server gone, no memory)
+            inner = Future()
+            inner.set_exception(exc)
         task.inner = inner
         self._processes.update(_pool_processes(pool))
         inner.add_done_callback(functools.partial(self._done, task, pool))
@@ -359,7 +370,9 @@ class WorkerPool(Executor):
             slots = list(self._slots)
             self._inner = None
             running = {slots[2 * s]: slots[2 * s + 1] for s in range(self._max_workers)}
-            dead = {pid: -code for pid, code in _ended(processes).items() if code < 0}
+            ended = _ended(processes)
+            dead = {pid: -code for pid, code in ended.items() if code < 0}
+            _stop_live(_pool_processes(pool), ended)
             blamed = {running[pid]: signum for pid, signum in dead.items()
                       if running.get(pid, -1) >= 0}  # fmt: skip
             if not blamed:
@@ -386,7 +399,7 @@ class WorkerPool(Executor):
                     super(_Task, task).cancel()
         teardown = threading.Thread(target=_shutdown, args=(pool,), daemon=True)
         teardown.start()
-        self._teardowns.append(teardown)
+        self._teardowns = [t for t in self._teardowns if t.is_alive()] + [teardown]
 
     def _settle(self) -> None:
         """Once shut down: wait for the broken rounds' teardowns, then free every
@@ -403,8 +416,7 @@ class WorkerPool(Executor):
 
 def _ended(processes: dict[int, Any]) -> dict[int, int]:
     """The exit codes of those of ``processes`` (by pid) that have ended. Only those
-    are waited for: a worker still at work must not hold up the next round, and
-    whatever it finishes meanwhile is lost with its pool and done again."""
+    are waited for: the others are stopped (:func:`_stop_live`)."""
     from multiprocessing.connection import wait
 
     sentinels = {}
@@ -419,6 +431,28 @@ def _ended(processes: dict[int, Any]) -> dict[int, int]:
         if process.exitcode is not None:
             codes[sentinels[sentinel]] = process.exitcode
     return codes
+
+
+def _stop_live(processes: dict[int, Any], ended: dict[int, int], timeout: float = 5) -> None:
+    """SIGTERM to the workers of a broken round still at work, then wait (up to
+    ``timeout`` seconds) until they have ended: a worker left running would finish an
+    image that the next round does again (its result is lost with its round), and
+    the next round would find that output already there."""
+    import time
+    from multiprocessing.connection import wait
+
+    pending = []
+    for pid, process in processes.items():
+        if pid in ended:
+            continue
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ValueError):
+            pending.append(process.sentinel)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        ready = wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        pending = [sentinel for sentinel in pending if sentinel not in ready]
 
 
 def _shutdown(pool: ProcessPoolExecutor, wait: bool = True, cancel_futures: bool = True) -> None:
