@@ -66,12 +66,14 @@ class Ran:
     stdout_bytes: bytes = b""
 
 
-def kquant(*args: str | os.PathLike[str], input: bytes | str | None = None) -> Ran:
+def kquant(
+    *args: str | os.PathLike[str], input: bytes | str | None = None, env: dict | None = None
+) -> Ran:
     """Run the ``kquant`` command line in this process (``CliRunner``), as a user
     would run it: same one-line errors, same exit codes (only the final ``os._exit``
     of :func:`kquant.cli.main` is left out). Exceptions the command does not turn
     into an error line propagate, so a traceback fails the test."""
-    result = CliRunner().invoke(cli, [str(a) for a in args], input=input,
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env,
                                 catch_exceptions=False)  # fmt: skip
     return Ran(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
 

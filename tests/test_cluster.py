@@ -49,7 +49,7 @@ def test_a_cluster_run_matches_a_local_one(tmp_path, cluster):
     runs = {}
     for name, extra in (("local", ["-j", "1"]), ("cluster", ["--cluster", cluster])):
         out, report = tmp_path / name, tmp_path / f"{name}.jsonl"
-        proc = run_kquant("compress", src, "-k", "16", "-o", out, "--report", report, *extra)
+        proc = kquant("compress", src, "-k", "16", "-o", out, "--report", report, *extra)
         assert proc.returncode == 1, proc.stderr  # broken.png
         assert proc.stderr.count("kquant: error:") == 1 and "Traceback" not in proc.stderr
         rows = [json.loads(line) for line in report.read_text().splitlines()]
@@ -65,10 +65,10 @@ def test_a_cluster_run_matches_a_local_one(tmp_path, cluster):
 def test_skip_existing_and_the_env_variable(tmp_path, cluster):
     src = _folder(tmp_path / "in", n=2)
     out = tmp_path / "out"
-    env = os.environ | {"KQUANT_CLUSTER": cluster}
-    first = run_kquant("compress", src, "-k", "8", "-o", out, env=env)
+    env = {"KQUANT_CLUSTER": cluster}
+    first = kquant("compress", src, "-k", "8", "-o", out, env=env)
     assert first.returncode == 0 and "2 ok" in first.stderr, first.stderr
-    again = run_kquant("compress", src, "-k", "8", "-o", out, "--skip-existing", env=env)
+    again = kquant("compress", src, "-k", "8", "-o", out, "--skip-existing", env=env)
     assert again.returncode == 0 and "0 ok, 2 skipped" in again.stderr
 
 
