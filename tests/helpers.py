@@ -150,16 +150,22 @@ def run_kquant_on_terminal(*args: str | os.PathLike[str], timeout: float = 120) 
     return proc.wait(timeout=timeout), b"".join(chunks).decode("utf-8", "replace")
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, parent, ...), or
+    None if the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def live_processes() -> dict[int, int]:
     """Live (not zombie) processes, by pid: their parent's pid (Linux's /proc)."""
     found = {}
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
         if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[0] not in "ZX":
+            fields = _stat(entry.name)
+            if fields is not None and fields[0] not in "ZX":
                 found[int(entry.name)] = int(fields[1])
     return found
 
@@ -213,9 +219,8 @@ def fitting(pid: int) -> bool:
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time process ``pid`` has used (Linux's /proc), 0 if gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat(pid)
+    if fields is None:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
