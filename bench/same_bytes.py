@@ -83,6 +83,9 @@ CMDS = [
     "sweep coffee.png -k 4,8,16 --json",
     "sweep camera.png -k 2,4 --methods kmeans,random --csv",
     "sweep camera.png -k 2,4,8 --dither none",
+    "sweep coffee.png -k 2,4,8 --methods kmeans,random --plot curves.png --target-psnr 25",
+    "compare coffee.png -k 8 --side-by-side zoomed.png --zoom",
+    "compress china.jpg -k 32 -O 2 -o o.png --json",
     "compress",
     "compress china.jpg --dither bogus",
     "compress china.jpg -k 8 --palette nopal.gpl",
@@ -177,7 +180,8 @@ def record(root: str, out: str) -> None:
 def diff(a_path: str, b_path: str) -> int:
     def norm(text: str) -> str:
         text = re.sub(r"seconds:.*", "seconds:", text)
-        return re.sub(r"(?m)\s+[\d.]+$", " <s>", text) if text.lstrip().startswith("k ") else text
+        timed = text.lstrip().startswith("k ") or text.split("\n", 1)[0].endswith("seconds")
+        return re.sub(r"(?m)\s+[\d.]+$", " <s>", text) if timed else text  # a seconds column
 
     a, b = json.loads(Path(a_path).read_text()), json.loads(Path(b_path).read_text())
     bad = 0

@@ -273,19 +273,10 @@ def side_by_side(
     PIL.Image.Image
         RGB, laid out as :func:`sheet_layout` says.
     """
-    from kquant.core.colors import color_histogram
-    from kquant.io.drawing import fit_text, on_checkerboard
+    from kquant.io.drawing import on_checkerboard
 
     h, w = pixels.shape[:2]
-    n_colors = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
-    first = f"original, {n_colors:,} colors"
-    panels = [(("original", first if original_bytes is None
-                else f"{n_colors:,} colors, {original_bytes:,} bytes"), pixels)]  # fmt: skip
-    for r in results:
-        d = r.quantized.distortion
-        quality = "lossless" if d.psnr is None else f"PSNR {d.psnr:.2f} dB"
-        panels.append(((f"{r.method}, k={k}", f"{quality}, {r.png_bytes:,} bytes"),
-                       r.quantized.to_array()))  # fmt: skip
+    panels = _panels(pixels, results, k, original_bytes)
     pw, ph = _panel_size(w, h, len(panels), width)
     layout = sheet_layout(len(panels), pw, ph, zoom)
     cells = layout.rows * layout.columns
@@ -316,18 +307,46 @@ def side_by_side(
         for cell, picture, name in pictures:
             x, y = layout.cell(cell)
             sheet.paste(picture, (x, y + layout.label))
-            size = layout.font
-            lines: tuple[tuple[str, str | tuple[int, ...]], ...] = (
-                (name, "black"), (detail, (60, 60, 60)))  # fmt: skip
-            for line, (text, weight) in enumerate(lines):
-                text, face = fit_text(draw, text, pw, size)
-                draw.text((x, y + line * int(1.25 * size)), text, fill=weight, font=face)
+            _label(draw, (x, y), (name, detail), pw, layout.font)
             if box is not None and cell == i:  # where the zoomed crop comes from
                 x0, y0, x1, y1 = (round(v * pw / w) for v in box)
                 top = y + layout.label
                 draw.rectangle((x + x0, top + y0, x + max(x0, x1 - 1), top + max(y0, y1 - 1)),
                                outline=(230, 30, 30), width=max(1, pw // 320))  # fmt: skip
     return sheet
+
+
+def _panels(
+    pixels: np.ndarray, results: list[MethodResult], k: int, original_bytes: int | None
+) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """Each panel's title, detail line and (H, W, C) uint8 picture: the original,
+    then each result."""
+    from kquant.core.colors import color_histogram
+
+    n_colors = color_histogram(pixels.reshape(-1, pixels.shape[2])).n_colors
+    first = f"original, {n_colors:,} colors"
+    panels = [(("original", first if original_bytes is None
+                else f"{n_colors:,} colors, {original_bytes:,} bytes"), pixels)]  # fmt: skip
+    for r in results:
+        d = r.quantized.distortion
+        quality = "lossless" if d.psnr is None else f"PSNR {d.psnr:.2f} dB"
+        panels.append(((f"{r.method}, k={k}", f"{quality}, {r.png_bytes:,} bytes"),
+                       r.quantized.to_array()))  # fmt: skip
+    return panels
+
+
+def _label(
+    draw: ImageDraw.ImageDraw, at: tuple[int, int], lines: tuple[str, str], width: int, size: int
+) -> None:
+    """Write a panel's two label lines (black, then gray) at ``at``, each fitted to
+    ``width`` pixels from a font of ``size``."""
+    from kquant.io.drawing import fit_text
+
+    x, y = at
+    fills: tuple[str | tuple[int, ...], ...] = ("black", (60, 60, 60))
+    for line, (text, fill) in enumerate(zip(lines, fills, strict=True)):
+        text, face = fit_text(draw, text, width, size)
+        draw.text((x, y + line * int(1.25 * size)), text, fill=fill, font=face)
 
 
 def _panel_size(w: int, h: int, panels: int, width: int | None) -> tuple[int, int]:

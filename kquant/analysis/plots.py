@@ -58,51 +58,17 @@ def plot_sweep(
         The input file's size, to see where quantizing stops paying.
     """
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, NullLocator
 
     methods = list(dict.fromkeys(r.method for r in rows))
-    ks = sorted({r.k for r in rows})
-
-    def values(method: str, name: str) -> tuple[list[int], list[float]]:
-        mine = [r for r in rows if r.method == method]
-        ys = [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in mine]
-        return [r.k for r in mine], [y / 1024 for y in ys] if name == "bytes_out" else ys
-
-    panels = [
-        ("inertia", "inertia", "log"),
-        ("PSNR (dB)", "psnr", "linear"),
-        ("PNG size (KiB)", "bytes_out", "linear"),
-        ("silhouette", "silhouette", "linear"),
-        ("Calinski-Harabasz", "calinski_harabasz", "linear"),
-    ]
     figure = Figure(figsize=(12, 7), layout="constrained")
     figure.suptitle(f"{title}: measures against k" if title else "measures against k")
-    several = len(methods) > 1
     marks = [(method, key, k) for method, tips in (suggested or {}).items()
              for key, k in tips.items() if k is not None]  # fmt: skip
-    for i, (name, field, yscale) in enumerate(panels):
-        ax = figure.add_subplot(2, 3, i + 1)
-        for method in methods:
-            ax.plot(*values(method, field), marker="o", label=method,
-                    color=METHOD_COLORS.get(method, "tab:blue"))  # fmt: skip
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_locator(FixedLocator(ks))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_yscale(yscale)
-        ax.set_xlabel("k (colors)")
-        ax.set_title(name)
-        ax.grid(True, alpha=0.3)
-        for method, key, k in marks:
-            label, color, style = SUGGESTION_STYLES[key]
-            if several:
-                label, color = f"{method}: {label}", METHOD_COLORS.get(method, color)
-            ax.axvline(k, color=color, linestyle=style, label=f"{label}: k={k}")
-        if field == "psnr" and target_psnr is not None:
-            ax.axhline(target_psnr, color="gray", linewidth=0.8, label=f"target {target_psnr:g} dB")
-        if field == "bytes_out" and input_bytes is not None:
-            ax.axhline(input_bytes / 1024, color="black", linewidth=0.8, linestyle=(0, (1, 2)),
-                       label=f"the input: {input_bytes / 1024:,.0f} KiB")  # fmt: skip
+    lines = {"psnr": target_psnr, "bytes_out": input_bytes}
+    for i, panel in enumerate(_PANELS):
+        _draw_panel(figure.add_subplot(2, 3, i + 1), rows, methods, panel, marks,
+                    lines.get(panel[1]))  # fmt: skip
+    several = len(methods) > 1
     legend = figure.add_subplot(2, 3, 6)
     legend.axis("off")
     seen: dict[str, Any] = {}
@@ -114,6 +80,62 @@ def plot_sweep(
         legend.legend(list(seen.values()), list(seen), loc="center",
                    title="methods and suggested k" if several else "suggested k")  # fmt: skip
     return figure
+
+
+#: The panels of :func:`plot_sweep`: title, :class:`SweepRow` field, y scale.
+_PANELS = [
+    ("inertia", "inertia", "log"),
+    ("PSNR (dB)", "psnr", "linear"),
+    ("PNG size (KiB)", "bytes_out", "linear"),
+    ("silhouette", "silhouette", "linear"),
+    ("Calinski-Harabasz", "calinski_harabasz", "linear"),
+]
+
+
+def _curve(rows: list[SweepRow], method: str, name: str) -> tuple[list[int], list[float]]:
+    """k and the value of field ``name`` (NaN where None; bytes in KiB) of each of
+    ``method``'s rows."""
+    mine = [r for r in rows if r.method == method]
+    ys = [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in mine]
+    return [r.k for r in mine], [y / 1024 for y in ys] if name == "bytes_out" else ys
+
+
+def _draw_panel(
+    ax: Any,
+    rows: list[SweepRow],
+    methods: list[str],
+    panel: tuple[str, str, str],
+    marks: list[tuple[str, str, int]],
+    level: float | None,
+) -> None:
+    """One panel of :func:`plot_sweep`: a curve per method on a log2 k axis ticked at
+    each k, the suggested k as vertical lines, and ``level`` (the PSNR target on the
+    PSNR panel, the input's bytes on the bytes panel) as a horizontal one."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    name, field, yscale = panel
+    ks = sorted({r.k for r in rows})
+    for method in methods:
+        ax.plot(*_curve(rows, method, field), marker="o", label=method,
+                color=METHOD_COLORS.get(method, "tab:blue"))  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(ks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_yscale(yscale)
+    ax.set_xlabel("k (colors)")
+    ax.set_title(name)
+    ax.grid(True, alpha=0.3)
+    for method, key, k in marks:
+        label, color, style = SUGGESTION_STYLES[key]
+        if len(methods) > 1:
+            label, color = f"{method}: {label}", METHOD_COLORS.get(method, color)
+        ax.axvline(k, color=color, linestyle=style, label=f"{label}: k={k}")
+    if field == "psnr" and level is not None:
+        ax.axhline(level, color="gray", linewidth=0.8, label=f"target {level:g} dB")
+    if field == "bytes_out" and level is not None:
+        ax.axhline(level / 1024, color="black", linewidth=0.8, linestyle=(0, (1, 2)),
+                   label=f"the input: {level / 1024:,.0f} KiB")  # fmt: skip
 
 
 #: ``--plot`` suffixes and the matplotlib format each writes.

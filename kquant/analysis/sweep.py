@@ -29,7 +29,7 @@ from typing import cast
 import numpy as np
 
 from kquant.core.codebook import finish_import
-from kquant.core.quantizer import prepare, quantize
+from kquant.core.quantizer import Prepared, prepare, quantize
 from kquant.defaults import (
     DEFAULT_DITHER,
     DEFAULT_DITHER_STRENGTH,
@@ -157,60 +157,84 @@ def sweep(
     options = options or FitOptions()
     methods = list(methods) if methods else [options.method]
     check_methods(methods)
-    from sklearn.metrics import calinski_harabasz_score, silhouette_score
-
     prepared = prepare(pixels)  # colors counted once for every k and method
     if any(method != "random" for method in methods):
         finish_import()  # so the first k's seconds do not include it
-    flat = prepared.pixels.reshape(-1, prepared.pixels.shape[2])
-    visible = np.arange(len(flat)) if prepared.visible is None else np.flatnonzero(prepared.visible)
-    rng = np.random.default_rng(options.seed)
-    rows = rng.choice(visible, size=min(metric_sample, visible.size), replace=False)
-    points = flat[rows, :3].astype(np.float64)
+    sample = _metric_sample(prepared, metric_sample, options.seed)
     results = []
     for method, k in ((method, k) for method in methods for k in ks):
         if progress:
             progress(method, k)
         run = dataclasses.replace(options, method=cast("Method", method))
-        start = time.perf_counter()
-        fitted = quantize(prepared, k, options=run, dither="none")
-        q = fitted
-        if dither != "none" and dither_strength > 0:
-            opaque = np.arange(fitted.palette.shape[0]) != fitted.transparent_index
-            q = quantize(prepared, options=run, palette=fitted.palette[opaque],
-                         dither=dither, dither_strength=dither_strength)  # fmt: skip
-        total = time.perf_counter() - start
-        seconds = {"fit": fitted.seconds["fit"], "map": total - fitted.seconds["fit"],
-                   "total": total}  # fmt: skip
-        labels = fitted.indices.reshape(-1)[rows]
-        n_labels = np.unique(labels).size
-        scorable = 2 <= n_labels < len(points)
-        size = save_quantized(io.BytesIO(), q.palette, q.indices, fmt="PNG",
-                              transparent_index=q.transparent_index)  # fmt: skip
-        results.append(
-            SweepRow(
-                method=method,
-                space=run.space,
-                dither=dither if q is not fitted else "none",
-                dither_strength=dither_strength,
-                k=k,
-                seed=run.seed,
-                colors_in=q.colors_in,
-                colors_out=q.colors_out,
-                inertia=fitted.distortion.mse * 3 * visible.size,
-                mse=q.distortion.mse,
-                psnr=q.distortion.psnr,
-                max_error=q.distortion.max_error,
-                silhouette=float(silhouette_score(points, labels)) if scorable else None,
-                calinski_harabasz=(
-                    float(calinski_harabasz_score(points, labels)) if scorable else None
-                ),
-                metric_sample=len(points),
-                bytes_out=size,
-                seconds=seconds,
-            )
-        )
+        results.append(_sweep_row(prepared, k, run, dither, dither_strength, sample))
     return results
+
+
+@dataclasses.dataclass(frozen=True)
+class _MetricSample:
+    """The pixels the clustering scores are computed on: ``rows`` (N,) int indices
+    into the flattened image, ``points`` (N, 3) float64 their RGB, among ``visible``
+    visible pixels."""
+
+    rows: np.ndarray
+    points: np.ndarray
+    visible: int
+
+
+def _metric_sample(prepared: Prepared, size: int, seed: int) -> _MetricSample:
+    """``size`` visible pixels (or all there are) drawn without replacement, seeded."""
+    flat = prepared.pixels.reshape(-1, prepared.pixels.shape[2])
+    visible = np.arange(len(flat)) if prepared.visible is None else np.flatnonzero(prepared.visible)
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(visible, size=min(size, visible.size), replace=False)
+    return _MetricSample(rows, flat[rows, :3].astype(np.float64), visible.size)
+
+
+def _sweep_row(
+    prepared: Prepared,
+    k: int,
+    run: FitOptions,
+    dither: str,
+    dither_strength: float,
+    sample: _MetricSample,
+) -> SweepRow:
+    """Fit one method at one k, draw the image compress would write and measure both."""
+    from sklearn.metrics import calinski_harabasz_score, silhouette_score
+
+    start = time.perf_counter()
+    fitted = quantize(prepared, k, options=run, dither="none")
+    q = fitted
+    if dither != "none" and dither_strength > 0:
+        opaque = np.arange(fitted.palette.shape[0]) != fitted.transparent_index
+        q = quantize(prepared, options=run, palette=fitted.palette[opaque],
+                     dither=dither, dither_strength=dither_strength)  # fmt: skip
+    total = time.perf_counter() - start
+    seconds = {"fit": fitted.seconds["fit"], "map": total - fitted.seconds["fit"],
+               "total": total}  # fmt: skip
+    points = sample.points
+    labels = fitted.indices.reshape(-1)[sample.rows]
+    scorable = 2 <= np.unique(labels).size < len(points)
+    size = save_quantized(io.BytesIO(), q.palette, q.indices, fmt="PNG",
+                          transparent_index=q.transparent_index)  # fmt: skip
+    return SweepRow(
+        method=run.method,
+        space=run.space,
+        dither=dither if q is not fitted else "none",
+        dither_strength=dither_strength,
+        k=k,
+        seed=run.seed,
+        colors_in=q.colors_in,
+        colors_out=q.colors_out,
+        inertia=fitted.distortion.mse * 3 * sample.visible,
+        mse=q.distortion.mse,
+        psnr=q.distortion.psnr,
+        max_error=q.distortion.max_error,
+        silhouette=float(silhouette_score(points, labels)) if scorable else None,
+        calinski_harabasz=float(calinski_harabasz_score(points, labels)) if scorable else None,
+        metric_sample=len(points),
+        bytes_out=size,
+        seconds=seconds,
+    )
 
 
 def suggest(rows: list[SweepRow], target_psnr: float | None = None) -> dict[str, int | None]:

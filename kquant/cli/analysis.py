@@ -5,6 +5,7 @@ import numpy, Pillow and scikit-learn only when they run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ from kquant.defaults import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from kquant.settings import FitOptions
 
 
@@ -373,8 +376,6 @@ def sweep(
     elbow of the inertia curve, the highest silhouette. --json ends with one
     object per method holding its suggestions.
     """
-    from tqdm import tqdm
-
     from kquant.analysis.sweep import check_sweep, parse_ks, suggest
     from kquant.analysis.sweep import sweep as run_sweep
     from kquant.cli.rows import RowPrinter
@@ -383,12 +384,7 @@ def sweep(
     printer = RowPrinter(row_format(as_json, as_csv))
     names = _methods(methods)
     if plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise click.ClickException(
-                "--plot needs matplotlib: pip install 'kquant[plot]' (or matplotlib)"
-            ) from None
+        _need_matplotlib()
     with library_errors(image):
         k_list = parse_ks(ks)
         check_sweep(metric_sample=metric_sample, target_psnr=target_psnr)
@@ -399,14 +395,7 @@ def sweep(
             plot_fmt = plot_format(plot)
         pixels = read_image(image, max_pixels, quiet)
         _settings_used(fit, dither, dither_strength, verbose and not quiet)
-        steps = [(name, k) for name in names for k in k_list]
-        with tqdm(total=len(steps), file=sys.stderr, disable=True if quiet else None,
-                  leave=False) as bar:  # fmt: skip
-
-            def progress(method: str, k: int) -> None:
-                bar.set_description_str(f"{method} k={k}" if len(names) > 1 else f"k={k}")
-                bar.update(steps.index((method, k)) - bar.n)
-
+        with _sweep_bar(names, k_list, quiet) as progress:
             rows = run_sweep(pixels, k_list, options=fit, dither=dither, methods=names,
                              dither_strength=dither_strength, metric_sample=metric_sample,
                              progress=progress)  # fmt: skip
@@ -423,17 +412,54 @@ def sweep(
     else:
         _print_sweep_table(rows, several=len(names) > 1)
     if not quiet:
-        if size is not None:
-            from kquant.run.report import human_bytes
+        _say_suggestions(rows, tips, size, target_psnr, dither != "none" and dither_strength > 0)
 
-            click.echo(f"the input: {human_bytes(size)} ({size:,} bytes)", err=True)
-        click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
-                   err=True)  # fmt: skip
-        dithered = dither != "none" and dither_strength > 0
-        for name in names:
-            mine = [r for r in rows if r.method == name]
-            click.echo(_suggestion_line(name if len(names) > 1 else None, tips[name],
-                                        target_psnr, mine, dithered), err=True)  # fmt: skip
+
+def _need_matplotlib() -> None:
+    """Fail (exit 1) before any work when ``--plot`` cannot be drawn."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "--plot needs matplotlib: pip install 'kquant[plot]' (or matplotlib)"
+        ) from None
+
+
+@contextlib.contextmanager
+def _sweep_bar(
+    names: list[str], ks: list[int], quiet: bool
+) -> Iterator[Callable[[str, int], None]]:
+    """A progress bar on stderr over every (method, k) of a sweep; yields the
+    sweep's ``progress`` callback."""
+    from tqdm import tqdm
+
+    steps = [(name, k) for name in names for k in ks]
+    with tqdm(total=len(steps), file=sys.stderr, disable=True if quiet else None,
+              leave=False) as bar:  # fmt: skip
+
+        def progress(method: str, k: int) -> None:
+            bar.set_description_str(f"{method} k={k}" if len(names) > 1 else f"k={k}")
+            bar.update(steps.index((method, k)) - bar.n)
+
+        yield progress
+
+
+def _say_suggestions(
+    rows: list, tips: dict, size: int | None, target_psnr: float, dithered: bool
+) -> None:
+    """The sweep's lines on stderr: the input's size, the metric sample, and each
+    method's suggested k."""
+    if size is not None:
+        from kquant.run.report import human_bytes
+
+        click.echo(f"the input: {human_bytes(size)} ({size:,} bytes)", err=True)
+    click.echo(f"silhouette and Calinski-Harabasz on {rows[0].metric_sample} sampled pixels",
+               err=True)  # fmt: skip
+    names = list(tips)
+    for name in names:
+        mine = [r for r in rows if r.method == name]
+        click.echo(_suggestion_line(name if len(names) > 1 else None, tips[name],
+                                    target_psnr, mine, dithered), err=True)  # fmt: skip
 
 
 def _print_sweep_rows(

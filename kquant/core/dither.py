@@ -92,11 +92,10 @@ def floyd_steinberg(
     index : (H, W) int16 ndarray (int32 from 32,767 palette rows)
         Palette row of each pixel; -1 where ``skip``.
     """
-    per_pixel = np.ndim(strength) == 2
     low_s, high_s = float(np.min(strength)), float(np.max(strength))
     if low_s < 0.0 or high_s > 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {low_s:g} to {high_s:g}")
-    height, width, depth = values.shape
+    width, depth = values.shape[1:]
     if width == 1:  # a skipped second column changes nothing and makes the sweep work
         values, strength, skip, restrict = _two_columns(values, strength, skip, restrict)
         index = floyd_steinberg(values, palette, strength=strength, skip=skip, low=low,
@@ -108,8 +107,28 @@ def floyd_steinberg(
         raise ValueError("uint8 values must be RGB with a uint8 palette")
     if levels is not None and (values.dtype != np.uint8 or depth != 3 or levels.shape != (256, 3)):
         raise ValueError("levels must be (256, 3) and go with uint8 RGB values")
-    pal = palette.astype(np.float64)
     match = _Matcher(palette, exact=exact, levels=levels)
+    return _diffuse(values, palette, match, strength, skip, (low, high), max_error,
+                    restrict, dead_zone)  # fmt: skip
+
+
+def _diffuse(
+    values: np.ndarray,
+    palette: np.ndarray,
+    match: _Matcher,
+    strength: float | np.ndarray,
+    skip: np.ndarray | None,
+    bounds: tuple[np.ndarray | float, np.ndarray | float],
+    max_error: float | None,
+    restrict: tuple[np.ndarray, np.ndarray] | None,
+    dead_zone: float,
+) -> np.ndarray:
+    """The diffusion of :func:`floyd_steinberg` (checked arguments, at least two
+    columns), one anti-diagonal ``t = x + 2y`` at a time."""
+    height, width, depth = values.shape
+    low, high = bounds
+    per_pixel = np.ndim(strength) == 2
+    pal = palette.astype(np.float64)
     diag_restrict = None
     if restrict is not None and restrict[1].any() and not restrict[1].all():
         allowed = np.flatnonzero(restrict[1]).astype(np.int32)

@@ -44,6 +44,8 @@ from kquant.stages import Stage
 if TYPE_CHECKING:
     from PIL import Image
 
+    from kquant.core.metrics import Distortion
+
 __all__ = [
     "Prepared",
     "Quantized",
@@ -99,70 +101,43 @@ def quantize(
     hold: tuple[np.ndarray, np.ndarray] | None = None,
     **fit: Any,
 ) -> Quantized:
-    """Reduce an image to at most ``k`` colors.
+    """Reduce an image to at most ``k`` colors: :func:`kquant.core.fit.fit` (or
+    :func:`kquant.core.fit.given`) then :func:`kquant.core.remap.remap`, timed.
 
     Parameters
     ----------
     image : ndarray, PIL.Image.Image or Prepared
         See :func:`as_pixels` (or :func:`prepare`, to count colors once for many
-        calls). With 4 channels, pixels with alpha 0 are transparent:
-        they share one extra palette entry and take none of the ``k`` colors, except
-        that palette and transparent entry together stay within 256 entries when
-        ``k <= 256`` (so ``k=256`` leaves 255 visible colors).
+        calls). Pixels with alpha 0 share one transparent entry beside the ``k``
+        colors, within 256 entries when ``k <= 256`` (:meth:`Histogram.limit
+        <kquant.core.histogram.Histogram.limit>`: ``k=256`` leaves 255 colors).
     k : int
         Maximum number of visible colors, 1 <= k <= 65536.
     options : FitOptions or None
-        How to fit the palette; default ``FitOptions()``.
+        How to fit the palette; default ``FitOptions()``; ``**fit`` sets its fields.
     palette : (P, 3) or (P, C) uint8 array or None
         Map onto these colors instead of fitting (``k`` is then not used); RGB rows
-        are opaque entries with alpha. Unused colors are dropped unless
-        ``whole_palette``.
-    dither : {"none", "floyd-steinberg", "adaptive"}
-        Floyd-Steinberg error diffusion onto the palette (:mod:`kquant.core.dither`), in
-        the space colors are matched in; transparent pixels stay transparent and
-        pass no error on. The distortion is then measured pixel by pixel on the
-        dithered result, which has a higher MSE but fewer bands.
-    dither_strength : float in [0, 1]
-        Fraction of the error diffused; 0 is the same as no dithering.
+        are opaque. Unused colors are dropped unless ``whole_palette``.
+    dither, dither_strength : {"none", "floyd-steinberg", "adaptive"}, float in [0, 1]
+        Error diffusion onto the palette (:mod:`kquant.core.dither`) and the fraction
+        of the error diffused; the distortion is then measured pixel by pixel.
     progress : callable or None
-        Called with :attr:`Stage.FIT <kquant.stages.Stage>` and then ``Stage.MAP``
-        as each stage starts.
+        Called with :attr:`Stage.FIT <kquant.stages.Stage>` and then ``Stage.MAP``.
     init : (k, D) float64 ndarray or None
-        Start the k-means fit from these centers, points of the fit space
-        (:func:`kquant.core.spaces.features`; RGB values for opaque RGB), skipping the
-        coarse fit (see :func:`kquant.core.codebook.fit_codebook`).
+        Start k-means from these centers (:func:`kquant.core.fit.fit`).
     keep : (N, 3) uint8 array or None
-        Colors that must be in the palette exactly (opaque): they count toward
-        ``k`` and the other ``k - N`` are fitted around them (see
-        :func:`fit_palette`); pixels of exactly these colors keep them. Kept even
-        where no pixel uses them. With ``palette``, added to it.
-    whole_palette : bool
-        With ``palette``: write it as given, every row in its order (unused ones
-        too), so several images share index for index (frames of an animation, a
-        set of sprites). The distinct colors used are ``colors_out``.
-    transparent_entry : bool
-        Reserve the transparent entry even when no pixel is transparent, so images
-        of a set that has transparency share the same rows. It is row 0, or the
-        last row with ``whole_palette``.
-    hold : ((H, W) bool ndarray, (H, W) integer ndarray) or None
-        With ``whole_palette`` and dithering: pixels that keep the given indices
-        (rows of the written palette) and take no part in the diffusion. An
-        animation holds the pixels that did not change since the previous frame, so
-        that dithering noise stays still where the picture does.
-    **fit
-        Fields of :class:`kquant.settings.FitOptions` to set or override:
-        ``method`` ("kmeans", "minibatch", "random"), ``space`` ("rgb", "lab", "weighted"),
-        ``sample`` (pixels to fit on, None for all), ``init``, ``n_init``,
-        ``max_iter``, ``tol``, ``seed``.
+        Colors that must be in the palette exactly (opaque), even unused: they count
+        toward ``k`` (:func:`fit_palette`); with ``palette``, added to it.
+    whole_palette, hold, transparent_entry
+        With ``palette``: write every row in its order so that images share index for
+        index, hold some pixels' indices (:func:`kquant.core.remap.remap`), and
+        reserve a transparent entry (row 0, or the last with ``whole_palette``) even
+        where no pixel is transparent.
 
     Returns
     -------
     Quantized
-
-    Raises
-    ------
-    kquant.errors.UsageError
-        For a bad argument (a ValueError).
+        Raises :class:`kquant.errors.UsageError` (a ValueError) for a bad argument.
 
     Examples
     --------
@@ -172,12 +147,7 @@ def quantize(
     >>> q.colors_out, q.distortion.mse
     (2, 0.0)
     """
-    check_colors(k)
-    check_dither(dither, dither_strength)
-    if whole_palette and palette is None:
-        raise UsageError("whole_palette needs a palette", params=("whole_palette",))
-    if hold is not None and not whole_palette:
-        raise UsageError("hold needs whole_palette", params=("hold",))
+    _check_quantize(k, dither, dither_strength, palette, whole_palette, hold)
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.FIT)
@@ -196,6 +166,23 @@ def quantize(
                    whole_palette=whole_palette, hold=hold)  # fmt: skip
     t2 = time.perf_counter()
     return dataclasses.replace(result, seconds={"fit": t1 - t0, "map": t2 - t1})
+
+
+def _check_quantize(
+    k: int,
+    dither: str,
+    dither_strength: float,
+    palette: np.ndarray | None,
+    whole_palette: bool,
+    hold: tuple[np.ndarray, np.ndarray] | None,
+) -> None:
+    """Refuse :func:`quantize` arguments that do not go together."""
+    check_colors(k)
+    check_dither(dither, dither_strength)
+    if whole_palette and palette is None:
+        raise UsageError("whole_palette needs a palette", params=("whole_palette",))
+    if hold is not None and not whole_palette:
+        raise UsageError("hold needs whole_palette", params=("hold",))
 
 
 def quantize_to_target(
@@ -258,10 +245,7 @@ def quantize_to_target(
     goal = target_psnr if target_psnr is not None else _psnr_of(max_mse)  # type: ignore[arg-type]
 
     def meets(q: Quantized) -> bool:
-        d = q.distortion
-        if target_psnr is not None:
-            return d.psnr is None or d.psnr >= target_psnr
-        return d.mse <= max_mse  # type: ignore[operator]
+        return _meets(q.distortion, target_psnr, max_mse)
 
     draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
     tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
@@ -276,22 +260,34 @@ def quantize_to_target(
             tried[k] = quantize(prep, k, options=options, init=init, **draw)
         return tried[k]
 
-    low, high = 0, max_k  # low misses (0: none known yet), high meets
-    guess, stalls, step = _predict(low, high, tried, goal), 0, 1
+    high = _search(
+        max_k, lambda k: meets(at(k)), lambda low, high: _predict(low, high, tried, goal)
+    )
+    return high, tried[high], True
+
+
+def _search(max_k: int, meets: Callable[[int], bool], predict: Callable[[int, int], int]) -> int:
+    """The smallest k in 1..``max_k`` for which ``meets(k)``, knowing ``max_k`` meets
+    and assuming quality grows with k: each k tried is ``predict(low, high)`` (low
+    missed, 0 while none has, high met), stepping down further each time until a
+    miss is found, and bisecting after two predictions in a row that did not halve
+    the bracket."""
+    low, high = 0, max_k
+    guess, stalls, step = predict(low, high), 0, 1
     while high - low > 1:
         k = min(max(guess, low + 1), high - 1)
         width = high - low
-        if meets(at(k)):
+        if meets(k):
             high = k
         else:
             low = k
-        guess = _predict(low, high, tried, goal)
+        guess = predict(low, high)
         if low == 0:  # nothing missed yet: step down, further each time, to find a miss
             guess, step = min(guess, high - step), 2 * step
         else:  # twice in a row without halving the bracket: bisect
             stalls = stalls + 1 if 2 * (high - low) > width else 0
             guess = (low + high) // 2 if stalls >= 2 else guess
-    return high, tried[high], True
+    return high
 
 
 #: Quality targets start from merged palettes only up to this many colors (merging is
@@ -301,6 +297,14 @@ MAX_MERGED_K = 1024
 #: PSNR gained per doubling of k, for the first prediction (about 2 dB measured on
 #: photos: 3-D quantization error falls as k^(-2/3), 10 log10(2^(2/3)) = 2.0 dB).
 PSNR_PER_DOUBLING = 2.0
+
+
+def _meets(d: Distortion, target_psnr: float | None, max_mse: float | None) -> bool:
+    """Whether a distortion reaches the PSNR target (lossless always does), or the MSE
+    one when there is no PSNR target."""
+    if target_psnr is not None:
+        return d.psnr is None or d.psnr >= target_psnr
+    return d.mse <= max_mse  # type: ignore[operator]
 
 
 def _psnr_of(mse: float) -> float:

@@ -140,11 +140,16 @@ def remap(
     dither, strength
         See :func:`kquant.quantize`; the strength used is :func:`dither_strength`'s.
     whole_palette : bool
-        Write every row in its order (unused ones too), the transparent entry last.
-    hold : ((H, W) bool, (H, W) integer) ndarray or None
-        See :func:`kquant.quantize`. Applied whenever dithering is asked for, even
-        when the palette holds every color exactly (nothing is diffused then); ignored
-        with ``dither="none"`` or a strength of 0.
+        Write every row in its order (unused ones too), the transparent entry last,
+        so several images share index for index (frames of an animation, a set of
+        sprites).
+    hold : ((H, W) bool ndarray, (H, W) integer ndarray) or None
+        With ``whole_palette`` and dithering: pixels that keep the given indices
+        (rows of the written palette) and take no part in the diffusion. An
+        animation holds the pixels that did not change since the previous frame, so
+        that dithering noise stays still where the picture does. Applied whenever
+        dithering is asked for, even when the palette holds every color exactly
+        (nothing is diffused then); ignored with ``dither="none"`` or a strength of 0.
 
     Returns
     -------

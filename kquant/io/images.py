@@ -593,16 +593,8 @@ def save_quantized(
     stream = cast("IO[bytes]", path) if hasattr(path, "write") else None
     target = None if stream is not None else Path(cast("str | os.PathLike[str]", path))
     fmt = fmt or ("PNG" if target is None else format_for(target))
-    im = to_pil(palette, indices, fmt)
-    opts = _save_options(fmt, im, transparent_index)
-    if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
-        opts["icc_profile"] = icc_profile
-    if dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
-        opts["dpi"] = dpi
-    if optimize and fmt == "PNG":  # oxipng deflates again: Pillow's effort would be lost
-        data = optimize_png(_encode(im, fmt, opts | {"compress_level": 1}, fast=True), optimize)
-    else:
-        data = _encode(im, fmt, opts)
+    data = _encoded(to_pil(palette, indices, fmt), fmt, transparent_index, icc_profile, dpi,
+                    optimize)  # fmt: skip
     if stream is not None:
         if max_bytes is None or len(data) <= max_bytes:
             stream.write(data)
@@ -612,6 +604,26 @@ def save_quantized(
     return write_atomically(
         target, lambda fh: fh.write(data), overwrite=overwrite, max_bytes=max_bytes
     )
+
+
+def _encoded(
+    im: Image.Image,
+    fmt: str,
+    transparent_index: int | None,
+    icc_profile: bytes | None,
+    dpi: tuple[float, float] | None,
+    optimize: int,
+) -> bytes:
+    """The bytes :func:`save_quantized` writes: ``im`` in ``fmt`` with the ICC profile
+    and resolution where the format holds them, through oxipng when asked (PNG)."""
+    opts = _save_options(fmt, im, transparent_index)
+    if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        opts["icc_profile"] = icc_profile
+    if dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
+        opts["dpi"] = dpi
+    if optimize and fmt == "PNG":  # oxipng deflates again: Pillow's effort would be lost
+        return optimize_png(_encode(im, fmt, opts | {"compress_level": 1}, fast=True), optimize)
+    return _encode(im, fmt, opts)
 
 
 def optimize_png(data: bytes, level: int) -> bytes:
