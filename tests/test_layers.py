@@ -113,6 +113,23 @@ def test_imports_go_down_the_layers_only():
     assert "kquant.io.images" in graph["kquant.run.compress"]
 
 
+#: Lines a function may take, docstring and signature included (issue 24: a function a
+#: reader holds in one look).
+MAX_FUNCTION_LINES = 81
+
+
+def test_no_function_is_longer_than_a_reader_holds_in_one_look():
+    long = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} "
+        f"({node.end_lineno - node.lineno + 1} lines)"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, "split these: " + ", ".join(long)
+
+
 def test_library_never_imports_click_or_tqdm():
     library = [m for m in MODULES if not m.startswith("kquant.cli") and m != "kquant.__main__"]
     assert "kquant.run.compress" in library and "kquant.run.batch" in library
