@@ -31,6 +31,17 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+#: Test files whose tests run first, in one xdist worker: xdist's ``load`` scheduling
+#: sends each worker a first chunk of consecutive tests (a quarter of its share), so
+#: these land in one worker, which alone imports distributed and starts the module's
+#: Dask cluster (about 4 s of CPU for each other worker that would).
+FIRST = ("tests/test_cluster.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: order kept
+
+
 def _session_processes() -> list[int]:
     """Live processes that carry this session's mark, other than this one and its own
     multiprocessing helpers: the resource tracker and the fork server that

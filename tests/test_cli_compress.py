@@ -437,11 +437,9 @@ def test_the_suffix_picks_a_pictures_format_or_is_refused(tmp_path, blocks_png):
     """Issue 23: `sweep --plot p.svg`, `palette --swatch sw.jpg`, `compare
     --side-by-side s.webp` write those formats (were PNG bytes under any name); an
     unknown suffix is one line, exit 2, before any work, nothing written."""
-    pytest.importorskip("matplotlib")
-    svg, pdf = tmp_path / "p.svg", tmp_path / "p.pdf"
-    for path in (svg, pdf):
-        assert kquant("sweep", blocks_png, "-k", "2,4", "--plot", path).returncode == 0
-    assert svg.read_bytes().startswith(b"<?xml") and b"<svg" in svg.read_bytes()[:600]
+    pytest.importorskip("matplotlib")  # SVG: test_sweep.py's curves per method
+    pdf = tmp_path / "p.pdf"
+    assert kquant("sweep", blocks_png, "-k", "2,4", "--plot", pdf).returncode == 0
     assert pdf.read_bytes().startswith(b"%PDF")
     again = tmp_path / "again.pdf"
     kquant("sweep", blocks_png, "-k", "2,4", "--plot", again)

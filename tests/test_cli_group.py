@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers import (
-    SAMPLES,
     kquant,
+    smaller_sample,
 )
 
 import kquant as kq
@@ -37,7 +37,7 @@ def _commands(group, prefix=()):
 
 
 def test_analysis_commands_read_stdin_and_say_which_input(tmp_path):
-    data = (SAMPLES / "coffee.png").read_bytes()
+    data = smaller_sample("coffee.png", tmp_path / "small", 4).read_bytes()  # the point: stdin
     ran = kquant("palette", "-", "-k", "4", "--json", input=data)
     assert ran.returncode == 0, ran.stderr
     assert [json.loads(line)["input"] for line in ran.stdout.splitlines()] == ["-"] * 4
@@ -49,7 +49,7 @@ def test_analysis_commands_read_stdin_and_say_which_input(tmp_path):
     *rows, summary = map(json.loads, ran.stdout.splitlines())
     assert ran.returncode == 0 and [r["input"] for r in rows] == ["-", "-"]
     assert summary["suggested"]["silhouette"] in (2, 4)
-    photo = SAMPLES / "coffee.png"
+    photo = tmp_path / "small" / "coffee.png"
     ran = kquant("compare", photo, "-k", "4", "--methods", "kmeans,random", "--json")
     assert {json.loads(line)["input"] for line in ran.stdout.splitlines()} == {str(photo)}
 

@@ -1,10 +1,12 @@
-"""Batches on a real Dask cluster (issue 14, first part): a scheduler and two worker
-processes on 127.0.0.1, and the real ``kquant`` command sent to it."""
+"""Batches on a real Dask cluster (issue 14, first part): a scheduler and workers on
+127.0.0.1 (in threads for most tests, as processes where one is killed), and the real
+``kquant`` command sent to it."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
+import importlib.util
 import json
 import os
 import signal
@@ -20,14 +22,20 @@ import pytest
 from helpers import blocks, kquant, kquant_exe, run_kquant
 from PIL import Image
 
-distributed = pytest.importorskip("distributed")
+if importlib.util.find_spec("distributed") is None:
+    pytest.skip("needs dask[distributed]", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """The address of a two-worker LocalCluster on 127.0.0.1, for this module."""
+    """The address of a LocalCluster on 127.0.0.1 for this module: its scheduler and
+    two workers run in this process's threads and talk TCP, as kquant does to them
+    (worker processes cost about 2.5 s of CPU each to start; the tests that kill a
+    worker or the scheduler start real ``dask`` processes)."""
+    import distributed
+
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
         dashboard_address=":0", silence_logs=50,
     ) as local:  # fmt: skip
         yield local.scheduler_address
@@ -90,7 +98,9 @@ def test_ctrl_c_leaves_no_temporary_files(tmp_path, cluster):
     were running end on their workers, no temporary file."""
     src = _folder(tmp_path / "in", n=4, size=150)
     out = tmp_path / "out"
-    with distributed.Client(cluster, set_as_default=False) as client:
+    from distributed import Client
+
+    with Client(cluster, set_as_default=False) as client:
         proc = _compress_on(src, out, cluster)
         _busy_worker(client, proc)
         proc.send_signal(signal.SIGINT)
@@ -121,16 +131,20 @@ def _busy_worker(client, proc):
     raise AssertionError(f"no task reached a worker: {proc.communicate()}")
 
 
-def test_a_worker_killed_mid_batch_loses_no_file(tmp_path, cluster):
-    """Dask gives the tasks of a killed worker to another (its nanny restarts the
-    worker): every image is still written."""
+def test_a_worker_killed_mid_batch_loses_no_file(tmp_path):
+    """Dask gives the tasks of a killed worker process to another (here the one its
+    nanny starts again): every image is still written."""
     src = _folder(tmp_path / "in", n=4, size=150)
     out = tmp_path / "out"
-    with distributed.Client(cluster, set_as_default=False) as client:
-        pids = client.run(os.getpid)
-        proc = _compress_on(src, out, cluster)
-        os.kill(pids[_busy_worker(client, proc)], signal.SIGKILL)
-    _, err = proc.communicate(timeout=120)
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0", silence_logs=50) as local:  # fmt: skip
+        with Client(local.scheduler_address, set_as_default=False) as client:
+            pids = client.run(os.getpid)
+            proc = _compress_on(src, out, local.scheduler_address)
+            os.kill(pids[_busy_worker(client, proc)], signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert sorted(p.name for p in out.iterdir()) == [f"{i}-k32.png" for i in range(4)]
 

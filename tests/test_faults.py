@@ -11,11 +11,14 @@ have their own tests below.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +54,42 @@ def png_with_rows(path: Path, width: int, height: int, rows: int) -> Path:
 
 
 def world(t: Path) -> None:
-    """The files the cases use, in ``t``."""
+    """The files the cases use, in ``t``: made once per process (about 50 ms of
+    encoding), then written out again for each case."""
+    for name, kind, data in _world_entries():
+        path = t / name
+        if kind == "dir":
+            path.mkdir()
+        elif kind == "link":
+            path.symlink_to(t / data.decode())
+        elif kind == "fifo":
+            os.mkfifo(path)
+        else:
+            path.write_bytes(data)
+
+
+@functools.cache
+def _world_entries() -> tuple[tuple[str, str, bytes], ...]:
+    """What :func:`_make_world` makes, parents first: (relative name, "dir", "link"
+    (its target, relative), "fifo" or "file", bytes)."""
+    entries = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        _make_world(root)
+        for path in sorted(root.rglob("*"), key=lambda p: len(p.relative_to(root).parts)):
+            name, mode = str(path.relative_to(root)), path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                entries.append((name, "link", str(path.readlink().relative_to(root)).encode()))
+            elif stat.S_ISDIR(mode):
+                entries.append((name, "dir", b""))
+            elif stat.S_ISFIFO(mode):
+                entries.append((name, "fifo", b""))
+            else:
+                entries.append((name, "file", path.read_bytes()))
+    return tuple(entries)
+
+
+def _make_world(t: Path) -> None:
     Image.fromarray(blocks(16, 16)).save(t / "img.png")
     rgba = np.dstack([blocks(16, 16), np.full((16, 16), 255, np.uint8)])
     rgba[:4, :, 3] = 0
