@@ -331,6 +331,7 @@ def test_the_one_image_bar_moves_during_the_fit(tmp_path):
     code, screen = run_kquant_on_terminal("compress", src, "-k", "128", "--n-init", "5",
                                           "-o", tmp_path / "o.png")  # fmt: skip
     assert code == 0
+    assert "load" in screen and "fit" in screen and "save" in screen and "PSNR" in screen
     stamps = set(re.findall(r"fit\s.*?(\d\d:\d\d)", screen))
     assert len(stamps) >= 2, screen  # the elapsed time went on while fitting
 
