@@ -18,6 +18,13 @@ import pytest  # noqa: E402
 from helpers import blocks, live_processes  # noqa: E402
 from PIL import Image  # noqa: E402
 
+#: The suite's kquant processes run in process, whatever server the developer has
+#: running: tests/test_server.py starts its own servers, in a runtime directory of
+#: this session's (so `kquant server stop --all` there never reaches a real one).
+os.environ["KQUANT_SERVER"] = "off"
+_RUNTIME = Path(__import__("tempfile").mkdtemp(prefix="kquant-test-runtime-"))
+os.environ["XDG_RUNTIME_DIR"] = str(_RUNTIME)
+
 #: Marks every process this test session starts (kquant and its workers inherit it),
 #: so the session can check at the end that none outlived its run. Set in every
 #: pytest process: each xdist worker checks the processes it started.

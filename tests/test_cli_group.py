@@ -66,7 +66,7 @@ def test_analysis_commands_read_stdin_and_say_which_input(tmp_path):
         (["comapre", "a.png", "-k", "8"], "did you mean 'compare'?"),
         (["comp", "a.png"], "did you mean 'compare' or 'compress'?"),
         (["swep"], "did you mean 'sweep'?"),
-        (["frobnicate"], "the commands are compare, compress, palette, sweep"),
+        (["frobnicate"], "the commands are compare, compress, palette, server, sweep"),
     ],
 )
 def test_hints_in_the_words_of_pngquant_and_imagemagick_users(args, fragment):

@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -25,8 +25,9 @@ from kquant.cli.compress import compress
 from kquant.cli.errors import misuse_hint, one_line
 from kquant.cli.exits import ExitCode, exit_codes_in_words
 from kquant.cli.options import CONTEXT_SETTINGS
+from kquant.cli.server import server
 
-__all__ = ["KquantGroup", "cli", "main"]
+__all__ = ["KquantGroup", "cli", "main", "run"]
 
 #: Raised by click >= 8.2 for a group run without arguments.
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -114,7 +115,7 @@ Exit codes:
 """
 
 
-for _command in (compress, compare, palette, sweep):
+for _command in (compress, compare, palette, sweep, server):
     cli.add_command(_command)
 
 
@@ -132,25 +133,34 @@ def _stop(signum: int, frame: Any) -> None:
     raise Stopped(signum)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command line, print any error as one line on stderr, and
-    exit.
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: run the command line (:func:`run`) and end the process with its
+    exit code.
+
+    The process ends with ``os._exit`` once stdout and stderr are flushed: tearing
+    down an interpreter that has loaded scikit-learn and scipy takes about 0.3 s
+    and does nothing a finished run needs (every output file is closed by then).
+    """
+    os._exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line, print any error as one line on stderr, flush stdout and
+    stderr, and return the exit code: what ``kquant`` does, in its own process or in
+    a kquant server's child (:mod:`kquant.server`).
 
     SIGTERM and SIGHUP stop the run as Ctrl-C does, with exit code 143 or 129,
     unless kquant was started with them ignored (``nohup``, a shell script's
     background job ignores SIGINT): an ignored signal stays ignored, in the workers
     too.
-    The process ends with ``os._exit`` once stdout and stderr are flushed: tearing
-    down an interpreter that has loaded scikit-learn and scipy takes about 0.3 s
-    and does nothing a finished run needs (every output file is closed by then).
     """
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _stop)
-    _exit(cli.main(argv, standalone_mode=False))
+    return _flushed(cli.main(argv, standalone_mode=False))
 
 
-def _exit(code: int) -> None:
+def _flushed(code: int) -> int:
     try:
         if sys.stdout is not None:  # None when kquant was started with stdout closed (>&-)
             sys.stdout.flush()
@@ -162,4 +172,4 @@ def _exit(code: int) -> None:
         code = code or 1
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()
-    os._exit(code)
+    return code

@@ -35,15 +35,28 @@ def reference() -> str:
     from kquant.cli.group import cli
 
     parts = [HEADER]
-    commands = sorted(name for name, cmd in cli.commands.items() if not cmd.hidden)
-    for args in ([], *([name] for name in commands)):
+    for args, command in _commands(cli, []):
         title = " ".join(["kquant", *args])
-        parts.append(f"## `{title}`\n\n```text\n{_help(cli, args)}```\n")
+        flag = "--help" if isinstance(command, click.Group) else "--help-all"
+        parts.append(f"## `{title}`\n\n```text\n{_help(cli, args, flag)}```\n")
     return "\n".join(parts)
 
 
-def _help(group: click.Group, args: list[str]) -> str:
-    flag = "--help-all" if args else "--help"
+def _commands(group: click.Group, path: list[str]) -> list[tuple[list[str], click.Command]]:
+    """``group`` and every command under it, in alphabetical order, depth first."""
+    found: list[tuple[list[str], click.Command]] = [(path, group)]
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        if command.hidden:
+            continue
+        if isinstance(command, click.Group):
+            found += _commands(command, [*path, name])
+        else:
+            found.append(([*path, name], command))
+    return found
+
+
+def _help(group: click.Group, args: list[str], flag: str) -> str:
     result = CliRunner().invoke(group, [*args, flag], terminal_width=WIDTH, prog_name="kquant")
     if result.exit_code != 0:
         raise RuntimeError(f"kquant {' '.join(args)} {flag} failed: {result.output}")

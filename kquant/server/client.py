@@ -1,0 +1,222 @@
+"""The ``kquant`` console script: through this environment's server when one runs,
+else in this process.
+
+``KQUANT_SERVER`` chooses: unset, empty or ``on``, a running server is used and none
+is started; ``auto`` also starts one in the background when none runs (this call runs
+in process; it exits after :data:`~kquant.server.control.AUTO_IDLE` idle);
+``off`` never uses one. ``kquant server ...`` always runs in process.
+
+Through a server (:func:`call_server`), the client sends its argv, environment,
+umask, limits, ignored signals and the descriptors of its working directory, stdin,
+stdout and stderr; it forwards the signals it gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+SIGUSR1, SIGUSR2, SIGALRM) to the child through a pidfd, and ends with the child's
+exit code, or by the signal that killed the child. Anything short of ``started``
+(no server, a stale socket, a refusal, a server that does not answer within
+:data:`ANSWER_TIMEOUT`) and the call runs in process, as if there were no server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import resource
+import signal
+import socket
+import sys
+from typing import Any, NoReturn
+
+__all__ = ["ANSWER_TIMEOUT", "MODES", "call_server", "main"]
+
+#: ``KQUANT_SERVER`` values and what they mean.
+MODES = {"": "on", "on": "on", "1": "on", "auto": "auto", "off": "off", "0": "off"}
+#: Seconds to wait for the server's first answer before running in process.
+ANSWER_TIMEOUT = 10
+#: Signals forwarded to the child (those not ignored here).
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGALRM)  # fmt: skip
+
+
+def main() -> NoReturn:
+    """Run ``kquant`` with ``sys.argv``: through a server or in process."""
+    mode = MODES.get(os.environ.get("KQUANT_SERVER", "").strip().lower())
+    if mode is None:
+        sys.stderr.write(
+            f"kquant: error: KQUANT_SERVER={os.environ['KQUANT_SERVER']!r}: use auto, on or off\n"
+        )
+        sys.stderr.flush()
+        os._exit(2)
+    argv = sys.argv[1:]
+    if mode != "off" and argv[:1] != ["server"]:
+        try:
+            code = call_server(argv, auto=mode == "auto")
+        except KeyboardInterrupt:  # Ctrl-C before a child started: nothing was done
+            sys.stderr.write("kquant: interrupted\n")
+            sys.stderr.flush()
+            os._exit(128 + signal.SIGINT)
+        if code is not None:
+            os._exit(code)
+    from kquant.cli.group import main as in_process
+
+    in_process()
+
+
+def _stream(stream: Any) -> dict[str, Any] | None:
+    """How Python made ``stream`` (None if the descriptor was closed at start)."""
+    if stream is None:
+        return None
+    try:
+        os.fstat(stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return {
+        "encoding": stream.encoding,
+        "errors": stream.errors,
+        "line_buffering": stream.line_buffering,
+        "write_through": stream.write_through,
+        "buffered": isinstance(stream.buffer, io.BufferedIOBase),
+    }
+
+
+def _request(argv: list[str]) -> tuple[dict[str, Any], list[int]]:
+    from kquant.server.child import LIMITS, SKIPPED_SIGNALS
+    from kquant.server.identity import identity
+
+    try:
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except PermissionError:  # a folder one may enter but not list
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    stdio = [_stream(s) for s in (sys.stdin, sys.stdout, sys.stderr)]
+    fds = [cwd] + [fd for fd, info in enumerate(stdio) if info is not None]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    request = {
+        "op": "run",
+        "identity": identity(),
+        "argv": [sys.argv[0], *argv],
+        "env": dict(os.environ),
+        "umask": umask,
+        "stdio": stdio,
+        "limits": {name: resource.getrlimit(getattr(resource, name)) for name in LIMITS},
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "ignored": [
+            int(s)
+            for s in signal.valid_signals()
+            if s not in SKIPPED_SIGNALS and signal.getsignal(s) is signal.SIG_IGN
+        ],
+    }
+    return request, fds
+
+
+def call_server(argv: list[str], auto: bool = False) -> int | None:
+    """Run ``kquant argv`` through this environment's server; its exit code, or None
+    if no server took the call (the caller runs it in process). With ``auto``, start
+    a server in the background when none runs or the one there is stale."""
+    from kquant.server.identity import environment, server_key
+    from kquant.server.place import Place, UnsafePlaceError
+
+    try:
+        where = Place.find(server_key(environment()))
+    except UnsafePlaceError:
+        return None  # `kquant server start` and `status` say why
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with sock:
+        try:
+            sock.connect(where.socket)
+        except OSError:  # no server, or a stale socket file
+            if auto:
+                _spawn(where)
+            return None
+        return _call(sock, argv, where if auto else None)
+
+
+def _spawn(where: Any) -> None:
+    import fcntl
+
+    with contextlib.suppress(OSError), open(where.lock, "a") as fh:
+        try:  # a server that holds the lock is starting (or stopping): leave it be
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        from kquant.server.control import AUTO_IDLE, spawn
+
+        spawn(where, AUTO_IDLE)
+
+
+class _Lines:
+    """Lines read from a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buffer = sock, b""
+
+    def next(self) -> bytes | None:
+        while b"\n" not in self.buffer:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                return None
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+
+def _call(sock: socket.socket, argv: list[str], respawn: Any) -> int | None:
+    from kquant.server.wire import GO, send_request
+
+    request, fds = _request(argv)
+    try:
+        sock.settimeout(ANSWER_TIMEOUT)
+        send_request(sock, request, fds)
+        lines = _Lines(sock)
+        first = lines.next()
+    except OSError:
+        return None
+    finally:
+        for fd in fds[:1]:
+            os.close(fd)
+    if first is None or not first.startswith(b"started "):
+        if respawn is not None and first is not None and first.startswith(b"refused stale"):
+            _spawn(respawn)
+        return None
+    sock.settimeout(None)
+    pidfd = os.pidfd_open(int(first.split()[1]))
+    forward = _forwarder(pidfd)
+    previous = {s: signal.signal(s, forward) for s in FORWARDED
+                if signal.getsignal(s) is not signal.SIG_IGN}  # fmt: skip
+    sock.sendall(GO)
+    code = _outcome(lines)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    os.close(pidfd)
+    return code
+
+
+def _forwarder(pidfd: int) -> Any:
+    def forward(signum: int, frame: Any) -> None:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(pidfd, signum)
+
+    return forward
+
+
+def _outcome(lines: _Lines) -> int:
+    """The exit code: the child's own (``exit N``), else the server's account of it
+    (``status ...``); a child killed by a signal makes this process die by it too."""
+    found = None
+    while (line := lines.next()) is not None:
+        if found is None and line.startswith((b"exit ", b"status ")):
+            found = line.split()
+    if found is None:
+        sys.stderr.write("kquant: error: the kquant server's process ended without an exit code\n")
+        return 1
+    if found[:2] == [b"status", b"signaled"]:
+        signum = int(found[2])
+        sys.stdout.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return 128 + signum  # not reached for a signal that kills
+    return int(found[-1])

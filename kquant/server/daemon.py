@@ -1,0 +1,349 @@
+"""The server: one process per user and environment that imported everything once
+and forks one child per call.
+
+Its life (:func:`serve`): take the lock (one server per key; a second one exits
+quietly), import :data:`SERVER_IMPORTS` with one BLAS/OpenMP thread, check that no
+thread runs (a fork copies only the forking thread: a lock held by another thread
+would stay locked in every child forever), bind the socket (0600, in the checked
+directory), then serve until told to stop (SIGTERM, SIGINT, SIGHUP: ``kquant server
+stop`` sends SIGTERM), until its socket file is removed or replaced, until it has been
+idle for ``idle`` seconds (if given), or until a client shows its code has changed.
+
+For each connection (:meth:`Server._answer`): the peer must be this user
+(``SO_PEERCRED``); a ``run`` request must come from a client of the same
+:func:`~kquant.server.identity.identity`, with limits the child can take (no hard
+limit above the server's, no lower nice value unless root), from a server whose code
+has not changed on disk (else ``refused stale`` and the server exits). Then it forks:
+the child runs :func:`kquant.server.child.run`; the server keeps the connection and a
+pidfd of the child, and when the child ends, reaps it and sends ``status ...``.
+
+Running children are not stopped with the server: each belongs to its client's
+command, which ends as it would have (the child sends its own exit code).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kquant.server.child import run as run_child
+from kquant.server.identity import CodeStamp, environment, identity, server_key
+from kquant.server.place import Place
+from kquant.server.wire import WireError, read_request
+
+__all__ = ["SERVER_IMPORTS", "Server", "serve"]
+
+#: What the server imports before it serves: everything an in-process run of any
+#: command imports (the pictures' matplotlib excepted: an optional extra).
+SERVER_IMPORTS = (
+    "kquant.cli.group",
+    "kquant.cli.runner",
+    "kquant.run.batch",
+    "kquant.run.compress",
+    "kquant.run.plan",
+    "kquant.run.shared",
+    "kquant.core.codebook",
+    "kquant.core.dither",
+    "kquant.core.dithermap",
+    "kquant.core.metrics",
+    "kquant.core.merging",
+    "kquant.io.animation",
+    "kquant.io.gif",
+    "kquant.io.palettes",
+    "kquant.analysis.comparison",
+    "kquant.analysis.sweep",
+    "kquant.analysis.html",
+    "sklearn.cluster",
+    "sklearn.metrics",
+    "scipy.ndimage",
+    "threadpoolctl",
+    "tqdm",
+    *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm", "WebP", "Tiff")),
+)
+
+#: Seconds a client has to send its request once connected.
+REQUEST_TIMEOUT = 5
+#: Seconds between checks that the socket file is still this server's.
+CHECK_EVERY = 30
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} kquant server {os.getpid()}: {message}",
+          file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _peer(conn: socket.socket) -> tuple[int, int]:
+    """The (pid, uid) of the process at the other end of ``conn``."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _ = struct.unpack("3i", creds)
+    return pid, uid
+
+
+@dataclass
+class _Running:
+    pid: int
+    conn: socket.socket
+
+
+@dataclass
+class Server:
+    """A bound, listening server; :meth:`loop` serves."""
+
+    place: Place
+    idle: float | None
+    listener: socket.socket
+    lock: Any
+    identity: dict[str, Any]
+    #: Environment variables the imports set (scikit-learn sets two for OpenMP): an
+    #: in-process run has them once it has imported, so every child adds them.
+    imports_set: dict[str, str]
+    started: float = field(default_factory=time.time)
+    served: int = 0
+    running: dict[int, _Running] = field(default_factory=dict)  # by pidfd
+    stopping: str = ""
+
+    def __post_init__(self) -> None:
+        self.stamp = CodeStamp()
+        self.inode = os.stat(self.place.socket).st_ino
+        self.last = time.monotonic()
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._signalled)
+        signal.set_wakeup_fd(self.wake_w)
+
+    def _signalled(self, signum: int, frame: Any) -> None:
+        self.stopping = f"stopped by {signal.Signals(signum).name}"
+
+    def loop(self) -> None:
+        next_check = time.monotonic() + CHECK_EVERY
+        while not self.stopping:
+            timeout: float = CHECK_EVERY
+            if self.idle is not None and not self.running:
+                timeout = min(timeout, max(0.0, self.last + self.idle - time.monotonic()))
+            for key, _ in self.selector.select(timeout):
+                if key.fileobj is self.listener:
+                    self._accept()
+                elif key.fileobj == self.wake_r:
+                    with contextlib.suppress(OSError):
+                        os.read(self.wake_r, 256)
+                else:
+                    self._reap(key.fd)
+            now = time.monotonic()
+            if self.idle is not None and not self.running and now - self.last >= self.idle:
+                self.stopping = f"idle for {self.idle:g} s"
+            if now >= next_check:
+                next_check = now + CHECK_EVERY
+                if not self._socket_is_mine():
+                    self.stopping = "its socket file was removed or replaced"
+        self.close()
+
+    def _socket_is_mine(self) -> bool:
+        try:
+            return os.stat(self.place.socket).st_ino == self.inode
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        """Stop serving: the socket file goes (if it is still this server's); running
+        children go on and end their commands."""
+        _log(f"stopping: {self.stopping or 'closed'}")
+        if self._socket_is_mine():
+            with contextlib.suppress(OSError):
+                os.unlink(self.place.socket)
+        self.listener.close()
+        for running in self.running.values():
+            running.conn.close()
+        self.lock.close()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        self.last = time.monotonic()
+        try:
+            self._answer(conn)
+        except (OSError, WireError) as exc:
+            _log(f"a request failed: {exc}")
+            conn.close()
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.setblocking(True)
+        pid, uid = _peer(conn)
+        if uid != os.getuid():
+            _log(f"refused process {pid} of uid {uid}: it serves uid {os.getuid()} only")
+            conn.close()
+            return
+        conn.settimeout(REQUEST_TIMEOUT)
+        request, fds = read_request(conn)
+        conn.settimeout(None)
+        op = request.get("op")
+        if op == "run":
+            self._run(conn, request, fds)
+            return
+        for fd in fds:
+            os.close(fd)
+        if op == "status":
+            conn.sendall(b"info %s\n" % json.dumps(self.info()).encode())
+        conn.close()
+
+    def info(self) -> dict[str, Any]:
+        """What ``kquant server status`` shows."""
+        return {
+            "pid": os.getpid(),
+            "socket": self.place.socket,
+            "kquant": self.identity["kquant"],
+            "python": sys.executable,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
+            "uptime_s": round(time.time() - self.started, 1),
+            "idle_exit_s": self.idle,
+            "served": self.served,
+            "running": len(self.running),
+        }
+
+    def refusal(self, request: dict[str, Any]) -> str:
+        """Why this server cannot run ``request`` as the client would, or ""."""
+        theirs = request.get("identity", {})
+        if theirs.get("kquant") != self.identity["kquant"]:
+            return f"other-version: server {self.identity['kquant']}, client {theirs.get('kquant')}"
+        if theirs != self.identity:
+            differ = sorted(k for k in self.identity.keys() | theirs.keys()
+                            if theirs.get(k) != self.identity.get(k))  # fmt: skip
+            return f"other-environment: {', '.join(differ)}"
+        if self.stamp.stale():
+            return "stale: kquant or a package of its environment changed since the server started"
+        for name, (_, hard) in request.get("limits", {}).items():
+            mine = resource.getrlimit(getattr(resource, name))[1]
+            if mine != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > mine):
+                return f"limits: {name} above the server's"
+        if os.getuid() != 0 and request.get("nice", 0) < os.getpriority(os.PRIO_PROCESS, 0):
+            return "limits: a lower nice value than the server's"
+        return ""
+
+    def _run(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        reason = self.refusal(request)
+        if reason:
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(f"refused {reason}\n".encode())
+            conn.close()
+            if reason.startswith("stale"):
+                self.stopping = reason
+            return
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._close_in_child()
+                run_child(conn, request, fds, self.imports_set)
+            finally:
+                os._exit(70)
+        for fd in fds:
+            os.close(fd)
+        self.served += 1
+        pidfd = os.pidfd_open(pid)
+        self.running[pidfd] = _Running(pid, conn)
+        self.selector.register(pidfd, selectors.EVENT_READ)
+
+    def _close_in_child(self) -> None:
+        """In a new child: close what is the server's (its lock, listener, wake-up pipe,
+        the connections and pidfds of the other children)."""
+        signal.set_wakeup_fd(-1)
+        self.selector.close()
+        self.listener.close()
+        self.lock.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        for pidfd, running in self.running.items():
+            os.close(pidfd)
+            running.conn.close()
+
+    def _reap(self, pidfd: int) -> None:
+        running = self.running.pop(pidfd)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(running.pid, 0)
+        if os.WIFSIGNALED(status):
+            answer = b"status signaled %d\n" % os.WTERMSIG(status)
+        else:
+            answer = b"status exited %d\n" % os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            running.conn.sendall(answer)
+        running.conn.close()
+        self.last = time.monotonic()
+
+
+def _take_lock(place: Place, wait: float) -> Any:
+    """The server's lock file, locked; None if another server holds it for ``wait``
+    seconds (a stale server may be on its way out)."""
+    fh = open(place.lock, "a")  # noqa: SIM115 (held for the server's life)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.close()
+                return None
+            time.sleep(0.05)
+
+
+def _import_all() -> dict[str, str]:
+    """Import :data:`SERVER_IMPORTS`; return the environment variables they set."""
+    before = dict(os.environ)
+    for name in SERVER_IMPORTS:
+        importlib.import_module(name)
+    threads = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["1"]
+    if threading.active_count() != 1 or len(threads) != 1:
+        raise RuntimeError(f"{len(threads)} threads run after the imports; a fork needs one")
+    return {k: v for k, v in os.environ.items() if before.get(k) != v}
+
+
+def serve(key: str, idle: float | None) -> int:
+    """Be the server for ``key`` (which must be this process's own environment's);
+    return the process's exit code."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    ident = identity()
+    own = server_key(environment())
+    if own != key:
+        _log(f"refusing to start: asked to serve {key}, this environment is {own}")
+        return 1
+    place = Place.find(key)
+    lock = _take_lock(place, wait=3)
+    if lock is None:
+        _log("another server holds the lock: nothing to do")
+        return 0
+    imports_set = _import_all()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(place.socket)  # a stale one: the live server would hold the lock
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        listener.bind(place.socket)
+    finally:
+        os.umask(old)
+    listener.listen(64)
+    listener.setblocking(False)
+    server = Server(place, idle, listener, lock, ident, imports_set)
+    _log(f"serving {place.socket} (kquant {server.identity['kquant']}, {sys.executable})")
+    server.loop()
+    return 0
