@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -89,3 +90,22 @@ def blocks_png(tmp_path: Path) -> Path:
     path = tmp_path / "blocks.png"
     Image.fromarray(blocks()).save(path)
     return path
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs, filled; skipped where tmpfs cannot be mounted (not root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        with open(mount / "filler", "wb") as fh:
+            for _ in range(64):
+                fh.write(b"\0" * 4096)
+    except OSError:
+        pass
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)

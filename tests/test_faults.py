@@ -618,25 +618,6 @@ def test_stdout_that_fills_up_is_one_error_line(tmp_path):
     )
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs, filled; skipped where tmpfs cannot be mounted (not root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        with open(mount / "filler", "wb") as fh:
-            for _ in range(64):
-                fh.write(b"\0" * 4096)
-    except OSError:
-        pass
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
-
-
 def test_a_full_disk_for_the_report_loses_only_the_report(tmp_path, small_disk):
     src, out = _slow_folder(tmp_path / "in", 3), tmp_path / "out"
     ran = kquant("compress", src, "-k", "4", "-o", out, "-j", "1", "--report",

@@ -214,7 +214,7 @@ class Server:
             "uptime_s": round(time.time() - self.started, 1),
             "idle_exit_s": self.idle,
             "served": self.served,
-            "running": len(self.running),
+            "calls_running": len(self.running),
         }
 
     def refusal(self, request: dict[str, Any]) -> str:
