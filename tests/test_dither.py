@@ -77,15 +77,18 @@ def test_diagonal_sweep_equals_the_textbook_loop(shape, strength, max_error, dea
 
 @pytest.mark.parametrize("shape", [(7, 11), (9, 1), (16, 16)])
 @pytest.mark.parametrize("dead_zone", [0.0, 40.0])
-def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(shape, dead_zone):
-    """The weighted space's exact table path (issue 22): the same result as the
-    textbook loop matching each value through its nearest 8-bit level per channel."""
+@pytest.mark.parametrize("rows", [6, 300])
+def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(shape, dead_zone, rows):
+    """The weighted space's exact paths (issue 22), searched directly (small
+    palettes) or through the table of colors met (above DIRECT_MAX_ROWS): the same
+    result as the textbook loop matching each value through its nearest 8-bit level
+    per channel."""
     from kquant.core.spaces import channel_levels
 
     levels = channel_levels("weighted")
     rng = np.random.default_rng(shape[0] * 7 + shape[1])
     img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    palette = levels[rng.integers(0, 256, (6, 3)), np.arange(3)]
+    palette = levels[rng.integers(0, 256, (rows, 3)), np.arange(3)]
     points = levels[img, np.arange(3)].reshape(-1, 3)
     got = floyd_steinberg(img, palette, low=points.min(0), high=points.max(0),
                           dead_zone=dead_zone, levels=levels)  # fmt: skip

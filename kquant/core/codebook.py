@@ -16,8 +16,9 @@ import threading
 
 import numpy as np
 
-from kquant.core.colors import ColorHistogram, binned
+from kquant.core.colors import BinnedHistogram, ColorHistogram, binned
 from kquant.core.memory import release_free_memory
+from kquant.core.threads import one_thread
 from kquant.defaults import AUTO_N_INIT
 from kquant.settings import FitOptions
 
@@ -38,10 +39,10 @@ def fit_codebook(
     init, n_init, max_iter and tol) on the histogram binned to a few bits per
     channel (:func:`kquant.core.colors.binned`: the coarsest of 5, 6 or 7 bits with at
     least :data:`MIN_POINTS_PER_CLUSTER` points per cluster), then ``KMeans``
-    warm-started from those centers on 7-bit bins and, for k <= 256, on the full
-    histogram. Each level has the same objective as the pixels, up to bins split
-    between clusters, so the coarse level finds the layout cheaply and the fine
-    ones polish it. ``minibatch`` runs ``MiniBatchKMeans`` on the full
+    warm-started from those centers on each finer binning up to 7 bits, for a few
+    iterations (:data:`REFINE_ITER`). Each level has the same objective as the
+    pixels, up to bins split between clusters, so the coarse level finds the layout
+    cheaply and the fine ones polish it. ``minibatch`` runs ``MiniBatchKMeans`` on the full
     histogram; ``random`` draws k pixels.
 
     Parameters
@@ -75,12 +76,10 @@ def fit_codebook(
     if options.method == "random":
         rows = _random_rows(hist, k, options.seed)
         return hist.colors[rows].astype(np.float64) if points is None else points[rows]
-    from threadpoolctl import threadpool_limits
-
     # One thread: scikit-learn's threaded Lloyd adds per-thread partial sums in
     # whatever order the threads finish, so with more threads the centers (and, in
     # rare ties, the palette) could differ between runs, machines and --jobs values.
-    with threadpool_limits(limits=1):
+    with one_thread():
         return _fit(hist, k, options, points, init, scratch)
 
 
@@ -106,17 +105,22 @@ def _fit(
 #: cluster (5, 6 or 7 bits per channel; the full histogram if none has enough).
 MIN_POINTS_PER_CLUSTER = 32
 
-#: Lloyd iterations (at most) of the warm-started refinement on 7-bit bins: about
-#: REFINE_7BIT_WORK / k, within REFINE_7BIT_ITER (an iteration costs O(points x k);
-#: at k=256 10 iterations reach all but 0.2% of the MSE gain of 30, for 0.5 s less
-#: on a 4 MP photo).
+#: Lloyd iterations (at most) of the refinements that follow a fit from scratch, on
+#: each finer binning up to 7 bits: {bits: iterations}. Measured on 12 photos at k = 64
+#: and 256 (docs/BENCHMARKS.md, "The fit's schedule"): against the earlier 10-30
+#: iterations on 7-bit bins and 3-5 on the full histogram, the fit takes 0.45-0.65x
+#: the time for a median MSE 0.4-0.8% higher (within the spread of k-means++ seeds).
+REFINE_ITER = {6: 15, 7: 5}
+#: Lloyd iterations (at most) of a warm start's refinement (``init``: quality targets)
+#: on 7-bit bins: about REFINE_7BIT_WORK / k, within REFINE_7BIT_ITER (an iteration
+#: costs O(points x k); at k=256 10 iterations reach all but 0.2% of the MSE gain of
+#: 30, for 0.5 s less on a 4 MP photo).
 REFINE_7BIT_ITER = (10, 30)
 REFINE_7BIT_WORK = 2560
-#: Lloyd iterations of the final refinement on the full histogram: (k <= 64, k <= 256);
-#: none above 256 colors. At k=256, 3 iterations lowered the median MSE by 0.5% on 8
-#: corpus images for 20% more fit time.
-FULL_REFINE_ITER = (5, 3)
-FULL_REFINE_MAX_K = 256
+#: A warm start with fewer 7-bit bins than k refines on the full histogram instead:
+#: (k <= 64, above) iterations, up to WARM_FULL_MAX_K colors (above, none).
+WARM_FULL_ITER = (5, 3)
+WARM_FULL_MAX_K = 256
 
 
 def auto_n_init(k: int) -> int:
@@ -149,30 +153,37 @@ def _coarse_to_fine(
         (i for i, data in enumerate(levels) if data.n_points >= MIN_POINTS_PER_CLUSTER * k),
         None,
     )
-    release_free_memory(hist.n_pixels)  # the binnings' leftovers, before the largest
-    full = binned(hist, 8, points)
     params = _params(k, options)
-    in_place = {"copy_x": not scratch}
-    if first is None and init is None:  # no binning is fine enough for k: the full histogram
-        model = KMeans(**params, **in_place).fit(full.means, sample_weight=full.weights)
+    if init is not None:  # warm start: one refinement, on 7-bit bins if there are enough
+        low, high = REFINE_7BIT_ITER
+        warm = params | {"init": np.asarray(init, dtype=np.float64), "n_init": 1}
+        if levels[2].n_points >= k:
+            data = levels[2]
+            warm["max_iter"] = min(high, max(low, REFINE_7BIT_WORK // k))
+        elif k <= WARM_FULL_MAX_K:
+            data = _full(hist, points)
+            warm |= {"max_iter": WARM_FULL_ITER[k > 64], "copy_x": not scratch}
+        else:
+            return warm["init"]
+        return KMeans(**warm).fit(data.means, sample_weight=data.weights).cluster_centers_
+    if first is None:  # no binning is fine enough for k: the full histogram
+        full = _full(hist, points)
+        model = KMeans(**params, copy_x=not scratch).fit(full.means, sample_weight=full.weights)
         return model.cluster_centers_.astype(np.float64)
-    if init is not None:  # warm start: the refinements only
-        centers = np.asarray(init, dtype=np.float64)
-        first = 0 if levels[2].n_points >= k else 2  # too few 7-bit bins: the full one only
-    else:
-        data = levels[first]  # type: ignore[index]
-        centers = KMeans(**params).fit(data.means, sample_weight=data.weights).cluster_centers_
-    assert first is not None  # a fit from scratch without a binning has returned
-    low, high = REFINE_7BIT_ITER
-    refinements = [(levels[2], min(high, max(low, REFINE_7BIT_WORK // k)))] if first < 2 else []
-    if k <= FULL_REFINE_MAX_K and (init is None or not refinements):
-        refinements.append((full, FULL_REFINE_ITER[0] if k <= 64 else FULL_REFINE_ITER[1]))
-    for data, max_iter in refinements:
+    data = levels[first]  # type: ignore[index]
+    centers = KMeans(**params).fit(data.means, sample_weight=data.weights).cluster_centers_
+    for bits in range(first + 6, 8):  # the finer binnings, up to 7 bits
+        data, max_iter = levels[bits - 5], REFINE_ITER[bits]
         warm = params | {"init": centers, "n_init": 1, "max_iter": max_iter}
-        if data is full:
-            warm |= in_place
         centers = KMeans(**warm).fit(data.means, sample_weight=data.weights).cluster_centers_
     return centers.astype(np.float64)
+
+
+def _full(hist: ColorHistogram, points: np.ndarray | None) -> BinnedHistogram:
+    """The full histogram as points, once the binnings' leftovers are returned to
+    the system (it is the largest array of a fit)."""
+    release_free_memory(hist.n_pixels)
+    return binned(hist, 8, points)
 
 
 #: Rounds of :func:`fit_around`: reassign to fixed and free centers, refit the free.
@@ -213,7 +224,6 @@ def fit_around(
     (F, D) float64 ndarray
     """
     from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
 
     from kquant.core.mapping import nearest_index
 
@@ -223,7 +233,7 @@ def fit_around(
         data = binned(hist, 8, points)
     n_fixed = fixed.shape[0]
     previous = None
-    with threadpool_limits(limits=1):
+    with one_thread():
         for _ in range(FIXED_ROUNDS):
             labels = nearest_index(data.means, np.vstack([fixed, centers]))
             if previous is not None and np.array_equal(labels, previous):

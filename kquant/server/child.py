@@ -30,6 +30,7 @@ import threading
 import traceback
 from typing import Any, NoReturn
 
+from kquant.core import threads
 from kquant.server.identity import thread_counts
 from kquant.server.wire import GO
 
@@ -99,8 +100,6 @@ def take_over(request: dict[str, Any], fds: list[int], imports_set: dict[str, st
     and stderr (those it has open, as ``request["stdio"]`` lists them);
     ``imports_set``, what the server's imports added to its environment, is added to
     the caller's (unless set there), as the same imports would in its process."""
-    from threadpoolctl import threadpool_limits
-
     os.fchdir(fds[0])
     os.close(fds[0])
     os.environ.clear()
@@ -117,7 +116,7 @@ def take_over(request: dict[str, Any], fds: list[int], imports_set: dict[str, st
     _signals(request["ignored"])
     sys.argv = list(request["argv"])
     for api, count in thread_counts(request["env"]).items():
-        threadpool_limits(limits=count, user_api=api)
+        threads.limit(count, api)
     _stdio(request, fds[1:])
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import importlib
 import json
 import os
@@ -39,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kquant.core.threads import controller
 from kquant.server.child import run as run_child
 from kquant.server.identity import CodeStamp, environment, identity, server_key
 from kquant.server.place import Place
@@ -311,6 +313,11 @@ def _import_all() -> dict[str, str]:
     before = dict(os.environ)
     for name in SERVER_IMPORTS:
         importlib.import_module(name)
+    controller()  # the children's thread limits, without walking the libraries again
+    # what is alive now stays in place: a child's garbage collections do not touch
+    # (and copy) the pages of the server's objects
+    gc.collect()
+    gc.freeze()
     threads = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["1"]
     if threading.active_count() != 1 or len(threads) != 1:
         raise RuntimeError(f"{len(threads)} threads run after the imports; a fork needs one")
