@@ -1,6 +1,6 @@
 # The public names of the kquant library: this stub is their one list. At run time
-# kquant/__init__.py reads it (lazy_loader.attach_stub) and imports each name's module
-# on first use; type checkers read it as the package's interface ("x as x" marks a
+# kquant/__init__.py reads it when a name is first asked for and imports that name's
+# module then; type checkers read it as the package's interface ("x as x" marks a
 # name as exported, PEP 484).
 from .core.mapping import nearest_index as nearest_index
 from .core.metrics import Distortion as Distortion

@@ -17,14 +17,22 @@ exit code, or by the signal that killed the child. Anything short of ``started``
 
 from __future__ import annotations
 
-import contextlib
+import _signal
+import _socket
 import io
 import os
 import resource
-import signal
-import socket
 import sys
-from typing import Any, NoReturn
+
+# What a call through a server costs is mostly what this module imports: only the C
+# modules under ``socket`` and ``signal`` and what Python has imported at start-up
+# (about 1 ms; ``socket``, ``signal``, ``contextlib``, ``typing`` and ``json`` were
+# 10-25 ms of a call, docs/BENCHMARKS.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from kquant.server.place import Place
 
 __all__ = ["ANSWER_TIMEOUT", "MODES", "call_server", "main"]
 
@@ -33,8 +41,8 @@ MODES = {"": "on", "on": "on", "1": "on", "auto": "auto", "off": "off", "0": "of
 #: Seconds to wait for the server's first answer before running in process.
 ANSWER_TIMEOUT = 10
 #: Signals forwarded to the child (those not ignored here).
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGALRM)  # fmt: skip
+FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+             _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM)  # fmt: skip
 
 
 def main() -> NoReturn:
@@ -53,7 +61,7 @@ def main() -> NoReturn:
         except KeyboardInterrupt:  # Ctrl-C before a child started: nothing was done
             sys.stderr.write("kquant: interrupted\n")
             sys.stderr.flush()
-            os._exit(128 + signal.SIGINT)
+            os._exit(128 + _signal.SIGINT)
         if code is not None:
             os._exit(code)
     from kquant.cli.group import main as in_process
@@ -63,11 +71,9 @@ def main() -> NoReturn:
 
 def _stream(stream: Any) -> dict[str, Any] | None:
     """How Python made ``stream`` (None if the descriptor was closed at start)."""
-    if stream is None:
-        return None
     try:
         os.fstat(stream.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation):
+    except (AttributeError, OSError, ValueError):  # None, closed, or no descriptor
         return None
     return {
         "encoding": stream.encoding,
@@ -79,8 +85,8 @@ def _stream(stream: Any) -> dict[str, Any] | None:
 
 
 def _request(argv: list[str]) -> tuple[dict[str, Any], list[int]]:
-    from kquant.server.child import LIMITS, SKIPPED_SIGNALS
     from kquant.server.identity import identity
+    from kquant.server.wire import LIMITS, SKIPPED_SIGNALS
 
     try:
         cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -102,8 +108,8 @@ def _request(argv: list[str]) -> tuple[dict[str, Any], list[int]]:
         "cpus": sorted(os.sched_getaffinity(0)),
         "ignored": [
             int(s)
-            for s in signal.valid_signals()
-            if s not in SKIPPED_SIGNALS and signal.getsignal(s) is signal.SIG_IGN
+            for s in _signal.valid_signals()
+            if s not in SKIPPED_SIGNALS and _signal.getsignal(s) == _signal.SIG_IGN
         ],
     }
     return request, fds
@@ -120,8 +126,8 @@ def call_server(argv: list[str], auto: bool = False) -> int | None:
         where = Place.find(server_key(environment()))
     except UnsafePlaceError:
         return None  # `kquant server start` and `status` say why
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    with sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         try:
             sock.connect(where.socket)
         except OSError:  # no server, or a stale socket file
@@ -129,26 +135,31 @@ def call_server(argv: list[str], auto: bool = False) -> int | None:
                 _spawn(where)
             return None
         return _call(sock, argv, where if auto else None)
+    finally:
+        sock.close()
 
 
-def _spawn(where: Any) -> None:
+def _spawn(where: Place) -> None:
     import fcntl
 
-    with contextlib.suppress(OSError), open(where.lock, "a") as fh:
-        try:  # a server that holds the lock is starting (or stopping): leave it be
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        from kquant.server.control import AUTO_IDLE, spawn
+    try:
+        with open(where.lock, "a") as fh:
+            try:  # a server that holds the lock is starting (or stopping): leave it be
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            from kquant.server.control import AUTO_IDLE, spawn
 
-        spawn(where, AUTO_IDLE)
+            spawn(where, AUTO_IDLE)
+    except OSError:
+        pass
 
 
 class _Lines:
     """Lines read from a socket."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Any) -> None:
         self.sock, self.buffer = sock, b""
 
     def next(self) -> bytes | None:
@@ -164,7 +175,7 @@ class _Lines:
         return line
 
 
-def _call(sock: socket.socket, argv: list[str], respawn: Any) -> int | None:
+def _call(sock: Any, argv: list[str], respawn: Place | None) -> int | None:
     from kquant.server.wire import GO, send_request
 
     request, fds = _request(argv)
@@ -176,8 +187,7 @@ def _call(sock: socket.socket, argv: list[str], respawn: Any) -> int | None:
     except OSError:
         return None
     finally:
-        for fd in fds[:1]:
-            os.close(fd)
+        os.close(fds[0])
     if first is None or not first.startswith(b"started "):
         if respawn is not None and first is not None and first.startswith(b"refused stale"):
             _spawn(respawn)
@@ -185,20 +195,22 @@ def _call(sock: socket.socket, argv: list[str], respawn: Any) -> int | None:
     sock.settimeout(None)
     pidfd = os.pidfd_open(int(first.split()[1]))
     forward = _forwarder(pidfd)
-    previous = {s: signal.signal(s, forward) for s in FORWARDED
-                if signal.getsignal(s) is not signal.SIG_IGN}  # fmt: skip
+    previous = {s: _signal.signal(s, forward) for s in FORWARDED
+                if _signal.getsignal(s) != _signal.SIG_IGN}  # fmt: skip
     sock.sendall(GO)
     code = _outcome(lines)
     for signum, handler in previous.items():
-        signal.signal(signum, handler)
+        _signal.signal(signum, handler)
     os.close(pidfd)
     return code
 
 
 def _forwarder(pidfd: int) -> Any:
     def forward(signum: int, frame: Any) -> None:
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(pidfd, signum)
+        try:  # noqa: SIM105 (contextlib: 5 ms of import for each call)
+            _signal.pidfd_send_signal(pidfd, signum)
+        except OSError:
+            pass
 
     return forward
 
@@ -216,7 +228,7 @@ def _outcome(lines: _Lines) -> int:
     if found[:2] == [b"status", b"signaled"]:
         signum = int(found[2])
         sys.stdout.flush()
-        signal.signal(signum, signal.SIG_DFL)
+        _signal.signal(signum, _signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return 128 + signum  # not reached for a signal that kills
     return int(found[-1])

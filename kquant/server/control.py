@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from kquant.server.identity import environment, server_key
@@ -43,8 +42,8 @@ def spawn(where: Place, idle: float | None) -> subprocess.Popen[bytes]:
     """Start a server for ``where`` in the background, detached from this process's
     session and terminal, its messages appended to ``where.log``."""
     with contextlib.suppress(OSError):
-        if where.log.stat().st_size > LOG_LIMIT:
-            where.log.unlink()
+        if os.stat(where.log).st_size > LOG_LIMIT:
+            os.unlink(where.log)
     fd = os.open(where.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     command = [sys.executable, "-m", "kquant.server", "--key", where.key]
     if idle is not None:
@@ -114,9 +113,10 @@ def start(idle: float | None, wait: float = 60) -> tuple[dict[str, Any], bool]:
     raise ServerError(f"the server did not answer within {wait:g} s: {_last_line(where.log)}")
 
 
-def _last_line(log: Path) -> str:
+def _last_line(log: str) -> str:
     try:
-        lines = log.read_text(errors="replace").strip().splitlines()
+        with open(log, errors="replace") as fh:
+            lines = fh.read().strip().splitlines()
     except OSError:
         lines = []
     return f"{lines[-1]} (log: {log})" if lines else f"see {log}"
@@ -150,7 +150,8 @@ def stop(every: bool = False, wait: float = 10) -> list[int]:
     where = place()
     places = [where]
     if every:
-        places = [Place(where.folder, p.stem) for p in sorted(where.folder.glob("*.sock"))]
+        names = sorted(os.listdir(where.folder))
+        places = [Place(where.folder, n[: -len(".sock")]) for n in names if n.endswith(".sock")]
     stopped = []
     for one in places:
         pid = _server_pid(one)

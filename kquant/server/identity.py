@@ -23,14 +23,16 @@ refuses and exits.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any
 
 import kquant
+
+# The ``kquant`` client imports this module on every call: only what Python has
+# imported at start-up (hashlib, json and pathlib would cost it 10 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "IMPORT_TIME_ENV",
@@ -97,18 +99,32 @@ def identity(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[st
 
 
 def server_key(env: dict[str, Any]) -> str:
-    """A short name for an :func:`environment` (16 hex digits)."""
-    text = json.dumps(env, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short name for an :func:`environment` (16 hex digits of a SHA-256 of its
+    ``repr``, keys sorted: its values are str, int and lists of them)."""
+    text = repr(sorted(env.items()))
+    return _sha256(text.encode()).hexdigest()[:16]
 
 
-def thread_counts(environ: dict[str, str]) -> dict[str, int]:
+def _sha256(data: bytes) -> Any:
+    """SHA-256 from CPython's built-in module (hashlib imports OpenSSL: 3 ms)."""
+    try:
+        from _sha2 import sha256  # Python 3.12 and later
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.10 and 3.11
+        except ImportError:  # an interpreter without them
+            from hashlib import sha256
+    return sha256(data)
+
+
+def thread_counts(environ: dict[str, str], blas_default: int | None = None) -> dict[str, int]:
     """BLAS and OpenMP thread counts a fresh process would start with in
     ``environ`` (the variables, else the CPUs this process may use), by
-    threadpoolctl's ``user_api``."""
+    threadpoolctl's ``user_api``; ``blas_default``, if given, is BLAS's count when
+    no variable sets one."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
-    def first(*names: str) -> int:
+    def first(*names: str, default: int | None = None) -> int:
         for name in names:
             try:
                 value = int(environ.get(name, "").split(",")[0])
@@ -116,7 +132,7 @@ def thread_counts(environ: dict[str, str]) -> dict[str, int]:
                 continue
             if value > 0:
                 return value
-        return cpus or 1
+        return default or cpus or 1
 
     return {
         "blas": first(
@@ -125,6 +141,7 @@ def thread_counts(environ: dict[str, str]) -> dict[str, int]:
             "MKL_NUM_THREADS",
             "BLIS_NUM_THREADS",
             "OMP_NUM_THREADS",
+            default=blas_default,
         ),
         "openmp": first("OMP_NUM_THREADS"),
     }
@@ -140,6 +157,8 @@ class CodeStamp:
 
     @staticmethod
     def _take() -> list[tuple[str, int]]:
+        from pathlib import Path
+
         package = Path(kquant.__file__).resolve().parent
         paths = [str(p) for p in sorted(package.rglob("*.py"))]
         paths += [p for p in sys.path[1:] if p]

@@ -13,14 +13,15 @@ per key) and ``KEY.log`` (the server's own messages).
 from __future__ import annotations
 
 import os
-import stat
-from dataclasses import dataclass
-from pathlib import Path
 
 __all__ = ["Place", "UnsafePlaceError", "server_dir"]
 
+# Only ``os``: the ``kquant`` client imports this module on every call (pathlib and
+# dataclasses would cost it 10 ms of a call of about 60).
+
 #: Linux's limit on a socket path (sun_path), less its terminating NUL.
 MAX_SOCKET_PATH = 107
+_S_IFMT, _S_IFDIR = 0o170000, 0o040000
 
 
 class UnsafePlaceError(Exception):
@@ -28,23 +29,23 @@ class UnsafePlaceError(Exception):
     link, too long a path); the message names it and the problem."""
 
 
-def _check(path: Path, what: str) -> None:
+def _check(path: str, what: str) -> None:
     try:
         st = os.lstat(path)
     except OSError as exc:
         raise UnsafePlaceError(f"{path}: cannot use it as {what}: {exc.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
+    if st.st_mode & _S_IFMT != _S_IFDIR:
         raise UnsafePlaceError(f"{path}: not a directory (a link or a file), refused as {what}")
     if st.st_uid != os.getuid():
         raise UnsafePlaceError(f"{path}: owned by uid {st.st_uid}, not by you, refused as {what}")
     if st.st_mode & 0o077:
-        mode = stat.S_IMODE(st.st_mode)
+        mode = st.st_mode & 0o7777
         raise UnsafePlaceError(
             f"{path}: mode {mode:04o} lets others in (0700 needed), refused as {what}"
         )
 
 
-def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> Path:
+def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
     """The checked socket directory, created (0700) if missing.
 
     Raises
@@ -54,10 +55,10 @@ def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> Path:
     """
     runtime = environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime):
-        _check(Path(runtime), "the runtime directory ($XDG_RUNTIME_DIR)")
-        path = Path(runtime) / "kquant"
+        _check(runtime, "the runtime directory ($XDG_RUNTIME_DIR)")
+        path = os.path.join(runtime, "kquant")
     else:
-        path = Path(environ.get("TMPDIR") or "/tmp") / f"kquant-{os.getuid()}"
+        path = os.path.join(environ.get("TMPDIR") or "/tmp", f"kquant-{os.getuid()}")
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
@@ -70,12 +71,23 @@ def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> Path:
     return path
 
 
-@dataclass(frozen=True)
 class Place:
-    """The files of the server for ``key`` in a checked directory."""
+    """The files of the server for ``key`` in a checked directory ``folder``:
+    ``socket``, ``lock`` and ``log`` (paths, str)."""
 
-    folder: Path
-    key: str
+    __slots__ = ("folder", "key")
+
+    def __init__(self, folder: str, key: str) -> None:
+        self.folder, self.key = folder, key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Place) and (self.folder, self.key) == (other.folder, other.key)
+
+    def __hash__(self) -> int:
+        return hash((self.folder, self.key))
+
+    def __repr__(self) -> str:
+        return f"Place({self.folder!r}, {self.key!r})"
 
     @classmethod
     def find(cls, key: str, environ: os._Environ[str] | dict[str, str] = os.environ) -> Place:
@@ -86,12 +98,12 @@ class Place:
 
     @property
     def socket(self) -> str:
-        return str(self.folder / f"{self.key}.sock")
+        return os.path.join(self.folder, f"{self.key}.sock")
 
     @property
-    def lock(self) -> Path:
-        return self.folder / f"{self.key}.lock"
+    def lock(self) -> str:
+        return os.path.join(self.folder, f"{self.key}.lock")
 
     @property
-    def log(self) -> Path:
-        return self.folder / f"{self.key}.log"
+    def log(self) -> str:
+        return os.path.join(self.folder, f"{self.key}.log")

@@ -1,7 +1,9 @@
 """The messages between a ``kquant`` client, the server and the server's child.
 
-A request is one message: a 4-byte length and a JSON object, with file descriptors
-attached (``socket.send_fds``: SCM_RIGHTS). ``{"op": "run", ...}`` carries the
+A request is one message: a 4-byte length and a dict in :mod:`marshal`'s format
+(client and server run the same Python, which the request's identity checks; a
+request another Python cannot read is refused like any malformed one), with file
+descriptors attached (SCM_RIGHTS, as ``socket.send_fds``). ``{"op": "run", ...}`` carries the
 caller's argv, environment, umask, limits and ignored signals, with the descriptors
 of its working directory and of its stdin, stdout and stderr; ``{"op": "status"}``
 asks about the server.
@@ -16,15 +18,23 @@ the socket instead, and the child ends without doing anything.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import _signal
+import _socket
+import marshal
 import os
-import socket
 import struct
-from collections.abc import Sequence
-from typing import Any
 
-__all__ = ["GO", "MAX_FDS", "WireError", "read_request", "send_request"]
+# The ``kquant`` client imports this module on every call: only modules that cost
+# nothing to import (``socket``, ``signal``, ``json`` and ``typing`` would cost it
+# about 10 ms; ``_socket`` and ``_signal`` are the C modules under the first two).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from socket import socket
+    from typing import Any
+
+__all__ = ["GO", "LIMITS", "MAX_FDS", "SKIPPED_SIGNALS", "WireError", "read_request",
+           "send_request"]  # fmt: skip
 
 #: The byte that lets a started child run the command.
 GO = b"\0"
@@ -33,30 +43,42 @@ MAX_FDS = 4
 #: At most this many bytes of request (an environment of a few hundred variables).
 MAX_REQUEST = 1 << 20
 _LENGTH = struct.Struct("!I")
+#: The resource limits a child takes from its caller.
+LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
+          "RLIMIT_NOFILE", "RLIMIT_NPROC")  # fmt: skip
+#: Signals whose disposition is not carried over: Python sets them itself, or they
+#: cannot be caught.
+SKIPPED_SIGNALS = frozenset({_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGPIPE,
+                             _signal.SIGXFSZ, _signal.SIGCHLD})  # fmt: skip
 
 
 class WireError(Exception):
     """A message that does not follow the protocol."""
 
 
-def send_request(sock: socket.socket, request: dict[str, Any], fds: Sequence[int] = ()) -> None:
-    """Send ``request`` with ``fds`` attached."""
-    data = json.dumps(request, separators=(",", ":")).encode()
+def send_request(sock: socket, request: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    """Send ``request`` (str, int, float, bool, None, and lists and dicts of them)
+    with ``fds`` attached; ``sock`` a ``socket.socket`` or a ``_socket.socket``."""
+    data = marshal.dumps(request)
     message = _LENGTH.pack(len(data)) + data
-    sent = socket.send_fds(sock, [message], list(fds))
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
+    sent = sock.sendmsg([message], rights if fds else [])
     if sent < len(message):
         sock.sendall(message[sent:])
 
 
-def read_request(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
+def read_request(sock: socket) -> tuple[dict[str, Any], list[int]]:
     """Read one request; return it and the descriptors that came with it (the
     caller owns them, also when this raises: they are closed then).
 
     Raises
     ------
     WireError
-        Cut short, too long, not JSON, or with descriptors cut off.
+        Cut short, too long, not a marshalled dict, or with descriptors cut off.
     """
+    import contextlib  # the server's side: it has them imported
+    import socket
+
     data, fds, flags, _ = socket.recv_fds(sock, 65536, MAX_FDS)
     try:
         if flags & socket.MSG_CTRUNC:
@@ -72,12 +94,12 @@ def read_request(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
             if not more:
                 raise WireError("a request cut short")
             body += more
-        request = json.loads(bytes(body[:length]))
+        request = marshal.loads(bytes(body[:length]))
         if not isinstance(request, dict):
-            raise WireError("a request that is not an object")
+            raise WireError("a request that is not a dict")
         return request, fds
-    except (WireError, ValueError, OSError) as exc:
+    except (WireError, ValueError, EOFError, TypeError, OSError) as exc:
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        raise WireError(str(exc)) from None
+        raise WireError(str(exc) or type(exc).__name__) from None
