@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -305,3 +307,22 @@ def test_csv_cells_that_would_be_formulas_are_quoted(tmp_path, monkeypatch):
     assert [r["input"] for r in rows] == ["=1+1.png", "@SUM(A1).png", "plain.png"]
     assert flat_row({"input": "-", "mse": -1.0}) == {"input": "'-", "mse": -1.0}
     assert flat_row({"error": "+x", "notes": ["-1"]}) == {"error": "'+x", "notes": "'-1"}
+
+
+def test_workers_write_with_the_umask_of_the_run(tmp_path):
+    """Workers come from a fork server that outlives a run in a long-lived process; a
+    later run with another umask still writes its files with its own."""
+    for i in range(2):
+        Image.fromarray(blocks(16, 16, seed=i)).save(tmp_path / f"b{i}.png")
+    old = os.umask(0o022)
+    try:
+        for mask in (0o022, 0o077):
+            os.umask(mask)
+            out = tmp_path / f"out{mask:o}"
+            ran = kquant("compress", tmp_path / "b0.png", tmp_path / "b1.png", "-j", "2",
+                         "-k", "4", "-o", f"{out}/")  # fmt: skip
+            assert ran.returncode == 0, ran.stderr
+            modes = {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+            assert modes == {0o666 & ~mask}, (oct(mask), modes)
+    finally:
+        os.umask(old)

@@ -203,3 +203,28 @@ def test_the_library_example_runs(tmp_path, monkeypatch):
                  "small/b-k32.png"):  # fmt: skip
         with Image.open(tmp_path / name) as im:
             assert im.format == "PNG"
+
+
+def test_an_installed_kquant_ships_every_package_and_the_client_imports_little():
+    """pyproject.toml lists every kquant package (a package left out is missing from
+    a non-editable install: ``pip install .`` shipped no kquant.server, so the
+    ``kquant`` command failed); and the console script's modules import nothing a
+    call would pay for (issue 25: each of socket, signal, json, typing, pathlib,
+    dataclasses cost the client 3-10 ms of a 35 ms call)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    on_disk = {_module_name(p.parent / "__init__.py") for p in PACKAGE.rglob("__init__.py")}
+    assert listed == on_disk
+    code = (
+        "import sys; before = set(sys.modules); import kquant.server.client; "
+        "from kquant.server import identity, place, wire; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    ran = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         check=True, cwd=PACKAGE.parent)  # fmt: skip
+    added = set(ran.stdout.split())
+    heavy = {"socket", "signal", "json", "typing", "pathlib", "dataclasses", "hashlib",
+             "contextlib", "enum", "re", "numpy", "click"}  # fmt: skip
+    assert not added & heavy, added & heavy

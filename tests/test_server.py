@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, blocks, cpu_seconds, kquant_exe, live_processes, wait_for
+from helpers import SAMPLES, blocks, cpu_seconds, kquant, kquant_exe, live_processes, wait_for
 from PIL import Image
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="Linux's pidfds")
@@ -177,6 +177,31 @@ def _tree(folder: Path) -> dict[str, tuple[int, bytes]]:
     }
 
 
+#: Rows whose in-process run must be a process of its own: its stdin and stdout are
+#: descriptors (a pipe, /dev/full). The others run in process through CliRunner, as
+#: the rest of the suite does (the same command, without a second import of
+#: everything: 3 s a row).
+OWN_PROCESS = ("pipe", "stdout on a full device")
+
+
+def _run_in_process(folder: Path, args: list[str], how: dict, monkeypatch) -> tuple:
+    """A table row run by ``kquant.cli`` in this process, in ``folder``."""
+    from click.testing import CliRunner
+
+    from kquant.cli import cli
+
+    monkeypatch.chdir(folder)
+    old = os.umask(0o022)
+    os.umask(how.get("umask", old))
+    try:
+        result = CliRunner().invoke(cli, args, env=how.get("env"), prog_name="kquant",
+                                    catch_exceptions=False)  # fmt: skip
+    finally:
+        os.umask(old)
+    return (result.exit_code, _timeless(result.stdout_bytes), _timeless(result.stderr_bytes),
+            _tree(folder))  # fmt: skip
+
+
 def _run_row(folder: Path, env: dict[str, str], args: list[str], how: dict) -> tuple:
     umask = how.get("umask")
     with contextlib.ExitStack() as stack:
@@ -195,13 +220,17 @@ def _run_row(folder: Path, env: dict[str, str], args: list[str], how: dict) -> t
 
 
 @pytest.mark.parametrize("row", list(TABLE), ids=list(TABLE))
-def test_a_call_through_the_server_is_the_call_in_process(server, tmp_path, row):
+def test_a_call_through_the_server_is_the_call_in_process(server, tmp_path, row, monkeypatch):
     args, how = TABLE[row]
     results = {}
     for mode in ("off", "on"):
         _inputs(tmp_path / mode)
         before = server.served()
-        results[mode] = _run_row(tmp_path / mode, {**server.env, "KQUANT_SERVER": mode}, args, how)
+        if mode == "off" and row not in OWN_PROCESS:
+            results[mode] = _run_in_process(tmp_path / mode, args, how, monkeypatch)
+        else:
+            env = {**server.env, "KQUANT_SERVER": mode}
+            results[mode] = _run_row(tmp_path / mode, env, args, how)
         assert server.served() == before + (mode == "on"), "the server was (not) used"
     code, _, err, _ = results["off"]
     assert results["on"] == results["off"]
@@ -304,12 +333,18 @@ def test_a_client_killed_outright_leaves_no_child_writing(server, tmp_path):
 
 
 def _call(env: dict[str, str], folder: Path, server: bool) -> None:
-    """One small compress call with ``env`` succeeds, through a server or not (the
-    table shows the two give the same bytes)."""
+    """One call with ``env`` succeeds, through a server or not: a small compress
+    through a server, ``kquant --version`` in process (the table shows that both
+    ways give the same bytes; in process, a compress would import everything again,
+    3 s a call)."""
     Image.fromarray(blocks(32, 32)).save(folder / "b.png")
     before = _status(env)
-    done = _kquant(env, "compress", "b.png", "-k", "4", "-o", "a.png", "-f", cwd=folder)
-    assert done.returncode == 0 and (folder / "a.png").exists(), done.stderr
+    if server:
+        done = _kquant(env, "compress", "b.png", "-k", "4", "-o", "a.png", "-f", cwd=folder)
+        assert done.returncode == 0 and (folder / "a.png").exists(), done.stderr
+    else:
+        done = _kquant(env, "--version", cwd=folder)
+        assert done.returncode == 0 and done.stdout.startswith(b"kquant, version "), done.stderr
     after = _status(env)
     used = before is not None and after is not None and after["served"] == before["served"] + 1
     assert used == server
@@ -409,11 +444,11 @@ def test_an_unsafe_directory_is_never_used(tmp_path, fault):
 def test_a_full_disk_fails_as_in_process(server, tmp_path, small_disk):
     """An output on a full file system: the same one line and exit code."""
     Image.fromarray(blocks(32, 32)).save(tmp_path / "b.png")
-    said = {}
-    for mode in ("off", "on"):
-        done = _kquant({**server.env, "KQUANT_SERVER": mode}, "compress", tmp_path / "b.png",
-                       "-k", "4", "-o", small_disk / "o.png")  # fmt: skip
-        said[mode] = (done.returncode, done.stderr)
+    args = ["compress", tmp_path / "b.png", "-k", "4", "-o", small_disk / "o.png"]
+    done = _kquant(server.env, *args)
+    said = {"on": (done.returncode, done.stderr)}
+    ran = kquant(*args)
+    said["off"] = (ran.returncode, ran.stderr.encode())
     assert said["on"] == said["off"]
     assert said["on"][0] == 1 and said["on"][1].count(b"\n") == 1
     assert b"No space left on device" in said["on"][1]

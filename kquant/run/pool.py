@@ -73,7 +73,14 @@ class _Interrupt(BaseException):
         self.signum = signum
 
 
-def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
+def _umask() -> int:
+    """This process's umask (read by setting it, then set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False, umask: int = 0o022) -> None:
     """Initializer of a worker process.
 
     - Takes a slot in ``slots`` (two ints per worker: its pid, and the id of the task
@@ -98,7 +105,11 @@ def _worker_init(slots: Any, parent: int, sigint_ignored: bool = False) -> None:
       holding its pipe, its workers included, has.
     - Asks the kernel for SIGTERM when the fork server dies (its workers' results
       could no longer be told from a death).
+    - Takes the owner's ``umask`` for the files it writes: a fork server started by
+      an earlier run of a long-lived process (a program using the library, a test
+      session) keeps the umask of then, and its workers would too.
     """
+    os.umask(umask)
 
     global _slots, _slot
     forker = os.getppid()
@@ -318,7 +329,7 @@ class WorkerPool(Executor):
                 max_workers=self._max_workers,
                 mp_context=self._context,
                 initializer=_worker_init,
-                initargs=(self._slots, os.getpid(), _ignored(signal.SIGINT)),
+                initargs=(self._slots, os.getpid(), _ignored(signal.SIGINT), _umask()),
             )
             self._processes = {}
         return self._inner
