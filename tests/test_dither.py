@@ -23,16 +23,17 @@ def sky(height: int = 48, width: int = 256) -> np.ndarray:
 
 
 def scalar_floyd_steinberg(img, palette, strength=1.0, skip=None, max_error=np.inf,
-                           dead_zone=0.0, levels=None):  # fmt: skip
+                           dead_zone=0.0, levels=None, bounds=None):  # fmt: skip
     """Textbook raster-order Floyd-Steinberg, one pixel at a time (the reference), with
     errors above ``max_error`` (squared, summed over channels) diffused at 3/4, and
     the diffused error dropped where its square is below ``dead_zone``. With
     ``levels`` (256, 3), values are points of that space and each is matched through
-    the 8-bit color whose points are nearest channel by channel."""
+    the 8-bit color whose points are nearest channel by channel. Values are clipped
+    to ``bounds`` (low, high), by default the image's own range."""
     h, w, _ = img.shape
     v = img.astype(np.float64) if levels is None else levels[img, np.arange(3)]
     base = v.copy()
-    low, high = v.reshape(-1, 3).min(0), v.reshape(-1, 3).max(0)
+    low, high = bounds or (v.reshape(-1, 3).min(0), v.reshape(-1, 3).max(0))
     out = np.full((h, w), -1)
     for y in range(h):
         for x in range(w):
@@ -77,18 +78,23 @@ def test_diagonal_sweep_equals_the_textbook_loop(shape, strength, max_error, dea
 
 @pytest.mark.parametrize("shape", [(7, 11), (9, 1), (16, 16)])
 @pytest.mark.parametrize("dead_zone", [0.0, 40.0])
-@pytest.mark.parametrize("rows", [6, 300])
-def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(shape, dead_zone, rows):
-    """The weighted space's exact paths (issue 22), searched directly (small
-    palettes) or through the table of colors met (above DIRECT_MAX_ROWS): the same
+@pytest.mark.parametrize("pairs", [65_536, 0])
+def test_diffusion_in_the_weighted_space_goes_through_its_8_bit_grid(
+    shape, dead_zone, pairs, monkeypatch
+):
+    """The weighted space's exact paths (issue 22), searched directly or through the
+    table of colors met (``DIRECT_PAIRS`` 0: every step through the table): the same
     result as the textbook loop matching each value through its nearest 8-bit level
     per channel."""
+    from kquant.core import dither
+
+    monkeypatch.setattr(dither, "DIRECT_PAIRS", pairs)
     from kquant.core.spaces import channel_levels
 
     levels = channel_levels("weighted")
     rng = np.random.default_rng(shape[0] * 7 + shape[1])
     img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    palette = levels[rng.integers(0, 256, (rows, 3)), np.arange(3)]
+    palette = levels[rng.integers(0, 256, (6, 3)), np.arange(3)]
     points = levels[img, np.arange(3)].reshape(-1, 3)
     got = floyd_steinberg(img, palette, low=points.min(0), high=points.max(0),
                           dead_zone=dead_zone, levels=levels)  # fmt: skip
@@ -310,3 +316,39 @@ def test_rows_are_two_bytes_a_pixel_up_to_32766_palette_rows(rows, dtype):
     got = floyd_steinberg(img, palette, low=lo, high=hi)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, scalar_floyd_steinberg(img, palette))
+
+
+@pytest.mark.parametrize("levels", [False, True])
+def test_tiles_one_pixel_apart_are_diffused_together_as_images_of_their_own(levels):
+    """Frames of an animation laid out in a grid with skipped pixels between them:
+    diffused together (``tiles``), each frame is what the textbook loop gives for
+    it alone, and the whole is what the sweep over the whole image gives."""
+    from kquant.core.spaces import channel_levels
+
+    rng = np.random.default_rng(5)
+    h, w, rows, cols = 9, 7, 2, 3
+    height, width = rows * (h + 1) - 1, cols * (w + 1) - 1
+    img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    skip = np.zeros((height, width), bool)
+    skip[h :: h + 1] = True
+    skip[:, w :: w + 1] = True
+    lv = channel_levels("weighted") if levels else None
+    palette = rng.integers(0, 256, (5, 3), dtype=np.uint8)
+    if levels:
+        palette = lv[palette, np.arange(3)]
+    points = img.astype(np.float64) if lv is None else lv[img, np.arange(3)]
+    bounds = points.reshape(-1, 3).min(0), points.reshape(-1, 3).max(0)
+    kw = {"skip": skip, "max_error": 900.0 if levels else None, "levels": lv,
+          "low": bounds[0], "high": bounds[1]}  # fmt: skip
+    whole = floyd_steinberg(img, palette, **kw)
+    tiled = floyd_steinberg(img, palette, tiles=(h, w), **kw)
+    np.testing.assert_array_equal(tiled, whole)
+    assert (tiled[skip] == -1).all()
+    for r in range(rows):
+        for c in range(cols):
+            part = (slice(r * (h + 1), r * (h + 1) + h), slice(c * (w + 1), c * (w + 1) + w))
+            alone = scalar_floyd_steinberg(img[part], palette, max_error=kw["max_error"] or np.inf,
+                                           levels=lv, bounds=bounds)  # fmt: skip
+            np.testing.assert_array_equal(tiled[part], alone)
+    with pytest.raises(ValueError, match="between tiles must be skipped"):
+        floyd_steinberg(img, palette, tiles=(h, w), levels=lv, skip=skip & False)

@@ -93,9 +93,9 @@ class NearestPalette:
 
     def of_points(self, points: np.ndarray) -> np.ndarray:
         """(N,) intp nearest rows of ``points`` (N, C) already in the palette's
-        dtype (float32 holding uint8 values, or float64), N at most ``self.block``:
-        the arithmetic of :meth:`__call__` without its checks and blocks, for the
-        dithering sweep's few hundred values at a time."""
+        dtype (float32 holding uint8 values, or float64): the arithmetic of
+        :meth:`__call__` without its checks and blocks, for the dithering sweep's
+        few hundred values at a time."""
         dist = points @ self.pal_t2
         dist += self.pal_sq
         return self.order[dist.argmin(axis=1)]

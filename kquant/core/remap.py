@@ -128,6 +128,7 @@ def remap(
     strength: float = DEFAULT_DITHER_STRENGTH,
     whole_palette: bool = False,
     hold: tuple[np.ndarray, np.ndarray] | None = None,
+    tiles: tuple[int, int] | None = None,
 ) -> Quantized:
     """Map an image onto a palette.
 
@@ -150,6 +151,10 @@ def remap(
         that dithering noise stays still where the picture does. Applied whenever
         dithering is asked for, even when the palette holds every color exactly
         (nothing is diffused then); ignored with ``dither="none"`` or a strength of 0.
+    tiles : (h, w) or None
+        The image is a grid of h x w frames one fully transparent pixel apart (an
+        animation's mosaic): dithered together, each as an image of its own
+        (:func:`kquant.core.dither.floyd_steinberg`'s ``tiles``; the same result).
 
     Returns
     -------
@@ -176,7 +181,7 @@ def remap(
     if per_pixel:  # the error depends on the neighbours, not only the color
         release_free_memory(n_pixels)  # the fit's temporaries, before the indices
         fixed = np.isin(pack(hist.colors), pack(palette.kept)) if palette.n_kept else None
-        labels = _dither(prep, points, rows, labels, space, asked,
+        labels = _dither(prep, points, rows, labels, space, asked, tiles=tiles,
                          adaptive=dither == "adaptive", hold=hold, fixed=fixed)  # fmt: skip
         if not whole_palette:
             rows, labels = order_rows(rows, labels, always=palette.n_kept)
@@ -264,6 +269,7 @@ def _dither(
     adaptive: bool = False,
     hold: tuple[np.ndarray, np.ndarray] | None = None,
     fixed: np.ndarray | None = None,
+    tiles: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """(V,) int16 palette rows of the visible pixels (int32 from 32,767 rows), dithered
     by Floyd-Steinberg (with ``adaptive``, each pixel's error scaled by
@@ -316,6 +322,7 @@ def _dither(
         restrict=keep_opaque,
         dead_zone=DITHER_DEAD_ZONE * (alpha_scale(space) / 255.0) ** 2,
         levels=levels,
+        tiles=tiles,
     )
     if hold is not None:
         index[hold[0]] = hold[1][hold[0]]

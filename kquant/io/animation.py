@@ -652,9 +652,12 @@ def _unchanged(made: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 #: them, which passes no error on: Floyd-Steinberg takes a numpy step per
 #: anti-diagonal, and small frames have short ones (Pillow's a.fli, 384 frames of
 #: 320x200, to GIF at k = 16: 30.4 s one by one, 10.9 s in mosaics; 2.0 s
-#: undithered). The clipping range and the damping threshold are the mosaic's, so a
-#: frame's pixels depend a little on its neighbours; the grouping depends on the
-#: frame size only, so the output is deterministic.
+#: undithered). The mosaic's frames are diffused together, each as an image of its
+#: own (``tiles``): w + 2h steps, not those of the whole mosaic (advi-anim.gif, 46
+#: frames of 69x76 at k = 64: map 0.16 -> 0.05 s). The clipping range and the
+#: damping threshold are the mosaic's, so a frame's pixels depend a little on its
+#: neighbours; the grouping depends on the frame size only, so the output is
+#: deterministic.
 MOSAIC_PIXELS = 4_000_000
 
 
@@ -695,12 +698,13 @@ class _DitheredFrames:
         """Dither the frames taken: (number, frame, its distortion, visible pixels)."""
         if not self.pending:
             return []
+        height, width = self.pending[0][1].shape[:2]
         if len(self.pending) == 1:  # a large frame alone: no mosaic, no alpha channel added
-            mosaic, places = self.pending[0][1], [(0, 0)]
+            mosaic, places, tiles = self.pending[0][1], [(0, 0)], None
         else:
             mosaic, places = _mosaic([p for _, p, _ in self.pending])
+            tiles = (height, width)
         hold = np.zeros(mosaic.shape[:2], bool)
-        height, width = self.pending[0][1].shape[:2]
         for (_, _, held), (top, left) in zip(self.pending, places, strict=True):
             if held is not None:
                 hold[top : top + height, left : left + width] = held
@@ -710,7 +714,7 @@ class _DitheredFrames:
         onto = given(self.palette, prep.histogram(transparent_entry=self.alpha, keep=self.keep),
                      s.fit.space)  # fmt: skip
         q = remap(prep, onto, dither=s.dither, strength=s.strength, whole_palette=True,
-                  hold=(hold, no_rows))  # fmt: skip
+                  hold=(hold, no_rows), tiles=tiles)  # fmt: skip
         # the transparent entry is last: the frames' own, or the mosaic's gaps'
         n_rows = q.palette.shape[0] - (q.transparent_index is not None)
         palette = q.palette if self.alpha else q.palette[:n_rows, : self.palette.shape[1]]
