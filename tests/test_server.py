@@ -318,6 +318,30 @@ def test_a_signal_to_the_client_reaches_the_child(server, tmp_path, sig, code, s
     wait_for(lambda: child not in live_processes(), "the child to end", 10)
 
 
+def _state(pid: int) -> str:
+    """The process's state letter (R, S, T...) from /proc."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_stops_the_child_with_the_client_and_fg_continues_both(server, tmp_path):
+    """SIGTSTP (a terminal's Ctrl-Z) stops the client and the child with it; SIGCONT
+    (fg) continues both, and the call ends as it would have."""
+    big = _big_photo(tmp_path, width=1200)
+    # a job of its own, as a shell makes it (process group)
+    proc = subprocess.Popen([kquant_exe(), "compress", big, "-k", "256", "-o", tmp_path / "o.png"],
+                            env=server.env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=os.setpgrp)  # fmt: skip
+    child = _child_at_work(server)
+    proc.send_signal(signal.SIGTSTP)
+    wait_for(lambda: _state(proc.pid) == "T" and _state(child) == "T", "both to stop", 10)
+    spent = cpu_seconds(child)
+    time.sleep(0.3)
+    assert cpu_seconds(child) == spent, "the child worked on while stopped"
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and (tmp_path / "o.png").exists(), err
+
+
 def test_a_client_killed_outright_leaves_no_child_writing(server, tmp_path):
     big = _big_photo(tmp_path)
     proc = subprocess.Popen([kquant_exe(), "compress", big, "-k", "256", "-o", tmp_path / "o.png"],

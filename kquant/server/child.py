@@ -95,6 +95,7 @@ def take_over(request: dict[str, Any], fds: list[int], imports_set: dict[str, st
     and stderr (those it has open, as ``request["stdio"]`` lists them);
     ``imports_set``, what the server's imports added to its environment, is added to
     the caller's (unless set there), as the same imports would in its process."""
+    os.setpgid(0, 0)  # a group of its own, with its workers: Ctrl-Z stops them all
     os.fchdir(fds[0])
     os.close(fds[0])
     os.environ.clear()

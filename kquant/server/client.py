@@ -9,8 +9,9 @@ in process; it exits after :data:`~kquant.server.control.AUTO_IDLE` idle);
 Through a server (:func:`call_server`), the client sends its argv, environment,
 umask, limits, ignored signals and the descriptors of its working directory, stdin,
 stdout and stderr; it forwards the signals it gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-SIGUSR1, SIGUSR2, SIGALRM) to the child through a pidfd, and ends with the child's
-exit code, or by the signal that killed the child. Anything short of ``started``
+SIGUSR1, SIGUSR2, SIGALRM) to the child through a pidfd, stops and continues the
+child with itself (SIGTSTP: Ctrl-Z), and ends with the child's exit code, or by the
+signal that killed the child. Anything short of ``started``
 (no server, a stale socket, a refusal, a server that does not answer within
 :data:`ANSWER_TIMEOUT`) and the call runs in process, as if there were no server.
 """
@@ -40,9 +41,10 @@ __all__ = ["ANSWER_TIMEOUT", "MODES", "call_server", "main"]
 MODES = {"": "on", "on": "on", "1": "on", "auto": "auto", "off": "off", "0": "off"}
 #: Seconds to wait for the server's first answer before running in process.
 ANSWER_TIMEOUT = 10
-#: Signals forwarded to the child (those not ignored here).
+#: Signals forwarded to the child (those not ignored here); SIGTSTP stops it and
+#: this process together (:func:`_forwarder`).
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
-             _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM)  # fmt: skip
+             _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM, _signal.SIGTSTP)  # fmt: skip
 
 
 def main() -> NoReturn:
@@ -193,8 +195,9 @@ def _call(sock: Any, argv: list[str], respawn: Place | None) -> int | None:
             _spawn(respawn)
         return None
     sock.settimeout(None)
-    pidfd = os.pidfd_open(int(first.split()[1]))
-    forward = _forwarder(pidfd)
+    pid = int(first.split()[1])
+    pidfd = os.pidfd_open(pid)
+    forward = _forwarder(pidfd, pid)
     previous = {s: _signal.signal(s, forward) for s in FORWARDED
                 if _signal.getsignal(s) != _signal.SIG_IGN}  # fmt: skip
     sock.sendall(GO)
@@ -205,12 +208,30 @@ def _call(sock: Any, argv: list[str], respawn: Place | None) -> int | None:
     return code
 
 
-def _forwarder(pidfd: int) -> Any:
-    def forward(signum: int, frame: Any) -> None:
-        try:  # noqa: SIM105 (contextlib: 5 ms of import for each call)
-            _signal.pidfd_send_signal(pidfd, signum)
+def _forwarder(pidfd: int, pid: int) -> Any:
+    """The handler of the forwarded signals: sent to the child (``pidfd``). SIGTSTP (a
+    terminal's Ctrl-Z) stops the child's process group (the child and its workers:
+    SIGSTOP), then this process as the signal would; once continued (``fg``, ``bg``),
+    the group is continued too: job control works as on one process."""
+
+    def send(signum: int) -> None:
+        try:
+            if signum in (_signal.SIGSTOP, _signal.SIGCONT):
+                os.killpg(pid, signum)  # the child leads its group (child.take_over)
+            else:
+                _signal.pidfd_send_signal(pidfd, signum)
         except OSError:
             pass
+
+    def forward(signum: int, frame: Any) -> None:
+        if signum != _signal.SIGTSTP:
+            send(signum)
+            return
+        send(_signal.SIGSTOP)
+        _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGTSTP)  # stopped here until continued
+        _signal.signal(_signal.SIGTSTP, forward)
+        send(_signal.SIGCONT)
 
     return forward
 
