@@ -11,15 +11,19 @@ import click
 
 from kquant.cli.exits import ExitCode
 from kquant.cli.options import CONTEXT_SETTINGS, OTHER, REPORTING, SectionedCommand, option
-from kquant.server import control
 from kquant.server.place import UnsafePlaceError
 
 __all__ = ["server"]
 
 
-def _server_errors(call: Callable[[], Any]) -> Any:
+def _server_errors(call: Callable[[Any], Any]) -> Any:
+    """``call(control)``, its errors as one line. The control module (subprocess,
+    socket, json) is imported here: ``kquant --version`` and every other command do
+    not pay for it."""
+    from kquant.server import control
+
     try:
-        return call()
+        return call(control)
     except (UnsafePlaceError, control.ServerError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -56,7 +60,7 @@ Examples:
         help="Exit after this many minutes without a call (default: never).")  # fmt: skip
 def start(idle: float | None) -> None:
     """Start this environment's server (nothing to do if one runs)."""
-    info, started = _server_errors(lambda: control.start(None if idle is None else idle * 60))
+    info, started = _server_errors(lambda c: c.start(None if idle is None else idle * 60))
     verb = "started" if started else "already running"
     click.echo(f"kquant: server {verb} (pid {info['pid']}, {info['socket']})", err=True)
 
@@ -73,7 +77,7 @@ Examples:
         help="Stop every kquant server of yours, of any environment or version.")  # fmt: skip
 def stop(every: bool) -> None:
     """Stop this environment's server. The calls it is running go on to their end."""
-    pids = _server_errors(lambda: control.stop(every=every))
+    pids = _server_errors(lambda c: c.stop(every=every))
     if pids:
         click.echo(f"kquant: stopped the server (pid {', '.join(map(str, pids))})", err=True)
     else:
@@ -92,7 +96,7 @@ Examples:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Say whether this environment's server runs (exit 0) or not (exit 1)."""
-    info = _server_errors(control.status)
+    info = _server_errors(lambda c: c.status())
     if as_json:
         click.echo(json.dumps({"running": info is not None, **(info or {})}))
     elif info is None:

@@ -115,12 +115,7 @@ def floyd_steinberg(
     if levels is not None and (values.dtype != np.uint8 or depth != 3 or levels.shape != (256, 3)):
         raise ValueError("levels must be (256, 3) and go with uint8 RGB values")
     match = _Matcher(palette, exact=exact, levels=levels)
-    if tiles is None or tiles[1] < 2:  # one-column tiles: the whole sweep
-        grid = None
-    else:
-        grid = _Grid(values.shape[:2], tiles)
-        if skip is None or not grid.gaps_in(skip):
-            raise ValueError("the rows and columns between tiles must be skipped")
+    grid = _Grid.of(values.shape[:2], tiles, skip)
     return _diffuse(values, palette, match, strength, skip, (low, high), max_error,
                     restrict, dead_zone, grid)  # fmt: skip
 
@@ -206,6 +201,19 @@ class _Grid:
         self.rows, self.cols = (self.height + 1) // (self.h + 1), (self.width + 1) // (self.w + 1)
         if (self.rows * (self.h + 1) - 1, self.cols * (self.w + 1) - 1) != shape:
             raise ValueError(f"a {shape} image is not a grid of {tile} tiles one pixel apart")
+
+    @classmethod
+    def of(
+        cls, shape: tuple[int, int], tiles: tuple[int, int] | None, skip: np.ndarray | None
+    ) -> _Grid | None:
+        """The grid of ``floyd_steinberg``'s ``tiles``, checked (None: no tiles, or
+        tiles of one column, which take the whole sweep)."""
+        if tiles is None or tiles[1] < 2:
+            return None
+        grid = cls(shape, tiles)
+        if skip is None or not grid.gaps_in(skip):
+            raise ValueError("the rows and columns between tiles must be skipped")
+        return grid
 
     @staticmethod
     def whole(image: np.ndarray) -> np.ndarray:

@@ -142,19 +142,15 @@ def remap(
         See :func:`kquant.quantize`; the strength used is :func:`dither_strength`'s.
     whole_palette : bool
         Write every row in its order (unused ones too), the transparent entry last,
-        so several images share index for index (frames of an animation, a set of
-        sprites).
+        so several images share index for index (an animation's frames, sprites).
     hold : ((H, W) bool ndarray, (H, W) integer ndarray) or None
         With ``whole_palette`` and dithering: pixels that keep the given indices
-        (rows of the written palette) and take no part in the diffusion. An
-        animation holds the pixels that did not change since the previous frame, so
-        that dithering noise stays still where the picture does. Applied whenever
-        dithering is asked for, even when the palette holds every color exactly
-        (nothing is diffused then); ignored with ``dither="none"`` or a strength of 0.
+        (rows of the written palette) and take no part in the diffusion (an
+        animation's pixels unchanged since the frame before: the noise stays still
+        where the picture does). Applied whenever dithering is asked for, even with
+        every color exact; ignored with ``dither="none"`` or a strength of 0.
     tiles : (h, w) or None
-        The image is a grid of h x w frames one fully transparent pixel apart (an
-        animation's mosaic): dithered together, each as an image of its own
-        (:func:`kquant.core.dither.floyd_steinberg`'s ``tiles``; the same result).
+        An animation's mosaic of h x w frames: see ``floyd_steinberg``'s ``tiles``.
 
     Returns
     -------
