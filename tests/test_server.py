@@ -326,7 +326,7 @@ def _state(pid: int) -> str:
 def test_ctrl_z_stops_the_child_with_the_client_and_fg_continues_both(server, tmp_path):
     """SIGTSTP (a terminal's Ctrl-Z) stops the client and the child with it; SIGCONT
     (fg) continues both, and the call ends as it would have."""
-    big = _big_photo(tmp_path, width=1200)
+    big = _big_photo(tmp_path, width=900)
     # a job of its own, as a shell makes it (process group)
     proc = subprocess.Popen([kquant_exe(), "compress", big, "-k", "256", "-o", tmp_path / "o.png"],
                             env=server.env, stderr=subprocess.PIPE, text=True,
@@ -351,6 +351,109 @@ def test_a_client_killed_outright_leaves_no_child_writing(server, tmp_path):
     proc.wait(timeout=10)
     wait_for(lambda: child not in live_processes(), "the child to end", 10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Live processes under ``pid`` (children, theirs...)."""
+    parents = live_processes()
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, parent in parents.items() if parent in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def test_a_client_killed_outright_during_a_batch_leaves_no_worker_writing(server, tmp_path):
+    """kill -9 of a client whose call runs a -j 2 batch: as in process, the workers
+    stop their tasks (their owner died) and no output is written."""
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for i in range(2):
+        _big_photo(photos).rename(photos / f"p{i}.png")
+    proc = subprocess.Popen([kquant_exe(), "compress", photos, "-j", "2", "-k", "256",
+                             "-o", tmp_path / "out/"], env=server.env,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    child = _child_at_work_or_workers(server)
+    under = _descendants(child)
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_for(lambda: not ({child, *under} & set(live_processes())), "the call's processes", 20)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def _child_at_work_or_workers(server: Server, timeout: float = 60) -> int:
+    """The server's child once one of its pool's workers (forked by the fork server
+    under it: two levels down) is inside a task: 0.3 s of CPU."""
+    found: list[int] = []
+
+    def working() -> bool:
+        parents = live_processes()
+        found[:] = [
+            c for c in server.children()
+            if any(cpu_seconds(w) > 0.3 for w, f in parents.items() if parents.get(f) == c)
+        ]  # fmt: skip
+        return bool(found)
+
+    wait_for(working, "the call at work", timeout)
+    return found[0]
+
+
+def test_ctrl_z_then_kill_of_the_client_leaves_no_stopped_child(server, tmp_path):
+    """A client stopped with its child (Ctrl-Z), then killed outright: the server
+    continues the child and kills it, as the death of one process would end the job."""
+    big = _big_photo(tmp_path, width=900)
+    proc = subprocess.Popen([kquant_exe(), "compress", big, "-k", "256", "-o", tmp_path / "o.png"],
+                            env=server.env, stderr=subprocess.DEVNULL,
+                            preexec_fn=os.setpgrp)  # fmt: skip
+    child = _child_at_work(server)
+    proc.send_signal(signal.SIGTSTP)
+    wait_for(lambda: _state(child) == "T", "the child to stop", 10)
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_for(lambda: child not in live_processes(), "the stopped child to end", 10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_a_descriptor_named_on_the_command_line_runs_in_process(server, tmp_path):
+    """``--files-from /dev/fd/N`` (bash's ``<(...)``) names a descriptor only the
+    client has: the call runs in process, with the same result."""
+    Image.fromarray(blocks(32, 32)).save(tmp_path / "b.png")
+    results = {}
+    for mode in ("off", "on"):
+        read, write = os.pipe()
+        os.write(write, b"b.png\n")
+        os.close(write)
+        before = server.served()
+        done = subprocess.run([kquant_exe(), "compress", "--files-from", f"/dev/fd/{read}",
+                               "-k", "4", "-o", f"out-{mode}/"], cwd=tmp_path, pass_fds=[read],
+                              env={**server.env, "KQUANT_SERVER": mode}, capture_output=True,
+                              timeout=120)  # fmt: skip
+        os.close(read)
+        assert server.served() == before
+        said = _timeless(done.stderr).replace(f"out-{mode}".encode(), b"X")
+        results[mode] = (done.returncode, said)
+    assert results["on"] == results["off"] and results["on"][0] == 0, results
+
+
+def test_a_client_with_other_groups_runs_in_process(server, tmp_path):
+    """Files a child writes take the server's groups: a client whose group ids are
+    not the server's is refused, and its call writes with its own group in process."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client with other group ids")
+    Image.fromarray(blocks(32, 32)).save(tmp_path / "b.png")
+    before = server.served()
+
+    def other_groups() -> None:
+        os.setgroups([100])
+        os.setgid(100)
+
+    done = subprocess.run([kquant_exe(), "compress", "b.png", "-k", "4", "-o", "o.png"],
+                          cwd=tmp_path, env=server.env, capture_output=True, timeout=120,
+                          preexec_fn=other_groups)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert server.served() == before
+    assert (tmp_path / "o.png").stat().st_gid == 100
 
 
 # -- the server's own faults
@@ -411,18 +514,43 @@ def test_a_server_killed_mid_call_lets_the_call_finish(tmp_path, runtime):
     _call(one.env, tmp_path, server=False)  # the dead server's socket: in process
 
 
-def test_a_server_whose_code_changed_refuses_and_exits(tmp_path, runtime):
+def test_a_call_without_a_server_leaves_no_server_folder(tmp_path, runtime):
+    """Unset ``KQUANT_SERVER`` uses a server that runs and starts none: a call with
+    none running makes no folder for one."""
+    done = _kquant(_env(runtime, mode=""), "--version")
+    assert done.returncode == 0
+    assert not (runtime / "kquant").exists()
+
+
+def test_a_server_whose_code_changed_is_replaced_or_refuses_and_exits(tmp_path, runtime):
     """A package installed into the environment (here: a file added to a folder of
-    sys.path) makes the server stale: the call runs in process, the server exits."""
+    sys.path) makes the server stale: ``kquant server start`` replaces it; a call
+    runs in process, and the server exits."""
     extra = tmp_path / "site"
     extra.mkdir()
     one = Server(runtime, PYTHONPATH=str(extra))
     _call(one.env, tmp_path, server=True)
     time.sleep(0.01)
     (extra / "new_package.py").write_text("")
-    _call(one.env, tmp_path, server=False)
-    wait_for(lambda: one.pid not in live_processes(), "the stale server to exit", 10)
-    assert "stopping: stale" in next((runtime / "kquant").glob("*.log")).read_text()
+    started = _kquant(one.env, "server", "start")
+    assert started.returncode == 0 and b"server started" in started.stderr, started.stderr
+    assert one.pid not in live_processes()
+    two = _adopt(one)
+    time.sleep(0.01)
+    (extra / "newer_package.py").write_text("")
+    _call(two.env, tmp_path, server=False)
+    wait_for(lambda: two.pid not in live_processes(), "the stale server to exit", 10)
+    log = next((runtime / "kquant").glob("*.log")).read_text()
+    assert "refused a call: stale" in log and "stopping: stale" in log
+
+
+def _adopt(old: Server) -> Server:
+    """The server now running in ``old``'s runtime folder."""
+    new = Server.__new__(Server)
+    new.runtime, new.env = old.runtime, old.env
+    new.info = _status(old.env)
+    new.pid = new.info["pid"]
+    return new
 
 
 def test_a_client_of_another_version_is_refused(server):

@@ -107,7 +107,7 @@ MIN_POINTS_PER_CLUSTER = 32
 
 #: Lloyd iterations (at most) of the refinements that follow a fit from scratch, on
 #: each finer binning up to 7 bits: {bits: iterations}. Measured on 12 photos at k = 64
-#: and 256 (docs/BENCHMARKS.md, "The fit's schedule"): against the earlier 10-30
+#: and 256 (docs/BENCHMARKS.md, "Start-up paid once"): against the earlier 10-30
 #: iterations on 7-bit bins and 3-5 on the full histogram, the fit takes 0.45-0.65x
 #: the time for a median MSE 0.4-0.8% higher (within the spread of k-means++ seeds).
 REFINE_ITER = {6: 15, 7: 5}

@@ -15,8 +15,9 @@ of an in-process run, and ends with its exit code.
 
 A thread watches the connection: if the client goes away before the end (killed
 outright), the child's stdout and stderr are pointed at ``/dev/null`` and the child
-stops as on SIGTERM (temporary files removed, workers stopped), so nothing is left
-writing.
+dies as a process killed outright would (its workers see it and stop their tasks),
+so nothing is left writing; the server does the same for a child stopped (Ctrl-Z)
+with its client.
 """
 
 from __future__ import annotations
@@ -111,14 +112,19 @@ def take_over(request: dict[str, Any], fds: list[int], imports_set: dict[str, st
     os.sched_setaffinity(0, request["cpus"])
     _signals(request["ignored"])
     sys.argv = list(request["argv"])
+    if sys.path:  # the script's folder, as the caller's interpreter has it
+        sys.path[0] = request.get("path0", sys.path[0])
     for api, count in thread_counts(request["env"], blas_default=1).items():
         threads.limit(count, api)
     _stdio(request, fds[1:])
 
 
-def _watch(conn: socket.socket, main: int) -> None:
+def _watch(conn: socket.socket) -> None:
     """Wait for the client's end of ``conn`` to close; if it closes while the command
-    runs, silence the child and stop it as SIGTERM would."""
+    runs (the client killed outright), die as a process killed outright would: its
+    workers, which watch it, stop their tasks. The server does the same (and
+    continues a child stopped with its client first); this covers a server that is
+    gone."""
     with contextlib.suppress(OSError):
         while conn.recv(64):
             pass
@@ -126,10 +132,7 @@ def _watch(conn: socket.socket, main: int) -> None:
     for fd in (1, 2):
         with contextlib.suppress(OSError):
             os.dup2(devnull, fd)
-    if callable(signal.getsignal(signal.SIGTERM)):
-        signal.pthread_kill(main, signal.SIGTERM)
-    else:  # SIGTERM ignored (the caller's choice) or not handled yet: no clean-up
-        os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -154,7 +157,7 @@ def run(
     conn.sendall(b"started %d\n" % os.getpid())
     if conn.recv(1) != GO:  # the client gave up waiting: nothing was done
         os._exit(0)
-    threading.Thread(target=_watch, args=(conn, threading.get_ident()), daemon=True).start()
+    threading.Thread(target=_watch, args=(conn,), daemon=True).start()
     from kquant.cli.group import run as run_command
 
     try:

@@ -39,12 +39,18 @@ __all__ = ["ANSWER_TIMEOUT", "MODES", "call_server", "main"]
 
 #: ``KQUANT_SERVER`` values and what they mean.
 MODES = {"": "on", "on": "on", "1": "on", "auto": "auto", "off": "off", "0": "off"}
-#: Seconds to wait for the server's first answer before running in process.
-ANSWER_TIMEOUT = 10
+#: Seconds to wait for the server's first answer before running in process (it
+#: answers within about 10 ms: this is a hung or overloaded server).
+ANSWER_TIMEOUT = 3
 #: Signals forwarded to the child (those not ignored here); SIGTSTP stops it and
-#: this process together (:func:`_forwarder`).
+#: this process together (:func:`_forwarder`). A terminal's own (Ctrl-C,
+#: Ctrl-backslash, Ctrl-Z) go to the child's process group, its workers too, as a terminal sends
+#: them to its foreground job.
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
              _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM, _signal.SIGTSTP)  # fmt: skip
+_TO_GROUP = (_signal.SIGINT, _signal.SIGQUIT, _signal.SIGSTOP, _signal.SIGCONT)
+#: Paths that name one of this process's descriptors: a child has only 0, 1 and 2.
+_OWN_FDS = ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/")
 
 
 def main() -> NoReturn:
@@ -57,7 +63,7 @@ def main() -> NoReturn:
         sys.stderr.flush()
         os._exit(2)
     argv = sys.argv[1:]
-    if mode != "off" and argv[:1] != ["server"]:
+    if mode != "off" and argv[:1] != ["server"] and not _names_own_fds(argv):
         try:
             code = call_server(argv, auto=mode == "auto")
         except KeyboardInterrupt:  # Ctrl-C before a child started: nothing was done
@@ -69,6 +75,16 @@ def main() -> NoReturn:
     from kquant.cli.group import main as in_process
 
     in_process()
+
+
+def _names_own_fds(argv: list[str]) -> bool:
+    """Whether an argument names a descriptor of this process other than 0-2
+    (``<(...)`` in bash, ``--files-from /dev/fd/3``): only in process can it be read."""
+    for arg in argv:
+        value = arg.split("=", 1)[-1] if arg.startswith("-") else arg
+        if value.startswith(_OWN_FDS) and value.rsplit("/", 1)[-1] not in ("0", "1", "2"):
+            return True
+    return False
 
 
 def _stream(stream: Any) -> dict[str, Any] | None:
@@ -102,6 +118,7 @@ def _request(argv: list[str]) -> tuple[dict[str, Any], list[int]]:
         "op": "run",
         "identity": identity(),
         "argv": [sys.argv[0], *argv],
+        "path0": sys.path[0] if sys.path else "",
         "env": dict(os.environ),
         "umask": umask,
         "stdio": stdio,
@@ -124,10 +141,10 @@ def call_server(argv: list[str], auto: bool = False) -> int | None:
     from kquant.server.identity import environment, server_key
     from kquant.server.place import Place, UnsafePlaceError
 
-    try:
-        where = Place.find(server_key(environment()))
+    try:  # the folder is made only to start a server in it (auto)
+        where = Place.find(server_key(environment()), create=auto)
     except UnsafePlaceError:
-        return None  # `kquant server start` and `status` say why
+        return None  # `kquant server start` and `status` say why (or there is none)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         try:
@@ -216,7 +233,7 @@ def _forwarder(pidfd: int, pid: int) -> Any:
 
     def send(signum: int) -> None:
         try:
-            if signum in (_signal.SIGSTOP, _signal.SIGCONT):
+            if signum in _TO_GROUP:
                 os.killpg(pid, signum)  # the child leads its group (child.take_over)
             else:
                 _signal.pidfd_send_signal(pidfd, signum)

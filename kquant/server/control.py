@@ -85,7 +85,8 @@ def ask(where: Place, timeout: float = 5) -> dict[str, Any] | None:
 
 def start(idle: float | None, wait: float = 60) -> tuple[dict[str, Any], bool]:
     """Start this environment's server unless one runs; return its info and whether it
-    was started now.
+    was started now. A server whose code changed since it started (an upgrade) is
+    stopped and replaced.
 
     Raises
     ------
@@ -94,8 +95,10 @@ def start(idle: float | None, wait: float = 60) -> tuple[dict[str, Any], bool]:
     """
     where = place()
     info = ask(where)
-    if info is not None:
+    if info is not None and not info.get("stale"):
         return info, False
+    if info is not None:
+        _stop_one(where, wait=10)
     proc = spawn(where, idle)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -152,20 +155,23 @@ def stop(every: bool = False, wait: float = 10) -> list[int]:
     if every:
         names = sorted(os.listdir(where.folder))
         places = [Place(where.folder, n[: -len(".sock")]) for n in names if n.endswith(".sock")]
-    stopped = []
-    for one in places:
-        pid = _server_pid(one)
-        if pid is None:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        if not _wait_gone(pid, wait):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, wait)
-            with contextlib.suppress(OSError):
-                os.unlink(one.socket)
-        stopped.append(pid)
-    return stopped
+    return [pid for pid in (_stop_one(one, wait) for one in places) if pid is not None]
+
+
+def _stop_one(where: Place, wait: float) -> int | None:
+    """Stop the server of ``where`` (SIGTERM, SIGKILL after ``wait`` s); its pid, or
+    None if none answered."""
+    pid = _server_pid(where)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_gone(pid, wait):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, wait)
+        with contextlib.suppress(OSError):
+            os.unlink(where.socket)
+    return pid
 
 
 def status() -> dict[str, Any] | None:

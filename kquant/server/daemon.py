@@ -30,6 +30,7 @@ import importlib
 import json
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -87,6 +88,22 @@ def _log(message: str) -> None:
           file=sys.stderr, flush=True)  # fmt: skip
 
 
+def _groups(pid: int) -> tuple[str, str]:
+    """The real, effective, saved and file-system group ids and the supplementary
+    groups of process ``pid`` (its /proc status lines; empty if unreadable)."""
+    found = {"Gid:": "", "Groups:": ""}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                name, _, value = line.partition("\t")
+                if name in found:  # Gid: in order; Groups: as a set
+                    values = value.split()
+                    found[name] = " ".join(values if name == "Gid:" else sorted(values, key=int))
+    except OSError:
+        pass
+    return found["Gid:"], found["Groups:"]
+
+
 def _peer(conn: socket.socket) -> tuple[int, int]:
     """The (pid, uid) of the process at the other end of ``conn``."""
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -119,12 +136,18 @@ class Server:
 
     def __post_init__(self) -> None:
         self.stamp = CodeStamp()
+        self.groups = _groups(os.getpid())
         self.inode = os.stat(self.place.socket).st_ino
         self.last = time.monotonic()
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(self.wake_r, selectors.EVENT_READ)
+        # the running calls' connections, watched for the client hanging up only
+        # (EPOLLRDHUP: nothing is read, the child reads GO from the same socket)
+        self.hangups = select.epoll()
+        self.selector.register(self.hangups.fileno(), selectors.EVENT_READ)
+        self.by_conn: dict[int, int] = {}  # connection fd -> the child's pidfd
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._signalled)
         signal.set_wakeup_fd(self.wake_w)
@@ -144,6 +167,8 @@ class Server:
                 elif key.fileobj == self.wake_r:
                     with contextlib.suppress(OSError):
                         os.read(self.wake_r, 256)
+                elif key.fileobj == self.hangups.fileno():
+                    self._hung_up()
                 else:
                     self._reap(key.fd)
             now = time.monotonic()
@@ -172,6 +197,11 @@ class Server:
         for running in self.running.values():
             running.conn.close()
         self.lock.close()
+        self.selector.close()
+        self.hangups.close()
+        signal.set_wakeup_fd(-1)
+        for fd in (self.wake_r, self.wake_w):
+            os.close(fd)
 
     def _accept(self) -> None:
         try:
@@ -197,7 +227,7 @@ class Server:
         conn.settimeout(None)
         op = request.get("op")
         if op == "run":
-            self._run(conn, request, fds)
+            self._run(conn, request, fds, pid)
             return
         for fd in fds:
             os.close(fd)
@@ -217,10 +247,12 @@ class Server:
             "idle_exit_s": self.idle,
             "served": self.served,
             "calls_running": len(self.running),
+            "stale": self.stamp.stale(),
         }
 
-    def refusal(self, request: dict[str, Any]) -> str:
-        """Why this server cannot run ``request`` as the client would, or ""."""
+    def refusal(self, request: dict[str, Any], peer: int) -> str:
+        """Why this server cannot run ``request`` of process ``peer`` as the client
+        would, or ""."""
         theirs = request.get("identity", {})
         if theirs.get("kquant") != self.identity["kquant"]:
             return f"other-version: server {self.identity['kquant']}, client {theirs.get('kquant')}"
@@ -228,6 +260,8 @@ class Server:
             differ = sorted(k for k in self.identity.keys() | theirs.keys()
                             if theirs.get(k) != self.identity.get(k))  # fmt: skip
             return f"other-environment: {', '.join(differ)}"
+        if _groups(peer) != self.groups:  # files it writes would get our groups
+            return "other-groups: the client's group ids are not the server's"
         if self.stamp.stale():
             return "stale: kquant or a package of its environment changed since the server started"
         for name, (_, hard) in request.get("limits", {}).items():
@@ -238,37 +272,56 @@ class Server:
             return "limits: a lower nice value than the server's"
         return ""
 
-    def _run(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
-        reason = self.refusal(request)
-        if reason:
+    def _run(self, conn: socket.socket, request: dict[str, Any], fds: list[int], peer: int) -> None:
+        try:
+            reason = self.refusal(request, peer)
+            if reason:
+                _log(f"refused a call: {reason}")
+                conn.sendall(f"refused {reason}\n".encode())
+                conn.close()
+                if reason.startswith("stale"):
+                    self.stopping = reason
+                return
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            pid = os.fork()  # an OSError (no memory, no processes left): the client's fds
+            if pid == 0:  # are closed below, and it runs the call in process
+                try:
+                    self._close_in_child()
+                    run_child(conn, request, fds, self.imports_set)
+                finally:
+                    os._exit(70)
+        finally:
             for fd in fds:
                 os.close(fd)
-            conn.sendall(f"refused {reason}\n".encode())
-            conn.close()
-            if reason.startswith("stale"):
-                self.stopping = reason
-            return
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                self._close_in_child()
-                run_child(conn, request, fds, self.imports_set)
-            finally:
-                os._exit(70)
-        for fd in fds:
-            os.close(fd)
         self.served += 1
         pidfd = os.pidfd_open(pid)
         self.running[pidfd] = _Running(pid, conn)
         self.selector.register(pidfd, selectors.EVENT_READ)
+        self.hangups.register(conn.fileno(), select.EPOLLRDHUP | select.EPOLLHUP)
+        self.by_conn[conn.fileno()] = pidfd
+
+    def _hung_up(self) -> None:
+        """Clients gone before their call's end (killed outright): each child dies as
+        a process killed outright would (SIGKILL; its workers, which watch it, stop
+        their tasks and remove their temporary files), continued first in case it was
+        stopped (Ctrl-Z) with its client."""
+        for fd, _ in self.hangups.poll(0):
+            self.hangups.unregister(fd)
+            pidfd = self.by_conn.pop(fd, None)
+            if pidfd is None or pidfd not in self.running:
+                continue
+            with contextlib.suppress(OSError):
+                os.killpg(self.running[pidfd].pid, signal.SIGCONT)  # not reaped: no reuse
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 
     def _close_in_child(self) -> None:
         """In a new child: close what is the server's (its lock, listener, wake-up pipe,
         the connections and pidfds of the other children)."""
         signal.set_wakeup_fd(-1)
         self.selector.close()
+        self.hangups.close()
         self.listener.close()
         self.lock.close()
         os.close(self.wake_r)
@@ -280,6 +333,8 @@ class Server:
     def _reap(self, pidfd: int) -> None:
         running = self.running.pop(pidfd)
         self.selector.unregister(pidfd)
+        if self.by_conn.pop(running.conn.fileno(), None) is not None:
+            self.hangups.unregister(running.conn.fileno())
         os.close(pidfd)
         _, status = os.waitpid(running.pid, 0)
         if os.WIFSIGNALED(status):

@@ -45,8 +45,9 @@ def _check(path: str, what: str) -> None:
         )
 
 
-def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
-    """The checked socket directory, created (0700) if missing.
+def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ, create: bool = True) -> str:
+    """The checked socket directory, created (0700) if missing (else, without
+    ``create``, :class:`UnsafePlaceError` for a missing one).
 
     Raises
     ------
@@ -60,7 +61,8 @@ def server_dir(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
     else:
         path = os.path.join(environ.get("TMPDIR") or "/tmp", f"kquant-{os.getuid()}")
     try:
-        os.mkdir(path, 0o700)
+        if create:
+            os.mkdir(path, 0o700)
     except FileExistsError:
         pass
     except OSError as exc:
@@ -90,8 +92,11 @@ class Place:
         return f"Place({self.folder!r}, {self.key!r})"
 
     @classmethod
-    def find(cls, key: str, environ: os._Environ[str] | dict[str, str] = os.environ) -> Place:
-        place = cls(server_dir(environ), key)
+    def find(
+        cls, key: str, environ: os._Environ[str] | dict[str, str] = os.environ, create: bool = True
+    ) -> Place:
+        """The place of ``key``'s server; the directory made if missing (``create``)."""
+        place = cls(server_dir(environ, create), key)
         if len(os.fsencode(place.socket)) > MAX_SOCKET_PATH:
             raise UnsafePlaceError(f"{place.socket}: too long a path for a socket")
         return place
