@@ -25,6 +25,7 @@ from PIL import Image  # noqa: E402
 os.environ["KQUANT_SERVER"] = "off"
 _RUNTIME = Path(__import__("tempfile").mkdtemp(prefix="kquant-test-runtime-"))
 os.environ["XDG_RUNTIME_DIR"] = str(_RUNTIME)
+__import__("atexit").register(__import__("shutil").rmtree, _RUNTIME, ignore_errors=True)
 
 #: Marks every process this test session starts (kquant and its workers inherit it),
 #: so the session can check at the end that none outlived its run. Set in every

@@ -175,33 +175,14 @@ def _spawn(where: Place) -> None:
         pass
 
 
-class _Lines:
-    """Lines read from a socket."""
-
-    def __init__(self, sock: Any) -> None:
-        self.sock, self.buffer = sock, b""
-
-    def next(self) -> bytes | None:
-        while b"\n" not in self.buffer:
-            try:
-                data = self.sock.recv(4096)
-            except OSError:
-                data = b""
-            if not data:
-                return None
-            self.buffer += data
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
-
-
 def _call(sock: Any, argv: list[str], respawn: Place | None) -> int | None:
-    from kquant.server.wire import GO, send_request
+    from kquant.server.wire import GO, Lines, send_request
 
     request, fds = _request(argv)
     try:
         sock.settimeout(ANSWER_TIMEOUT)
         send_request(sock, request, fds)
-        lines = _Lines(sock)
+        lines = Lines(sock)
         first = lines.next()
     except OSError:
         return None
@@ -253,7 +234,7 @@ def _forwarder(pidfd: int, pid: int) -> Any:
     return forward
 
 
-def _outcome(lines: _Lines) -> int:
+def _outcome(lines: Any) -> int:
     """The exit code: the child's own (``exit N``), else the server's account of it
     (``status ...``); a child killed by a signal makes this process die by it too."""
     found = None

@@ -9,7 +9,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 from kquant.server.identity import environment, server_key
 from kquant.server.place import Place
-from kquant.server.wire import send_request
+from kquant.server.wire import Lines, peer, send_request
 
 __all__ = ["AUTO_IDLE", "ServerError", "place", "spawn", "start", "status", "stop"]
 
@@ -75,7 +74,7 @@ def ask(where: Place, timeout: float = 5) -> dict[str, Any] | None:
         sock.settimeout(timeout)
         try:
             send_request(sock, {"op": "status"})
-            line = sock.makefile("rb").readline()
+            line = Lines(sock).next() or b""
         except OSError:
             return None
     if not line.startswith(b"info "):
@@ -131,8 +130,7 @@ def _server_pid(where: Place) -> int | None:
     if sock is None:
         return None
     with sock:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[0]
+        return peer(sock)[0]
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -34,7 +34,6 @@ import select
 import selectors
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -45,7 +44,7 @@ from kquant.core.threads import controller
 from kquant.server.child import run as run_child
 from kquant.server.identity import CodeStamp, environment, identity, server_key
 from kquant.server.place import Place
-from kquant.server.wire import WireError, read_request
+from kquant.server.wire import WireError, peer, read_request
 
 __all__ = ["SERVER_IMPORTS", "Server", "serve"]
 
@@ -102,13 +101,6 @@ def _groups(pid: int) -> tuple[str, str]:
     except OSError:
         pass
     return found["Gid:"], found["Groups:"]
-
-
-def _peer(conn: socket.socket) -> tuple[int, int]:
-    """The (pid, uid) of the process at the other end of ``conn``."""
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, _ = struct.unpack("3i", creds)
-    return pid, uid
 
 
 @dataclass
@@ -217,7 +209,7 @@ class Server:
 
     def _answer(self, conn: socket.socket) -> None:
         conn.setblocking(True)
-        pid, uid = _peer(conn)
+        pid, uid = peer(conn)
         if uid != os.getuid():
             _log(f"refused process {pid} of uid {uid}: it serves uid {os.getuid()} only")
             conn.close()

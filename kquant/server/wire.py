@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from socket import socket
     from typing import Any
 
-__all__ = ["GO", "LIMITS", "MAX_FDS", "SKIPPED_SIGNALS", "WireError", "read_request",
-           "send_request"]  # fmt: skip
+__all__ = ["GO", "LIMITS", "MAX_FDS", "SKIPPED_SIGNALS", "Lines", "WireError", "peer",
+           "read_request", "send_request"]  # fmt: skip
 
 #: The byte that lets a started child run the command.
 GO = b"\0"
@@ -103,3 +103,35 @@ def read_request(sock: socket) -> tuple[dict[str, Any], list[int]]:
             with contextlib.suppress(OSError):
                 os.close(fd)
         raise WireError(str(exc) or type(exc).__name__) from None
+
+
+_CREDENTIALS = struct.Struct("3i")
+
+
+def peer(sock: socket) -> tuple[int, int]:
+    """The (pid, uid) of the process at the other end of a connected Unix socket
+    (SO_PEERCRED: what the kernel recorded, not what the peer says)."""
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _CREDENTIALS.size)
+    pid, uid, _ = _CREDENTIALS.unpack(creds)
+    return pid, uid
+
+
+class Lines:
+    """The answer lines read from a socket (``socket.socket`` or ``_socket.socket``:
+    the client has no ``makefile``)."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock, self.buffer = sock, b""
+
+    def next(self) -> bytes | None:
+        """The next line without its newline; None at the end (or on an error)."""
+        while b"\n" not in self.buffer:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                return None
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
