@@ -32,12 +32,15 @@ __import__("atexit").register(__import__("shutil").rmtree, _RUNTIME, ignore_erro
 #: pytest process: each xdist worker checks the processes it started.
 os.environ["KQUANT_TEST_SESSION"] = str(os.getpid())
 
-#: A shell starts background jobs (``make test &``, ``nohup``) with SIGINT ignored, and
-#: an ignored signal stays ignored in every child: the tests of Ctrl-C would then see
-#: kquant run to the end. Each pytest process takes Python's own handler back, so the
-#: processes the tests start get SIGINT's default whatever shell ran the suite.
+#: A shell starts background jobs (``make test &``) with SIGINT ignored, ``nohup``
+#: ignores SIGHUP, and an ignored signal stays ignored in every child: the tests of
+#: Ctrl-C and SIGHUP would then see kquant run to the end. Each pytest process takes
+#: the usual handlers back, so the processes the tests start get the signals'
+#: defaults whatever shell ran the suite.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 #: Test files whose tests run first, in one xdist worker: xdist's ``load`` scheduling
