@@ -318,6 +318,31 @@ def test_rows_are_two_bytes_a_pixel_up_to_32766_palette_rows(rows, dtype):
     np.testing.assert_array_equal(got, scalar_floyd_steinberg(img, palette))
 
 
+@pytest.mark.parametrize("pairs", [65_536, 0])
+@pytest.mark.parametrize("rows, dtype", [(256, np.uint8), (257, np.int16)])
+def test_a_caller_that_drops_skipped_pixels_gets_one_byte_a_pixel(rows, dtype, pairs,
+                                                                  monkeypatch):  # fmt: skip
+    """``fill=0`` (kquant's remap): up to 256 rows the index is uint8, skipped pixels
+    0 and the rest the textbook loop's, searched directly or through the table of
+    colors met (a byte a color and a bitmap of those known); 257 rows take int16."""
+    from kquant.core import dither
+
+    monkeypatch.setattr(dither, "DIRECT_PAIRS", pairs)
+    rng = np.random.default_rng(rows + pairs)
+    img = rng.integers(0, 256, (14, 17, 3), dtype=np.uint8)
+    img[3:6] = img[3, 0]  # a repeated color: found in the table the second time
+    keys = rng.choice(1 << 24, rows, replace=False)
+    palette = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
+    skip = rng.random(img.shape[:2]) < 0.2
+    lo, hi = img.reshape(-1, 3).min(0), img.reshape(-1, 3).max(0)
+    got = floyd_steinberg(img, palette, skip=skip, low=lo, high=hi, fill=0)
+    expected = scalar_floyd_steinberg(img, palette, skip=skip)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.where(skip, 0, expected))
+    with pytest.raises(ValueError, match="fill must be -1 or 0"):
+        floyd_steinberg(img, palette, fill=1)
+
+
 @pytest.mark.parametrize("levels", [False, True])
 def test_tiles_one_pixel_apart_are_diffused_together_as_images_of_their_own(levels):
     """Frames of an animation laid out in a grid with skipped pixels between them:

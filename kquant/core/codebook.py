@@ -149,6 +149,7 @@ def _coarse_to_fine(
     from sklearn.cluster import KMeans
 
     levels = [binned(hist, bits, points) for bits in (5, 6, 7)]
+    release_free_memory(hist.n_pixels)  # the binnings' temporaries, before the fits
     first = next(
         (i for i, data in enumerate(levels) if data.n_points >= MIN_POINTS_PER_CLUSTER * k),
         None,

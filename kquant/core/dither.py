@@ -50,6 +50,7 @@ def floyd_steinberg(
     dead_zone: float = 0.0,
     levels: np.ndarray | None = None,
     tiles: tuple[int, int] | None = None,
+    fill: int = -1,
 ) -> np.ndarray:
     """Dither an image onto a palette by Floyd-Steinberg error diffusion.
 
@@ -94,30 +95,50 @@ def floyd_steinberg(
         steps instead of W + 2H (the result is the same). The separating rows and
         columns must be in ``skip``.
 
+    fill : int
+        The index of skipped pixels: -1, or 0 for a caller that drops them (which
+        lets up to 256 palette rows take one byte a pixel).
+
     Returns
     -------
-    index : (H, W) int16 ndarray (int32 from 32,767 palette rows)
-        Palette row of each pixel; -1 where ``skip``.
+    index : (H, W) ndarray
+        Palette row of each pixel; ``fill`` where ``skip``. uint8 when ``fill`` is
+        0 and there are at most 256 rows, else int16 (int32 from 32,767 rows).
     """
-    low_s, high_s = float(np.min(strength)), float(np.max(strength))
-    if low_s < 0.0 or high_s > 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {low_s:g} to {high_s:g}")
-    width, depth = values.shape[1:]
-    if width == 1:  # a skipped second column changes nothing and makes the sweep work
+    exact = _checked(values, palette, strength, levels, fill)
+    if values.shape[1] == 1:  # a skipped second column changes nothing, makes the sweep work
         values, strength, skip, restrict = _two_columns(values, strength, skip, restrict)
         index = floyd_steinberg(values, palette, strength=strength, skip=skip, low=low,
                                 high=high, max_error=max_error, restrict=restrict,
-                                dead_zone=dead_zone, levels=levels)  # fmt: skip
+                                dead_zone=dead_zone, levels=levels, fill=fill)  # fmt: skip
         return np.ascontiguousarray(index[:, :1])
+    match = _Matcher(palette, exact=exact, levels=levels)
+    grid = _Grid.of(values.shape[:2], tiles, skip)
+    return _diffuse(values, palette, match, strength, skip, (low, high), max_error,
+                    restrict, dead_zone, grid, fill)  # fmt: skip
+
+
+def _checked(
+    values: np.ndarray,
+    palette: np.ndarray,
+    strength: float | np.ndarray,
+    levels: np.ndarray | None,
+    fill: int,
+) -> bool:
+    """Check :func:`floyd_steinberg`'s arguments; return whether the values are
+    matched as exact integer RGB."""
+    low_s, high_s = float(np.min(strength)), float(np.max(strength))
+    if low_s < 0.0 or high_s > 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {low_s:g} to {high_s:g}")
+    if fill not in (-1, 0):
+        raise ValueError(f"fill must be -1 or 0, got {fill}")
+    depth = values.shape[2]
     exact = values.dtype == np.uint8 and levels is None
     if exact and (palette.dtype != np.uint8 or depth != 3):
         raise ValueError("uint8 values must be RGB with a uint8 palette")
     if levels is not None and (values.dtype != np.uint8 or depth != 3 or levels.shape != (256, 3)):
         raise ValueError("levels must be (256, 3) and go with uint8 RGB values")
-    match = _Matcher(palette, exact=exact, levels=levels)
-    grid = _Grid.of(values.shape[:2], tiles, skip)
-    return _diffuse(values, palette, match, strength, skip, (low, high), max_error,
-                    restrict, dead_zone, grid)  # fmt: skip
+    return exact
 
 
 def _diffuse(
@@ -131,6 +152,7 @@ def _diffuse(
     restrict: tuple[np.ndarray, np.ndarray] | None,
     dead_zone: float,
     grid: _Grid | None = None,
+    fill: int = -1,
 ) -> np.ndarray:
     """The diffusion of :func:`floyd_steinberg` (checked arguments, at least two
     columns), one anti-diagonal ``t = x + 2y`` at a time, of every tile of ``grid``
@@ -144,10 +166,10 @@ def _diffuse(
         allowed = np.flatnonzero(restrict[1]).astype(np.int32)
         nearest_allowed = NearestPalette(palette[allowed])
         diag_restrict = _diagonals(stack(np.asarray(restrict[0], dtype=bool)))
-    small = palette.shape[0] < np.iinfo(np.int16).max  # 2 bytes a pixel, not 4
+    dtype = _index_dtype(palette.shape[0], fill)
     tiles = stack(values)
     count, height, width, depth = tiles.shape
-    index = np.empty((count, height, width), dtype=np.int16 if small else np.int32)
+    index = np.empty((count, height, width), dtype=dtype)
     # Views indexed [n, t, y] -> pixel (y, t - 2y) of tile n: a diagonal is a strided slice
     diag_values = _diagonals(tiles)
     diag_index = _diagonals(index)
@@ -175,7 +197,7 @@ def _diffuse(
         if diag_skip is not None:
             skipped = diag_skip[:, t, y0:y1]
             if skipped.any():
-                idx = np.where(skipped, -1, idx)
+                idx = np.where(skipped, fill, idx)
                 err[skipped] = 0.0
         diag_index[:, t, y0:y1] = idx
         if max_error is not None:
@@ -189,7 +211,14 @@ def _diffuse(
         error[(t + 1) % 4, :, y0 + 1 : y1 + 1] += _DOWN_LEFT * err
         error[(t + 2) % 4, :, y0 + 1 : y1 + 1] += _DOWN * err
         error[(t + 3) % 4, :, y0 + 1 : y1 + 1] += _DOWN_RIGHT * err
-    return index[0] if grid is None else grid.unstack(index, fill=-1)
+    return index[0] if grid is None else grid.unstack(index, fill=fill)
+
+
+def _index_dtype(rows: int, fill: int) -> type[np.integer]:
+    """The smallest integer type for indices of ``rows`` palette rows and ``fill``."""
+    if fill >= 0 and rows <= 256:
+        return np.uint8
+    return np.int16 if rows < np.iinfo(np.int16).max else np.int32
 
 
 class _Grid:
@@ -281,13 +310,14 @@ class _Matcher:
     """The nearest palette row of a diagonal's values: exact uint8 RGB (rounded) or
     the weighted space's 8-bit levels (each value through its nearest level by
     channel), searched directly (:data:`DIRECT_PAIRS`) or through a lazily filled
-    2**24 table of the colors met; else float64 distances."""
+    2**24 table of the colors met (:meth:`_new_table`); else float64 distances."""
 
     def __init__(self, palette: np.ndarray, *, exact: bool, levels: np.ndarray | None) -> None:
         self.nearest = NearestPalette(palette)
         self.exact, self.levels = exact, levels
         self.rows_in_palette = palette.shape[0]
         self.table: np.ndarray | None = None
+        self.known: np.ndarray | None = None  # a bit a color, with a table of bytes
         if levels is not None:
             self.to_grid = _LevelGrid(levels)
             self.flat = np.ascontiguousarray(levels.T).reshape(-1)  # channel c at 256 c + v
@@ -307,19 +337,41 @@ class _Matcher:
             if self.exact:  # the rounded values, exact in float32
                 return self.nearest.of_points(np.rint(cur).astype(np.float32))
             return self.nearest.of_points(self.flat[self.to_grid.level_rows(cur)])
-        if self.table is None:  # index + 1; 0: not yet known (lazy pages)
-            small = self.rows_in_palette < np.iinfo(np.int16).max
-            self.table = np.zeros(1 << 24, dtype=np.uint16 if small else np.int32)
+        if self.table is None:
+            self._new_table()
+        assert self.table is not None
         grid = np.rint(cur).astype(np.intp) if self.exact else self.to_grid(cur)
         keys = grid @ _KEY_WEIGHTS
         idx = self.table[keys].astype(np.intp)
-        missing = idx == 0
+        # with a table of rows + 1, 0 is "not yet known"; else a bitmap says
+        missing = idx == 0 if self.known is None else self._unknown(keys)
         if missing.any():
             new_keys, colors = keys[missing], grid[missing]
             colors = colors.astype(np.uint8) if self.exact else self.flat[colors + self.rows]
-            idx[missing] = self.table[new_keys] = self.nearest(colors) + 1
-        idx -= 1
+            found = self.nearest(colors) + (self.known is None)
+            idx[missing] = self.table[new_keys] = found
+            if self.known is not None:
+                bits = np.left_shift(1, new_keys & 7).astype(np.uint8)
+                np.bitwise_or.at(self.known, new_keys >> 3, bits)
+        if self.known is None:
+            idx -= 1
         return idx
+
+    def _unknown(self, keys: np.ndarray) -> np.ndarray:
+        """(N,) bool: the colors of ``keys`` (N,) not yet in the table."""
+        assert self.known is not None
+        return ((self.known[keys >> 3] >> (keys & 7)) & 1) == 0
+
+    def _new_table(self) -> None:
+        """The table of the colors met, its pages taken as they are written: up to
+        256 rows, one byte a color and a bit saying it is known (18 MB at most);
+        else the row + 1 (0: not yet known) in two or four bytes."""
+        if self.rows_in_palette <= 256:
+            self.table = np.zeros(1 << 24, dtype=np.uint8)
+            self.known = np.zeros(1 << 21, dtype=np.uint8)
+        else:
+            small = self.rows_in_palette < np.iinfo(np.int16).max
+            self.table = np.zeros(1 << 24, dtype=np.uint16 if small else np.int32)
 
 
 class _LevelGrid:

@@ -150,7 +150,7 @@ def label_distortion(colors: np.ndarray, palette: np.ndarray, labels: np.ndarray
     palette : (P, C) uint8 ndarray
     labels : (N,) integer ndarray
     """
-    step = 1 << 20
+    step = 1 << 18
     sums = []
     for i in range(0, colors.shape[0], step):
         mapped = palette[labels[i : i + step], :3]

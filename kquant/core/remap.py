@@ -175,12 +175,12 @@ def remap(
     # palette holds every color exactly and there is no error to diffuse
     per_pixel = strength > 0 or (hold is not None and asked > 0)
     if per_pixel:  # the error depends on the neighbours, not only the color
-        release_free_memory(n_pixels)  # the fit's temporaries, before the indices
         fixed = np.isin(pack(hist.colors), pack(palette.kept)) if palette.n_kept else None
         labels = _dither(prep, points, rows, labels, space, asked, tiles=tiles,
                          adaptive=dither == "adaptive", hold=hold, fixed=fixed)  # fmt: skip
+        release_free_memory(n_pixels)  # the table of colors met, before the measures
         if not whole_palette:
-            rows, labels = order_rows(rows, labels, always=palette.n_kept)
+            rows, labels = order_rows(rows, labels, always=palette.n_kept, overwrite=True)
         distortion = label_distortion(vis_colors, rows, labels)
     else:
         if not whole_palette:
@@ -222,12 +222,14 @@ def _with_transparent_entry(
     n_visible = rows.shape[0]
     entry = None if not transparent else n_visible if whole_palette else 0
     dtype = index_dtype(n_visible + transparent)
-    index = np.full(prep.pixels.shape[0] * prep.pixels.shape[1], entry or 0, dtype=dtype)
-    labels = labels.astype(dtype)  # then shifted in place: one copy of the small type
+    # then shifted in place: the dithered labels are this call's own (no copy if
+    # they are of the index's type), a histogram's are copied (they are small)
+    labels = labels.astype(dtype, copy=not dithered)
     if entry == 0:
         labels += dtype(1)
     pixel_labels = labels if dithered else lookup(prep.hist, prep.vis_colors, labels)
     if prep.visible is not None:
+        index = np.full(prep.pixels.shape[0] * prep.pixels.shape[1], entry or 0, dtype=dtype)
         index[prep.visible] = pixel_labels
     else:
         index = pixel_labels
@@ -267,8 +269,8 @@ def _dither(
     fixed: np.ndarray | None = None,
     tiles: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """(V,) int16 palette rows of the visible pixels (int32 from 32,767 rows), dithered
-    by Floyd-Steinberg (with ``adaptive``, each pixel's error scaled by
+    """(V,) palette rows of the visible pixels (uint8 up to 256 rows, else int16 or
+    int32), dithered by Floyd-Steinberg (with ``adaptive``, each pixel's error scaled by
     :func:`kquant.core.dithermap.dither_map`). Pixels of ``hold``'s mask keep its rows, and
     pixels of the histogram colors ``fixed`` (kept colors) their undithered rows;
     neither passes error on.
@@ -294,8 +296,7 @@ def _dither(
     keep_opaque = None
     if palette.shape[1] == 4:  # opaque pixels only onto opaque rows (alpha 255 stays 255)
         keep_opaque = (prep.pixels[..., 3] == 255, palette[:, 3] == 255)
-    diff = colors - pal[labels].astype(np.float64)
-    mean_sq = float(np.dot(np.einsum("ij,ij->i", diff, diff), hist.counts) / hist.n_pixels)
+    mean_sq = float(np.dot(_squared_errors(colors, pal, labels), hist.counts) / hist.n_pixels)
     if adaptive:  # libimagequant's dither map: full strength in bands only
         from kquant.core.dithermap import dither_map
 
@@ -307,6 +308,7 @@ def _dither(
             undithered[prep.visible] = rows
         per_pixel = dither_map(prep.pixels, undithered.reshape(height, width))
         strength = strength * per_pixel  # type: ignore[assignment]
+    release_free_memory(prep.hist.n_pixels)  # the fit's and these temporaries, first
     index = floyd_steinberg(
         values,
         pal,
@@ -319,11 +321,24 @@ def _dither(
         dead_zone=DITHER_DEAD_ZONE * (alpha_scale(space) / 255.0) ** 2,
         levels=levels,
         tiles=tiles,
+        fill=0,  # skipped pixels are dropped below, or held
     )
     if hold is not None:
+        index = index.astype(np.promote_types(index.dtype, hold[1].dtype), copy=False)
         index[hold[0]] = hold[1][hold[0]]
     index = index.reshape(-1)
     return index if prep.visible is None else index[prep.visible]
+
+
+def _squared_errors(colors: np.ndarray, pal: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(M,) float64 squared distance of each of ``colors`` (M, D) float64 to its row
+    ``labels`` (M,) of ``pal`` (P, D), a block at a time (no (M, D) temporaries)."""
+    out = np.empty(colors.shape[0])
+    for start in range(0, colors.shape[0], _BLOCK):
+        stop = start + _BLOCK
+        diff = colors[start:stop] - pal[labels[start:stop]].astype(np.float64)
+        np.einsum("ij,ij->i", diff, diff, out=out[start:stop])
+    return out
 
 
 def _dither_space(
@@ -343,7 +358,10 @@ def _dither_space(
     if opaque and (space == "rgb" or levels is not None):  # 8-bit values, exact table
         values = prep.pixels if channels == 3 else np.ascontiguousarray(prep.pixels[..., :3])
         palette = palette[:, :3]
-        colors = features(hist.colors[:, :3], space)
+        # the histogram's colors as points: those of the fit when it had no alpha
+        colors = (
+            points if channels == 3 and points is not None else features(hist.colors[:, :3], space)
+        )
         colors = hist.colors[:, :3].astype(np.float64) if colors is None else colors
         pal = palette if levels is None else cast(np.ndarray, features(palette, space))
     else:
@@ -417,7 +435,12 @@ def match_colors(colors: np.ndarray, palette: np.ndarray, space: str = "rgb") ->
 
 
 def order_rows(
-    palette: np.ndarray, labels: np.ndarray, counts: np.ndarray | None = None, always: int = 0
+    palette: np.ndarray,
+    labels: np.ndarray,
+    counts: np.ndarray | None = None,
+    always: int = 0,
+    *,
+    overwrite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop unused palette rows (but never the first ``always``) and order the rest.
 
@@ -426,7 +449,9 @@ def order_rows(
 
     ``labels`` (M,) are palette rows of histogram rows with ``counts``, or of pixels
     (``counts`` None). Returns the new palette (P', C) uint8 and labels (M,) pointing
-    into it, of ``labels``' integer type (at least int16).
+    into it, of ``labels``' integer type (at least int16). With ``overwrite``, the
+    labels are rewritten in place, a block at a time, and keep their type (a
+    dithered image's labels: no second array of them).
     """
     if counts is None:
         usage = row_counts(labels, palette.shape[0])
@@ -436,15 +461,27 @@ def order_rows(
     opaque = palette[used, 3] == 255 if palette.shape[1] == 4 else np.ones(used.size, bool)
     channels_rev = [palette[used, c] for c in reversed(range(palette.shape[1]))]
     order = used[np.lexsort((*channels_rev, -usage[used], opaque))]
-    remap = np.empty(palette.shape[0], dtype=np.result_type(labels.dtype, np.int16))
+    # overwritten labels keep their type: the new rows are fewer than the old
+    dtype = labels.dtype if overwrite else np.result_type(labels.dtype, np.int16)
+    remap = np.empty(palette.shape[0], dtype=dtype)
     remap[order] = np.arange(order.size, dtype=np.int32)
-    return palette[order], remap[labels]
+    if not overwrite:
+        return palette[order], remap[labels]
+    for start in range(0, labels.size, _BLOCK):
+        block = labels[start : start + _BLOCK]
+        block[...] = remap[block]
+    return palette[order], labels
+
+
+#: Elements per block of the block-wise passes over every pixel (a few MB of
+#: temporaries each, not a copy of the image's size).
+_BLOCK = 1 << 18
 
 
 def row_counts(labels: np.ndarray, rows: int) -> np.ndarray:
     """(rows,) int64 pixels of each row in ``labels`` (any shape, small integers),
     in blocks: ``np.bincount`` makes an intp copy of its input (8 bytes a pixel)."""
-    flat, step, usage = labels.reshape(-1), 1 << 20, np.zeros(rows, np.int64)
+    flat, step, usage = labels.reshape(-1), _BLOCK, np.zeros(rows, np.int64)
     for i in range(0, flat.size, step):
         usage += np.bincount(flat[i : i + step], minlength=rows)
     return usage
