@@ -60,3 +60,25 @@ def test_binned_histogram_keeps_exact_means_and_weights():
     np.testing.assert_allclose(coarse.means[order], [[200, 10, 10], [1, 1 / 3, 2 / 3]], rtol=1e-6)
     full = binned(hist, 8)
     np.testing.assert_array_equal(full.means, hist.colors.astype(np.float32))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_bins_are_numbered_as_sorting_the_cleared_keys_numbers_them(channels):
+    """Binning (issue 26): RGB up to 7 bits numbers bins through a table of the
+    occupied ones, without sorting; every channel count and depth gives the bins
+    (and so the means and weights) that ``np.unique`` of the keys with the dropped
+    bits cleared gives."""
+    from kquant.core.colors import _bins_of
+
+    rng = np.random.default_rng(channels)
+    px = rng.integers(0, 256, (50_000, channels), dtype=np.uint8)
+    px[:20_000] = px[0]  # one heavy color
+    if channels == 4:
+        px[:, 3] = rng.choice([0, 90, 255], px.shape[0])
+    hist = color_histogram(px)
+    for bits in range(1, 8):
+        mask = int.from_bytes(bytes([(0xFF << (8 - bits)) & 0xFF] * channels), "little")
+        expected = np.unique(hist.keys & np.uint32(mask), return_inverse=True)[1].reshape(-1)
+        np.testing.assert_array_equal(_bins_of(hist.keys, channels, bits), expected)
+        b = binned(hist, bits)
+        assert b.weights.sum() == px.shape[0] and b.n_points == expected.max() + 1

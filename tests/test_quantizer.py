@@ -281,3 +281,33 @@ def test_held_pixels_keep_their_rows_when_the_palette_holds_every_color():
                             dither="none")  # fmt: skip
     np.testing.assert_array_equal(plain.indices, exact)
     assert plain.distortion.mse == 0.0
+
+
+@pytest.mark.parametrize("space", ["weighted", "rgb", "lab"])
+def test_a_prepared_image_quantized_once_drops_its_points_before_dithering(space):
+    """``quantize`` on pixels (issue 26) tells ``remap`` the prepared image is its
+    own: on the 8-bit grid (RGB, weighted) the fit's points are dropped before the
+    sweep, which does not need them (Lab does, and keeps them); the result is the
+    same as when they are kept."""
+    from kquant.core.fit import fit
+    from kquant.core.histogram import prepare
+    from kquant.core.remap import order_rows, remap
+    from kquant.settings import FitOptions
+
+    rng = np.random.default_rng(5)
+    img = np.repeat(rng.integers(0, 256, (6, 1, 3), dtype=np.uint8), 40, axis=1)
+    img = np.clip(img.astype(int) + rng.integers(-9, 10, img.shape), 0, 255).astype(np.uint8)
+    got = {}
+    for keep in (True, False):
+        prep = prepare(img)
+        palette = fit(prep.histogram(), 4, FitOptions(space=space, seed=0))
+        got[keep] = remap(prep, palette, keep_points=keep)
+        assert bool(prep._points) == (keep or space == "lab")
+    np.testing.assert_array_equal(got[True].indices, got[False].indices)
+    np.testing.assert_array_equal(got[True].palette, got[False].palette)
+    labels = rng.integers(0, 5, 1000).astype(np.int16)
+    rows = rng.integers(0, 256, (5, 3), dtype=np.uint8)
+    new_rows, expected = order_rows(rows, labels)
+    same_rows, in_place = order_rows(rows, labels.copy(), overwrite=True)
+    np.testing.assert_array_equal(new_rows, same_rows)
+    np.testing.assert_array_equal(in_place, expected)

@@ -194,6 +194,11 @@ class Prepared:
             self._points[space] = features(self.hist.colors, space)
         return self._points[space]
 
+    def forget_points(self) -> None:
+        """Drop the points computed so far (and those of the histograms made from
+        this image): a caller done with them frees their memory."""
+        self._points.clear()
+
     def histogram(self, *, transparent_entry: bool = False, keep: Any = None) -> Histogram:
         """The histogram to fit this image's palette on (its visible pixels kept, to
         draw a sample from), with a transparent entry if it has transparent pixels

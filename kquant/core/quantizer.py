@@ -162,8 +162,8 @@ def quantize(
         chosen = fit_histogram(histogram, k, options, init=init)
     t1 = time.perf_counter()
     report_stage(Stage.MAP)
-    result = remap(prep, chosen, dither=dither, strength=dither_strength,
-                   whole_palette=whole_palette, hold=hold)  # fmt: skip
+    result = remap(prep, chosen, dither=dither, strength=dither_strength, hold=hold,
+                   whole_palette=whole_palette, keep_points=image is prep)  # fmt: skip
     t2 = time.perf_counter()
     return dataclasses.replace(result, seconds={"fit": t1 - t0, "map": t2 - t1})
 

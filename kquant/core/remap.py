@@ -16,6 +16,7 @@ palette reproduces every color exactly).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
@@ -129,6 +130,7 @@ def remap(
     whole_palette: bool = False,
     hold: tuple[np.ndarray, np.ndarray] | None = None,
     tiles: tuple[int, int] | None = None,
+    keep_points: bool = True,
 ) -> Quantized:
     """Map an image onto a palette.
 
@@ -151,6 +153,10 @@ def remap(
         every color exact; ignored with ``dither="none"`` or a strength of 0.
     tiles : (h, w) or None
         An animation's mosaic of h x w frames: see ``floyd_steinberg``'s ``tiles``.
+    keep_points : bool
+        False when ``prep`` is not quantized again (:func:`kquant.quantize` counted its
+        colors for this call): before dithering 8-bit values, the points of its
+        colors (24 bytes a color: 17 MB on a photo of 0.7 M colors) are dropped.
 
     Returns
     -------
@@ -161,13 +167,7 @@ def remap(
     height, width = prep.pixels.shape[:2]
     n_pixels = height * width
     rows, space = palette.rows, palette.space
-    points = prep.points(space)  # None: opaque RGB, compared as integers
-    if palette.exact:
-        labels = np.arange(hist.n_colors, dtype=np.int32)
-    elif points is None:
-        labels = nearest_index(hist.colors, rows)
-    else:
-        labels = _nearest_keeping_opaque(hist.colors, points, rows, space)
+    labels = _undithered(prep, palette)
     exact = palette.own_colors or reproduces(hist.colors, rows, labels)
     asked = dither_strength(dither, strength, False)
     strength = dither_strength(dither, strength, exact)
@@ -175,6 +175,7 @@ def remap(
     # palette holds every color exactly and there is no error to diffuse
     per_pixel = strength > 0 or (hold is not None and asked > 0)
     if per_pixel:  # the error depends on the neighbours, not only the color
+        points = _points_to_dither(prep, rows, space, keep=keep_points)
         fixed = np.isin(pack(hist.colors), pack(palette.kept)) if palette.n_kept else None
         labels = _dither(prep, points, rows, labels, space, asked, tiles=tiles,
                          adaptive=dither == "adaptive", hold=hold, fixed=fixed)  # fmt: skip
@@ -201,6 +202,30 @@ def remap(
         fit_pixels=palette.fit_pixels,
         dither_strength=strength,
     )
+
+
+def _points_to_dither(
+    prep: Prepared, rows: np.ndarray, space: str, *, keep: bool
+) -> np.ndarray | None:
+    """The points :func:`_dither` needs: None on the 8-bit grid
+    (:func:`_on_8_bit_grid`), where unless ``keep`` the image's are dropped."""
+    if not _on_8_bit_grid(prep, rows, space):
+        return prep.points(space)
+    if not keep:
+        prep.forget_points()
+    return None
+
+
+def _undithered(prep: Prepared, palette: Palette) -> np.ndarray:
+    """(M,) int32 palette row of each of the histogram's colors, undithered: the
+    nearest (:func:`match_colors`' rule), or each color's own row."""
+    hist, rows, space = prep.hist, palette.rows, palette.space
+    points = prep.points(space)  # None: opaque RGB, compared as integers
+    if palette.exact:
+        return np.arange(hist.n_colors, dtype=np.int32)
+    if points is None:
+        return nearest_index(hist.colors, rows)
+    return _nearest_keeping_opaque(hist.colors, points, rows, space)
 
 
 def _with_transparent_entry(
@@ -286,8 +311,8 @@ def _dither(
     """
     hist = prep.hist
     height, width = prep.pixels.shape[:2]
-    values, palette, pal, colors, levels = _dither_space(prep, points, palette, space)
-    low, high = colors.min(axis=0), colors.max(axis=0)
+    values, palette, pal, colors_at, levels = _dither_space(prep, points, palette, space)
+    low, high = _bounds(colors_at, hist.n_colors)
     if fixed is not None and fixed.any():  # kept colors keep their rows
         hold = _with_fixed(prep, labels, fixed, hold)
     skip = None if prep.visible is None else ~prep.visible.reshape(height, width)
@@ -296,7 +321,8 @@ def _dither(
     keep_opaque = None
     if palette.shape[1] == 4:  # opaque pixels only onto opaque rows (alpha 255 stays 255)
         keep_opaque = (prep.pixels[..., 3] == 255, palette[:, 3] == 255)
-    mean_sq = float(np.dot(_squared_errors(colors, pal, labels), hist.counts) / hist.n_pixels)
+    sq = _squared_errors(colors_at, pal, labels)
+    mean_sq = float(np.dot(sq, hist.counts) / hist.n_pixels)
     if adaptive:  # libimagequant's dither map: full strength in bands only
         from kquant.core.dithermap import dither_map
 
@@ -330,52 +356,83 @@ def _dither(
     return index if prep.visible is None else index[prep.visible]
 
 
-def _squared_errors(colors: np.ndarray, pal: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(M,) float64 squared distance of each of ``colors`` (M, D) float64 to its row
-    ``labels`` (M,) of ``pal`` (P, D), a block at a time (no (M, D) temporaries)."""
-    out = np.empty(colors.shape[0])
-    for start in range(0, colors.shape[0], _BLOCK):
-        stop = start + _BLOCK
-        diff = colors[start:stop] - pal[labels[start:stop]].astype(np.float64)
-        np.einsum("ij,ij->i", diff, diff, out=out[start:stop])
+#: Points of a block of the histogram's colors: ``colors_at(slice)`` -> (B, D) float64.
+ColorsAt = Callable[[slice], np.ndarray]
+
+
+def _blocks(n: int) -> Iterator[slice]:
+    """Slices of :data:`_BLOCK` rows covering ``n``."""
+    return (slice(start, start + _BLOCK) for start in range(0, n, _BLOCK))
+
+
+def _bounds(colors_at: ColorsAt, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(D,) lowest and highest value of each channel of the ``n`` colors' points."""
+    parts = [colors_at(block) for block in _blocks(n)]
+    low = np.min([p.min(axis=0) for p in parts], axis=0)  # a few (D,) rows
+    high = np.max([p.max(axis=0) for p in parts], axis=0)
+    return low, high
+
+
+def _squared_errors(colors_at: ColorsAt, pal: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(M,) float64 squared distance of each of the histogram's colors (points of
+    ``colors_at``) to its row ``labels`` (M,) of ``pal`` (P, D), a block at a time
+    (no (M, D) temporaries)."""
+    out = np.empty(labels.shape[0])
+    for block in _blocks(labels.shape[0]):
+        diff = colors_at(block) - pal[labels[block]].astype(np.float64)
+        np.einsum("ij,ij->i", diff, diff, out=out[block])
     return out
+
+
+def _on_8_bit_grid(prep: Prepared, palette: np.ndarray, space: str) -> bool:
+    """Whether :func:`_dither` diffuses 8-bit values (every visible pixel and every
+    row opaque, in RGB or a space of :func:`kquant.core.spaces.channel_levels`): then
+    it needs no points of the histogram's colors."""
+    hist = prep.hist
+    opaque = hist.channels == 3 or bool(
+        (hist.colors[:, 3] == 255).all() & (palette[:, 3] == 255).all()
+    )
+    return opaque and (space == "rgb" or channel_levels(space) is not None)
 
 
 def _dither_space(
     prep: Prepared, points: np.ndarray | None, palette: np.ndarray, space: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, ColorsAt, np.ndarray | None]:
     """What :func:`_dither` diffuses in: the image's values, the palette as written and
-    as points, the histogram's colors as points, and the 8-bit levels (or None).
+    as points, the histogram's colors as points (a block at a time), and the 8-bit
+    levels (or None).
 
-    Every visible pixel and every row opaque, in RGB or the weighted space: uint8 RGB
-    values (alpha dropped, transparent pixels skipped by the caller) on the exact
-    table path; else the float points of :func:`kquant.core.spaces.features` per pixel.
+    On the 8-bit grid (:func:`_on_8_bit_grid`): uint8 RGB values (alpha dropped,
+    transparent pixels skipped by the caller) on the exact table path, the colors'
+    points through the levels (``levels[v, c]`` is ``features``' value: no (M, D)
+    array of them); else the float ``points`` of :func:`kquant.core.spaces.features`
+    per pixel.
     """
     hist = prep.hist
     height, width, channels = prep.pixels.shape
-    opaque = channels == 3 or bool((hist.colors[:, 3] == 255).all() & (palette[:, 3] == 255).all())
     levels = channel_levels(space)
-    if opaque and (space == "rgb" or levels is not None):  # 8-bit values, exact table
+    if _on_8_bit_grid(prep, palette, space):
         values = prep.pixels if channels == 3 else np.ascontiguousarray(prep.pixels[..., :3])
         palette = palette[:, :3]
-        # the histogram's colors as points: those of the fit when it had no alpha
-        colors = (
-            points if channels == 3 and points is not None else features(hist.colors[:, :3], space)
-        )
-        colors = hist.colors[:, :3].astype(np.float64) if colors is None else colors
         pal = palette if levels is None else cast(np.ndarray, features(palette, space))
+        if levels is None:
+            return values, palette, pal, lambda b: hist.colors[b, :3].astype(np.float64), None
+        lv = levels
+        return values, palette, pal, lambda b: lv[hist.colors[b, :3], _CHANNELS], levels
+    assert points is not None  # colors with alpha, or Lab: compared as points
+    rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
+    values = np.zeros((height * width, points.shape[1]))
+    if prep.visible is None:
+        values[:] = points[rows]
     else:
-        assert points is not None  # colors with alpha, or Lab: compared as points
-        levels = None
-        rows = lookup(hist, prep.vis_colors, np.arange(hist.n_colors, dtype=np.int32))
-        values = np.zeros((height * width, points.shape[1]))
-        if prep.visible is None:
-            values[:] = points[rows]
-        else:
-            values[prep.visible] = points[rows]
-        values = values.reshape(height, width, -1)
-        pal, colors = cast(np.ndarray, features(palette, space)), points
-    return values, palette, pal, colors, levels
+        values[prep.visible] = points[rows]
+    values = values.reshape(height, width, -1)
+    pal = cast(np.ndarray, features(palette, space))
+    return values, palette, pal, lambda b: points[b], None
+
+
+#: The channels of RGB, to index (256, 3) levels with (N, 3) colors.
+_CHANNELS = np.arange(3)
 
 
 def _with_fixed(

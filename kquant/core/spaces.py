@@ -87,8 +87,11 @@ def features(colors: np.ndarray, space: str) -> np.ndarray | None:
         from skimage.color import rgb2lab
 
         rgb = rgb2lab(rgb / 255.0)
-    elif space == "weighted":
-        rgb = (rgb / 255.0) ** _GAMMA * _WEIGHTS * 255.0
+    elif space == "weighted":  # (rgb / 255) ** gamma * weights * 255, in place
+        rgb /= 255.0
+        rgb **= _GAMMA
+        rgb *= _WEIGHTS
+        rgb *= 255.0
     if colors.shape[1] == 3:
         return rgb
     alpha = colors[:, 3:4].astype(np.float64) / 255.0
