@@ -88,7 +88,10 @@ def unpack(keys: np.ndarray, channels: int) -> np.ndarray:
     -------
     colors : (N, channels) uint8 ndarray
     """
-    return ((keys[:, None] >> _SHIFTS[:channels]) & 0xFF).astype(np.uint8)
+    colors = np.empty((keys.shape[0], channels), dtype=np.uint8)
+    for c in range(channels):  # a channel at a time: no (N, channels) wide temporaries
+        colors[:, c] = keys >> _SHIFTS[c]  # the low byte: uint8 keeps it
+    return colors
 
 
 @dataclass(frozen=True)

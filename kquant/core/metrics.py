@@ -106,10 +106,18 @@ def distortion_from_histogram(
     mapped : (M, C) uint8 ndarray
         The output color of each input color.
     """
-    diff = colors[:, :3].astype(np.int64) - mapped[:, :3].astype(np.int64)
-    sq_sum = int(((diff * diff).sum(axis=1) * counts).sum())
-    max_error = int(np.abs(diff).max()) if diff.size else 0
+    sq_sum, max_error = 0, 0
+    for i in range(0, colors.shape[0], _COLOR_BLOCK):  # a block at a time: exact integers
+        diff = colors[i : i + _COLOR_BLOCK, :3].astype(np.int64)
+        diff -= mapped[i : i + _COLOR_BLOCK, :3]
+        sq_sum += int(((diff * diff).sum(axis=1) * counts[i : i + _COLOR_BLOCK]).sum())
+        max_error = max(max_error, int(np.abs(diff).max()))
     return _distortion(sq_sum, 3 * int(counts.sum()), max_error)
+
+
+#: Colors per block of :func:`distortion_from_histogram` (its int64 temporaries stay
+#: a few MB, not 48 bytes a color).
+_COLOR_BLOCK = 1 << 16
 
 
 def image_distortion(

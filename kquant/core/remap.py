@@ -361,8 +361,13 @@ ColorsAt = Callable[[slice], np.ndarray]
 
 
 def _blocks(n: int) -> Iterator[slice]:
-    """Slices of :data:`_BLOCK` rows covering ``n``."""
-    return (slice(start, start + _BLOCK) for start in range(0, n, _BLOCK))
+    """Slices of :data:`_COLOR_BLOCK` rows covering ``n``."""
+    return (slice(start, start + _COLOR_BLOCK) for start in range(0, n, _COLOR_BLOCK))
+
+
+#: Histogram colors per block of :func:`_bounds` and :func:`_squared_errors` (their
+#: float64 temporaries a few MB, not 24 bytes a color each).
+_COLOR_BLOCK = 1 << 16
 
 
 def _bounds(colors_at: ColorsAt, n: int) -> tuple[np.ndarray, np.ndarray]:
