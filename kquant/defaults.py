@@ -62,6 +62,9 @@ DEFAULT_TOL = 1e-4
 
 #: oxipng's levels (``-O``); 0 writes Pillow's encoding as it is.
 MAX_OPTIMIZE = 6
+#: The squared-error budget of ``--rate-aware`` (:func:`kquant.core.runs.continue_runs`):
+#: measured best of 16, 48, 100 and 200 (docs/BENCHMARKS.md, bench/rate_mapping.py).
+RUN_BUDGET = 48.0
 
 #: Seed of every random choice, and the range numpy and scikit-learn accept.
 DEFAULT_SEED = 0

@@ -87,6 +87,16 @@ def check_colors(k: int) -> None:
         raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k!r}", params=("k",))
 
 
+def _check_run_budget(budget: float, strength: float) -> None:
+    """Refuse a run budget that is negative or not finite, or given with dithering."""
+    if not (budget >= 0 and math.isfinite(budget)):
+        raise UsageError(f"`run_budget` must be a finite number >= 0, got {budget}",
+                         params=("run_budget",))  # fmt: skip
+    if budget > 0 and strength > 0:
+        raise UsageError("`run_budget` applies to undithered images: add `dither` none",
+                         params=("run_budget", "dither"))  # fmt: skip
+
+
 def check_dither(dither: str, strength: float) -> None:
     """Refuse a dithering method or strength that :func:`kquant.quantize` does not take."""
     check_choice("dither", dither, DITHERS, "dither")
@@ -214,6 +224,11 @@ class CompressSettings:
         the command line exits 99, so a script can keep the original.
     dither : {"none", "floyd-steinberg", "adaptive"}
     dither_strength : float in [0, 1]
+    run_budget : float >= 0
+        Undithered stills: a pixel takes its left neighbour's row where that adds at
+        most this to its squared error, so runs continue and the PNG is smaller
+        (:func:`kquant.core.runs.continue_runs`; the command line's
+        ``--rate-aware`` sets :data:`kquant.defaults.RUN_BUDGET`). 0: off.
     metrics : tuple of str
         Perceptual measures for the report, from :data:`kquant.defaults.METRICS`.
     max_pixels : int or None
@@ -256,6 +271,7 @@ class CompressSettings:
     min_psnr: float | None = None
     dither: str = DEFAULT_DITHER
     dither_strength: float = DEFAULT_DITHER_STRENGTH
+    run_budget: float = 0.0
     metrics: tuple[str, ...] = ()
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     overwrite: bool = False
@@ -273,6 +289,7 @@ class CompressSettings:
             raise UsageError(f"fit must be FitOptions, got {type(self.fit).__name__}",
                              params=("fit",))  # fmt: skip
         check_dither(self.dither, self.dither_strength)
+        _check_run_budget(self.run_budget, self.strength)
         object.__setattr__(self, "metrics", check_metrics(self.metrics))
         check_target_psnr(self.target_psnr)
         check_target_psnr(self.min_psnr, "min_psnr")
@@ -340,7 +357,8 @@ class CompressSettings:
         from kquant.run.naming import name_marks
 
         return name_marks(space=self.fit.space, dither=self.dither,
-                          strength=self.dither_strength, seed=self.fit.seed)  # fmt: skip
+                          strength=self.dither_strength, seed=self.fit.seed,
+                          runs=self.run_budget > 0)  # fmt: skip
 
     @property
     def strength(self) -> float:

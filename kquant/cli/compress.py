@@ -124,7 +124,8 @@ def _settings(o: SimpleNamespace) -> CompressSettings:
 
     settings = CompressSettings(
         k=o.k, fit=o.fit, target_psnr=o.target_psnr, max_mse=o.max_mse, min_psnr=o.min_psnr,
-        dither=o.dither, dither_strength=o.dither_strength, metrics=o.metrics,
+        dither=o.dither, dither_strength=o.dither_strength, run_budget=o.run_budget,
+        metrics=o.metrics,
         max_pixels=o.max_pixels, overwrite=o.overwrite, skip_if_larger=o.skip_if_larger,
         strip=o.strip, optimize=o.optimize, frame_palette=o.frame_palette,
         first_frame=o.first_frame,

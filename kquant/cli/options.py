@@ -72,6 +72,7 @@ from kquant.defaults import (
     MAX_SEED,
     METHODS,
     METRICS_ALL,
+    RUN_BUDGET,
     SPACES,
     STDIO,
     WEIGHTS,
@@ -579,6 +580,15 @@ output_options = apply(
             show_default=True,
             metavar=f"0..{MAX_OPTIMIZE}",
             help="Shrink PNGs with oxipng (2: 4-18% smaller).",
+        ),
+        option(
+            OUTPUT,
+            "--rate-aware",
+            "run_budget",
+            flag_value=RUN_BUDGET,
+            default=0.0,
+            type=float,
+            help="Undithered: continue runs where it costs little error (~5% smaller).",
         ),
         option(
             OUTPUT,

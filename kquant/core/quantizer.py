@@ -24,6 +24,7 @@ prepared image.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,7 @@ def quantize(
     whole_palette: bool = False,
     transparent_entry: bool = False,
     hold: tuple[np.ndarray, np.ndarray] | None = None,
+    run_budget: float = 0.0,
     **fit: Any,
 ) -> Quantized:
     """Reduce an image to at most ``k`` colors: :func:`kquant.core.fit.fit` (or
@@ -118,9 +120,11 @@ def quantize(
     palette : (P, 3) or (P, C) uint8 array or None
         Map onto these colors instead of fitting (``k`` is then not used); RGB rows
         are opaque. Unused colors are dropped unless ``whole_palette``.
-    dither, dither_strength : {"none", "floyd-steinberg", "adaptive"}, float in [0, 1]
-        Error diffusion onto the palette (:mod:`kquant.core.dither`) and the fraction
-        of the error diffused; the distortion is then measured pixel by pixel.
+    dither, dither_strength, run_budget : str, float in [0, 1], float >= 0
+        Error diffusion onto the palette (:mod:`kquant.core.dither`: "none",
+        "floyd-steinberg", "adaptive") and the fraction of the error diffused (the
+        distortion is then measured pixel by pixel); undithered, runs of indices
+        continued within ``run_budget`` (:func:`kquant.core.runs.continue_runs`).
     progress : callable or None
         Called with :attr:`Stage.FIT <kquant.stages.Stage>` and then ``Stage.MAP``.
     init : (k, D) float64 ndarray or None
@@ -129,15 +133,13 @@ def quantize(
         Colors that must be in the palette exactly (opaque), even unused: they count
         toward ``k`` (:func:`fit_palette`); with ``palette``, added to it.
     whole_palette, hold, transparent_entry
-        With ``palette``: write every row in its order so that images share index for
-        index, hold some pixels' indices (:func:`kquant.core.remap.remap`), and
-        reserve a transparent entry (row 0, or the last with ``whole_palette``) even
-        where no pixel is transparent.
+        With ``palette``: write every row in its order (images share index for index),
+        hold some pixels' indices (:func:`kquant.core.remap.remap`), reserve a
+        transparent entry (row 0, or last with ``whole_palette``) even if unused.
 
     Returns
     -------
-    Quantized
-        Raises :class:`kquant.errors.UsageError` (a ValueError) for a bad argument.
+    Quantized (:class:`kquant.errors.UsageError`, a ValueError, for a bad argument)
 
     Examples
     --------
@@ -147,7 +149,7 @@ def quantize(
     >>> q.colors_out, q.distortion.mse
     (2, 0.0)
     """
-    _check_quantize(k, dither, dither_strength, palette, whole_palette, hold)
+    _check_quantize(k, dither, dither_strength, palette, whole_palette, hold, run_budget)
     options = dataclasses.replace(options or FitOptions(), **fit)
     report_stage = progress or (lambda stage: None)
     report_stage(Stage.FIT)
@@ -156,14 +158,13 @@ def quantize(
         start_import()
     prep = image if isinstance(image, Prepared) else prepare(image)
     histogram = prep.histogram(transparent_entry=transparent_entry, keep=keep)
-    if palette is not None:  # map onto the given palette, no fit
-        chosen = given(palette, histogram, options.space)
-    else:
-        chosen = fit_histogram(histogram, k, options, init=init)
+    chosen = (given(palette, histogram, options.space) if palette is not None  # no fit
+              else fit_histogram(histogram, k, options, init=init))  # fmt: skip
     t1 = time.perf_counter()
     report_stage(Stage.MAP)
     result = remap(prep, chosen, dither=dither, strength=dither_strength, hold=hold,
-                   whole_palette=whole_palette, keep_points=image is prep)  # fmt: skip
+                   whole_palette=whole_palette, keep_points=image is prep,
+                   run_budget=run_budget)  # fmt: skip
     t2 = time.perf_counter()
     return dataclasses.replace(result, seconds={"fit": t1 - t0, "map": t2 - t1})
 
@@ -175,10 +176,17 @@ def _check_quantize(
     palette: np.ndarray | None,
     whole_palette: bool,
     hold: tuple[np.ndarray, np.ndarray] | None,
+    run_budget: float = 0.0,
 ) -> None:
     """Refuse :func:`quantize` arguments that do not go together."""
     check_colors(k)
     check_dither(dither, dither_strength)
+    if not (run_budget >= 0 and math.isfinite(run_budget)):
+        raise UsageError(f"run_budget must be a finite number >= 0, got {run_budget}",
+                         params=("run_budget",))  # fmt: skip
+    if run_budget > 0 and dither != "none" and dither_strength > 0:
+        raise UsageError("run_budget applies to undithered mapping: add dither='none'",
+                         params=("run_budget",))  # fmt: skip
     if whole_palette and palette is None:
         raise UsageError("whole_palette needs a palette", params=("whole_palette",))
     if hold is not None and not whole_palette:
@@ -195,6 +203,7 @@ def quantize_to_target(
     dither: str = DEFAULT_DITHER,
     dither_strength: float = DEFAULT_DITHER_STRENGTH,
     keep: np.ndarray | None = None,
+    run_budget: float = 0.0,
     **fit: Any,
 ) -> tuple[int, Quantized, bool]:
     """The smallest k (up to ``max_k``) whose result reaches a quality target.
@@ -212,7 +221,7 @@ def quantize_to_target(
 
     Parameters
     ----------
-    image, options, dither, dither_strength, keep, **fit
+    image, options, dither, dither_strength, keep, run_budget, **fit
         As for :func:`quantize`. With kept colors every k tried is fitted from
         scratch (merged centers would move them).
     max_k : int
@@ -247,7 +256,8 @@ def quantize_to_target(
     def meets(q: Quantized) -> bool:
         return _meets(q.distortion, target_psnr, max_mse)
 
-    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
+    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep,
+                            "run_budget": run_budget}  # fmt: skip
     tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
     if not meets(tried[max_k]):
         return max_k, tried[max_k], False

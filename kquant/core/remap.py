@@ -131,6 +131,7 @@ def remap(
     hold: tuple[np.ndarray, np.ndarray] | None = None,
     tiles: tuple[int, int] | None = None,
     keep_points: bool = True,
+    run_budget: float = 0.0,
 ) -> Quantized:
     """Map an image onto a palette.
 
@@ -140,28 +141,26 @@ def remap(
     palette : Palette
         From :func:`kquant.core.fit.fit` or :func:`kquant.core.fit.given` (for this image's
         histogram, or one it is part of).
-    dither, strength
-        See :func:`kquant.quantize`; the strength used is :func:`dither_strength`'s.
+    dither, strength, run_budget
+        See :func:`kquant.quantize` (strength: :func:`dither_strength`'s; the runs
+        only where every pixel is visible).
     whole_palette : bool
-        Write every row in its order (unused ones too), the transparent entry last,
-        so several images share index for index (an animation's frames, sprites).
+        Write every row in order (unused ones too), the transparent entry last: images
+        share index for index (an animation's frames, sprites).
     hold : ((H, W) bool ndarray, (H, W) integer ndarray) or None
-        With ``whole_palette`` and dithering: pixels that keep the given indices
-        (rows of the written palette) and take no part in the diffusion (an
-        animation's pixels unchanged since the frame before: the noise stays still
-        where the picture does). Applied whenever dithering is asked for, even with
-        every color exact; ignored with ``dither="none"`` or a strength of 0.
+        With ``whole_palette`` and dithering: pixels that keep the given indices (rows
+        of the written palette) outside the diffusion (an animation's still pixels: the
+        noise stays still where the picture does). Applied whenever dithering is asked
+        for, even with every color exact; ignored undithered.
     tiles : (h, w) or None
         An animation's mosaic of h x w frames: see ``floyd_steinberg``'s ``tiles``.
     keep_points : bool
-        False when ``prep`` is not quantized again (:func:`kquant.quantize` counted its
-        colors for this call): before dithering 8-bit values, the points of its
-        colors (24 bytes a color: 17 MB on a photo of 0.7 M colors) are dropped.
+        False when ``prep`` is not quantized again: before dithering 8-bit values the
+        points of its colors (24 bytes a color) are dropped.
 
     Returns
     -------
-    Quantized
-        With no ``seconds`` (the caller times the steps).
+    Quantized, with no ``seconds`` (the caller times the steps)
     """
     hist, vis_colors = prep.hist, prep.vis_colors
     height, width = prep.pixels.shape[:2]
@@ -171,8 +170,7 @@ def remap(
     exact = palette.own_colors or reproduces(hist.colors, rows, labels)
     asked = dither_strength(dither, strength, False)
     strength = dither_strength(dither, strength, exact)
-    # held pixels keep their rows whenever dithering is asked for, even where the
-    # palette holds every color exactly and there is no error to diffuse
+    # held pixels keep their rows whenever dithering is asked for, even with no error
     per_pixel = strength > 0 or (hold is not None and asked > 0)
     if per_pixel:  # the error depends on the neighbours, not only the color
         points = _points_to_dither(prep, rows, space, keep=keep_points)
@@ -191,6 +189,8 @@ def remap(
     index, pixel_labels, transparent, rows = _with_transparent_entry(
         prep, rows, labels, palette.transparent, whole_palette, dithered=per_pixel
     )
+    if run_budget > 0 and not per_pixel and prep.visible is None:
+        index, distortion = _continued(prep, rows, index, run_budget)
     n_visible = rows.shape[0] - (transparent is not None)
     return Quantized(
         palette=rows,
@@ -202,6 +202,18 @@ def remap(
         fit_pixels=palette.fit_pixels,
         dither_strength=strength,
     )
+
+
+def _continued(
+    prep: Prepared, rows: np.ndarray, index: np.ndarray, budget: float
+) -> tuple[np.ndarray, Distortion]:
+    """(H*W,) indices with runs continued within ``budget``
+    (:func:`kquant.core.runs.continue_runs`), and their distortion, per pixel."""
+    from kquant.core.runs import continue_runs
+
+    height, width = prep.pixels.shape[:2]
+    index = continue_runs(prep.pixels, rows, index.reshape(height, width), budget)
+    return index.reshape(-1), label_distortion(prep.vis_colors, rows, index.reshape(-1))
 
 
 def _points_to_dither(

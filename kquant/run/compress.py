@@ -377,12 +377,12 @@ def _quantize_still(
     if not s.has_target:
         result = quantize(pixels, plan.k, options=s.fit, palette=palette, progress=progress,
                           dither=s.dither, dither_strength=s.strength, keep=keep,
-                          whole_palette=s.whole_palette)  # fmt: skip
+                          whole_palette=s.whole_palette, run_budget=s.run_budget)  # fmt: skip
         return plan.k, result, None
     (progress or _no_progress)(Stage.FIT)
     k, result, target_met = quantize_to_target(
         pixels, s.k, target_psnr=s.target_psnr, max_mse=s.max_mse, options=s.fit,
-        dither=s.dither, dither_strength=s.strength, keep=keep,
+        dither=s.dither, dither_strength=s.strength, keep=keep, run_budget=s.run_budget,
     )  # fmt: skip
     goal = f"PSNR {s.target_psnr:g} dB" if s.target_psnr is not None else f"MSE {s.max_mse:g}"
     notes.append(
@@ -411,6 +411,9 @@ def _still_notes(s: CompressSettings, result: Quantized, k: int) -> list[str]:
             "Floyd-Steinberg")  # fmt: skip
         how += f", strength {strength:g}" if strength < 1 else ""
         notes.append(f"dithered ({how}): error measured on the dithered image")
+    elif s.run_budget and result.fit_pixels:
+        notes.append(f"rate-aware: runs continued where a pixel's squared error grows by at "
+                     f"most {s.run_budget:g}; error measured on the result")  # fmt: skip
     return notes
 
 
@@ -498,12 +501,14 @@ def _not_written(
 
 
 def _optimize_note(s: CompressSettings, fmt: str, *, animated: bool) -> list[str]:
-    """The report's note when ``-O`` asked for oxipng but the output is not a still
-    PNG (oxipng optimizes PNG images only; it would drop an APNG's frames)."""
+    """The report's notes when ``-O`` asked for oxipng but the output is not a still
+    PNG (oxipng optimizes PNG images only; it would drop an APNG's frames), and when
+    an animation was asked for continued runs (stills only)."""
+    runs = ["--rate-aware not applied: stills only"] if animated and s.run_budget else []
     if not s.optimize or (fmt == "PNG" and not animated):
-        return []
+        return runs
     what = "an animated PNG" if fmt == "PNG" else fmt
-    return [f"-O {s.optimize} not applied: oxipng optimizes still PNGs, not {what}"]
+    return [f"-O {s.optimize} not applied: oxipng optimizes still PNGs, not {what}", *runs]
 
 
 def _palette_notes(s: CompressSettings) -> list[str]:

@@ -85,14 +85,15 @@ def default_name_stem(name: str) -> str | None:
 
 
 def name_marks(
-    *, space: str, dither: str, strength: float, seed: int = DEFAULT_SEED
+    *, space: str, dither: str, strength: float, seed: int = DEFAULT_SEED, runs: bool = False
 ) -> tuple[str, ...]:
     """What a default name adds for settings that change the pixels and are not the
     defaults: the space (``rgb``, ``lab``), the dithering (``nodither``,
-    ``adaptive``), a strength below 1 (``d0.5``) and the seed (``s1``: random
-    codebooks of several seeds side by side). The k-means tuning options
-    (``--sample``, ``--init``, ``--n-init``, ``--max-iter``, ``--tol``) and kept
-    colors are not marked: they refine the same fit; name such runs with ``--name``."""
+    ``adaptive``), a strength below 1 (``d0.5``), continued runs (``runs``:
+    ``--rate-aware``) and the seed (``s1``: random codebooks of several seeds side by
+    side). The k-means tuning options (``--sample``, ``--init``, ``--n-init``,
+    ``--max-iter``, ``--tol``) and kept colors are not marked: they refine the same
+    fit; name such runs with ``--name``."""
     marks = [] if space == DEFAULT_SPACE else [space]
     if dither == "none" or strength == 0:
         marks.append("nodither")
@@ -101,6 +102,8 @@ def name_marks(
             marks.append(dither)
         if strength != DEFAULT_DITHER_STRENGTH:
             marks.append(f"d{strength:g}")
+    if runs:
+        marks.append("runs")
     if seed != DEFAULT_SEED:
         marks.append(f"s{seed}")
     return tuple(marks)
