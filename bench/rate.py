@@ -13,6 +13,7 @@ processes, from the input PNG to the final file, and its output is measured here
   ``python -c``; its time added);
 - ``kquant``: ``kquant compress --target-psnr T``;
 - ``kquant -O2``: the same with ``-O 2`` (oxipng inside);
+- ``kquant -O2 runs``: and ``--rate-aware`` (runs continued within a budget);
 - ``kquant webp``: ``kquant compress --target-psnr T -o x.webp`` (lossless WebP).
 
 A pipeline that cannot reach T (pngquant at Q=100, kquant at -k 256) is left out of
@@ -93,6 +94,7 @@ def measure(src: Path, targets: list[float], out: Path) -> list[Row]:
         kquant_pipelines = [  # a PSNR target: the MSE-minimal output reaches it in fewest bytes
             ("kquant", MSE_MINIMAL, ".png"),
             ("kquant -O2", ["-O", "2", *MSE_MINIMAL], ".png"),
+            ("kquant -O2 runs", ["-O", "2", "--rate-aware", *MSE_MINIMAL], ".png"),
             ("kquant webp", MSE_MINIMAL, ".webp"),
         ]
         for name, extra_args, suffix in kquant_pipelines:
@@ -111,7 +113,7 @@ def measure(src: Path, targets: list[float], out: Path) -> list[Row]:
 
 
 def tables(rows: list[Row]) -> str:
-    pipelines = ["pngquant", REFERENCE, "kquant", "kquant -O2", "kquant webp"]
+    pipelines = ["pngquant", REFERENCE, "kquant", "kquant -O2", "kquant -O2 runs", "kquant webp"]
     out = [
         "| target | pipeline | images | bytes vs pngquant+oxipng, median | worst "
         "| time vs pngquant+oxipng, median | worst |",

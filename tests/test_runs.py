@@ -108,3 +108,21 @@ def test_compress_rate_aware_writes_a_smaller_png_named_and_noted(tmp_path):
     ran = kquant("compress", anim, "-k", "8", "--dither", "none", "--rate-aware", "--json")
     assert ran.returncode == 0
     assert "--rate-aware not applied: stills only" in json.loads(ran.stdout)["notes"]
+
+
+def test_a_target_the_runs_keep_out_of_reach_is_searched_without_them():
+    """With a quality target, the runs' extra error must not make a reachable target
+    unreachable: where even ``max_k`` with runs misses it, the search is made without
+    them (and the result is the plain mapping's)."""
+    from kquant import quantize_to_target
+
+    pixels, _ = _noisy_gray(2)
+    pixels = np.tile(pixels, (4, 2, 1))
+    plain = quantize(pixels, 2, dither="none", seed=0)
+    runs = quantize(pixels, 2, dither="none", seed=0, run_budget=72.0)
+    assert runs.distortion.psnr < plain.distortion.psnr
+    target = (runs.distortion.psnr + plain.distortion.psnr) / 2
+    k, got, met = quantize_to_target(pixels, 2, target_psnr=target, dither="none", seed=0,
+                                     run_budget=72.0)  # fmt: skip
+    assert (k, met) == (2, True)
+    np.testing.assert_array_equal(got.indices, plain.indices)

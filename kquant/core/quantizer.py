@@ -223,7 +223,8 @@ def quantize_to_target(
     ----------
     image, options, dither, dither_strength, keep, run_budget, **fit
         As for :func:`quantize`. With kept colors every k tried is fitted from
-        scratch (merged centers would move them).
+        scratch (merged centers would move them). Where the runs of ``run_budget``
+        keep even ``max_k`` from the target, the search is made without them.
     max_k : int
         Largest k tried.
     target_psnr : float or None
@@ -251,16 +252,33 @@ def quantize_to_target(
         )
     options = dataclasses.replace(options or FitOptions(), **fit)
     prep = image if isinstance(image, Prepared) else prepare(image)  # colors counted once
+    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
+    found = _to_target(
+        prep, max_k, target_psnr, max_mse, options, draw | {"run_budget": run_budget}
+    )
+    if not found[2] and run_budget > 0:  # the runs' error keeps even max_k out of reach
+        found = _to_target(prep, max_k, target_psnr, max_mse, options, draw)
+    return found
+
+
+def _to_target(
+    prep: Prepared,
+    max_k: int,
+    target_psnr: float | None,
+    max_mse: float | None,
+    options: FitOptions,
+    draw: dict[str, Any],
+) -> tuple[int, Quantized, bool]:
+    """:func:`quantize_to_target`'s search, each k drawn with ``draw``."""
     goal = target_psnr if target_psnr is not None else _psnr_of(max_mse)  # type: ignore[arg-type]
 
     def meets(q: Quantized) -> bool:
         return _meets(q.distortion, target_psnr, max_mse)
 
-    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep,
-                            "run_budget": run_budget}  # fmt: skip
     tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
     if not meets(tried[max_k]):
         return max_k, tried[max_k], False
+    keep = draw.get("keep")
     merge = prep.hist.n_colors > max_k and (keep is None or not len(keep))
     tree = _merge_tree(tried[max_k], options) if merge else None
 

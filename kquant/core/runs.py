@@ -22,8 +22,10 @@ from kquant.defaults import RUN_BUDGET
 
 __all__ = ["RUN_BUDGET", "continue_runs"]
 
-#: Rows of the image handled at a time (their columns are walked together).
-_STRIP_ROWS = 256
+#: Bytes of working arrays per strip of rows (a transposed copy of its pixels, their
+#: errors and indices: 8 bytes a pixel): the columns of a strip are walked together,
+#: so larger strips mean fewer, longer steps.
+_STRIP_BYTES = 32 << 20
 
 
 def continue_runs(
@@ -52,15 +54,27 @@ def continue_runs(
     if budget < 0 or not np.isfinite(budget):
         raise ValueError(f"budget must be a finite number >= 0, got {budget}")
     pal = palette[:, :3].astype(np.int32)
-    for top in range(0, index.shape[0], _STRIP_ROWS):
-        rows = index[top : top + _STRIP_ROWS]
-        colors = np.ascontiguousarray(pixels[top : top + _STRIP_ROWS, :, :3].swapaxes(0, 1))
+    height, width = index.shape
+    step = max(1, _STRIP_BYTES // (8 * max(width, 1)))
+    for top in range(0, height, step):
+        rows = index[top : top + step]
+        colors = np.ascontiguousarray(pixels[top : top + step, :, :3].swapaxes(0, 1))
         strip = np.ascontiguousarray(rows.T)  # (W, h): a column is contiguous
-        for x in range(1, strip.shape[0]):
-            here, left = strip[x], strip[x - 1]
-            value = colors[x].astype(np.int32)
-            own, other = value - pal[here], value - pal[left]
-            extra = np.einsum("ij,ij->i", other, other) - np.einsum("ij,ij->i", own, own)
-            np.copyto(here, left, where=extra <= budget)
+        # the largest error each pixel may take: its own row's (errors are integers)
+        limit = _squared_errors(colors, pal, strip) + int(np.floor(budget))
+        for x in range(1, width):
+            left = strip[x - 1]
+            diff = colors[x] - pal[left]  # int32
+            np.copyto(strip[x], left, where=np.einsum("ij,ij->i", diff, diff) <= limit[x])
         rows[...] = strip.T
     return index
+
+
+def _squared_errors(colors: np.ndarray, pal: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(W, h) int32 squared error of the (W, h, 3) uint8 ``colors`` as ``pal[rows]``."""
+    out = np.empty(rows.shape, dtype=np.int32)
+    cols = max(1, (1 << 18) // max(rows.shape[1], 1))  # blocks of about 256 K pixels
+    for x in range(0, rows.shape[0], cols):
+        diff = colors[x : x + cols] - pal[rows[x : x + cols]]
+        np.einsum("ijk,ijk->ij", diff, diff, out=out[x : x + cols])
+    return out
