@@ -87,13 +87,14 @@ def check_colors(k: int) -> None:
         raise UsageError(f"k must be between 1 and {MAX_COLORS}, got {k!r}", params=("k",))
 
 
-def _check_run_budget(budget: float, strength: float) -> None:
-    """Refuse a run budget that is negative or not finite, or given with dithering."""
+def check_run_budget(budget: float, strength: float) -> None:
+    """Refuse a run budget that is negative or not finite, or given with dithering
+    (``strength``, the share of error diffused, above 0)."""
     if not (budget >= 0 and math.isfinite(budget)):
         raise UsageError(f"`run_budget` must be a finite number >= 0, got {budget}",
                          params=("run_budget",))  # fmt: skip
     if budget > 0 and strength > 0:
-        raise UsageError("`run_budget` applies to undithered images: add `dither` none",
+        raise UsageError("`run_budget` applies to undithered mapping: add `dither` none",
                          params=("run_budget", "dither"))  # fmt: skip
 
 
@@ -289,7 +290,7 @@ class CompressSettings:
             raise UsageError(f"fit must be FitOptions, got {type(self.fit).__name__}",
                              params=("fit",))  # fmt: skip
         check_dither(self.dither, self.dither_strength)
-        _check_run_budget(self.run_budget, self.strength)
+        check_run_budget(self.run_budget, self.strength)
         object.__setattr__(self, "metrics", check_metrics(self.metrics))
         check_target_psnr(self.target_psnr)
         check_target_psnr(self.min_psnr, "min_psnr")

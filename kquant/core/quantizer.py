@@ -24,7 +24,6 @@ prepared image.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ from kquant.core.remap import Quantized, match_colors, remap, row_counts
 from kquant.core.spaces import features
 from kquant.defaults import DEFAULT_COLORS, DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH
 from kquant.errors import UsageError
-from kquant.settings import FitOptions, check_colors, check_dither
+from kquant.settings import FitOptions, check_colors, check_dither, check_run_budget
 from kquant.stages import Stage
 
 if TYPE_CHECKING:
@@ -181,12 +180,7 @@ def _check_quantize(
     """Refuse :func:`quantize` arguments that do not go together."""
     check_colors(k)
     check_dither(dither, dither_strength)
-    if not (run_budget >= 0 and math.isfinite(run_budget)):
-        raise UsageError(f"run_budget must be a finite number >= 0, got {run_budget}",
-                         params=("run_budget",))  # fmt: skip
-    if run_budget > 0 and dither != "none" and dither_strength > 0:
-        raise UsageError("run_budget applies to undithered mapping: add dither='none'",
-                         params=("run_budget",))  # fmt: skip
+    check_run_budget(run_budget, 0.0 if dither == "none" else dither_strength)
     if whole_palette and palette is None:
         raise UsageError("whole_palette needs a palette", params=("whole_palette",))
     if hold is not None and not whole_palette:

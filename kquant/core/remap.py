@@ -384,10 +384,12 @@ _COLOR_BLOCK = 1 << 16
 
 def _bounds(colors_at: ColorsAt, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(D,) lowest and highest value of each channel of the ``n`` colors' points."""
-    parts = [colors_at(block) for block in _blocks(n)]
-    low = np.min([p.min(axis=0) for p in parts], axis=0)  # a few (D,) rows
-    high = np.max([p.max(axis=0) for p in parts], axis=0)
-    return low, high
+    lows, highs = [], []
+    for block in _blocks(n):  # one block's points at a time
+        points = colors_at(block)
+        lows.append(points.min(axis=0))
+        highs.append(points.max(axis=0))
+    return np.min(lows, axis=0), np.max(highs, axis=0)
 
 
 def _squared_errors(colors_at: ColorsAt, pal: np.ndarray, labels: np.ndarray) -> np.ndarray:
