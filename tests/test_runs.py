@@ -126,3 +126,94 @@ def test_a_target_the_runs_keep_out_of_reach_is_searched_without_them():
                                      run_budget=72.0)  # fmt: skip
     assert (k, met) == (2, True)
     np.testing.assert_array_equal(got.indices, plain.indices)
+
+
+def _mse(pixels: np.ndarray, palette: np.ndarray, index: np.ndarray) -> float:
+    return float(_errors(pixels, palette, index).mean() / 3)
+
+
+def test_the_sampled_increase_is_exact_on_the_rows_it_samples():
+    """A row's runs depend on that row alone: the estimate a quality target's search
+    uses is the runs' exact increase of the error on every n-th row."""
+    from kquant.core.runs import sampled_increase
+
+    pixels, palette = _noisy_gray(3)
+    pixels = np.tile(pixels, (4, 2, 1))  # (24, 80): no two rows alike within a tile
+    nearest = np.abs(pixels[..., 0].astype(int)[..., None] - palette[:, 0]).argmin(axis=2)
+    nearest = nearest.astype(np.uint8)
+    before = nearest.copy()
+    runs = continue_runs(pixels, palette, nearest.copy(), 48.0)
+    assert _mse(pixels, palette, runs) > _mse(pixels, palette, nearest)
+    for every in (1, 5):
+        rows = slice(None, None, every)
+        exact = _mse(pixels[rows], palette, runs[rows]) - _mse(pixels[rows], palette, nearest[rows])
+        got = sampled_increase(pixels, palette, nearest, 48.0, every=every)
+        assert got == pytest.approx(exact, rel=1e-12)
+    np.testing.assert_array_equal(nearest, before)  # the caller's indices stay
+
+
+def test_a_target_search_whose_estimate_misjudges_the_runs_still_meets_the_target(
+    monkeypatch,
+):
+    """The search estimates the runs' cost on a sample of rows and checks only the k
+    it finds. With an estimate that calls the runs free, that k misses once drawn
+    with its runs: the search must go on above it, to a result that meets the
+    target as measured."""
+    import kquant.core.quantizer as quantizer
+    import kquant.core.runs as runs
+
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:40, 0:96]
+    base = np.dstack([40 + 2 * x, 60 + 3 * y, 200 - x - y]).astype(int)
+    pixels = np.clip(base + rng.integers(-5, 6, base.shape), 0, 255).astype(np.uint8)
+    monkeypatch.setattr(runs, "sampled_increase", lambda *args, **kwargs: 0.0)
+    drawn = []
+    real = quantizer._Estimates.drawn
+
+    def spy(self, k, q):
+        out = real(self, k, q)
+        drawn.append((k, out.distortion.psnr))
+        return out
+
+    monkeypatch.setattr(quantizer._Estimates, "drawn", spy)
+    target = 34.0
+    k, got, met = quantizer.quantize_to_target(pixels, 256, target_psnr=target, dither="none",
+                                               space="rgb", run_budget=48.0)  # fmt: skip
+    assert met and got.distortion.psnr >= target and k < 256
+    assert len(drawn) >= 2 and drawn[0][1] < target  # the first k found missed
+    assert drawn[-1][0] == k and drawn[0][0] < k
+    measured = 10 * np.log10(255**2 / _mse(pixels, got.palette, got.indices))
+    assert measured == pytest.approx(got.distortion.psnr, abs=1e-9)
+    # its indices are its palette's nearest rows with the runs continued
+    plain = quantize(pixels, palette=got.palette, whole_palette=True, dither="none", space="rgb")
+    again = continue_runs(pixels, got.palette, plain.indices.copy(), 48.0)
+    np.testing.assert_array_equal(got.indices, again)
+
+
+def test_an_undithered_quality_target_continues_runs_unless_told_not_to(tmp_path):
+    """Runs are the default of an undithered quality target (the search keeps the
+    target on the written file), off with ``--no-rate-aware``; a ``-k`` run and a
+    dithered target stay without them, with no note."""
+    import json
+
+    from helpers import SAMPLES, kquant
+    from PIL import Image
+
+    from kquant.defaults import RUN_BUDGET
+    from kquant.settings import CompressSettings
+
+    src = tmp_path / "coffee.png"
+    Image.open(SAMPLES / "coffee.png").crop((200, 120, 360, 240)).save(src)
+    target = ["--target-psnr", "30", "--dither", "none", "--json"]
+    auto = json.loads(kquant("compress", src, *target).stdout)
+    off = json.loads(kquant("compress", src, *target, "--no-rate-aware").stdout)
+    assert auto["output"].endswith("-nodither-runs.png") and "runs" not in off["output"]
+    assert any(n.startswith("rate-aware: runs continued") for n in auto["notes"])
+    assert not any("rate-aware" in n for n in off["notes"])
+    assert auto["psnr"] >= 30 and off["psnr"] >= 30 and auto["bytes_out"] < off["bytes_out"]
+    for args in (["-k", "8", "--dither", "none"], ["--target-psnr", "30"]):
+        row = json.loads(kquant("compress", src, *args, "--json", "-f").stdout)
+        assert "runs" not in row["output"] and not any("rate-aware" in n for n in row["notes"])
+    assert CompressSettings(target_psnr=30, dither="none").runs == RUN_BUDGET
+    assert CompressSettings(target_psnr=30).runs == CompressSettings(dither="none").runs == 0
+    assert CompressSettings(target_psnr=30, dither="none", run_budget=0).runs == 0

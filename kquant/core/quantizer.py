@@ -34,7 +34,7 @@ from kquant.core.codebook import start_import
 from kquant.core.fit import fit as fit_histogram
 from kquant.core.fit import fit_palette, given, given_palette
 from kquant.core.histogram import Prepared, prepare
-from kquant.core.remap import Quantized, match_colors, remap, row_counts
+from kquant.core.remap import Quantized, continued, match_colors, remap, row_counts
 from kquant.core.spaces import features
 from kquant.defaults import DEFAULT_COLORS, DEFAULT_DITHER, DEFAULT_DITHER_STRENGTH
 from kquant.errors import UsageError
@@ -200,7 +200,8 @@ def quantize_to_target(
     run_budget: float = 0.0,
     **fit: Any,
 ) -> tuple[int, Quantized, bool]:
-    """The smallest k (up to ``max_k``) whose result reaches a quality target.
+    """The smallest k (up to ``max_k``) whose result reaches a quality target, to
+    within :data:`TARGET_TOLERANCE_DB`.
 
     The palette is fitted once at ``max_k``; if that misses the target, it is
     returned with ``False``. Otherwise k is searched assuming quality grows with k:
@@ -209,9 +210,15 @@ def quantize_to_target(
     colors) and is refined by a short warm-started k-means, and the next k is
     predicted from the qualities measured so far (a secant on log k; PSNR grows by
     about 2 dB per doubling of k), falling back to bisection when two predictions in
-    a row do not halve the bracket. About 3-4 short fits instead of log2(max_k) full
-    ones.
-    Every verdict is the exact quality of the result, as it would be written.
+    a row do not halve the bracket. The search stops at the first k found that meets
+    the target by less than :data:`TARGET_TOLERANCE_DB`. About 2-4 short fits instead
+    of log2(max_k) full ones.
+
+    With ``run_budget``, each k tried is mapped without runs (its error exact, from
+    the histogram) and what the runs would add is measured on a sample of rows
+    (:data:`RUNS_SAMPLE_PIXELS`); only the k found is mapped with its runs, and if that
+    misses after all, the search goes on above it. The verdict on the result returned
+    is always its exact quality, as it will be written.
 
     Parameters
     ----------
@@ -247,12 +254,7 @@ def quantize_to_target(
     options = dataclasses.replace(options or FitOptions(), **fit)
     prep = image if isinstance(image, Prepared) else prepare(image)  # colors counted once
     draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
-    found = _to_target(
-        prep, max_k, target_psnr, max_mse, options, draw | {"run_budget": run_budget}
-    )
-    if not found[2] and run_budget > 0:  # the runs' error keeps even max_k out of reach
-        found = _to_target(prep, max_k, target_psnr, max_mse, options, draw)
-    return found
+    return _to_target(prep, max_k, target_psnr, max_mse, options, draw | {"run_budget": run_budget})
 
 
 def _to_target(
@@ -263,40 +265,108 @@ def _to_target(
     options: FitOptions,
     draw: dict[str, Any],
 ) -> tuple[int, Quantized, bool]:
-    """:func:`quantize_to_target`'s search, each k drawn with ``draw``."""
+    """:func:`quantize_to_target`'s search, each k drawn with ``draw``: each k tried is
+    drawn without runs and its quality with them estimated (:class:`_Estimates`); the
+    k found is then drawn with them and measured, and the search goes on above it if
+    it misses."""
     goal = target_psnr if target_psnr is not None else _psnr_of(max_mse)  # type: ignore[arg-type]
+    budget = draw.get("run_budget", 0.0) if prep.visible is None else 0.0
+    plain = draw | {"run_budget": 0.0}
 
     def meets(q: Quantized) -> bool:
         return _meets(q.distortion, target_psnr, max_mse)
 
-    tried: dict[int, Quantized] = {max_k: quantize(prep, max_k, options=options, **draw)}
-    if not meets(tried[max_k]):
-        return max_k, tried[max_k], False
+    first = quantize(prep, max_k, options=options, **plain)
     keep = draw.get("keep")
     merge = prep.hist.n_colors > max_k and (keep is None or not len(keep))
-    tree = _merge_tree(tried[max_k], options) if merge else None
+    tree = _merge_tree(first, options) if merge else None  # from the rows' use without runs
 
-    def at(k: int) -> Quantized:
-        if k not in tried:
-            init = None if tree is None else tree.centers(k)
-            tried[k] = quantize(prep, k, options=options, init=init, **draw)
-        return tried[k]
+    def draw_at(k: int) -> Quantized:  # the same palette each time: the same start, seeded
+        init = None if tree is None or k == max_k else tree.centers(k)
+        return quantize(prep, k, options=options, init=init, **plain)
 
-    high = _search(
-        max_k, lambda k: meets(at(k)), lambda low, high: _predict(low, high, tried, goal)
-    )
-    return high, tried[high], True
-
-
-def _search(max_k: int, meets: Callable[[int], bool], predict: Callable[[int, int], int]) -> int:
-    """The smallest k in 1..``max_k`` for which ``meets(k)``, knowing ``max_k`` meets
-    and assuming quality grows with k: each k tried is ``predict(low, high)`` (low
-    missed, 0 while none has, high met), stepping down further each time until a
-    miss is found, and bisecting after two predictions in a row that did not halve
-    the bracket."""
+    est = _Estimates(prep, budget)
+    est.add(max_k, first, goal)
+    if est.quality[max_k] < goal and budget > 0:  # the runs keep even max_k out of reach
+        est = _Estimates(prep, 0.0)
+        est.add(max_k, first, goal)
+    if est.quality[max_k] < goal:
+        return max_k, first, False
+    del first  # est.kept holds it while it is the best guess
     low, high = 0, max_k
+    while True:
+
+        def at(k: int) -> bool:
+            if k not in est.quality:
+                est.add(k, draw_at(k), goal)
+            return est.quality[k] >= goal
+
+        k = _search(low, high, at, lambda lo, hi: _predict(lo, hi, est.quality, goal),
+                    lambda hi: est.quality[hi] - goal <= TARGET_TOLERANCE_DB)  # fmt: skip
+        result = est.drawn(k, est.kept.pop(k) if k in est.kept else draw_at(k))
+        if meets(result):
+            return k, result, True
+        if k == max_k:  # with its runs even max_k misses: without them
+            return _to_target(prep, max_k, target_psnr, max_mse, options, plain)
+        # the runs cost more than estimated: search above k, in the bracket it leaves
+        high = min(h for h, q in est.quality.items() if q >= goal and h > k)
+        low = max(h for h, q in est.quality.items() if q < goal and h < high)
+
+
+#: Rows sampled to estimate what the runs add to a k's error during a quality
+#: target's search: about this many pixels (every n-th row; runs look only to the
+#: left, so each sampled row's result is exact).
+RUNS_SAMPLE_PIXELS = 250_000
+
+
+class _Estimates:
+    """Qualities (dB) of the k tried in a quality target's search: measured for what
+    was drawn with its runs (:meth:`drawn`), else the exact quality without them
+    with the runs' added squared error measured on a sample of rows (:meth:`add`).
+    ``kept`` holds the last k estimated to meet the target, undrawn."""
+
+    def __init__(self, prep: Prepared, budget: float) -> None:
+        self.prep, self.budget = prep, budget
+        height, width = prep.pixels.shape[:2]
+        self.every = max(1, height * width // RUNS_SAMPLE_PIXELS)
+        self.quality: dict[int, float] = {}
+        self.kept: dict[int, Quantized] = {}
+
+    def add(self, k: int, q: Quantized, goal: float) -> None:
+        quality = _quality(q)
+        if self.budget > 0:
+            from kquant.core.runs import sampled_increase
+
+            added = sampled_increase(self.prep.pixels, q.palette, q.indices, self.budget,
+                                     every=self.every)  # fmt: skip
+            quality = _psnr_of(q.distortion.mse + added)
+        self.quality[k] = quality
+        if quality >= goal:
+            self.kept = {k: q}
+
+    def drawn(self, k: int, q: Quantized) -> Quantized:
+        """``q`` with its runs continued (its indices changed in place), measured."""
+        if self.budget > 0:
+            q = continued(self.prep, q, self.budget)
+        self.quality[k] = _quality(q)
+        return q
+
+
+def _search(
+    low: int,
+    high: int,
+    meets: Callable[[int], bool],
+    predict: Callable[[int, int], int],
+    close: Callable[[int], bool],
+) -> int:
+    """The smallest k in ``low`` + 1 .. ``high`` for which ``meets(k)``, knowing
+    ``high`` meets and ``low`` misses (0: none tried) and assuming quality grows with
+    k, or the first k found that meets and is ``close`` enough to the target: each k
+    tried is ``predict(low, high)``, stepping down further each time until a miss is
+    found, and bisecting after two predictions in a row that did not halve the
+    bracket."""
     guess, stalls, step = predict(low, high), 0, 1
-    while high - low > 1:
+    while high - low > 1 and not close(high):
         k = min(max(guess, low + 1), high - 1)
         width = high - low
         if meets(k):
@@ -320,6 +390,11 @@ MAX_MERGED_K = 1024
 #: photos: 3-D quantization error falls as k^(-2/3), 10 log10(2^(2/3)) = 2.0 dB).
 PSNR_PER_DOUBLING = 2.0
 
+#: A quality target's search stops at a k that meets the target within this many dB
+#: of it, even if a smaller k might meet it too: about 3.5% of k at 2 dB a doubling,
+#: for 1-3 fewer fits and mappings (bench/rate.py, docs/BENCHMARKS.md).
+TARGET_TOLERANCE_DB = 0.1
+
 
 def _meets(d: Distortion, target_psnr: float | None, max_mse: float | None) -> bool:
     """Whether a distortion reaches the PSNR target (lossless always does), or the MSE
@@ -337,17 +412,17 @@ def _quality(q: Quantized) -> float:
     return float("inf") if q.distortion.psnr is None else q.distortion.psnr
 
 
-def _predict(low: int, high: int, tried: dict[int, Quantized], goal: float) -> int:
-    """The k expected to reach ``goal`` dB, from the results at ``low`` (missed; 0:
-    none) and ``high`` (met): a secant through both on log2 k, or the mean slope from
-    ``high`` alone; rounded up, since the answer is the smallest k that meets."""
-    p_high = _quality(tried[high])
+def _predict(low: int, high: int, quality: dict[int, float], goal: float) -> int:
+    """The k expected to reach ``goal`` dB, from the qualities (dB) at ``low`` (missed;
+    0: none) and ``high`` (met): a secant through both on log2 k, or the mean slope
+    from ``high`` alone; rounded up, since the answer is the smallest k that meets."""
+    p_high = quality[high]
     if not np.isfinite(goal) or not np.isfinite(p_high):
         return (low + high) // 2
     if low == 0:
         log_k = np.log2(high) + (goal - p_high) / PSNR_PER_DOUBLING
     else:
-        p_low = _quality(tried[low])
+        p_low = quality[low]
         if p_high <= p_low:
             return (low + high) // 2
         log_k = np.log2(low) + (goal - p_low) * (np.log2(high) - np.log2(low)) / (p_high - p_low)

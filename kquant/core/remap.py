@@ -16,6 +16,7 @@ palette reproduces every color exactly).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -214,6 +215,16 @@ def _continued(
     height, width = prep.pixels.shape[:2]
     index = continue_runs(prep.pixels, rows, index.reshape(height, width), budget)
     return index.reshape(-1), label_distortion(prep.vis_colors, rows, index.reshape(-1))
+
+
+def continued(prep: Prepared, q: Quantized, budget: float) -> Quantized:
+    """An undithered result of ``prep`` with its runs continued within ``budget``, as
+    :func:`remap` with ``run_budget`` makes it (``q``'s indices are changed in place);
+    ``q`` itself where runs do not apply (dithered, or transparent pixels)."""
+    if budget <= 0 or q.dither_strength > 0 or prep.visible is not None:
+        return q
+    index, distortion = _continued(prep, q.palette, q.indices, budget)
+    return dataclasses.replace(q, indices=index.reshape(q.indices.shape), distortion=distortion)
 
 
 def _points_to_dither(

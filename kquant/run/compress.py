@@ -295,9 +295,10 @@ def _compress_still(
     image, pixels, notes = _load_still(plan, s)
     t_loaded = time.perf_counter()
     small = pixels.shape[0] * pixels.shape[1] <= EARLY_IMPORT_MAX_PIXELS
-    if s.fit.method != "random" and s.palette is None and small:
+    if s.fit.method != "random" and s.palette is None and small and not s.has_target:
         # its import overlapped decoding: what is left of it is neither the load's nor
-        # the fit's (total has it); a larger image overlaps it with counting colors, in fit
+        # the fit's (total has it); a larger image, or a quality target's search (the
+        # fit stage), overlaps it with counting colors
         finish_import()
     t_fit = time.perf_counter()
     k, result, target_met = _quantize_still(plan, s, pixels, notes, progress)
@@ -377,12 +378,12 @@ def _quantize_still(
     if not s.has_target:
         result = quantize(pixels, plan.k, options=s.fit, palette=palette, progress=progress,
                           dither=s.dither, dither_strength=s.strength, keep=keep,
-                          whole_palette=s.whole_palette, run_budget=s.run_budget)  # fmt: skip
+                          whole_palette=s.whole_palette, run_budget=s.runs)  # fmt: skip
         return plan.k, result, None
     (progress or _no_progress)(Stage.FIT)
     k, result, target_met = quantize_to_target(
         pixels, s.k, target_psnr=s.target_psnr, max_mse=s.max_mse, options=s.fit,
-        dither=s.dither, dither_strength=s.strength, keep=keep, run_budget=s.run_budget,
+        dither=s.dither, dither_strength=s.strength, keep=keep, run_budget=s.runs,
     )  # fmt: skip
     goal = f"PSNR {s.target_psnr:g} dB" if s.target_psnr is not None else f"MSE {s.max_mse:g}"
     notes.append(
@@ -411,9 +412,9 @@ def _still_notes(s: CompressSettings, result: Quantized, k: int) -> list[str]:
             "Floyd-Steinberg")  # fmt: skip
         how += f", strength {strength:g}" if strength < 1 else ""
         notes.append(f"dithered ({how}): error measured on the dithered image")
-    elif s.run_budget and result.fit_pixels:
+    elif s.runs and result.fit_pixels and result.transparent_index is None:
         notes.append(f"rate-aware: runs continued where a pixel's squared error grows by at "
-                     f"most {s.run_budget:g}; error measured on the result")  # fmt: skip
+                     f"most {s.runs:g}; error measured on the result")  # fmt: skip
     return notes
 
 
