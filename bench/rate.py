@@ -11,11 +11,10 @@ processes, from the input PNG to the final file, and its output is measured here
   find; its one run is timed);
 - ``pngquant+oxipng``: that output, then oxipng at level 2 (pyoxipng, run as
   ``python -c``; its time added);
-- ``kquant``: ``kquant compress --target-psnr T``;
+- ``kquant``: ``kquant compress --target-psnr T`` (undithered: runs of indices are
+  continued within a budget, the default of an undithered target);
 - ``kquant -O2``: the same with ``-O 2`` (oxipng inside);
-- ``kquant runs``: ``kquant compress --target-psnr T --rate-aware`` (runs continued
-  within a budget);
-- ``kquant -O2 runs``: the same with ``-O 2``;
+- ``kquant plain``, ``kquant -O2 plain``: both with ``--no-rate-aware``;
 - ``kquant webp``: ``kquant compress --target-psnr T -o x.webp`` (lossless WebP).
 
 A pipeline that cannot reach T (pngquant at Q=100, kquant at -k 256) is left out of
@@ -98,8 +97,8 @@ def measure(src: Path, targets: list[float], out: Path) -> list[Row]:
         kquant_pipelines = [  # a PSNR target: the MSE-minimal output reaches it in fewest bytes
             ("kquant", MSE_MINIMAL, ".png"),
             ("kquant -O2", ["-O", "2", *MSE_MINIMAL], ".png"),
-            ("kquant runs", ["--rate-aware", *MSE_MINIMAL], ".png"),
-            ("kquant -O2 runs", ["-O", "2", "--rate-aware", *MSE_MINIMAL], ".png"),
+            ("kquant plain", ["--no-rate-aware", *MSE_MINIMAL], ".png"),
+            ("kquant -O2 plain", ["-O", "2", "--no-rate-aware", *MSE_MINIMAL], ".png"),
             ("kquant webp", MSE_MINIMAL, ".webp"),
         ]
         for name, extra_args, suffix in kquant_pipelines:
@@ -123,8 +122,8 @@ def tables(rows: list[Row]) -> str:
         REFERENCE,
         "kquant",
         "kquant -O2",
-        "kquant runs",
-        "kquant -O2 runs",
+        "kquant plain",
+        "kquant -O2 plain",
         "kquant webp",
     ]
     out = [
@@ -183,22 +182,34 @@ def plot(rows: list[Row], image: str, path: Path) -> None:
     figure.savefig(path, format="png", dpi=110)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", default="35,38,41")
-    parser.add_argument("--images", default=",".join(PHOTOS))
-    parser.add_argument("--out", type=Path, default=corpus.WORK / "rate")
-    args = parser.parse_args()
+def _measured(args: argparse.Namespace) -> list[Row]:
     targets = [float(t) for t in args.targets.split(",")]
     work = corpus.WORK / "outputs" / "rate"
     work.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     for src in corpus.selected(args.images):
         rows += measure(src, targets, work)
-    with open(args.out.with_suffix(".csv"), "w", newline="") as fh:
-        writer = csv.DictWriter(fh, [f.name for f in fields(Row)])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="35,38,41")
+    parser.add_argument("--images", default=",".join(PHOTOS))
+    parser.add_argument("--out", type=Path, default=corpus.WORK / "rate")
+    parser.add_argument("--from-csv", type=Path, help="Only tabulate and plot this CSV again.")
+    args = parser.parse_args()
+    if args.from_csv:
+        with open(args.from_csv, newline="") as fh:
+            rows = [Row(r["image"], float(r["megapixels"]), float(r["target"]), r["pipeline"],
+                        float(r["psnr"]), int(r["bytes"]), float(r["seconds"]))
+                    for r in csv.DictReader(fh)]  # fmt: skip
+    else:
+        rows = _measured(args)
+        with open(args.out.with_suffix(".csv"), "w", newline="") as fh:
+            writer = csv.DictWriter(fh, [f.name for f in fields(Row)])
+            writer.writeheader()
+            writer.writerows(asdict(r) for r in rows)
     text = tables(rows)
     args.out.with_suffix(".md").write_text(text + "\n")
     print(text)

@@ -232,7 +232,7 @@ class CompressSettings:
         (:func:`kquant.core.runs.continue_runs`; the command line's
         ``--rate-aware`` sets :data:`kquant.defaults.RUN_BUDGET`). 0: off. None (the
         default): :data:`~kquant.defaults.RUN_BUDGET` for an undithered quality
-        target, whose search keeps the target exact (20-30% fewer bytes at 35-38 dB,
+        target, whose search keeps the target exact (15-25% fewer bytes at 35-38 dB,
         docs/BENCHMARKS.md), else off; :attr:`runs` is the budget used.
     metrics : tuple of str
         Perceptual measures for the report, from :data:`kquant.defaults.METRICS`.

@@ -594,7 +594,7 @@ output_options = apply(
             default=None,
             callback=_run_budget,
             help="Undithered: continue runs where it costs little error (~5% smaller; "
-            "20-30% with a quality target, where it is on by default).",
+            "15-25% with a quality target, where it is on by default).",
         ),
         option(
             OUTPUT,
