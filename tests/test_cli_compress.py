@@ -309,19 +309,43 @@ def test_compress_help_is_short_in_sections_with_examples_first():
             assert max(map(len, shown.splitlines())) <= 80, (command, flag)  # a terminal's
 
 
+def _other_rgb_profile() -> bytes:
+    """An RGB ICC profile that is not sRGB: LittleCMS's sRGB with its red primary's
+    XYZ moved (the rXYZ tag), colors then change by far more than a level."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    for entry in range(int.from_bytes(icc[128:132], "big")):
+        at = 132 + 12 * entry
+        if icc[at : at + 4] == b"rXYZ":
+            offset = int.from_bytes(icc[at + 4 : at + 8], "big")
+            icc[offset + 8 : offset + 12] = (int(0.30 * 65536)).to_bytes(4, "big")  # X
+    return bytes(icc)
+
+
 def test_dpi_and_icc_are_kept_unless_stripped(tmp_path):
-    src = tmp_path / "in.png"
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    Image.fromarray(blocks(16, 16)).save(src, dpi=(300, 300), icc_profile=icc)
-    for suffix in (".png", ".jpg", ".tif"):
-        kept, stripped = tmp_path / f"kept{suffix}", tmp_path / f"stripped{suffix}"
-        assert kquant("compress", src, "-k", "4", "-o", kept).returncode == 0
-        assert kquant("compress", src, "-k", "4", "-o", stripped, "--strip").returncode == 0
-        with Image.open(kept) as im:
-            assert tuple(round(v) for v in im.info["dpi"]) == (300, 300), suffix
-            assert im.info.get("icc_profile") == icc
-        with Image.open(stripped) as im:
-            assert "icc_profile" not in im.info and round(im.info.get("dpi", (72, 72))[0]) != 300
+    """The ICC profile and DPI are kept; in a PNG an sRGB profile is written as
+    PNG's 13-byte sRGB chunk (its intent kept), any other profile as it came."""
+    from kquant.io.profiles import srgb_intent
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    other = _other_rgb_profile()
+    assert srgb_intent(srgb) == 0 and srgb_intent(other) is None
+    assert srgb_intent(b"not a profile") is None
+    for name, icc in (("srgb", srgb), ("other", other)):
+        src = tmp_path / f"in-{name}.png"
+        Image.fromarray(blocks(16, 16)).save(src, dpi=(300, 300), icc_profile=icc)
+        for suffix in (".png", ".jpg", ".tif"):
+            kept, stripped = tmp_path / f"{name}{suffix}", tmp_path / f"{name}-s{suffix}"
+            assert kquant("compress", src, "-k", "4", "-o", kept).returncode == 0
+            assert kquant("compress", src, "-k", "4", "-o", stripped, "--strip").returncode == 0
+            with Image.open(kept) as im:
+                assert tuple(round(v) for v in im.info["dpi"]) == (300, 300), suffix
+                if suffix == ".png" and name == "srgb":
+                    assert "icc_profile" not in im.info and im.info["srgb"] == 0
+                else:
+                    assert im.info.get("icc_profile") == icc and "srgb" not in im.info
+            with Image.open(stripped) as im:
+                assert "icc_profile" not in im.info and "srgb" not in im.info
+                assert round(im.info.get("dpi", (72, 72))[0]) != 300
 
 
 def test_the_one_image_bar_moves_during_the_fit(tmp_path):

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, cast
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from kquant.core.memory import check_memory
 from kquant.defaults import DEFAULT_MAX_PIXELS
@@ -618,12 +618,25 @@ def _encoded(
     and resolution where the format holds them, through oxipng when asked (PNG)."""
     opts = _save_options(fmt, im, transparent_index)
     if icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
-        opts["icc_profile"] = icc_profile
+        opts |= _profile_options(fmt, icc_profile)
     if dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
         opts["dpi"] = dpi
     if optimize and fmt == "PNG":  # oxipng deflates again: Pillow's effort would be lost
         return optimize_png(_encode(im, fmt, opts | {"compress_level": 1}, fast=True), optimize)
     return _encode(im, fmt, opts)
+
+
+def _profile_options(fmt: str, icc_profile: bytes) -> dict:
+    """How a file keeps its ICC profile: as itself, or in a PNG an sRGB profile as
+    PNG's 13-byte sRGB chunk (:func:`kquant.io.profiles.srgb_intent`)."""
+    from kquant.io.profiles import srgb_intent
+
+    intent = srgb_intent(icc_profile) if fmt == "PNG" else None
+    if intent is None:
+        return {"icc_profile": icc_profile}
+    info = PngImagePlugin.PngInfo()
+    info.add(b"sRGB", bytes([intent]))
+    return {"pnginfo": info}
 
 
 def optimize_png(data: bytes, level: int) -> bytes:
