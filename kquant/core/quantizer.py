@@ -308,7 +308,9 @@ def _to_target(
             return k, result, True
         if k == max_k:  # with its runs even max_k misses: without them
             return _to_target(prep, max_k, target_psnr, max_mse, options, plain)
-        # the runs cost more than estimated: search above k, in the bracket it leaves
+        # the runs cost more than estimated (or a rounding put a miss at the goal):
+        # search above k, in the bracket it leaves
+        est.quality[k] = min(est.quality[k], float(np.nextafter(goal, -np.inf)))
         high = min(h for h, q in est.quality.items() if q >= goal and h > k)
         low = max(h for h, q in est.quality.items() if q < goal and h < high)
 
