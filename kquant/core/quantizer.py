@@ -253,8 +253,9 @@ def quantize_to_target(
         )
     options = dataclasses.replace(options or FitOptions(), **fit)
     prep = image if isinstance(image, Prepared) else prepare(image)  # colors counted once
-    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep}
-    return _to_target(prep, max_k, target_psnr, max_mse, options, draw | {"run_budget": run_budget})
+    draw: dict[str, Any] = {"dither": dither, "dither_strength": dither_strength, "keep": keep,
+                            "run_budget": run_budget}  # fmt: skip
+    return _to_target(prep, max_k, target_psnr, max_mse, options, draw)
 
 
 def _to_target(
