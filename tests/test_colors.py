@@ -82,3 +82,28 @@ def test_bins_are_numbered_as_sorting_the_cleared_keys_numbers_them(channels):
         np.testing.assert_array_equal(_bins_of(hist.keys, channels, bits), expected)
         b = binned(hist, bits)
         assert b.weights.sum() == px.shape[0] and b.n_points == expected.max() + 1
+
+
+@pytest.mark.parametrize("block", [None, 4096])
+def test_rgb_counted_through_the_table_of_present_colors_matches_unique(block, monkeypatch):
+    """From 2 MP on RGB is counted without sorting (issue 26: 0.30 against 0.80 s, and
+    half the memory, on a 16 MP photo): a table of the colors present, a rank bitmap,
+    ``np.bincount`` per block. Small blocks: rows and counts across many blocks, a
+    bitmap word split between blocks of keys."""
+    monkeypatch.setattr("kquant.core.colors._DENSE_MIN_PIXELS", 1)
+    if block is not None:
+        monkeypatch.setattr("kquant.core.colors._HIST_BLOCK", block)
+        monkeypatch.setattr("kquant.core.colors._LOOKUP_BLOCK", block // 3)
+        monkeypatch.setattr("kquant.core.colors._BLOCK", block)
+    rng = np.random.default_rng(9)
+    colors = rng.integers(0, 256, size=(60_000, 3), dtype=np.uint8)
+    colors[::3] = colors[0]  # one color a third of the pixels
+    colors[1::7, :2] = 255  # and runs of keys next to each other
+    hist = color_histogram(colors)
+    ref, ref_counts = np.unique(colors, axis=0, return_counts=True)
+    order = np.lexsort(hist.colors.T[::-1])
+    np.testing.assert_array_equal(hist.colors[order], ref)
+    np.testing.assert_array_equal(hist.counts[order], ref_counts)
+    assert hist.counts.dtype == np.int64 and np.all(np.diff(hist.keys.astype(np.int64)) > 0)
+    rows = lookup(hist, colors, np.arange(hist.n_colors, dtype=np.int32))
+    np.testing.assert_array_equal(hist.colors[rows], colors)

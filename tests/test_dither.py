@@ -377,3 +377,19 @@ def test_tiles_one_pixel_apart_are_diffused_together_as_images_of_their_own(leve
             np.testing.assert_array_equal(tiled[part], alone)
     with pytest.raises(ValueError, match="between tiles must be skipped"):
         floyd_steinberg(img, palette, tiles=(h, w), levels=lv, skip=skip & False)
+
+
+def test_the_table_of_colors_met_goes_cube_by_cube():
+    """The dithering's table of nearest rows is laid out in 16x16x16 cubes (issue 26):
+    every 8-bit color has its own key below 2**24, and a cube's colors share one
+    4 KB page, so a photo's colors touch a fraction of the 16 MB."""
+    from kquant.core.dither import _CHANNEL_ROWS, _CUBE_KEYS
+
+    v = np.arange(256)
+    grid = np.stack(np.meshgrid(v, v, v, indexing="ij"), axis=-1).reshape(-1, 3)
+    keys = _CUBE_KEYS[grid + _CHANNEL_ROWS].sum(axis=1)
+    assert keys.min() == 0 and keys.max() == (1 << 24) - 1
+    assert np.unique(keys).size == 1 << 24
+    cube = grid[(grid[:, 0] // 16 == 5) & (grid[:, 1] // 16 == 9) & (grid[:, 2] // 16 == 2)]
+    pages = np.unique(_CUBE_KEYS[cube + _CHANNEL_ROWS].sum(axis=1) >> 12)
+    assert cube.shape[0] == 4096 and pages.size == 1

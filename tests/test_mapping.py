@@ -40,3 +40,19 @@ def test_nearest_index_many_rows_in_blocks():
     palette = rng.integers(0, 256, size=(256, 3), dtype=np.uint8)
     colors = np.repeat(palette, 200, axis=0)  # 51,200 rows, each exactly a palette entry
     np.testing.assert_array_equal(nearest_index(colors, palette), np.repeat(np.arange(256), 200))
+
+
+def test_points_made_block_by_block_give_the_same_rows_as_all_the_points():
+    """The undithered mapping in the weighted space makes its points a block at a
+    time (issue 26: 16.5 MB fewer on a 16 MP photo): the same rows, bit for bit."""
+    from kquant.core.mapping import NearestPalette
+    from kquant.core.spaces import features
+
+    rng = np.random.default_rng(4)
+    colors = rng.integers(0, 256, size=(30_000, 3), dtype=np.uint8)
+    palette = features(rng.integers(0, 256, size=(256, 3), dtype=np.uint8), "weighted")
+    nearest = NearestPalette(palette)
+    whole = nearest(features(colors, "weighted"))
+    blocks = nearest(colors, lambda block: features(block, "weighted"))
+    np.testing.assert_array_equal(blocks, whole)
+    assert len(set(whole.tolist())) > 100  # many rows used: the test can tell them apart

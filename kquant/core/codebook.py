@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from kquant.core.colors import BinnedHistogram, ColorHistogram, binned
+from kquant.core.kmeans import KMEANS_MODULE, kmeans_module
 from kquant.core.memory import release_free_memory
 from kquant.core.threads import one_thread
 from kquant.defaults import AUTO_N_INIT
@@ -92,7 +93,7 @@ def _fit(
     scratch: bool = False,
 ) -> np.ndarray:
     if options.method == "minibatch":
-        from sklearn.cluster import MiniBatchKMeans
+        MiniBatchKMeans = kmeans_module().MiniBatchKMeans
 
         full = binned(hist, 8, points)
         model = MiniBatchKMeans(batch_size=4096, **_params(k, options))
@@ -149,7 +150,7 @@ def _coarse_to_fine(
     themselves. With ``scratch``, the full histogram's points are this call's own
     copy, and its fits center them in place (``copy_x=False``: the same centers,
     without a second copy of the largest array)."""
-    from sklearn.cluster import KMeans
+    KMeans = kmeans_module().KMeans
 
     levels = [binned(hist, bits, points) for bits in (5, 6, 7)]
     release_free_memory(hist.n_pixels)  # the binnings' temporaries, before the fits
@@ -227,7 +228,7 @@ def fit_around(
     -------
     (F, D) float64 ndarray
     """
-    from sklearn.cluster import KMeans
+    KMeans = kmeans_module().KMeans
 
     from kquant.core.mapping import nearest_index
 
@@ -270,11 +271,11 @@ def start_import() -> None:
 
     The import takes about a second, mostly Python work; started before an image is
     decoded and counted (work that releases the GIL), it overlaps with them. The
-    later ``from sklearn.cluster import KMeans`` waits for it through Python's
-    import lock. Calling this again does nothing.
+    later :func:`kquant.core.kmeans.kmeans_module` waits for it (its lock). Calling
+    this again does nothing.
     """
     global _import_thread
-    if _import_thread is None and "sklearn.cluster" not in sys.modules:
+    if _import_thread is None and KMEANS_MODULE not in sys.modules:
         _import_thread = threading.Thread(target=_import_sklearn, daemon=True)
         _import_thread.start()
 
@@ -286,7 +287,7 @@ def finish_import() -> None:
     start_import()
     if _import_thread is not None:
         _import_thread.join()
-    import sklearn.cluster  # noqa: F401  (a failed background import shows here)
+    kmeans_module()  # a failed background import shows here
 
 
 def _import_sklearn() -> None:
@@ -294,7 +295,7 @@ def _import_sklearn() -> None:
     sys.setswitchinterval(IMPORT_SWITCH_INTERVAL)
     try:
         with contextlib.suppress(Exception):  # a failure shows again at the real import
-            import sklearn.cluster  # noqa: F401
+            kmeans_module()
     finally:
         sys.setswitchinterval(interval)
 

@@ -19,6 +19,8 @@ number of colors: no N x k float64 distance matrix is ever formed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["NearestPalette", "nearest_index"]
@@ -75,17 +77,27 @@ class NearestPalette:
         self.pal_sq = (pal * pal).sum(axis=1)  # (K,), exact integers < 2**18
         self.block = max(1024, _BLOCK_BYTES // (np.dtype(self.dtype).itemsize * pal.shape[0]))
 
-    def __call__(self, colors: np.ndarray) -> np.ndarray:
-        """(M,) int32 index of the nearest palette row of each of ``colors`` (M, C)."""
+    def __call__(
+        self,
+        colors: np.ndarray,
+        points_of: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """(M,) int32 index of the nearest palette row of each of ``colors`` (M, C).
+
+        With ``points_of``, a float palette's nearest rows of uint8 ``colors`` taken
+        as the (B, C) float64 points ``points_of`` gives for each block of them: the
+        same answers as passing all the points, without them all in memory.
+        """
         if colors.ndim != 2 or colors.shape[1] != self.channels:
             raise ValueError(
                 f"colors {colors.shape} and the palette's {self.channels} channels differ"
             )
-        if self.exact != (colors.dtype == np.uint8):
+        if self.exact != (colors.dtype == np.uint8 and points_of is None):
             raise ValueError("colors and palette must both be uint8, or both float")
         index = np.empty(colors.shape[0], dtype=np.int32)
         for start in range(0, colors.shape[0], self.block):
-            x: np.ndarray = colors[start : start + self.block].astype(self.dtype)
+            block = colors[start : start + self.block]
+            x: np.ndarray = (block if points_of is None else points_of(block)).astype(self.dtype)
             dist = x @ self.pal_t2
             dist += self.pal_sq
             np.argmin(dist, axis=1, out=index[start : start + self.block])

@@ -2,7 +2,7 @@
 
 threadpoolctl finds the BLAS and OpenMP libraries a process has loaded by walking
 them (about 7 ms the first time in a process, 1 ms after); :func:`controller` does it
-once, after importing scikit-learn's clustering (which loads its OpenMP runtime, so
+once, after importing scikit-learn's k-means (which loads its OpenMP runtime, so
 the controller sees it), and every limit after that costs about 30 us. A server
 makes it before it forks, so its children start with it.
 """
@@ -18,12 +18,14 @@ _controller: Any = None
 
 def controller() -> Any:
     """threadpoolctl's ``ThreadpoolController`` over the libraries numpy, SciPy and
-    scikit-learn load (scikit-learn's clustering is imported first)."""
+    scikit-learn load (scikit-learn's k-means is imported first)."""
     global _controller
     if _controller is None:
-        import sklearn.cluster  # noqa: F401  (loads its OpenMP runtime)
         from threadpoolctl import ThreadpoolController
 
+        from kquant.core.kmeans import kmeans_module
+
+        kmeans_module()  # loads scikit-learn's OpenMP runtime
         _controller = ThreadpoolController()
     return _controller
 

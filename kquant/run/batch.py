@@ -61,7 +61,7 @@ WORKER_IMPORTS = (
     "kquant.run.batch",
     "kquant.run.compress",
     "kquant.core.codebook",
-    "sklearn.cluster",
+    "sklearn.cluster",  # the fork server's, shared by the workers it forks
     *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm")),
 )
 
