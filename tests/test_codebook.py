@@ -49,3 +49,27 @@ def test_kmeans_is_imported_without_the_rest_of_the_clustering_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
     assert out == ["8", "False", "sklearn.cluster._kmeans", "True", "DBSCAN"]
+
+
+@pytest.mark.parametrize("k", [5, 64])
+def test_a_fit_on_channel_levels_is_the_fit_on_the_points(k):
+    """The weighted space's points are gathered from its channel levels a column at a
+    time (issue 26: no (M, 3) float64 array, 16.5 MB on a 16 MP photo): the same bins,
+    the same centers, bit for bit."""
+    from kquant.core.colors import binned
+    from kquant.core.spaces import channel_levels, features
+
+    rng = np.random.default_rng(k)
+    px = rng.integers(0, 256, (40_000, 3), dtype=np.uint8)
+    px[:15_000] = px[:15_000] // 32 * 32  # a heavy, coarse part and a fine one
+    hist = color_histogram(px)
+    levels = channel_levels("weighted")
+    points = features(hist.colors, "weighted")
+    for bits in (5, 7, 8):
+        a, b = binned(hist, bits, points), binned(hist, bits, levels=levels)
+        np.testing.assert_array_equal(a.means, b.means)
+        np.testing.assert_array_equal(a.weights, b.weights)
+    options = FitOptions(space="weighted")
+    np.testing.assert_array_equal(
+        fit_codebook(hist, k, options, points), fit_codebook(hist, k, options, levels=levels)
+    )

@@ -530,7 +530,13 @@ def _bins_of(keys: np.ndarray, channels: int, bits: int) -> np.ndarray:
     return rows
 
 
-def binned(hist: ColorHistogram, bits: int, points: np.ndarray | None = None) -> BinnedHistogram:
+def binned(
+    hist: ColorHistogram,
+    bits: int,
+    points: np.ndarray | None = None,
+    *,
+    levels: np.ndarray | None = None,
+) -> BinnedHistogram:
     """Group a histogram's colors into bins of ``2**(8 - bits)`` levels per channel.
 
     Parameters
@@ -542,12 +548,19 @@ def binned(hist: ColorHistogram, bits: int, points: np.ndarray | None = None) ->
         What to average in each bin instead of the colors: the colors as points of
         another space (:func:`kquant.core.spaces.features`). Bins are still cubes of
         the uint8 colors.
+    levels : (256, C) float64 ndarray or None
+        Instead of ``points``, for a space that maps each channel on its own
+        (:func:`kquant.core.spaces.channel_levels`): the colors' points are
+        ``levels[color[c], c]``, gathered a column at a time (the same values, and
+        no (M, C) float64 array: 16.5 MB on a photo of 0.72 M colors).
 
     Returns
     -------
     BinnedHistogram
     """
     if bits >= 8:
+        if points is None and levels is not None:
+            points = gathered(hist.colors, levels)
         return BinnedHistogram(hist.colors.astype(np.float64) if points is None else points,
                                hist.counts.astype(np.float64))  # fmt: skip
     bin_of = _bins_of(hist.keys, hist.channels, bits)  # first: its temporaries are gone
@@ -557,6 +570,17 @@ def binned(hist: ColorHistogram, bits: int, points: np.ndarray | None = None) ->
     means = np.empty((w.size, columns.shape[0]))
     weighted = np.empty_like(weights)
     for c, column in enumerate(columns):  # one float64 column at a time, in one buffer
+        if levels is not None:
+            column = levels[column, c]
         means[:, c] = np.bincount(bin_of, weights=np.multiply(weights, column, out=weighted))
     means /= w[:, None]
     return BinnedHistogram(means, w)
+
+
+def gathered(colors: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """(M, C) float64 points ``levels[colors[i, c], c]`` of (M, C) uint8 ``colors``, for
+    a (256, C) table of each channel's levels."""
+    points = np.empty(colors.shape)
+    for c in range(colors.shape[1]):
+        points[:, c] = levels[colors[:, c], c]
+    return points

@@ -23,7 +23,7 @@ from kquant.core.colors import ColorHistogram, color_histogram, pack
 from kquant.core.histogram import Histogram
 from kquant.core.mapping import nearest_index
 from kquant.core.remap import match_colors, order_rows
-from kquant.core.spaces import features, from_features
+from kquant.core.spaces import channel_levels, features, from_features
 from kquant.defaults import DEFAULT_COLORS
 from kquant.errors import UsageError
 from kquant.settings import FitOptions, check_colors
@@ -99,10 +99,15 @@ def fit(
     options = options or FitOptions()
     hist = histogram.total()
     k = histogram.limit(k)
-    points = histogram.points(options.space)
     kept = _kept(histogram.fixed, hist.channels)
     fit_hist, fit_pixels = _fit_histogram(histogram.pixels, hist, k, options)
-    rows, fitted = _fit_palette(hist, k, options, points, kept, init, fit_hist)
+    # the opaque colors' points of a space with channel levels are gathered where
+    # the fit needs them, not all made first (16.5 MB on a 16 MP photo)
+    levels = None
+    if kept is None and fit_hist is hist and hist.channels == 3 and options.method == "kmeans":
+        levels = channel_levels(options.space)
+    points = None if levels is not None else histogram.points(options.space)
+    rows, fitted = _fit_palette(hist, k, options, points, kept, init, fit_hist, levels)
     return Palette(
         rows=rows,
         own_colors=not fitted,
@@ -272,12 +277,15 @@ def _fit_palette(
     kept: np.ndarray | None,
     init: np.ndarray | None,
     fit_hist: ColorHistogram,
+    levels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """The palette (P, C) uint8 for ``hist`` and whether it was fitted (False: the
     histogram's colors, after the kept ones, in order). ``fit_hist`` is what the
     codebook is fitted on (``hist`` or a sample of its pixels); ``kept`` (N, C)
     uint8 rows come first, exactly, and the other ``k - N`` are fitted on the colors
     other than them, then moved to fit around them (:func:`kquant.core.codebook.fit_around`).
+    ``levels`` stand for the points of opaque colors, without kept ones or a sample
+    (:func:`kquant.core.codebook.fit_codebook`).
     """
     n_kept = 0 if kept is None else kept.shape[0]
     if n_kept > k:
@@ -299,12 +307,12 @@ def _fit_palette(
     fit_points = rest_points if rest_fit is rest else features(rest_fit.colors, options.space)
     if rest_fit.n_colors <= k - n_kept:  # a sample with too few colors: fit on them all
         rest_fit, fit_points = rest, rest_points
-    centers = fit_codebook(rest_fit, k - n_kept, options, fit_points, init=init)
+    centers = fit_codebook(rest_fit, k - n_kept, options, fit_points, init=init, levels=levels)
     if kept is not None and options.method != "random":
         fixed = kept.astype(np.float64) if points is None else features(kept, options.space)
         assert fixed is not None  # kept colors have the image's channels: points if it has
         centers = fit_around(hist, centers, fixed, options, points)
-    if points is not None:
+    if points is not None or levels is not None:
         centers = from_features(centers, options.space, hist.channels)
     palette = round_palette(centers)
     if hist.channels == 4:
