@@ -383,13 +383,13 @@ def test_the_table_of_colors_met_goes_cube_by_cube():
     """The dithering's table of nearest rows is laid out in 16x16x16 cubes (issue 26):
     every 8-bit color has its own key below 2**24, and a cube's colors share one
     4 KB page, so a photo's colors touch a fraction of the 16 MB."""
-    from kquant.core.dither import _CHANNEL_ROWS, _CUBE_KEYS
+    from kquant.core.dither import _cube_keys_of
 
     v = np.arange(256)
     grid = np.stack(np.meshgrid(v, v, v, indexing="ij"), axis=-1).reshape(-1, 3)
-    keys = _CUBE_KEYS[grid + _CHANNEL_ROWS].sum(axis=1)
+    keys = _cube_keys_of(grid)
     assert keys.min() == 0 and keys.max() == (1 << 24) - 1
     assert np.unique(keys).size == 1 << 24
     cube = grid[(grid[:, 0] // 16 == 5) & (grid[:, 1] // 16 == 9) & (grid[:, 2] // 16 == 2)]
-    pages = np.unique(_CUBE_KEYS[cube + _CHANNEL_ROWS].sum(axis=1) >> 12)
+    pages = np.unique(_cube_keys_of(cube) >> 12)
     assert cube.shape[0] == 4096 and pages.size == 1

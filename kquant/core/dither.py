@@ -309,7 +309,13 @@ def _cube_keys() -> np.ndarray:
 
 
 _CUBE_KEYS = _cube_keys()
-_CHANNEL_ROWS = np.arange(3, dtype=np.intp) * 256
+
+
+def _cube_keys_of(grid: np.ndarray) -> np.ndarray:
+    """(N,) intp keys of (N, 3) intp 8-bit colors (three gathers: 6x faster than
+    summing a gathered (N, 3) array along its rows, within 25% of ``r << 16 | ...``
+    as a matrix product)."""
+    return _CUBE_KEYS[grid[:, 0]] + _CUBE_KEYS[grid[:, 1] + 256] + _CUBE_KEYS[grid[:, 2] + 512]
 
 
 #: A step's values are searched directly when there are at most this many
@@ -356,7 +362,7 @@ class _Matcher:
             self._new_table()
         assert self.table is not None
         grid = np.rint(cur).astype(np.intp) if self.exact else self.to_grid(cur)
-        keys = _CUBE_KEYS[grid + _CHANNEL_ROWS].sum(axis=1)
+        keys = _cube_keys_of(grid)
         idx = self.table[keys].astype(np.intp)
         # with a table of rows + 1, 0 is "not yet known"; else a bitmap says
         missing = idx == 0 if self.known is None else self._unknown(keys)
