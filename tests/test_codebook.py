@@ -46,9 +46,14 @@ def test_kmeans_is_imported_without_the_rest_of_the_clustering_package():
         "print(sklearn.cluster.KMeans is kmeans_module().KMeans,"
         " sklearn.cluster.DBSCAN.__name__)\n"
     )
+    code += (
+        "import importlib\n"
+        "m = importlib.import_module('sklearn.cluster._kmeans')\n"
+        "print(m.KMeans is sklearn.cluster.KMeans)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
-    assert out == ["8", "False", "sklearn.cluster._kmeans", "True", "DBSCAN"]
+    assert out == ["8", "False", "sklearn.cluster._kmeans", "True", "DBSCAN", "True"]
 
 
 @pytest.mark.parametrize("k", [5, 64])
@@ -70,6 +75,19 @@ def test_a_fit_on_channel_levels_is_the_fit_on_the_points(k):
         np.testing.assert_array_equal(a.means, b.means)
         np.testing.assert_array_equal(a.weights, b.weights)
     options = FitOptions(space="weighted")
+    centers = fit_codebook(hist, k, options, points)
+    np.testing.assert_array_equal(centers, fit_codebook(hist, k, options, levels=levels))
+    # a warm start (quality targets), and a histogram too small for any binning (the
+    # full histogram's points gathered whole)
+    warm = centers[::2] + 1.0
+    np.testing.assert_array_equal(fit_codebook(hist, warm.shape[0], options, points, init=warm),
+                                  fit_codebook(hist, warm.shape[0], options, init=warm,
+                                               levels=levels))  # fmt: skip
+    few = color_histogram(px[:2000])
+    assert few.n_colors < 32 * k or k == 5
     np.testing.assert_array_equal(
-        fit_codebook(hist, k, options, points), fit_codebook(hist, k, options, levels=levels)
+        fit_codebook(few, k, options, features(few.colors, "weighted")),
+        fit_codebook(few, k, options, levels=levels),
     )
+    with pytest.raises(ValueError, match="levels"):
+        binned(hist, 5, points, levels=levels)

@@ -313,17 +313,29 @@ def test_a_prepared_image_quantized_once_drops_its_points_before_dithering(space
     np.testing.assert_array_equal(in_place, expected)
 
 
-def test_an_image_quantized_once_maps_as_a_prepared_one_without_keeping_its_points():
+def test_an_image_quantized_once_maps_as_a_prepared_one_without_keeping_its_points(
+    monkeypatch,
+):
     """quantize() on an array owns its prepared image and drops the weighted space's
     points after the fit, mapping through points made a block at a time (issue 26);
     a Prepared image keeps them for the next k. Both give the same pixels."""
+    import kquant.core.remap as remap
     from kquant.core.histogram import prepare
 
     rng = np.random.default_rng(12)
     img = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
     prep = prepare(img)
     kept = kquant.quantize(prep, 24, dither="none")
-    assert prep.points("weighted") is not None and "weighted" in prep._points
+    assert "weighted" in prep._points  # kept for the next k
+    blockwise = []
+
+    class Spy(remap.NearestPalette):
+        def __call__(self, colors, points_of=None):
+            blockwise.append(points_of is not None)
+            return super().__call__(colors, points_of)
+
+    monkeypatch.setattr(remap, "NearestPalette", Spy)
     owned = kquant.quantize(img, 24, dither="none")
+    assert blockwise == [True]
     np.testing.assert_array_equal(owned.indices, kept.indices)
     np.testing.assert_array_equal(owned.palette, kept.palette)

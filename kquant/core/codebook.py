@@ -294,7 +294,7 @@ def start_import() -> None:
 
 
 def finish_import() -> None:
-    """Import scikit-learn's clustering now (joining :func:`start_import`'s thread), so
+    """Import scikit-learn's k-means now (joining :func:`start_import`'s thread), so
     that what is timed next measures a method, not the import: ``compare`` and
     ``sweep`` time each method or k after it."""
     start_import()

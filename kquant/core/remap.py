@@ -156,8 +156,8 @@ def remap(
     tiles : (h, w) or None
         An animation's mosaic of h x w frames: see ``floyd_steinberg``'s ``tiles``.
     keep_points : bool
-        False when ``prep`` is not quantized again: before dithering 8-bit values the
-        points of its colors (24 bytes a color) are dropped.
+        False when ``prep`` is not quantized again: its colors' points (24 bytes a
+        color) are dropped before mapping (:func:`_undithered`, :func:`_dither`).
 
     Returns
     -------
@@ -244,8 +244,8 @@ def _undithered(prep: Prepared, palette: Palette, *, keep_points: bool = True) -
     nearest (:func:`match_colors`' rule), or each color's own row.
 
     Unless ``keep_points``, opaque colors in the weighted space are compared as points
-    made a block at a time, and the image's points are dropped: 24 bytes a color
-    (16.5 MB on a 16 MP photo) that the fit needed and the mapping does not."""
+    made a block at a time, and any points of the image made so far are dropped: 24
+    bytes a color (16.5 MB on a 16 MP photo) the mapping does not need whole."""
     hist, rows, space = prep.hist, palette.rows, palette.space
     if palette.exact:
         return np.arange(hist.n_colors, dtype=np.int32)

@@ -61,7 +61,7 @@ WORKER_IMPORTS = (
     "kquant.run.batch",
     "kquant.run.compress",
     "kquant.core.codebook",
-    "sklearn.cluster",  # the fork server's, shared by the workers it forks
+    "kquant.run.preload",  # scikit-learn's k-means (kquant.core.kmeans)
     *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm")),
 )
 

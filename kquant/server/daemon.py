@@ -68,7 +68,8 @@ SERVER_IMPORTS = (
     "kquant.analysis.comparison",
     "kquant.analysis.sweep",
     "kquant.analysis.html",
-    "sklearn.cluster",
+    # scikit-learn's k-means: by controller() below (kquant.core.kmeans, not the
+    # whole sklearn.cluster)
     "sklearn.metrics",
     "scipy.ndimage",
     "threadpoolctl",
