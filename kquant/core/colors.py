@@ -11,15 +11,16 @@ Counting sorts the keys block by block and merges the blocks' counts; from 2 MP 
 RGB pixels are counted instead through a 16 MB table of which of the 2**24 colors
 occur, then a rank bitmap that numbers them (faster than sorting, and a fixed ~25 MB
 plus the result where merging a photo's many colors took 50-60 MB at 16 MP;
-``np.bincount`` over 2**24 counters would be 128 MB, and fresh memory costs about 2
-ms per MB to touch on the machines measured). Looking RGB pixels up goes through a 16 MB table of
-values, or above 4 MP the 4 MB rank bitmap; RGBA keys span 2**32, so RGBA looks up
-with ``np.searchsorted``.
+``np.bincount`` over 2**24 counters would be 128 MB, and fresh memory costs about
+2 ms per MB to touch on the machines measured). Looking RGB pixels up goes through
+a 16 MB table of values, or above 4 MP the 4 MB rank bitmap; RGBA keys span 2**32,
+so RGBA looks up with ``np.searchsorted``.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -372,12 +373,16 @@ def lookup(hist: ColorHistogram, colors: np.ndarray, values: np.ndarray) -> np.n
 
 
 def _rank_rows_into(
-    ranks: tuple[np.ndarray, np.ndarray], colors: np.ndarray, out: np.ndarray
+    ranks: tuple[np.ndarray, np.ndarray],
+    items: np.ndarray,
+    out: np.ndarray,
+    keys_of: Callable[[np.ndarray], np.ndarray] = pack,
 ) -> None:
-    """Write into ``out`` ((N,) intp) the rows of the RGB ``colors`` ((N, 3) uint8,
-    all present in the bitmap ``ranks``), :data:`_LOOKUP_BLOCK` pixels at a time."""
-    for start in range(0, colors.shape[0], _LOOKUP_BLOCK):
-        keys = pack(colors[start : start + _LOOKUP_BLOCK])
+    """Write into ``out`` ((N,) intp) the rows in the bitmap ``ranks`` of ``items``
+    (N RGB colors, (N, 3) uint8, or with ``keys_of`` any items it makes present keys
+    of), :data:`_LOOKUP_BLOCK` at a time."""
+    for start in range(0, items.shape[0], _LOOKUP_BLOCK):
+        keys = keys_of(items[start : start + _LOOKUP_BLOCK])
         out[start : start + keys.size] = _rank_rows(ranks, keys)
 
 
@@ -526,8 +531,7 @@ def _bins_of(keys: np.ndarray, channels: int, bits: int) -> np.ndarray:
     ranks = _ranks(_words(occupied))
     del occupied
     rows = np.empty(keys.shape[0], dtype=np.intp)
-    for start in range(0, code.size, _LOOKUP_BLOCK):  # blocks: small temporaries
-        rows[start : start + _LOOKUP_BLOCK] = _rank_rows(ranks, code[start : start + _LOOKUP_BLOCK])
+    _rank_rows_into(ranks, code, rows, keys_of=np.asarray)  # blocks: small temporaries
     return rows
 
 
